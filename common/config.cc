@@ -1,0 +1,249 @@
+#include "common/config.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "yaml-cpp/yaml.h"
+
+namespace unicorn {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Reads typed values out of YAML nodes, turning every mismatch into an error
+// that names the key path and the file.
+class Reader {
+ public:
+  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
+
+  Status Error(const std::string& key, const std::string& what) const {
+    return absl::InvalidArgumentError(absl::StrCat("[config] ", origin_, ": ", key, ": ", what));
+  }
+
+  template <typename T>
+  Status Get(const YAML::Node& parent, const std::string& name, const std::string& key, T* out) {
+    YAML::Node n = parent[name];
+    if (!n || n.IsNull()) return absl::OkStatus();  // keep the default
+    try {
+      *out = n.as<T>();
+    } catch (const YAML::Exception&) {
+      return Error(key, absl::StrCat("expected ", TypeName<T>(), ", got '", Dump(n), "'"));
+    }
+    return absl::OkStatus();
+  }
+
+  Status CheckKeys(const YAML::Node& map, const std::string& key,
+                   const std::set<std::string>& allowed) const {
+    if (!map) return absl::OkStatus();
+    if (!map.IsMap()) return Error(key.empty() ? "<root>" : key, "expected a mapping");
+    for (const auto& kv : map) {
+      std::string k = kv.first.as<std::string>();
+      if (!allowed.count(k)) {
+        return Error(key.empty() ? k : key + "." + k, "unknown key");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  template <typename T>
+  static const char* TypeName() {
+    if constexpr (std::is_same_v<T, int>) return "an integer";
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    return "a string";
+  }
+  static std::string Dump(const YAML::Node& n) {
+    std::stringstream ss;
+    ss << n;
+    return ss.str();
+  }
+  std::string origin_;
+};
+
+Status ParseRange(Reader& r, const YAML::Node& n, const std::string& key, PlanRange* out) {
+  UNICORN_RETURN_IF_ERROR(r.CheckKeys(n, key, {"layers", "attention", "ffn"}));
+  std::string layers = "all";
+  UNICORN_RETURN_IF_ERROR(r.Get(n, "layers", key + ".layers", &layers));
+  if (layers == "all") {
+    out->first_layer = 0;
+    out->last_layer = -1;
+  } else {
+    int a = 0, b = 0;
+    char dash = 0;
+    std::istringstream ss(layers);
+    if (!(ss >> a)) return r.Error(key + ".layers", "expected 'all', 'N' or 'A-B'");
+    b = a;
+    if (ss >> dash) {
+      if (dash != '-' || !(ss >> b)) return r.Error(key + ".layers", "expected 'A-B'");
+    }
+    if (a < 0 || b < a) return r.Error(key + ".layers", "empty or negative range");
+    out->first_layer = a;
+    out->last_layer = b;
+  }
+  UNICORN_RETURN_IF_ERROR(r.Get(n, "attention", key + ".attention", &out->attention));
+  UNICORN_RETURN_IF_ERROR(r.Get(n, "ffn", key + ".ffn", &out->ffn));
+  return absl::OkStatus();
+}
+
+std::string Resolve(const std::string& base_dir, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute()) return p;
+  return fs::weakly_canonical(fs::path(base_dir) / p).string();
+}
+
+}  // namespace
+
+const WorkerConfig* Config::FindWorker(const std::string& name) const {
+  for (const auto& w : workers) {
+    if (w.name == name) return &w;
+  }
+  return nullptr;
+}
+
+std::string Config::ControlEndpoint() const {
+  return absl::StrCat("ipc://", runtime_dir, "/control.sock");
+}
+
+std::string DefaultRuntimeDir() {
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) {
+    return absl::StrCat(xdg, "/unicorn");
+  }
+  return absl::StrCat("/tmp/unicorn-", ::getuid());
+}
+
+StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin) {
+  Reader r(origin);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[config] ", origin, ": invalid YAML: ", e.what()));
+  }
+  if (!root.IsMap()) return r.Error("<root>", "expected a mapping");
+  UNICORN_RETURN_IF_ERROR(r.CheckKeys(
+      root, "", {"model", "mmproj", "runtime_dir", "coordinator", "control", "workers", "plan"}));
+
+  Config c;
+  c.source_path = origin;
+  std::string base = fs::path(origin).parent_path().string();
+  UNICORN_RETURN_IF_ERROR(r.Get(root, "model", "model", &c.model));
+  if (c.model.empty()) return r.Error("model", "missing (a model folder or .gguf file)");
+  c.model = Resolve(base, c.model);
+  UNICORN_RETURN_IF_ERROR(r.Get(root, "mmproj", "mmproj", &c.mmproj));
+  c.mmproj = Resolve(base, c.mmproj);
+  UNICORN_RETURN_IF_ERROR(r.Get(root, "runtime_dir", "runtime_dir", &c.runtime_dir));
+  if (c.runtime_dir.empty()) c.runtime_dir = DefaultRuntimeDir();
+
+  if (YAML::Node n = root["coordinator"]) {
+    UNICORN_RETURN_IF_ERROR(r.CheckKeys(
+        n, "coordinator",
+        {"grpc_address", "http_port", "metrics_port", "max_sequences", "max_queue"}));
+    auto& k = c.coordinator;
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "grpc_address", "coordinator.grpc_address", &k.grpc_address));
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "http_port", "coordinator.http_port", &k.http_port));
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "metrics_port", "coordinator.metrics_port", &k.metrics_port));
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(n, "max_sequences", "coordinator.max_sequences", &k.max_sequences));
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "max_queue", "coordinator.max_queue", &k.max_queue));
+    if (k.max_sequences < 1) return r.Error("coordinator.max_sequences", "must be >= 1");
+    if (k.max_queue < 0) return r.Error("coordinator.max_queue", "must be >= 0");
+  }
+
+  if (YAML::Node n = root["control"]) {
+    UNICORN_RETURN_IF_ERROR(r.CheckKeys(
+        n, "control",
+        {"heartbeat_interval_ms", "heartbeat_liveness", "reconnect_initial_ms",
+         "reconnect_max_ms", "busy_poll_us"}));
+    auto& k = c.control;
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "heartbeat_interval_ms", "control.heartbeat_interval_ms",
+                                  &k.heartbeat_interval_ms));
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(n, "heartbeat_liveness", "control.heartbeat_liveness", &k.heartbeat_liveness));
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(n, "reconnect_initial_ms", "control.reconnect_initial_ms", &k.reconnect_initial_ms));
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(n, "reconnect_max_ms", "control.reconnect_max_ms", &k.reconnect_max_ms));
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "busy_poll_us", "control.busy_poll_us", &k.busy_poll_us));
+    if (k.heartbeat_interval_ms < 10) return r.Error("control.heartbeat_interval_ms", ">= 10");
+    if (k.heartbeat_liveness < 1) return r.Error("control.heartbeat_liveness", "must be >= 1");
+  }
+
+  YAML::Node workers = root["workers"];
+  if (!workers || !workers.IsMap() || workers.size() == 0) {
+    return r.Error("workers", "missing (a mapping of worker name to its settings)");
+  }
+  for (const auto& kv : workers) {
+    WorkerConfig w;
+    w.name = kv.first.as<std::string>();
+    std::string key = "workers." + w.name;
+    UNICORN_RETURN_IF_ERROR(r.CheckKeys(
+        kv.second, key, {"kind", "backend", "device", "allow_cpu_fallback", "threads"}));
+    UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "kind", key + ".kind", &w.kind));
+    UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "backend", key + ".backend", &w.backend));
+    UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "device", key + ".device", &w.device));
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(kv.second, "allow_cpu_fallback", key + ".allow_cpu_fallback", &w.allow_cpu_fallback));
+    UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "threads", key + ".threads", &w.threads));
+    if (w.kind == "npu") {
+      if (w.backend.empty()) w.backend = "cpu";
+      if (w.backend != "cpu" && w.backend != "xrt") {
+        return r.Error(key + ".backend", absl::StrCat("'", w.backend, "': expected cpu or xrt"));
+      }
+    } else if (w.kind == "gpu") {
+      if (w.backend.empty()) w.backend = "vulkan";
+      if (w.backend != "vulkan" && w.backend != "cpu") {
+        return r.Error(key + ".backend", absl::StrCat("'", w.backend, "': expected vulkan or cpu"));
+      }
+    } else {
+      return r.Error(key + ".kind", absl::StrCat("'", w.kind, "': expected npu or gpu"));
+    }
+    if (w.threads < 0) return r.Error(key + ".threads", "must be >= 0");
+    c.workers.push_back(std::move(w));
+  }
+
+  YAML::Node plan = root["plan"];
+  if (!plan) return r.Error("plan", "missing (where embedding, layers and lm_head run)");
+  UNICORN_RETURN_IF_ERROR(r.CheckKeys(plan, "plan", {"embedding", "lm_head", "vision", "layers"}));
+  UNICORN_RETURN_IF_ERROR(r.Get(plan, "embedding", "plan.embedding", &c.plan.embedding));
+  UNICORN_RETURN_IF_ERROR(r.Get(plan, "lm_head", "plan.lm_head", &c.plan.lm_head));
+  UNICORN_RETURN_IF_ERROR(r.Get(plan, "vision", "plan.vision", &c.plan.vision));
+  YAML::Node layers = plan["layers"];
+  if (!layers || !layers.IsSequence() || layers.size() == 0) {
+    return r.Error("plan.layers", "missing (a list of {layers, attention, ffn})");
+  }
+  for (size_t i = 0; i < layers.size(); ++i) {
+    PlanRange pr;
+    UNICORN_RETURN_IF_ERROR(ParseRange(r, layers[i], absl::StrCat("plan.layers[", i, "]"), &pr));
+    c.plan.layers.push_back(pr);
+  }
+  // Every worker the plan names must exist.
+  auto check_worker = [&](const std::string& key, const std::string& name) -> Status {
+    if (name.empty()) return r.Error(key, "missing worker name");
+    if (!c.FindWorker(name)) return r.Error(key, absl::StrCat("unknown worker '", name, "'"));
+    return absl::OkStatus();
+  };
+  UNICORN_RETURN_IF_ERROR(check_worker("plan.embedding", c.plan.embedding));
+  UNICORN_RETURN_IF_ERROR(check_worker("plan.lm_head", c.plan.lm_head));
+  if (!c.plan.vision.empty()) UNICORN_RETURN_IF_ERROR(check_worker("plan.vision", c.plan.vision));
+  for (size_t i = 0; i < c.plan.layers.size(); ++i) {
+    std::string key = absl::StrCat("plan.layers[", i, "]");
+    UNICORN_RETURN_IF_ERROR(check_worker(key + ".attention", c.plan.layers[i].attention));
+    UNICORN_RETURN_IF_ERROR(check_worker(key + ".ffn", c.plan.layers[i].ffn));
+  }
+  return c;
+}
+
+StatusOr<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return ErrnoError(absl::StrCat("[config] open(", path, ")"), errno);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), fs::absolute(path).string());
+}
+
+}  // namespace unicorn

@@ -1,0 +1,79 @@
+// The Unicorn config file (YAML), as plain data with in-place defaults.
+// LoadConfig() is the only code that knows YAML; everything else sees these
+// structs. Relative paths in the file are resolved against the file's folder.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace unicorn {
+
+struct CoordinatorConfig {
+  std::string grpc_address = "127.0.0.1:50051";  // loopback by default
+  int http_port = 8080;                           // OpenAI-compatible API
+  int metrics_port = 9464;                        // Prometheus /metrics
+  int max_sequences = 16;                         // decoded together per step
+  int max_queue = 256;                            // waiting requests beyond that
+};
+
+struct ControlConfig {
+  int heartbeat_interval_ms = 1000;  // both directions
+  int heartbeat_liveness = 3;        // missed intervals before a peer is dead
+  int reconnect_initial_ms = 250;    // worker reconnect backoff, doubling...
+  int reconnect_max_ms = 8000;       // ...up to this
+  int busy_poll_us = 200;            // spin on the socket before blocking
+};
+
+struct WorkerConfig {
+  std::string name;     // "npu", "gpu": the key used by the plan
+  std::string kind;     // "npu" or "gpu": which daemon serves it
+  std::string backend;  // npu: "cpu" | "xrt"; gpu: "vulkan" | "cpu"
+  std::string device;   // Vulkan device name substring or index; XRT device index
+  bool allow_cpu_fallback = true;  // npu: fall back to CPU when no NPU exists
+  int threads = 0;                 // CPU backend threads, 0 = all cores
+};
+
+// Where each part of the model runs, by worker name.
+struct PlanRange {
+  int first_layer = 0;  // inclusive
+  int last_layer = -1;  // inclusive, -1 = last layer of the model
+  std::string attention;
+  std::string ffn;
+};
+
+struct PlanConfig {
+  std::string embedding;
+  std::string lm_head;
+  std::string vision;
+  std::vector<PlanRange> layers;  // later entries override earlier ones
+};
+
+struct Config {
+  std::string source_path;  // the file this was loaded from
+  std::string model;        // model folder or .gguf, absolute after loading
+  std::string mmproj;       // optional vision GGUF
+  std::string runtime_dir;  // 0700 folder for sockets; default per user
+  CoordinatorConfig coordinator;
+  ControlConfig control;
+  std::vector<WorkerConfig> workers;
+  PlanConfig plan;
+
+  // The worker with this name, or nullptr.
+  const WorkerConfig* FindWorker(const std::string& name) const;
+  // The ZeroMQ control endpoint: ipc://<runtime_dir>/control.sock.
+  std::string ControlEndpoint() const;
+};
+
+// Loads and validates a config file. Errors name the file and the key:
+// "[config] configs/x.yaml: coordinator.http_port: expected an integer".
+StatusOr<Config> LoadConfig(const std::string& path);
+
+// Parses config text; `origin` names it in errors and anchors relative paths.
+StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin);
+
+// $XDG_RUNTIME_DIR/unicorn, else /tmp/unicorn-<uid>.
+std::string DefaultRuntimeDir();
+
+}  // namespace unicorn

@@ -1,0 +1,150 @@
+#include "common/worker_link.h"
+
+#include <unistd.h>
+
+#include <random>
+#include <thread>
+
+#include "common/log.h"
+
+namespace unicorn {
+
+WorkerLink::WorkerLink(const Config& config, wire::Hello hello)
+    : config_(config), hello_(std::move(hello)), context_(1) {
+  std::random_device rd;
+  hello_.set_incarnation((uint64_t(rd()) << 32) ^ rd() ^ uint64_t(wire::MonotonicNs()));
+  hello_.set_pid(::getpid());
+  backoff_ms_ = config_.control.reconnect_initial_ms;
+}
+
+WorkerLink::~WorkerLink() = default;
+
+Status WorkerLink::Start() { return Connect(); }
+
+Status WorkerLink::Connect() {
+  socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+  socket_->set(zmq::sockopt::linger, 0);
+  socket_->set(zmq::sockopt::sndhwm, 1000);
+  socket_->set(zmq::sockopt::rcvhwm, 1000);
+  std::string endpoint = config_.ControlEndpoint();
+  try {
+    socket_->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return absl::InvalidArgumentError(absl::StrCat("[link] connect(", endpoint, "): ", e.what()));
+  }
+  liveness_ = config_.control.heartbeat_liveness;
+  acked_ = false;
+  next_heartbeat_ns_ = wire::MonotonicNs() + int64_t(config_.control.heartbeat_interval_ms) * 1000000;
+  Status s = wire::Send(*socket_, "", wire::Command::kHello, hello_);
+  if (!s.ok()) LOG_WARN("{}", s.message());
+  LOG_INFO("[link] connecting to {} as '{}' (incarnation {:016x})", endpoint, hello_.worker_name(),
+           hello_.incarnation());
+  return absl::OkStatus();
+}
+
+void WorkerLink::SendHeartbeat() {
+  wire::Heartbeat hb;
+  hb.set_seq(++heartbeat_seq_);
+  hb.set_sent_ns(wire::MonotonicNs());
+  Status s = wire::Send(*socket_, "", wire::Command::kHeartbeat, hb);
+  if (!s.ok()) LOG_DEBUG("{}", s.message());
+}
+
+void WorkerLink::Handle(const wire::Message& m) {
+  switch (m.command) {
+    case wire::Command::kHelloAck:
+      if (!acked_) LOG_INFO("[link] registered with the coordinator");
+      acked_ = true;
+      backoff_ms_ = config_.control.reconnect_initial_ms;
+      return;
+    case wire::Command::kHeartbeat: {
+      wire::Heartbeat hb;
+      if (!wire::ParsePayload(m, &hb).ok()) break;
+      wire::HeartbeatAck ack;
+      ack.set_seq(hb.seq());
+      ack.set_echoed_sent_ns(hb.sent_ns());
+      ack.set_received_ns(wire::MonotonicNs());
+      (void)wire::Send(*socket_, "", wire::Command::kHeartbeatAck, ack);
+      return;
+    }
+    case wire::Command::kHeartbeatAck: {
+      wire::HeartbeatAck ack;
+      if (!wire::ParsePayload(m, &ack).ok()) break;
+      last_rtt_us_ = double(wire::MonotonicNs() - ack.echoed_sent_ns()) / 1000.0;
+      return;
+    }
+    case wire::Command::kShutdown: {
+      wire::Shutdown sd;
+      (void)wire::ParsePayload(m, &sd);
+      LOG_INFO("[link] coordinator asked to shut down: {}", sd.reason());
+      shutdown_ = true;
+      return;
+    }
+    case wire::Command::kError: {
+      wire::Error err;
+      (void)wire::ParsePayload(m, &err);
+      LOG_WARN("[link] coordinator reported an error: {}", err.message());
+      return;
+    }
+    default:
+      break;
+  }
+  auto it = handlers_.find(m.command);
+  if (it != handlers_.end()) {
+    it->second(m);
+    return;
+  }
+  wire::Error err;
+  err.set_code(int(absl::StatusCode::kUnimplemented));
+  err.set_message(absl::StrCat("[link] worker cannot handle ", wire::CommandName(m.command)));
+  (void)wire::Send(*socket_, "", wire::Command::kError, err);
+}
+
+bool WorkerLink::Poll(int timeout_ms) {
+  if (shutdown_) return false;
+  zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+  int64_t now = wire::MonotonicNs();
+  int wait_ms = int(std::max<int64_t>(0, (next_heartbeat_ns_ - now) / 1000000));
+  wait_ms = std::min(wait_ms, timeout_ms);
+  try {
+    zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms));
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) LOG_WARN("[link] poll: {}", e.what());
+    return !shutdown_;
+  }
+  if (item.revents & ZMQ_POLLIN) {
+    // Drain everything that is waiting; any traffic proves the peer alive.
+    for (int i = 0; i < 64; ++i) {
+      auto r = wire::TryReceive(*socket_, false);
+      if (!r.ok()) {
+        LOG_WARN("[link] dropped a bad message: {}", r.status().message());
+        wire::Error err;
+        err.set_code(int(r.status().code()));
+        err.set_message(std::string(r.status().message()));
+        (void)wire::Send(*socket_, "", wire::Command::kError, err);
+        continue;
+      }
+      if (!r->has_value()) break;
+      liveness_ = config_.control.heartbeat_liveness;
+      Handle(**r);
+    }
+  }
+  now = wire::MonotonicNs();
+  if (now >= next_heartbeat_ns_) {
+    if (--liveness_ <= 0) {
+      LOG_WARN("[link] coordinator silent for {} heartbeats; reconnecting in {} ms",
+               config_.control.heartbeat_liveness, backoff_ms_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms_));
+      backoff_ms_ = std::min(backoff_ms_ * 2, config_.control.reconnect_max_ms);
+      ++reconnects_;
+      Status s = Connect();
+      if (!s.ok()) LOG_ERROR("{}", s.message());
+    } else {
+      SendHeartbeat();
+      next_heartbeat_ns_ = now + int64_t(config_.control.heartbeat_interval_ms) * 1000000;
+    }
+  }
+  return !shutdown_;
+}
+
+}  // namespace unicorn

@@ -1,0 +1,64 @@
+// The worker side of the control protocol (see common/wire.h): a DEALER
+// socket to the coordinator with Hello, heartbeats both ways, liveness
+// counting and reconnect with exponential backoff (Paranoid Pirate).
+//
+// Thread-compatible: one thread owns a WorkerLink and calls Poll() in its
+// loop. Handlers for other commands are added by later stages of the
+// pipeline through SetHandler().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "common/config.h"
+#include "common/wire.h"
+#include "proto/unicorn/worker.pb.h"
+
+namespace unicorn {
+
+class WorkerLink {
+ public:
+  // `hello` describes this worker; its incarnation is filled in here.
+  WorkerLink(const Config& config, wire::Hello hello);
+  ~WorkerLink();
+
+  // Connects and sends Hello. Errors are endpoint problems (bad address).
+  Status Start();
+
+  // Waits up to `timeout_ms` for traffic, handles it, sends a heartbeat when
+  // due and reconnects when the coordinator has gone silent. Returns false
+  // once the coordinator asked this worker to shut down.
+  bool Poll(int timeout_ms);
+
+  using Handler = std::function<void(const wire::Message&)>;
+  void SetHandler(wire::Command command, Handler handler) { handlers_[command] = std::move(handler); }
+
+  zmq::socket_t& socket() { return *socket_; }
+  bool connected() const { return acked_; }
+  uint64_t incarnation() const { return hello_.incarnation(); }
+  double last_rtt_us() const { return last_rtt_us_; }
+  int reconnects() const { return reconnects_; }
+
+ private:
+  Status Connect();
+  void Handle(const wire::Message& m);
+  void SendHeartbeat();
+
+  const Config& config_;
+  wire::Hello hello_;
+  zmq::context_t context_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::map<wire::Command, Handler> handlers_;
+  int liveness_ = 0;
+  int backoff_ms_ = 0;
+  int64_t next_heartbeat_ns_ = 0;
+  uint64_t heartbeat_seq_ = 0;
+  bool acked_ = false;
+  bool shutdown_ = false;
+  double last_rtt_us_ = 0;
+  int reconnects_ = 0;
+};
+
+}  // namespace unicorn

@@ -1,0 +1,30 @@
+// The shared skeleton of a device worker daemon: parse the command line, load
+// the config, open the backend, register with the coordinator, serve until
+// told to stop. Each daemon (npu_worker, gpu_worker) supplies only how to
+// open its backend.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "common/worker_link.h"
+
+namespace unicorn {
+
+struct BackendInfo {
+  std::string backend;  // what actually runs: "cpu", "xrt", "vulkan"
+  std::string device;   // human-readable device description
+};
+
+struct WorkerSpec {
+  std::string kind;  // "npu" or "gpu"
+  std::string description;
+  // Opens the device for `w`. An error stops the daemon with that message.
+  std::function<StatusOr<BackendInfo>(const WorkerConfig& w)> open_backend;
+};
+
+int RunWorkerMain(const WorkerSpec& spec, int argc, char** argv);
+
+}  // namespace unicorn

@@ -1,0 +1,12 @@
+#include "model/dtype.h"
+
+namespace unicorn {
+
+const DTypeTraits& Traits(DType t) {
+  static const DTypeTraits kTraits[] = {
+      {"f32", 1, 4}, {"f16", 1, 2}, {"bf16", 1, 2}, {"q8_0", 32, 34}, {"q4_0", 32, 18},
+  };
+  return kTraits[static_cast<int>(t)];
+}
+
+}  // namespace unicorn

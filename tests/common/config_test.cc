@@ -1,0 +1,83 @@
+#include "common/config.h"
+
+#include <gtest/gtest.h>
+
+namespace unicorn {
+namespace {
+
+constexpr char kMinimal[] = R"(
+model: m.gguf
+workers:
+  npu: {kind: npu}
+  gpu: {kind: gpu}
+plan:
+  embedding: gpu
+  lm_head: gpu
+  layers:
+    - {layers: all, attention: npu, ffn: gpu}
+    - {layers: 2-3, attention: gpu, ffn: gpu}
+)";
+
+TEST(Config, DefaultConfigLoads) {
+  auto c = LoadConfig(std::string(UNICORN_SOURCE_DIR) + "/configs/default.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->coordinator.grpc_address.rfind("127.0.0.1:", 0), 0u) << "loopback by default";
+  EXPECT_NE(c->FindWorker("npu"), nullptr);
+  EXPECT_NE(c->FindWorker("gpu"), nullptr);
+}
+
+TEST(Config, MinimalWithDefaultsAndRanges) {
+  auto c = ParseConfig(kMinimal, "/etc/unicorn/x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model, "/etc/unicorn/m.gguf");  // relative to the file
+  EXPECT_EQ(c->FindWorker("npu")->backend, "cpu");
+  EXPECT_EQ(c->FindWorker("gpu")->backend, "vulkan");
+  ASSERT_EQ(c->plan.layers.size(), 2u);
+  EXPECT_EQ(c->plan.layers[0].last_layer, -1);
+  EXPECT_EQ(c->plan.layers[1].first_layer, 2);
+  EXPECT_EQ(c->plan.layers[1].last_layer, 3);
+  EXPECT_EQ(c->control.heartbeat_liveness, 3);
+  EXPECT_EQ(c->ControlEndpoint(), "ipc://" + c->runtime_dir + "/control.sock");
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* expected;  // substring of the error
+};
+
+TEST(Config, BadInputNamesKeyAndProblem) {
+  const BadCase cases[] = {
+      {"model: [", "invalid YAML"},
+      {"workers: {}\nplan: {}", "model: missing"},
+      {"model: m\nplan: {}", "workers: missing"},
+      {"model: m\nworkers: {a: {kind: tpu}}\nplan: {}", "workers.a.kind: 'tpu'"},
+      {"model: m\nworkers: {a: {kind: npu, backend: cuda}}\nplan: {}",
+       "workers.a.backend: 'cuda': expected cpu or xrt"},
+      {"model: m\nworkers: {a: {kind: npu}}\nplan: {embedding: a, lm_head: b, layers: "
+       "[{attention: a, ffn: a}]}",
+       "plan.lm_head: unknown worker 'b'"},
+      {"model: m\nworkers: {a: {kind: npu}}\nplan: {embedding: a, lm_head: a, layers: "
+       "[{layers: 5-2, attention: a, ffn: a}]}",
+       "plan.layers[0].layers: empty or negative range"},
+      {"model: m\ncoordinator: {http_port: abc}\nworkers: {a: {kind: npu}}\nplan: {}",
+       "coordinator.http_port: expected an integer"},
+      {"model: m\nbogus: 1\nworkers: {a: {kind: npu}}\nplan: {}", "bogus: unknown key"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseConfig(c.yaml, "t.yaml");
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(r.status().message()).find(c.expected), std::string::npos)
+        << "got: " << r.status().message() << "\nwant: " << c.expected;
+    EXPECT_NE(std::string(r.status().message()).find("t.yaml"), std::string::npos);
+  }
+}
+
+TEST(Config, MissingFile) {
+  auto r = LoadConfig("/nonexistent/x.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("/nonexistent/x.yaml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace unicorn

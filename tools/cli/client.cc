@@ -1,0 +1,55 @@
+#include "tools/cli/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "proto/grpc/health/v1/health.grpc.pb.h"
+
+namespace unicorn::cli {
+namespace {
+
+Status FromGrpc(const grpc::Status& s, const std::string& address) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    msg = absl::StrCat("coordinator at ", address, " unavailable (", msg,
+                       "); is it running? try `unicorn up`");
+  }
+  return Status(static_cast<absl::StatusCode>(s.error_code()), msg);
+}
+
+}  // namespace
+
+Client::Client(const std::string& address)
+    : address_(address),
+      channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+      stub_(v1::Unicorn::NewStub(channel_)) {}
+
+bool Client::Serving(std::chrono::milliseconds timeout) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status s = health->Check(&ctx, req, &resp);
+  return s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+StatusOr<v1::ModelInfoResponse> Client::ModelInfo() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ModelInfoResponse resp;
+  grpc::Status s = stub_->ModelInfo(&ctx, v1::ModelInfoRequest(), &resp);
+  if (!s.ok()) return FromGrpc(s, address_);
+  return resp;
+}
+
+Status Client::Generate(const v1::GenerateRequest& req,
+                        const std::function<void(const v1::GenerateResponse&)>& on_token) {
+  grpc::ClientContext ctx;
+  auto reader = stub_->Generate(&ctx, req);
+  v1::GenerateResponse resp;
+  while (reader->Read(&resp)) on_token(resp);
+  return FromGrpc(reader->Finish(), address_);
+}
+
+}  // namespace unicorn::cli

@@ -1,0 +1,22 @@
+// The `unicorn` command-line tool: each file registers its subcommands here.
+// A subcommand's callback stores its exit code in ExitCode().
+#pragma once
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+
+namespace unicorn::cli {
+
+int& ExitCode();
+
+// The folder holding this executable (build/bin/), to find its siblings.
+std::string BinDir();
+// configs/default.yaml: from the working folder if present, else next to the
+// build (build/bin/../../configs/default.yaml).
+std::string DefaultConfigPath();
+
+void AddDaemonCommands(CLI::App& app);  // up, down
+void AddClientCommands(CLI::App& app);  // health, generate
+
+}  // namespace unicorn::cli
