@@ -3,21 +3,22 @@
 // gives it.
 #include "common/log.h"
 #include "common/worker_main.h"
-#include "gpu_worker/vk/instance.h"
+#include "gpu_worker/vk/device.h"
 
 namespace unicorn {
 namespace {
 
-std::unique_ptr<vk::Instance> g_instance;
+std::unique_ptr<vk::Device> g_device;
 
 StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   if (w.backend == "cpu") {
     LOG_WARN("[gpu] backend cpu chosen by config: this worker runs on the CPU");
     return BackendInfo{"cpu", "cpu"};
   }
-  UNICORN_ASSIGN_OR_RETURN(g_instance, vk::Instance::Create());
-  UNICORN_ASSIGN_OR_RETURN(vk::PhysicalDeviceInfo dev, g_instance->Select(w.device));
-  return BackendInfo{"vulkan", absl::StrCat(dev.name, " (", dev.type, ")")};
+  // Opening the logical device and its compute queue here makes a broken
+  // driver fail the daemon's start, not its first request.
+  UNICORN_ASSIGN_OR_RETURN(g_device, vk::Device::Open(w.device));
+  return BackendInfo{"vulkan", g_device->Describe()};
 }
 
 }  // namespace
@@ -25,5 +26,7 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
 
 int main(int argc, char** argv) {
   unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend};
-  return unicorn::RunWorkerMain(spec, argc, argv);
+  int rc = unicorn::RunWorkerMain(spec, argc, argv);
+  unicorn::g_device.reset();
+  return rc;
 }

@@ -1,0 +1,183 @@
+#include "gpu_worker/vk/device.h"
+
+#include <vector>
+
+#include "common/log.h"
+#include "gpu_worker/vk/memory.h"
+#include "gpu_worker/vk/pipeline.h"
+
+namespace unicorn::vk {
+namespace {
+
+// Prefers a compute-only queue family (NVIDIA and AMD have one, it runs
+// beside graphics work), then any family with compute.
+StatusOr<uint32_t> PickComputeFamily(VkPhysicalDevice pd, bool* timestamps) {
+  uint32_t n = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, nullptr);
+  std::vector<VkQueueFamilyProperties> fams(n);
+  vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, fams.data());
+  int best = -1;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!(fams[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
+    bool compute_only = !(fams[i].queueFlags & VK_QUEUE_GRAPHICS_BIT);
+    if (best < 0 || (compute_only && (fams[best].queueFlags & VK_QUEUE_GRAPHICS_BIT))) {
+      best = int(i);
+    }
+  }
+  if (best < 0) return absl::UnavailableError("[vk] device has no compute queue");
+  *timestamps = fams[best].timestampValidBits > 0;
+  return uint32_t(best);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Device>> Device::Open(const std::string& selector) {
+  UNICORN_ASSIGN_OR_RETURN(std::unique_ptr<Instance> inst, Instance::Create());
+  std::shared_ptr<Instance> shared(std::move(inst));
+  UNICORN_ASSIGN_OR_RETURN(PhysicalDeviceInfo pd, shared->Select(selector));
+  return Create(shared, pd);
+}
+
+StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> instance,
+                                                 const PhysicalDeviceInfo& pd) {
+  std::string where = absl::StrCat("[vk] ", pd.name, ": ");
+  if (VK_API_VERSION_MINOR(pd.api_version) < 2 && VK_API_VERSION_MAJOR(pd.api_version) == 1) {
+    return absl::UnavailableError(absl::StrCat(where, "needs Vulkan 1.2, device has 1.",
+                                               VK_API_VERSION_MINOR(pd.api_version)));
+  }
+  std::unique_ptr<Device> d(new Device());
+  d->instance_ = std::move(instance);
+  d->physical_ = pd.handle;
+
+  // Properties.
+  VkPhysicalDeviceVulkan12Properties p12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES};
+  VkPhysicalDeviceVulkan11Properties p11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES};
+  p11.pNext = &p12;
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  props.pNext = &p11;
+  vkGetPhysicalDeviceProperties2(pd.handle, &props);
+  vkGetPhysicalDeviceMemoryProperties(pd.handle, &d->memory_);
+
+  DeviceCaps& c = d->caps_;
+  c.name = pd.name;
+  c.type = pd.type;
+  c.driver_name = p12.driverName;
+  c.driver_info = p12.driverInfo;
+  c.api_version = props.properties.apiVersion;
+  c.vendor_id = props.properties.vendorID;
+  c.subgroup_size = p11.subgroupSize;
+  c.subgroup_arithmetic = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                          (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+  const VkPhysicalDeviceLimits& lim = props.properties.limits;
+  c.max_shared_memory = lim.maxComputeSharedMemorySize;
+  c.max_workgroup_invocations = lim.maxComputeWorkGroupInvocations;
+  c.max_push_constants = lim.maxPushConstantsSize;
+  c.min_storage_offset_alignment = lim.minStorageBufferOffsetAlignment;
+  c.max_storage_buffer_range = lim.maxStorageBufferRange;
+  c.timestamp_period_ns = lim.timestampPeriod;
+  for (uint32_t h = 0; h < d->memory_.memoryHeapCount; ++h) {
+    if (d->memory_.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) {
+      c.device_local_bytes += d->memory_.memoryHeaps[h].size;
+    }
+  }
+  for (uint32_t t = 0; t < d->memory_.memoryTypeCount; ++t) {
+    VkMemoryPropertyFlags want =
+        VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+    const VkMemoryType& mt = d->memory_.memoryTypes[t];
+    if ((mt.propertyFlags & want) == want) {
+      c.host_visible_local_bytes =
+          std::max<uint64_t>(c.host_visible_local_bytes, d->memory_.memoryHeaps[mt.heapIndex].size);
+    }
+  }
+
+  // Features: 16-bit storage is required (GGUF blocks are 2-byte aligned);
+  // the rest is enabled when present.
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  f11.pNext = &f12;
+  VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  feats.pNext = &f11;
+  vkGetPhysicalDeviceFeatures2(pd.handle, &feats);
+  if (!f11.storageBuffer16BitAccess) {
+    return absl::UnavailableError(absl::StrCat(where, "lacks storageBuffer16BitAccess"));
+  }
+  if (!c.subgroup_arithmetic) {
+    return absl::UnavailableError(
+        absl::StrCat(where, "lacks subgroup arithmetic in compute shaders"));
+  }
+  VkPhysicalDeviceVulkan12Features e12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceVulkan11Features e11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  e11.pNext = &e12;
+  e11.storageBuffer16BitAccess = VK_TRUE;
+  e12.shaderFloat16 = f12.shaderFloat16;
+  e12.shaderInt8 = f12.shaderInt8;
+  e12.storageBuffer8BitAccess = f12.storageBuffer8BitAccess;
+  c.shader_float16 = f12.shaderFloat16;
+  c.shader_int8 = f12.shaderInt8 && f12.storageBuffer8BitAccess;
+  VkPhysicalDeviceFeatures2 enable{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  enable.pNext = &e11;
+  enable.features.shaderInt16 = feats.features.shaderInt16;
+
+  bool timestamps = false;
+  UNICORN_ASSIGN_OR_RETURN(d->queue_family_, PickComputeFamily(pd.handle, &timestamps));
+  c.timestamps = timestamps && c.timestamp_period_ns > 0;
+
+  float priority = 1.0f;
+  VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  qci.queueFamilyIndex = d->queue_family_;
+  qci.queueCount = 1;
+  qci.pQueuePriorities = &priority;
+  VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  dci.pNext = &enable;
+  dci.queueCreateInfoCount = 1;
+  dci.pQueueCreateInfos = &qci;
+  VkResult r = vkCreateDevice(pd.handle, &dci, nullptr, &d->device_);
+  if (r != VK_SUCCESS) return Annotate(VkError("vkCreateDevice", r), pd.name);
+  vkGetDeviceQueue(d->device_, d->queue_family_, 0, &d->queue_);
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  r = vkCreateFence(d->device_, &fci, nullptr, &d->fence_);
+  if (r != VK_SUCCESS) return VkError("vkCreateFence", r);
+
+  d->allocator_ = std::make_unique<Allocator>(*d);
+  d->pipeline_cache_ = std::make_unique<PipelineCache>(*d);
+  LOG_DEBUG("[vk] opened {}", d->Describe());
+  return d;
+}
+
+Device::~Device() {
+  if (device_ == VK_NULL_HANDLE) return;
+  vkDeviceWaitIdle(device_);
+  pipeline_cache_.reset();
+  allocator_.reset();
+  if (fence_ != VK_NULL_HANDLE) vkDestroyFence(device_, fence_, nullptr);
+  vkDestroyDevice(device_, nullptr);
+}
+
+std::string Device::Describe() const {
+  return absl::StrCat(
+      caps_.name, " (", caps_.type, "), driver ", caps_.driver_name, " ", caps_.driver_info, ", ",
+      HumanBytes(caps_.device_local_bytes), " device-local",
+      caps_.host_visible_local_bytes > 0
+          ? absl::StrCat(" (", HumanBytes(caps_.host_visible_local_bytes), " host-visible)")
+          : std::string());
+}
+
+Status Device::SubmitAndWait(VkCommandBuffer cmd) {
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd;
+  VkResult r = vkResetFences(device_, 1, &fence_);
+  if (r != VK_SUCCESS) return VkError("vkResetFences", r);
+  r = vkQueueSubmit(queue_, 1, &si, fence_);
+  if (r != VK_SUCCESS) return VkError("vkQueueSubmit", r);
+  r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX);
+  if (r != VK_SUCCESS) return VkError("vkWaitForFences", r);
+  return absl::OkStatus();
+}
+
+Status Device::WaitIdle() {
+  VkResult r = vkDeviceWaitIdle(device_);
+  return r == VK_SUCCESS ? absl::OkStatus() : VkError("vkDeviceWaitIdle", r);
+}
+
+}  // namespace unicorn::vk

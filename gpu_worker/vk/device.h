@@ -1,0 +1,86 @@
+// A logical Vulkan device with one compute queue, created from the physical
+// device that Instance::Select() chose. Everything else in gpu_worker/vk
+// (buffers, pipelines, command buffers) is made from a Device and must be
+// destroyed before it.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "gpu_worker/vk/instance.h"
+
+namespace unicorn::vk {
+
+class Allocator;
+class PipelineCache;
+
+// What the kernels and the allocator need to know about the device.
+struct DeviceCaps {
+  std::string name;
+  std::string type;         // "discrete", "integrated", "cpu", ...
+  std::string driver_name;  // "NVIDIA", "llvmpipe", ...
+  std::string driver_info;  // driver version text
+  uint32_t api_version = 0;
+  uint32_t vendor_id = 0;
+  uint32_t subgroup_size = 0;
+  bool subgroup_arithmetic = false;       // subgroupAdd/Max in compute shaders
+  bool shader_float16 = false;            // float16_t arithmetic
+  bool shader_int8 = false;               // int8 arithmetic + 8-bit storage
+  uint64_t device_local_bytes = 0;        // sum of device-local heaps
+  uint64_t host_visible_local_bytes = 0;  // heaps that are device-local and mappable
+  uint32_t max_shared_memory = 0;         // bytes per workgroup
+  uint32_t max_workgroup_invocations = 0;
+  uint32_t max_push_constants = 0;
+  VkDeviceSize min_storage_offset_alignment = 0;
+  VkDeviceSize max_storage_buffer_range = 0;
+  bool timestamps = false;         // the compute queue can write timestamps
+  double timestamp_period_ns = 0;  // nanoseconds per timestamp tick
+};
+
+class Device {
+ public:
+  // Creates the logical device and its compute queue on `pd` (a device of
+  // `instance`, which the Device keeps alive). Needs Vulkan 1.2 and 16-bit
+  // storage buffer access; fails with a message naming what is missing.
+  static StatusOr<std::unique_ptr<Device>> Create(std::shared_ptr<Instance> instance,
+                                                  const PhysicalDeviceInfo& pd);
+  // Instance::Create + Select(selector) + Create: the usual way in.
+  static StatusOr<std::unique_ptr<Device>> Open(const std::string& selector);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  VkDevice handle() const { return device_; }
+  VkPhysicalDevice physical() const { return physical_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return queue_family_; }
+  const DeviceCaps& caps() const { return caps_; }
+  const VkPhysicalDeviceMemoryProperties& memory_properties() const { return memory_; }
+  Allocator& allocator() { return *allocator_; }
+  PipelineCache& pipeline_cache() { return *pipeline_cache_; }
+
+  // "NVIDIA H100 (discrete), driver NVIDIA 580.1, 79.6 GiB device-local"
+  std::string Describe() const;
+
+  // Submits `cmd` to the queue and blocks until it has run.
+  Status SubmitAndWait(VkCommandBuffer cmd);
+  Status WaitIdle();
+
+ private:
+  Device() = default;
+  std::shared_ptr<Instance> instance_;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queue_family_ = 0;
+  VkFence fence_ = VK_NULL_HANDLE;
+  DeviceCaps caps_;
+  VkPhysicalDeviceMemoryProperties memory_{};
+  std::unique_ptr<Allocator> allocator_;
+  std::unique_ptr<PipelineCache> pipeline_cache_;
+};
+
+}  // namespace unicorn::vk
