@@ -16,10 +16,10 @@ namespace unicorn {
 // One contiguous run of work on one worker, in forward order.
 struct Stage {
   std::string worker;
-  bool embedding = false;   // token ids -> hidden states (first stage only)
-  int first_part = 0;       // parts [first_part, last_part): part 2*l is layer l's
-  int last_part = 0;        //   attention half, part 2*l+1 its FFN half
-  bool lm_head = false;     // final norm + LM head -> logits (last stage only)
+  bool embedding = false;  // token ids -> hidden states (first stage only)
+  int first_part = 0;      // parts [first_part, last_part): part 2*l is layer l's
+  int last_part = 0;       //   attention half, part 2*l+1 its FFN half
+  bool lm_head = false;    // final norm + LM head -> logits (last stage only)
 };
 
 struct ResolvedPlan {
@@ -27,7 +27,7 @@ struct ResolvedPlan {
   std::vector<std::string> attention;  // per layer: worker name
   std::vector<std::string> ffn;        // per layer: worker name
   std::string embedding, lm_head, vision;
-  std::vector<Stage> stages;           // one forward step, in order
+  std::vector<Stage> stages;  // one forward step, in order
 
   // Worker names that hold KV caches (run some attention).
   std::vector<std::string> AttentionWorkers() const;

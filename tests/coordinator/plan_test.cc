@@ -8,7 +8,8 @@ namespace {
 Config Load(const std::string& layers) {
   auto c = ParseConfig(
       "model: m\nworkers: {npu: {kind: npu}, gpu: {kind: gpu}}\n"
-      "plan: {embedding: gpu, lm_head: gpu, layers: " + layers + "}",
+      "plan: {embedding: gpu, lm_head: gpu, layers: " +
+          layers + "}",
       "p.yaml");
   EXPECT_TRUE(c.ok()) << c.status();
   return *c;
@@ -43,7 +44,8 @@ TEST(Plan, WholeModelOnOneWorkerIsOneStage) {
 }
 
 TEST(Plan, LaterRangesOverride) {
-  auto p = ResolvePlan(Load("[{attention: gpu, ffn: gpu}, {layers: 0-1, attention: npu, ffn: npu}]"), 4);
+  auto p =
+      ResolvePlan(Load("[{attention: gpu, ffn: gpu}, {layers: 0-1, attention: npu, ffn: npu}]"), 4);
   ASSERT_TRUE(p.ok());
   ASSERT_EQ(p->stages.size(), 3u);  // embedding@gpu | L0-1@npu | L2-3 + head@gpu
   EXPECT_EQ(p->stages[1].worker, "npu");
