@@ -142,7 +142,8 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
   if (YAML::Node n = root["coordinator"]) {
     UNICORN_RETURN_IF_ERROR(
         r.CheckKeys(n, "coordinator",
-                    {"grpc_address", "http_port", "metrics_port", "max_sequences", "max_queue"}));
+                    {"grpc_address", "http_port", "metrics_port", "max_sequences", "max_queue",
+         "max_step_tokens", "max_context"}));
     auto& k = c.coordinator;
     UNICORN_RETURN_IF_ERROR(r.Get(n, "grpc_address", "coordinator.grpc_address", &k.grpc_address));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "http_port", "coordinator.http_port", &k.http_port));
@@ -150,6 +151,11 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(
         r.Get(n, "max_sequences", "coordinator.max_sequences", &k.max_sequences));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "max_queue", "coordinator.max_queue", &k.max_queue));
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(n, "max_step_tokens", "coordinator.max_step_tokens", &k.max_step_tokens));
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "max_context", "coordinator.max_context", &k.max_context));
+    if (k.max_step_tokens < 1) return r.Error("coordinator.max_step_tokens", "must be >= 1");
+    if (k.max_context < 2) return r.Error("coordinator.max_context", "must be >= 2");
     if (k.max_sequences < 1) return r.Error("coordinator.max_sequences", "must be >= 1");
     if (k.max_queue < 0) return r.Error("coordinator.max_queue", "must be >= 0");
   }

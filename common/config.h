@@ -16,6 +16,8 @@ struct CoordinatorConfig {
   int metrics_port = 9464;                       // Prometheus /metrics
   int max_sequences = 16;                        // decoded together per step
   int max_queue = 256;                           // waiting requests beyond that
+  int max_step_tokens = 256;                     // prefill chunk per step, all sequences
+  int max_context = 4096;                        // tokens per sequence (prompt + output)
 };
 
 struct ControlConfig {

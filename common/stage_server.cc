@@ -80,7 +80,8 @@ void StageServer::OnLoadShard(const wire::Message& m) {
   pending_ = std::make_unique<Pending>();
   pending_->shard_id = req.shard_id();
   pending_->started_ns = wire::MonotonicNs();
-  pending_->result = std::async(std::launch::async, [loader = loader_, spec] { return loader(spec); });
+  pending_->result =
+      std::async(std::launch::async, [loader = loader_, spec] { return loader(spec); });
 }
 
 void StageServer::Tick() {
@@ -113,19 +114,20 @@ StatusOr<shm::SlotWriter*> StageServer::Writer(uint32_t region, uint32_t slot) {
     return absl::NotFoundError(absl::StrCat("[worker] output region ", region, " unknown"));
   }
   if (slot >= r->slot_count()) {
-    return absl::OutOfRangeError(absl::StrCat("[worker] output slot ", slot, " of region ",
-                                              region, " does not exist"));
+    return absl::OutOfRangeError(
+        absl::StrCat("[worker] output slot ", slot, " of region ", region, " does not exist"));
   }
-  UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter w, shm::SlotWriter::Claim(*r, slot, link_.incarnation()));
+  UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter w,
+                           shm::SlotWriter::Claim(*r, slot, link_.incarnation()));
   if (it != writers_.end()) writers_.erase(it);
   return &writers_.emplace(key, std::move(w)).first->second;
 }
 
 Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   if (!model_ || req.shard_id() != shard_id_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "[worker] RunStage for shard ", req.shard_id(), " but shard ", shard_id_, " is loaded",
-        pending_ ? " (still loading)" : ""));
+    return absl::FailedPreconditionError(
+        absl::StrCat("[worker] RunStage for shard ", req.shard_id(), " but shard ", shard_id_,
+                     " is loaded", pending_ ? " (still loading)" : ""));
   }
   const int H = model_->hidden_size();
   StageSpec spec{req.embedding(), req.first_part(), req.last_part(), req.lm_head()};
@@ -146,10 +148,12 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   ids_.assign(req.token_ids().begin(), req.token_ids().end());
 
   int64_t out_elems = spec.lm_head ? int64_t(logit_rows) * model_->vocab_size() : int64_t(rows) * H;
-  auto tensor = spec.lm_head ? shm::RowMajor(shm::TensorDType::kF32, {logit_rows, model_->vocab_size()})
-                             : shm::RowMajor(shm::TensorDType::kF32, {rows, H});
+  auto tensor = spec.lm_head
+                    ? shm::RowMajor(shm::TensorDType::kF32, {logit_rows, model_->vocab_size()})
+                    : shm::RowMajor(shm::TensorDType::kF32, {rows, H});
   if (!tensor.ok()) return tensor.status();
-  UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter * writer, Writer(req.output_region(), req.output_slot()));
+  UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter * writer,
+                           Writer(req.output_region(), req.output_slot()));
   UNICORN_ASSIGN_OR_RETURN(std::span<uint8_t> out, writer->BeginWrite(*tensor));
   (void)out_elems;
 
@@ -161,8 +165,8 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
     UNICORN_ASSIGN_OR_RETURN(shm::SlotView in, shm::BeginRead(*arena_, FromShmRef(req.hidden())));
     if (in.tensor.byte_size != hidden.size() * 4) {
       return absl::InvalidArgumentError(absl::StrCat("[worker] RunStage: input holds ",
-                                                     shm::TensorString(in.tensor), ", expected f32[",
-                                                     rows, ", ", H, "]"));
+                                                     shm::TensorString(in.tensor),
+                                                     ", expected f32[", rows, ", ", H, "]"));
     }
     std::memcpy(hidden.data(), in.data, hidden.size() * 4);
     UNICORN_RETURN_IF_ERROR(shm::EndRead(in));

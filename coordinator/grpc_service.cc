@@ -1,7 +1,13 @@
 #include "coordinator/grpc_service.h"
 
+#include <cmath>
+#include <deque>
+#include <random>
+
 #include "common/wire.h"
 #include "coordinator/grpc_status.h"
+#include "model/chat_template.h"
+#include "model/sampler.h"
 
 namespace unicorn {
 namespace {
@@ -13,13 +19,308 @@ class FailedStream : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   void OnDone() override { delete this; }
 };
 
+v1::FinishReason ToProto(FinishReason r) {
+  switch (r) {
+    case FinishReason::kLength:
+      return v1::FINISH_REASON_LENGTH;
+    case FinishReason::kStop:
+      return v1::FINISH_REASON_STOP;
+    case FinishReason::kCancelled:
+      return v1::FINISH_REASON_CANCELLED;
+    default:
+      return v1::FINISH_REASON_UNSPECIFIED;
+  }
+}
+
+// Streams engine events to one client. The engine's sink and the reactor
+// share this state, so events that arrive after the client has gone (the
+// engine still sends a final event for a cancelled request) are dropped
+// safely. One write is in flight at a time; the rest wait in `queue`.
+struct StreamState {
+  std::recursive_mutex mu;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* reactor = nullptr;  // null once done
+  std::deque<v1::GenerateResponse> queue;
+  bool writing = false;
+  bool ended = false;     // the final event arrived
+  bool finished = false;  // Finish() was called
+  grpc::Status status;    // what to finish with
+  std::string request_id;
+
+  void Pump() {  // mu held
+    if (reactor == nullptr || finished) return;
+    if (!writing && !queue.empty()) {
+      writing = true;
+      reactor->StartWrite(&queue.front());
+    } else if (!writing && ended) {
+      finished = true;
+      reactor->Finish(status);
+    }
+  }
+};
+
+class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  GenerateStream(Engine& engine, std::shared_ptr<StreamState> state)
+      : engine_(engine), state_(std::move(state)) {
+    state_->reactor = this;
+  }
+  void set_id(uint64_t id) { id_ = id; }
+  void Kick() {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    state_->Pump();
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    state_->writing = false;
+    if (!state_->queue.empty()) state_->queue.pop_front();
+    if (!ok) {  // the client went away
+      engine_.Cancel(id_);
+      if (!state_->finished) {
+        state_->finished = true;
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      }
+      return;
+    }
+    state_->Pump();
+  }
+  void OnCancel() override { engine_.Cancel(id_); }
+  void OnDone() override {
+    {
+      std::lock_guard<std::recursive_mutex> lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  Engine& engine_;
+  std::shared_ptr<StreamState> state_;
+  uint64_t id_ = 0;
+};
+
+// The sampler of model/sampler.h behind the engine's interface.
+class SamplerAdapter final : public TokenSampler {
+ public:
+  explicit SamplerAdapter(const unicorn::SamplingParams& p) : sampler_(p) {}
+  int Sample(std::span<const float> logits, std::span<const int> history, float* logprob) override {
+    int t = sampler_.Sample(logits, history);
+    float mx = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (float l : logits) sum += std::exp(double(l - mx));
+    *logprob = float(double(logits[size_t(t)] - mx) - std::log(sum));
+    return t;
+  }
+
+ private:
+  Sampler sampler_;
+};
+
+class TextAdapter final : public TextStream {
+ public:
+  explicit TextAdapter(const Tokenizer& t) : decoder_(t, /*skip_special=*/true) {}
+  std::string Push(int token) override { return decoder_.Push(token); }
+
+ private:
+  StreamDecoder decoder_;
+};
+
 }  // namespace
+
+EngineOptions MakeEngineOptions(const Tokenizer& tokenizer) {
+  EngineOptions o;
+  o.make_sampler = [](const SamplingOptions& s) -> std::unique_ptr<TokenSampler> {
+    unicorn::SamplingParams p;
+    p.temperature = s.temperature;
+    p.top_k = s.top_k;
+    p.top_p = s.top_p;
+    p.min_p = s.min_p;
+    p.repeat_penalty = s.repetition_penalty;
+    p.seed = s.has_seed ? s.seed : std::random_device()();
+    return std::make_unique<SamplerAdapter>(p);
+  };
+  o.make_text_stream = [&tokenizer]() -> std::unique_ptr<TextStream> {
+    return std::make_unique<TextAdapter>(tokenizer);
+  };
+  return o;
+}
+
+StatusOr<EngineRequest> UnicornService::ToEngineRequest(
+    grpc::CallbackServerContext* ctx, int max_tokens, const v1::SamplingParams& s,
+    const google::protobuf::RepeatedPtrField<std::string>& stop) {
+  EngineRequest r;
+  if (max_tokens < 0 || max_tokens > limits_.max_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens ", max_tokens, " outside 0..", limits_.max_tokens));
+  }
+  r.max_tokens = max_tokens == 0 ? limits_.default_max_tokens : max_tokens;
+  if (!(s.temperature() >= 0 && s.temperature() <= 100)) {
+    return absl::InvalidArgumentError("sampling.temperature must be in [0, 100]");
+  }
+  if (s.top_k() < 0) return absl::InvalidArgumentError("sampling.top_k must be >= 0");
+  if (!(s.top_p() >= 0 && s.top_p() <= 1)) {
+    return absl::InvalidArgumentError("sampling.top_p must be in [0, 1]");
+  }
+  if (!(s.min_p() >= 0 && s.min_p() <= 1)) {
+    return absl::InvalidArgumentError("sampling.min_p must be in [0, 1]");
+  }
+  if (!(s.repetition_penalty() >= 0 && s.repetition_penalty() <= 10)) {
+    return absl::InvalidArgumentError("sampling.repetition_penalty must be in [0, 10]");
+  }
+  r.sampling.temperature = s.temperature();
+  r.sampling.top_k = s.top_k();
+  r.sampling.top_p = s.top_p() == 0 ? 1 : s.top_p();
+  r.sampling.min_p = s.min_p();
+  r.sampling.repetition_penalty = s.repetition_penalty() == 0 ? 1 : s.repetition_penalty();
+  r.sampling.seed = s.seed();
+  r.sampling.has_seed = s.has_seed();
+  if (stop.size() > 16) return absl::InvalidArgumentError("at most 16 stop strings");
+  for (const auto& st : stop) {
+    if (st.empty() || st.size() > 256) {
+      return absl::InvalidArgumentError("stop strings must have 1..256 bytes");
+    }
+    r.stop.push_back(st);
+  }
+  r.stop_tokens.assign(tokenizer_.stop_ids().begin(), tokenizer_.stop_ids().end());
+  auto deadline = ctx->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    r.deadline = std::chrono::steady_clock::now() + (deadline - std::chrono::system_clock::now());
+  }
+  return r;
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
+    EngineRequest req, const std::string& client_id) {
+  auto state = std::make_shared<StreamState>();
+  state->request_id = client_id;
+  auto* stream = new GenerateStream(engine_, state);
+  auto sink = [state](const EngineEvent& e) {
+    std::lock_guard<std::recursive_mutex> lock(state->mu);
+    if (state->reactor == nullptr || state->ended) return;
+    if (e.final && e.reason == FinishReason::kError) {
+      state->status = ToGrpc(e.error);
+    } else {
+      v1::GenerateResponse r;
+      r.set_token_id(e.final ? -1 : e.token);
+      r.set_text(e.text);
+      r.set_logprob(e.logprob);
+      r.set_request_id(state->request_id);
+      if (e.final) {
+        r.set_finish_reason(ToProto(e.reason));
+        r.mutable_usage()->set_prompt_tokens(e.prompt_tokens);
+        r.mutable_usage()->set_completion_tokens(e.completion_tokens);
+      }
+      state->queue.push_back(std::move(r));
+    }
+    if (e.final) state->ended = true;
+    state->Pump();
+  };
+  auto id = engine_.Submit(std::move(req), sink);
+  if (!id.ok()) {
+    std::lock_guard<std::recursive_mutex> lock(state->mu);
+    state->ended = true;
+    state->status = ToGrpc(id.status());
+    state->Pump();
+    return stream;
+  }
+  stream->set_id(*id);
+  if (!client_id.empty()) {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    client_ids_[client_id] = *id;
+  }
+  stream->Kick();
+  return stream;
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Generate(
+    grpc::CallbackServerContext* ctx, const v1::GenerateRequest* req) {
+  if (req->prompt().empty()) return new FailedStream(absl::InvalidArgumentError("empty prompt"));
+  if (int(req->prompt().size()) > limits_.max_prompt_bytes) {
+    return new FailedStream(absl::InvalidArgumentError(absl::StrCat(
+        "prompt of ", req->prompt().size(), " bytes exceeds ", limits_.max_prompt_bytes)));
+  }
+  if (req->images_size() > 0) {
+    return new FailedStream(
+        absl::UnimplementedError("images through the pipeline are not supported yet"));
+  }
+  auto er = ToEngineRequest(ctx, req->max_tokens(), req->sampling(), req->stop());
+  if (!er.ok()) return new FailedStream(er.status());
+  std::vector<int32_t> ids = tokenizer_.Encode(req->prompt());
+  er->prompt.assign(ids.begin(), ids.end());
+  return Start(std::move(*er), req->request_id());
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Chat(
+    grpc::CallbackServerContext* ctx, const v1::ChatRequest* req) {
+  if (req->messages_size() == 0) return new FailedStream(absl::InvalidArgumentError("no messages"));
+  std::vector<ChatMessage> messages;
+  size_t bytes = 0;
+  for (const auto& m : req->messages()) {
+    ChatMessage cm;
+    cm.role = m.role();
+    std::vector<ChatPart> parts;
+    for (const auto& p : m.parts()) {
+      if (p.has_image()) {
+        return new FailedStream(
+            absl::UnimplementedError("images through the pipeline are not supported yet"));
+      }
+      bytes += p.text().size();
+      parts.push_back(ChatPart{ChatPart::Kind::kText, p.text(), ""});
+    }
+    cm.content = std::move(parts);
+    messages.push_back(std::move(cm));
+  }
+  if (int64_t(bytes) > limits_.max_prompt_bytes) {
+    return new FailedStream(absl::InvalidArgumentError("conversation exceeds the prompt limit"));
+  }
+  auto er = ToEngineRequest(ctx, req->max_tokens(), req->sampling(), req->stop());
+  if (!er.ok()) return new FailedStream(er.status());
+  ChatOptions opt;
+  opt.add_generation_prompt = true;
+  auto ids = EncodeChatPrompt(tokenizer_, messages, opt, model_.vision.mm_tokens_per_image);
+  if (!ids.ok()) return new FailedStream(absl::InvalidArgumentError(ids.status().message()));
+  er->prompt.assign(ids->begin(), ids->end());
+  return Start(std::move(*er), req->request_id());
+}
+
+grpc::ServerUnaryReactor* UnicornService::Tokenize(grpc::CallbackServerContext* ctx,
+                                                   const v1::TokenizeRequest* req,
+                                                   v1::TokenizeResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (int(req->text().size()) > limits_.max_prompt_bytes) {
+    reactor->Finish(ToGrpc(absl::InvalidArgumentError("text exceeds the prompt limit")));
+    return reactor;
+  }
+  for (int32_t id : tokenizer_.Encode(req->text(), req->add_bos())) resp->add_ids(id);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* UnicornService::Cancel(grpc::CallbackServerContext* ctx,
+                                                 const v1::CancelRequest* req,
+                                                 v1::CancelResponse* resp) {
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    auto it = client_ids_.find(req->request_id());
+    if (it != client_ids_.end()) id = it->second;
+  }
+  resp->set_found(id != 0 && engine_.Cancel(id));
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext* ctx,
                                                     const v1::ModelInfoRequest*,
                                                     v1::ModelInfoResponse* resp) {
   resp->set_model_path(config_.model);
+  resp->set_architecture(model_.architecture);
+  resp->set_num_layers(model_.num_layers);
+  resp->set_vocab_size(model_.vocab_size);
+  resp->set_plan_summary(plan_summary_);
   resp->set_serving(registry_.Serving());
+  std::map<std::string, std::string> errors;
+  if (pipeline_ != nullptr) errors = pipeline_->ShardErrors();
   int64_t now = wire::MonotonicNs();
   for (const WorkerState& w : registry_.Snapshot()) {
     v1::WorkerInfo* wi = resp->add_workers();
@@ -28,11 +329,13 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
     wi->set_backend(w.backend);
     wi->set_device(w.device);
     wi->set_alive(w.alive);
+    wi->set_ready(w.ready);
     wi->set_pid(w.pid);
     wi->set_incarnation(w.incarnation);
     wi->set_heartbeat_rtt_us(w.rtt_us);
     wi->set_last_seen_ms_ago(w.last_seen_ns ? (now - w.last_seen_ns) / 1000000 : -1);
     wi->set_restarts(w.restarts);
+    if (auto it = errors.find(w.name); it != errors.end()) wi->set_error(it->second);
   }
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -40,22 +343,18 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
 }
 
 grpc::ServerUnaryReactor* UnicornService::Stats(grpc::CallbackServerContext* ctx,
-                                                const v1::StatsRequest*, v1::StatsResponse*) {
+                                                const v1::StatsRequest*, v1::StatsResponse* resp) {
+  EngineStats s = engine_.GetStats();
+  resp->set_requests_total(s.requests_total);
+  resp->set_requests_running(s.running);
+  resp->set_requests_waiting(s.waiting);
+  resp->set_prompt_tokens_total(s.prompt_tokens);
+  resp->set_generated_tokens_total(s.generated_tokens);
+  resp->set_replays_total(s.replays);
+  if (pipeline_ != nullptr) resp->set_hops_total(pipeline_->hops());
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
-}
-
-grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Generate(
-    grpc::CallbackServerContext*, const v1::GenerateRequest*) {
-  return new FailedStream(absl::UnimplementedError(
-      "[coordinator] Generate: this build has no forward pass in the pipeline yet"));
-}
-
-grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Chat(grpc::CallbackServerContext*,
-                                                                     const v1::ChatRequest*) {
-  return new FailedStream(absl::UnimplementedError(
-      "[coordinator] Chat: this build has no forward pass in the pipeline yet"));
 }
 
 }  // namespace unicorn

@@ -1,34 +1,78 @@
-// The gRPC client service. It only translates: requests become calls on the
-// coordinator's components, their results and statuses become responses
-// (statuses through ToGrpc(), in one place).
+// The gRPC client service. It only translates: requests become engine and
+// tokenizer calls, events become responses, statuses map through ToGrpc() in
+// one place (coordinator/grpc_status.h).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "common/config.h"
+#include "coordinator/engine.h"
+#include "coordinator/pipeline_executor.h"
 #include "coordinator/worker_registry.h"
+#include "model/gemma3_config.h"
+#include "model/tokenizer.h"
 #include "proto/unicorn/service.grpc.pb.h"
 
 namespace unicorn {
 
+struct ServiceLimits {
+  int max_prompt_bytes = 1 << 20;  // 1 MiB of prompt text
+  int max_tokens = 8192;           // per request
+  int default_max_tokens = 256;
+};
+
+// Engine hooks backed by model/sampler.h and the tokenizer's stream decoder.
+EngineOptions MakeEngineOptions(const Tokenizer& tokenizer);
+
 class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
  public:
-  UnicornService(const Config& config, const WorkerRegistry& registry)
-      : config_(config), registry_(registry) {}
+  UnicornService(const Config& config, const Gemma3Config& model, const Tokenizer& tokenizer,
+                 Engine& engine, const WorkerRegistry& registry, const PipelineExecutor* pipeline,
+                 std::string plan_summary, ServiceLimits limits = {})
+      : config_(config),
+        model_(model),
+        tokenizer_(tokenizer),
+        engine_(engine),
+        registry_(registry),
+        pipeline_(pipeline),
+        plan_summary_(std::move(plan_summary)),
+        limits_(limits) {}
 
   grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* ctx,
                                       const v1::ModelInfoRequest* req,
                                       v1::ModelInfoResponse* resp) override;
   grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest* req,
                                   v1::StatsResponse* resp) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
+                                     const v1::TokenizeRequest* req,
+                                     v1::TokenizeResponse* resp) override;
+  grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* ctx, const v1::CancelRequest* req,
+                                   v1::CancelResponse* resp) override;
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* ctx,
                                                            const v1::GenerateRequest* req) override;
   grpc::ServerWriteReactor<v1::GenerateResponse>* Chat(grpc::CallbackServerContext* ctx,
                                                        const v1::ChatRequest* req) override;
 
  private:
+  // Validates sampling and limits into an engine request (prompt set by caller).
+  StatusOr<EngineRequest> ToEngineRequest(
+      grpc::CallbackServerContext* ctx, int max_tokens, const v1::SamplingParams& sampling,
+      const google::protobuf::RepeatedPtrField<std::string>& stop);
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Start(EngineRequest req,
+                                                        const std::string& client_id);
+
   const Config& config_;
+  const Gemma3Config& model_;
+  const Tokenizer& tokenizer_;
+  Engine& engine_;
   const WorkerRegistry& registry_;
+  const PipelineExecutor* pipeline_;
+  std::string plan_summary_;
+  ServiceLimits limits_;
+  std::mutex ids_mu_;
+  std::map<std::string, uint64_t> client_ids_;  // client request_id -> engine id
 };
 
 }  // namespace unicorn

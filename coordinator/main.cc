@@ -1,5 +1,6 @@
 // unicorn-coordinator: serves clients over gRPC and drives the device workers
-// over ZeroMQ. Usage: unicorn-coordinator --config configs/default.yaml
+// over ZeroMQ, with activations in a shared arena.
+// Usage: unicorn-coordinator --config configs/default.yaml
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -10,48 +11,96 @@
 #include "common/config.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "coordinator/engine.h"
 #include "coordinator/grpc_service.h"
+#include "coordinator/pipeline_executor.h"
+#include "coordinator/plan.h"
 #include "coordinator/worker_registry.h"
+#include "model/model_files.h"
+#include "model/tokenizer.h"
+#include "shared_mem/arena.h"
+#include "shared_mem/fd_passing.h"
 
 namespace unicorn {
 namespace {
+
+int Fail(const Status& s, int code = 1) {
+  LOG_ERROR("{}", s.message());
+  return code;
+}
 
 int Main(const std::string& config_path) {
   InitLogging("coordinator");
   std::atomic<bool>& stop = InstallStopHandlers();
   auto config = LoadConfig(config_path);
-  if (!config.ok()) {
-    LOG_ERROR("{}", config.status().message());
-    return 2;
-  }
-  if (Status s = EnsurePrivateDir(config->runtime_dir); !s.ok()) {
-    LOG_ERROR("{}", s.message());
-    return 2;
-  }
+  if (!config.ok()) return Fail(config.status(), 2);
+  if (Status s = EnsurePrivateDir(config->runtime_dir); !s.ok()) return Fail(s, 2);
+
+  // The coordinator reads the model's config and tokenizer; the weights stay
+  // mapped but untouched here (workers map the tensors of their parts).
+  auto files = ModelFiles::Open(config->model, config->mmproj);
+  if (!files.ok()) return Fail(files.status(), 2);
+  const Gemma3Config& model = (*files)->config();
+  auto tokenizer = Tokenizer::FromFolder((*files)->dir());
+  if (!tokenizer.ok()) return Fail(tokenizer.status(), 2);
+  auto plan = ResolvePlan(*config, model.num_layers);
+  if (!plan.ok()) return Fail(plan.status(), 2);
+  LOG_INFO("[coordinator] {} ({} layers, vocab {}); plan {}", config->model, model.num_layers,
+           model.vocab_size, plan->Summary());
+
+  const CoordinatorConfig& cc = config->coordinator;
+  shm::ModelLimits limits;
+  limits.hidden = model.hidden_size;
+  limits.vocab = model.vocab_size;
+  limits.max_batch_tokens = cc.max_step_tokens;
+  limits.max_sequences = cc.max_sequences;
+  auto arena_plan = shm::ArenaPlan::ForModel(limits);
+  if (!arena_plan.ok()) return Fail(arena_plan.status());
+  auto arena = shm::Arena::Create(*arena_plan);
+  if (!arena.ok()) return Fail(arena.status());
+  std::string shm_socket = config->runtime_dir + "/shm.sock";
+  auto fd_server = shm::FdServer::Start(**arena, shm_socket);
+  if (!fd_server.ok()) return Fail(fd_server.status());
+  LOG_INFO("[coordinator] shared arena: {}", arena_plan->ToString());
 
   WorkerRegistry registry(*config);
-  if (Status s = registry.Start(); !s.ok()) {
-    LOG_ERROR("{}", s.message());
-    return 1;
-  }
+  PipelineOptions po;
+  po.max_sequences = cc.max_sequences;
+  po.max_context =
+      std::min(cc.max_context,
+               model.max_position_embeddings > 0 ? model.max_position_embeddings : cc.max_context);
+  po.max_step_tokens = cc.max_step_tokens;
+  PipelineExecutor executor(*config, *plan, model, registry, **arena, shm_socket, po);
+  registry.SetHandlers(
+      [&](const WorkerState& w, bool up) { executor.OnWorker(w, up); },
+      [&](const std::string& w, const wire::Message& m) { executor.OnMessage(w, m); });
+  if (Status s = registry.Start(); !s.ok()) return Fail(s);
 
-  UnicornService service(*config, registry);
+  EngineOptions eo = MakeEngineOptions(**tokenizer);
+  eo.max_sequences = cc.max_sequences;
+  eo.max_queue = cc.max_queue;
+  eo.max_step_tokens = cc.max_step_tokens;
+  auto engine = std::make_unique<Engine>(eo, &executor);
+
+  UnicornService service(*config, model, **tokenizer, *engine, registry, &executor,
+                         plan->Summary());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(config->coordinator.grpc_address, grpc::InsecureServerCredentials(),
-                           &bound_port);
+  builder.AddListeningPort(cc.grpc_address, grpc::InsecureServerCredentials(), &bound_port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
-    LOG_ERROR("[coordinator] cannot listen on {} (in use, or not a valid address)",
-              config->coordinator.grpc_address);
     registry.Stop(false);
-    return 1;
+    return Fail(absl::UnavailableError(absl::StrCat(
+        "[coordinator] cannot listen on ", cc.grpc_address, " (in use, or not a valid address)")));
   }
-  LOG_INFO("[coordinator] gRPC on {}; model {}", config->coordinator.grpc_address, config->model);
   auto* health = server->GetHealthCheckService();
+  // gRPC's health service starts out SERVING: say the truth until workers are ready.
+  health->SetServingStatus(false);
+  health->SetServingStatus("unicorn.v1.Unicorn", false);
+  LOG_INFO("[coordinator] gRPC on {}", cc.grpc_address);
   NotifyReady("serving gRPC; waiting for workers");
 
   bool was_serving = false;
@@ -60,8 +109,8 @@ int Main(const std::string& config_path) {
     if (serving != was_serving) {
       health->SetServingStatus(serving);
       health->SetServingStatus("unicorn.v1.Unicorn", serving);
-      LOG_INFO("[coordinator] {}", serving ? "SERVING: every stage has a live worker"
-                                           : "NOT_SERVING: a stage has no live worker");
+      LOG_INFO("[coordinator] {}", serving ? "SERVING: every stage has a ready worker"
+                                           : "NOT_SERVING: a stage has no ready worker");
       NotifyStatus(serving ? "serving" : "waiting for workers");
       was_serving = serving;
     }
@@ -72,6 +121,7 @@ int Main(const std::string& config_path) {
   LOG_INFO("[coordinator] stopping");
   health->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  engine.reset();  // finishes open requests with Unavailable
   registry.Stop(false);
   return 0;
 }

@@ -130,7 +130,8 @@ void WorkerRegistry::Loop(void* socket) {
   const int64_t expiry_ns = interval_ns * config_.control.heartbeat_liveness;
   int64_t next_heartbeat = wire::MonotonicNs() + interval_ns;
   uint64_t seq = 0;
-  zmq::pollitem_t items[2] = {{sock.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+  zmq::pollitem_t items[2] = {{sock.handle(), 0, ZMQ_POLLIN, 0},
+                              {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
   while (!stop_.load()) {
     items[0].revents = items[1].revents = 0;
     try {

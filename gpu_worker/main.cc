@@ -4,16 +4,20 @@
 #include "common/log.h"
 #include "common/worker_main.h"
 #include "gpu_worker/vk/device.h"
+#include "model/gemma3_stage.h"
+#include "npu_worker/cpu/cpu_ops.h"
 
 namespace unicorn {
 namespace {
 
 std::unique_ptr<vk::Device> g_device;
+std::unique_ptr<Ops> g_ops;
 
 StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   if (w.backend == "cpu") {
     LOG_WARN("[gpu] backend cpu chosen by config: this worker runs on the CPU");
-    return BackendInfo{"cpu", "cpu"};
+    g_ops = std::make_unique<cpu::CpuOps>(cpu::CpuOptions{w.threads});
+    return BackendInfo{"cpu", g_ops->Describe()};
   }
   // Opening the logical device and its compute queue here makes a broken
   // driver fail the daemon's start, not its first request.
@@ -21,16 +25,24 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   return BackendInfo{"vulkan", g_device->Describe()};
 }
 
-StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec&) {
-  return absl::UnimplementedError("[worker] this build cannot load model shards yet");
+StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec& spec) {
+  if (!g_ops) {
+    return absl::UnimplementedError(
+        "[gpu] the Vulkan backend of this build does not run model stages yet; set "
+        "`backend: cpu` for this worker to run them on the CPU");
+  }
+  UNICORN_ASSIGN_OR_RETURN(auto m, Gemma3StageModel::Load(spec, *g_ops));
+  return std::unique_ptr<StageModel>(std::move(m));
 }
 
 }  // namespace
 }  // namespace unicorn
 
 int main(int argc, char** argv) {
-  unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend, unicorn::LoadShard};
+  unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend,
+                           unicorn::LoadShard};
   int rc = unicorn::RunWorkerMain(spec, argc, argv);
+  unicorn::g_ops.reset();
   unicorn::g_device.reset();
   return rc;
 }

@@ -50,20 +50,33 @@ Status Validate(const Gemma3Config& c) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& config,
-                                                         const TensorLookup& lookup, Ops& ops) {
+                                                         const TensorLookup& lookup, Ops& ops,
+                                                         const Gemma3Parts& parts) {
   UNICORN_RETURN_IF_ERROR(Validate(config));
+  for (const auto* v : {&parts.attention, &parts.ffn}) {
+    if (!v->empty() && v->size() != size_t(config.num_layers)) {
+      return absl::InvalidArgumentError(absl::StrCat("[gemma3] parts name ", v->size(),
+                                                     " layers; the model has ", config.num_layers));
+    }
+  }
   std::unique_ptr<Gemma3Model> m(new Gemma3Model(config, ops));
+  m->parts_ = parts;
   const int64_t H = config.hidden_size, D = config.head_dim, I = config.intermediate_size;
   const int64_t QD = int64_t(config.num_heads) * D, KD = int64_t(config.num_kv_heads) * D;
-  UNICORN_ASSIGN_OR_RETURN(m->token_embd_,
-                           Bind(ops, lookup, names::kTokenEmbd, {config.vocab_size, H}));
-  UNICORN_ASSIGN_OR_RETURN(m->output_norm_, Bind(ops, lookup, names::kOutputNorm, {H}));
+  if (parts.embedding || parts.lm_head) {
+    UNICORN_ASSIGN_OR_RETURN(m->token_embd_,
+                             Bind(ops, lookup, names::kTokenEmbd, {config.vocab_size, H}));
+  }
+  if (parts.lm_head) {
+    UNICORN_ASSIGN_OR_RETURN(m->output_norm_, Bind(ops, lookup, names::kOutputNorm, {H}));
+  }
   m->layers_.resize(size_t(config.num_layers));
   for (int i = 0; i < config.num_layers; ++i) {
     Gemma3LayerWeights& l = m->layers_[size_t(i)];
     auto bind = [&](const char* what, std::vector<int64_t> shape) {
       return Bind(ops, lookup, names::Blk(i, what), std::move(shape));
     };
+    if (parts.HasAttention(i)) {
     UNICORN_ASSIGN_OR_RETURN(l.attn_norm, bind("attn_norm", {H}));
     UNICORN_ASSIGN_OR_RETURN(l.q, bind("attn_q", {QD, H}));
     UNICORN_ASSIGN_OR_RETURN(l.k, bind("attn_k", {KD, H}));
@@ -72,6 +85,8 @@ StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& con
     UNICORN_ASSIGN_OR_RETURN(l.k_norm, bind("attn_k_norm", {D}));
     UNICORN_ASSIGN_OR_RETURN(l.o, bind("attn_output", {H, QD}));
     UNICORN_ASSIGN_OR_RETURN(l.post_attn_norm, bind("post_attention_norm", {H}));
+    }
+    if (!parts.HasFfn(i)) continue;
     UNICORN_ASSIGN_OR_RETURN(l.ffn_norm, bind("ffn_norm", {H}));
     UNICORN_ASSIGN_OR_RETURN(l.gate, bind("ffn_gate", {I, H}));
     UNICORN_ASSIGN_OR_RETURN(l.up, bind("ffn_up", {I, H}));
@@ -85,6 +100,7 @@ StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& con
   // dtype the embedding is stored in; quantized tables (GGUF) use f32, as
   // llama.cpp does.
   float scale = float(std::sqrt(double(config.hidden_size)));
+  if (!m->token_embd_) return m;
   if (m->token_embd_->dtype() == DType::kBF16) scale = BF16ToF32(F32ToBF16(scale));
   if (m->token_embd_->dtype() == DType::kF16) scale = F16ToF32(F32ToF16(scale));
   m->embed_scale_ = scale;
@@ -114,6 +130,7 @@ StatusOr<std::unique_ptr<Gemma3Session>> Gemma3Session::Create(const Gemma3Model
     if (c.layer_types[size_t(l)] == LayerType::kSliding) {
       cap = std::min(cap, c.sliding_window + s->max_chunk_);
     }
+    if (!model.parts().HasAttention(l)) cap = 1;  // another worker holds this layer's cache
     s->capacity_.push_back(cap);
     s->k_store_.push_back(ops.Alloc(size_t(cap) * kv_dim));
     s->v_store_.push_back(ops.Alloc(size_t(cap) * kv_dim));
@@ -143,7 +160,13 @@ StatusOr<std::unique_ptr<Gemma3Session>> Gemma3Session::Create(const Gemma3Model
 
 // One decoder layer (transformers' Gemma3DecoderLayer.forward), on rows [0, n)
 // of x_. Sandwich norms: each sub-block's output is normed before the residual.
+// The two halves are also the pipeline's parts 2l and 2l+1 (model/stage.h).
 void Gemma3Session::Layer(int l, int n) {
+  AttentionHalf(l, n);
+  FfnHalf(l, n);
+}
+
+void Gemma3Session::AttentionHalf(int l, int n) {
   const Gemma3Config& c = model_.config();
   const Gemma3LayerWeights& w = model_.layer(l);
   const bool local = c.layer_types[size_t(l)] == LayerType::kSliding;
@@ -175,15 +198,34 @@ void Gemma3Session::Layer(int l, int n) {
   ops_.MatMul(*attn_, *w.o, nullptr, n, *o_);            // o_proj
   ops_.RmsNorm(*o_, *w.post_attn_norm, n, H, eps, *o_);  // post_attention_layernorm
   ops_.Add(*x_, *o_, size_t(n) * H, *x_);                // residual
+}
 
-  // MLP block: down(gelu_tanh(gate(x)) * up(x)) (Gemma3MLP, hidden_activation
-  // gelu_pytorch_tanh).
+// MLP block: down(gelu_tanh(gate(x)) * up(x)) (Gemma3MLP, hidden_activation
+// gelu_pytorch_tanh).
+void Gemma3Session::FfnHalf(int l, int n) {
+  const Gemma3Config& c = model_.config();
+  const Gemma3LayerWeights& w = model_.layer(l);
+  const int H = c.hidden_size;
+  const float eps = float(c.rms_norm_eps);
   ops_.RmsNorm(*x_, *w.ffn_norm, n, H, eps, *xn_);  // pre_feedforward_layernorm
   ops_.MatMulMulti(*xn_, {w.gate.get(), w.up.get()}, n, {gate_.get(), up_.get()});
   ops_.GeluMul(*gate_, *up_, size_t(n) * c.intermediate_size, *gate_);
   ops_.MatMul(*gate_, *w.down, nullptr, n, *o_);
   ops_.RmsNorm(*o_, *w.post_ffw_norm, n, H, eps, *o_);  // post_feedforward_layernorm
   ops_.Add(*x_, *o_, size_t(n) * H, *x_);
+}
+
+// Final norm, tied LM head, then Gemma3ForCausalLM's final_logit_softcapping:
+// logits_ [rows, vocab] from h [rows, hidden].
+void Gemma3Session::LmHead(const Buffer& h, int rows) {
+  const Gemma3Config& c = model_.config();
+  const size_t V = size_t(c.vocab_size);
+  ops_.RmsNorm(h, model_.output_norm(), rows, c.hidden_size, float(c.rms_norm_eps), *xn_);
+  if (logits_->size() < size_t(rows) * V) logits_ = ops_.Alloc(size_t(rows) * V);
+  ops_.MatMul(*xn_, model_.token_embd(), nullptr, rows, *logits_);
+  if (c.final_logit_softcapping > 0) {
+    ops_.SoftCap(*logits_, size_t(rows) * V, float(c.final_logit_softcapping));
+  }
 }
 
 void Gemma3Session::Forward(int n, std::span<const float> image_rows,
@@ -207,20 +249,13 @@ void Gemma3Session::Forward(int n, std::span<const float> image_rows,
   for (int l = 0; l < c.num_layers; ++l) Layer(l, n);
   if (mode == LogitsMode::kNone) return;
 
-  // Final norm, tied LM head, then Gemma3ForCausalLM's final_logit_softcapping.
-  const float eps = float(c.rms_norm_eps);
   const int rows = mode == LogitsMode::kAll ? n : 1;
   const Buffer* h = x_.get();
   if (mode == LogitsMode::kLast) {
     ops_.Copy(*x_, size_t(n - 1) * H, *last_, 0, H);
     h = last_.get();
   }
-  ops_.RmsNorm(*h, model_.output_norm(), rows, int(H), eps, *xn_);
-  if (logits_->size() < size_t(rows) * V) logits_ = ops_.Alloc(size_t(rows) * V);
-  ops_.MatMul(*xn_, model_.token_embd(), nullptr, rows, *logits_);
-  if (c.final_logit_softcapping > 0) {
-    ops_.SoftCap(*logits_, size_t(rows) * V, float(c.final_logit_softcapping));
-  }
+  LmHead(*h, rows);
   const size_t old = mode == LogitsMode::kAll ? logits->size() : 0;
   logits->resize(old + size_t(rows) * V);
   ops_.Read(*logits_, 0, logits->data() + old, size_t(rows) * V);

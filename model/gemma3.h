@@ -37,12 +37,25 @@ struct Gemma3LayerWeights {
   std::unique_ptr<Weight> post_ffw_norm;   // [hidden]
 };
 
+// Which parts of the model to bind (a pipeline worker holds only its share;
+// model/stage.h). Empty vectors mean every layer.
+struct Gemma3Parts {
+  bool embedding = true;        // token_embd for the input
+  bool lm_head = true;          // output_norm + token_embd as the tied head
+  std::vector<bool> attention;  // per layer: its attention half
+  std::vector<bool> ffn;        // per layer: its FFN half
+  bool HasAttention(int l) const { return attention.empty() || attention[size_t(l)]; }
+  bool HasFfn(int l) const { return ffn.empty() || ffn[size_t(l)]; }
+};
+
 class Gemma3Model {
  public:
-  // Binds every text tensor of `config` found through `lookup` on `ops`.
-  // Errors name the missing or misshapen tensor.
+  // Binds the text tensors of `config` found through `lookup` on `ops` (those
+  // of `parts` only, if given). Errors name the missing or misshapen tensor.
   static StatusOr<std::unique_ptr<Gemma3Model>> Load(const Gemma3Config& config,
-                                                     const TensorLookup& lookup, Ops& ops);
+                                                     const TensorLookup& lookup, Ops& ops,
+                                                     const Gemma3Parts& parts = {});
+  const Gemma3Parts& parts() const { return parts_; }
 
   const Gemma3Config& config() const { return config_; }
   Ops& ops() const { return ops_; }
@@ -57,6 +70,7 @@ class Gemma3Model {
 
   Gemma3Config config_;
   Ops& ops_;
+  Gemma3Parts parts_;
   std::unique_ptr<Weight> token_embd_, output_norm_;
   std::vector<Gemma3LayerWeights> layers_;
   float embed_scale_ = 1.0f;
@@ -87,6 +101,16 @@ class Gemma3Session {
   // One token at position(); logits [vocab] of the next token.
   Status Decode(int token, std::vector<float>* logits);
 
+  // Runs model parts [first_part, last_part) (part 2l: layer l's attention
+  // half, 2l+1: its FFN half) over `tokens` at positions [start_pos,
+  // start_pos + n), n <= the chunk size, as one pipeline stage
+  // (model/stage.h). `hidden` [n, hidden] is the input unless `embedding`,
+  // and receives the output unless `lm_head`; then `logits` gets the last
+  // row's [vocab]. Attention parts extend this session's KV cache: start_pos
+  // must not skip positions (it may go back, to rebuild after a loss).
+  Status RunParts(std::span<const int> tokens, int start_pos, bool embedding, int first_part,
+                  int last_part, bool lm_head, float* hidden, float* logits);
+
   int position() const { return n_past_; }
   int max_context() const { return max_context_; }
   // Forgets the sequence (the cache is overwritten as positions are reused).
@@ -98,6 +122,9 @@ class Gemma3Session {
   void Forward(int n, std::span<const float> image_rows, const std::vector<int>& image_row_at,
                LogitsMode mode, std::vector<float>* logits);
   void Layer(int l, int n);
+  void LmHead(const Buffer& h, int rows);  // logits_ [rows, vocab] from h [rows, hidden]
+  void AttentionHalf(int l, int n);  // part 2l
+  void FfnHalf(int l, int n);        // part 2l + 1
 
   const Gemma3Model& model_;
   Ops& ops_;

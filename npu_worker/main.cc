@@ -4,9 +4,13 @@
 
 #include "common/log.h"
 #include "common/worker_main.h"
+#include "model/gemma3_stage.h"
+#include "npu_worker/cpu/cpu_ops.h"
 
 namespace unicorn {
 namespace {
+
+std::unique_ptr<cpu::CpuOps> g_ops;
 
 StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   if (w.backend == "xrt") {
@@ -17,12 +21,13 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
     }
     LOG_WARN("[npu] no XRT backend in this build: falling back to the CPU backend");
   }
-  int threads = w.threads > 0 ? w.threads : int(std::thread::hardware_concurrency());
-  return BackendInfo{"cpu", absl::StrCat("cpu (", threads, " threads)")};
+  g_ops = std::make_unique<cpu::CpuOps>(cpu::CpuOptions{w.threads});
+  return BackendInfo{"cpu", g_ops->Describe()};
 }
 
-StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec&) {
-  return absl::UnimplementedError("[worker] this build cannot load model shards yet");
+StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec& spec) {
+  UNICORN_ASSIGN_OR_RETURN(auto m, Gemma3StageModel::Load(spec, *g_ops));
+  return std::unique_ptr<StageModel>(std::move(m));
 }
 
 }  // namespace

@@ -1,0 +1,157 @@
+#include "model/gemma3_stage.h"
+
+#include <algorithm>
+
+#include "model/names.h"
+
+namespace unicorn {
+
+Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool embedding,
+                               int first_part, int last_part, bool lm_head, float* hidden,
+                               float* logits) {
+  const Gemma3Config& c = model_.config();
+  const Gemma3Parts& held = model_.parts();
+  const int n = int(tokens.size());
+  const size_t H = size_t(c.hidden_size);
+  auto error = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("[gemma3] stage: ", what));
+  };
+  if (n <= 0 || n > max_chunk_) {
+    return error(absl::StrCat(n, " rows (1..", max_chunk_, " per stage)"));
+  }
+  if (start_pos < 0 || start_pos + n > max_context_) {
+    return absl::OutOfRangeError(absl::StrCat("[gemma3] stage: positions ", start_pos, "..",
+                                              start_pos + n - 1, " outside the context of ",
+                                              max_context_));
+  }
+  if (first_part < 0 || last_part < first_part || last_part > 2 * c.num_layers) {
+    return error(absl::StrCat("parts [", first_part, ", ", last_part, ") of a model with ",
+                              2 * c.num_layers));
+  }
+  if ((embedding && !held.embedding) || (lm_head && !held.lm_head)) {
+    return error("this shard does not hold the embedding / LM head");
+  }
+  bool attends = false;
+  for (int p = first_part; p < last_part; ++p) {
+    bool have = p % 2 == 0 ? held.HasAttention(p / 2) : held.HasFfn(p / 2);
+    if (!have) return error(absl::StrCat("this shard does not hold part ", p));
+    attends |= p % 2 == 0;
+  }
+  if (attends && start_pos > n_past_) {
+    return error(absl::StrCat("positions start at ", start_pos, " but the cache holds ", n_past_));
+  }
+  for (int t : tokens) {
+    if (t < 0 || t >= c.vocab_size) {
+      return error(absl::StrCat("token id ", t, " outside the vocabulary of ", c.vocab_size,
+                                t == c.image_token_id ? " (images are not staged yet)" : ""));
+    }
+  }
+  for (int r = 0; r < n; ++r) {
+    const int p = start_pos + r;
+    ids_host_[size_t(r)] = tokens[size_t(r)];
+    pos_host_[size_t(r)] = p;
+    spans_local_host_[2 * size_t(r)] = std::max(0, p - c.sliding_window + 1);
+    spans_local_host_[2 * size_t(r) + 1] = p;
+    spans_global_host_[2 * size_t(r)] = 0;
+    spans_global_host_[2 * size_t(r) + 1] = p;
+  }
+  ops_.Write(*ids_, 0, ids_host_.data(), size_t(n));
+  ops_.Write(*pos_, 0, pos_host_.data(), size_t(n));
+  ops_.Write(*spans_local_, 0, spans_local_host_.data(), 2 * size_t(n));
+  ops_.Write(*spans_global_, 0, spans_global_host_.data(), 2 * size_t(n));
+  if (embedding) {
+    ops_.Embed(*ids_, model_.token_embd(), model_.embed_scale(), n, *x_);
+  } else {
+    ops_.Write(*x_, 0, hidden, size_t(n) * H);
+  }
+  for (int p = first_part; p < last_part; ++p) {
+    if (p % 2 == 0) {
+      AttentionHalf(p / 2, n);
+    } else {
+      FfnHalf(p / 2, n);
+    }
+  }
+  if (attends) n_past_ = start_pos + n;
+  if (lm_head) {
+    ops_.Copy(*x_, size_t(n - 1) * H, *last_, 0, H);
+    LmHead(*last_, 1);
+    ops_.Read(*logits_, 0, logits, size_t(c.vocab_size));
+  } else {
+    ops_.Read(*x_, 0, hidden, size_t(n) * H);
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<Gemma3StageModel>> Gemma3StageModel::Load(const ShardSpec& spec,
+                                                                   Ops& ops) {
+  auto m = std::unique_ptr<Gemma3StageModel>(new Gemma3StageModel());
+  m->spec_ = spec;
+  UNICORN_ASSIGN_OR_RETURN(m->files_, ModelFiles::Open(spec.model_path, spec.mmproj_path));
+  const Gemma3Config& c = m->files_->config();
+  Gemma3Parts parts;
+  parts.embedding = spec.embedding;
+  parts.lm_head = spec.lm_head;
+  parts.attention.assign(size_t(c.num_layers), false);
+  parts.ffn.assign(size_t(c.num_layers), false);
+  for (int l : spec.attention_layers) {
+    if (l < 0 || l >= c.num_layers) {
+      return absl::InvalidArgumentError(absl::StrCat("[gemma3] shard names attention layer ", l,
+                                                     " of a ", c.num_layers, "-layer model"));
+    }
+    parts.attention[size_t(l)] = true;
+  }
+  for (int l : spec.ffn_layers) {
+    if (l < 0 || l >= c.num_layers) {
+      return absl::InvalidArgumentError(absl::StrCat("[gemma3] shard names ffn layer ", l, " of a ",
+                                                     c.num_layers, "-layer model"));
+    }
+    parts.ffn[size_t(l)] = true;
+  }
+  const ModelFiles* files = m->files_.get();
+  int64_t bytes = 0;
+  TensorLookup lookup = [files, &bytes](const std::string& name) {
+    const TensorInfo* t = files->Find(name);
+    if (t != nullptr) bytes += int64_t(t->nbytes);
+    return t;
+  };
+  UNICORN_ASSIGN_OR_RETURN(m->model_, Gemma3Model::Load(c, lookup, ops, parts));
+  m->weight_bytes_ = bytes;
+  return m;
+}
+
+StatusOr<Gemma3Session*> Gemma3StageModel::SessionFor(uint64_t seq_id) {
+  auto it = sessions_.find(seq_id);
+  if (it != sessions_.end()) return it->second.get();
+  if (int(sessions_.size()) >= std::max(1, spec_.max_sequences)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("[gemma3] stage: ", sessions_.size(), " sequences already hold KV caches"));
+  }
+  SessionOptions opt;
+  opt.max_context = spec_.max_context;
+  opt.max_chunk = spec_.max_step_tokens;
+  UNICORN_ASSIGN_OR_RETURN(auto s, Gemma3Session::Create(*model_, opt));
+  return sessions_.emplace(seq_id, std::move(s)).first->second.get();
+}
+
+Status Gemma3StageModel::Run(const StageSpec& spec, std::span<const StageRows> seqs,
+                             std::span<const int> ids, std::span<const float>, float* hidden,
+                             float* logits) {
+  const size_t H = size_t(hidden_size()), V = size_t(vocab_size());
+  size_t row = 0, logit_row = 0;
+  for (const StageRows& s : seqs) {
+    if (row + size_t(s.n_tokens) > ids.size()) {
+      return absl::InvalidArgumentError("[gemma3] stage: more rows than token ids");
+    }
+    UNICORN_ASSIGN_OR_RETURN(Gemma3Session * session, SessionFor(s.seq_id));
+    Status st =
+        session->RunParts(ids.subspan(row, size_t(s.n_tokens)), s.start_pos, spec.embedding,
+                          spec.first_part, spec.last_part, spec.lm_head && s.want_logits,
+                          hidden + row * H, logits != nullptr ? logits + logit_row * V : nullptr);
+    if (!st.ok()) return Annotate(st, absl::StrCat("sequence ", s.seq_id));
+    row += size_t(s.n_tokens);
+    if (spec.lm_head && s.want_logits) ++logit_row;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace unicorn

@@ -1,0 +1,40 @@
+// A pipeline worker's share of a Gemma 3 model (model/stage.h) on one ops
+// backend: the weights of its parts and one Gemma3Session (KV caches of the
+// attention layers it holds) per sequence.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "model/gemma3.h"
+#include "model/model_files.h"
+#include "model/stage.h"
+
+namespace unicorn {
+
+class Gemma3StageModel final : public StageModel {
+ public:
+  // Opens spec.model_path, binds only the tensors of the spec's parts on
+  // `ops` (which must outlive the result).
+  static StatusOr<std::unique_ptr<Gemma3StageModel>> Load(const ShardSpec& spec, Ops& ops);
+
+  Status Run(const StageSpec& spec, std::span<const StageRows> seqs, std::span<const int> ids,
+             std::span<const float> images, float* hidden, float* logits) override;
+  void Free(uint64_t seq_id) override { sessions_.erase(seq_id); }
+  void FreeAll() override { sessions_.clear(); }
+  int hidden_size() const override { return model_->config().hidden_size; }
+  int vocab_size() const override { return model_->config().vocab_size; }
+  int64_t weight_bytes() const override { return weight_bytes_; }
+  std::string Describe() const override { return model_->ops().Describe(); }
+
+ private:
+  StatusOr<Gemma3Session*> SessionFor(uint64_t seq_id);
+
+  ShardSpec spec_;
+  std::unique_ptr<ModelFiles> files_;
+  std::unique_ptr<Gemma3Model> model_;
+  std::map<uint64_t, std::unique_ptr<Gemma3Session>> sessions_;
+  int64_t weight_bytes_ = 0;
+};
+
+}  // namespace unicorn
