@@ -248,7 +248,8 @@ bool BpeModel::SafeCut(absl::string_view s, size_t pos) const {
 
 void BpeModel::EncodeChunk(absl::string_view chunk, std::vector<int32_t>& out,
                            BpeCache& cache) const {
-  if (chunk.size() > kMaxCachedChunk) return EncodeWord(chunk, out);
+  // The memo lives for one Encode call, so it holds at most the input's size.
+  if (!memoize_) return EncodeWord(chunk, out);
   if (cache.Lookup(chunk, out)) return;
   const size_t start = out.size();
   EncodeWord(chunk, out);

@@ -141,6 +141,7 @@ class Tokenizer {
   // Testing: turn the cutting of segments into chunks off (whole-segment BPE)
   // to check that it changes nothing.
   void set_chunking_for_testing(bool on) { bpe_.set_chunking(on); }
+  void set_memoize_for_testing(bool on) { bpe_.set_memoize(on); }
   const BpeModel& bpe() const { return bpe_; }
 
   // Internal to StreamDecoder/Decode: the text of a piece with '▁' -> ' ',
