@@ -52,7 +52,7 @@ class BpeModel {
   // `pieces` [n_vocab]; `piece_to_id` resolves piece strings; `merges` by
   // rank. Errors name a merge whose parts or result are not pieces.
   Status Init(const std::vector<std::string>& pieces,
-              const absl::flat_hash_map<std::string, int32_t>& piece_to_id,
+              const absl::flat_hash_map<absl::string_view, int32_t>& piece_to_id,
               const std::vector<std::pair<std::string, std::string>>& merges, Options options);
 
   // Appends the ids of one normalized segment, cut into chunks where that

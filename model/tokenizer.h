@@ -98,6 +98,9 @@ struct SpecialTokenIds {
 
 class Tokenizer {
  public:
+  Tokenizer(const Tokenizer&) = delete;  // piece_to_id_ views pieces_
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
   // Loads `dir`/tokenizer.json and `dir`/tokenizer_config.json (a Hugging
   // Face model folder). `dir` may also name the tokenizer.json file itself.
   // tokenizer_config.json is optional (defaults: add_bos, <bos>, <eos>).
@@ -160,7 +163,7 @@ class Tokenizer {
   std::vector<std::string> display_;  // [vocab_size] piece with '▁' -> ' '
   std::vector<int16_t> byte_value_;   // [vocab_size] 0..255 for <0xNN>, else -1
   std::vector<uint8_t> is_special_;   // [vocab_size]
-  absl::flat_hash_map<std::string, int32_t> piece_to_id_;
+  absl::flat_hash_map<absl::string_view, int32_t> piece_to_id_;  // keys view pieces_
   TokenTrie added_;  // added tokens, matched leftmost-longest in raw text
   BpeModel bpe_;
   SpecialTokenIds special_;
