@@ -20,16 +20,20 @@
 // '▁' that follows a non-'▁' character ("the▁cat" -> "the", "▁cat"). That is
 // exact: a merge across such a cut would create a piece containing "x▁"
 // (x != '▁'), and the load step lists the pieces that do (Gemma 3 has one,
-// ">▁</"); a cut is skipped wherever one of them occurs across it. Chunks are
-// BPE'd with a binary heap over a linked list of symbols (O(n log n)) and
-// memoized per Encode call. See model/bpe.h.
+// ">▁</"); a cut is skipped wherever one of them occurs across it. With no
+// merge across a cut, the chunks evolve independently, and the global
+// (rank, position) order restricted to one chunk is that chunk's own order,
+// so the result is the whole word's. Chunks are BPE'd with a binary heap over
+// a linked list of symbols (O(n log n)) and memoized per Encode call. See
+// model/bpe.h; tests/model/tokenizer_test.cc checks chunked == whole on 1 MB.
 //
 // Decoding (Hugging Face's decoder chain Replace('▁',' '), ByteFallback, Fuse):
 // pieces are concatenated with '▁' -> ' '; each maximal run of consecutive
 // <0xNN> pieces becomes its bytes if they are valid UTF-8, else one U+FFFD per
 // byte. Ids outside [0, vocab_size) are skipped, as Hugging Face does.
 //
-// A Tokenizer is immutable after loading; every method is thread-safe.
+// A Tokenizer is immutable after loading (but for the *_for_testing knobs);
+// every const method is thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -132,7 +136,7 @@ class Tokenizer {
   bool IsSpecial(int32_t id) const {
     return id >= 0 && id < vocab_size() && is_special_[size_t(id)];
   }
-  TokenType type(int32_t id) const { return types_[size_t(id)]; }
+  TokenType type(int32_t id) const { return types_[size_t(id)]; }  // id in [0, vocab_size())
   // Ids that end a reply: eos, <eos> and <end_of_turn> where present.
   const std::vector<int32_t>& stop_ids() const { return stop_ids_; }
 
