@@ -89,7 +89,7 @@ void BpeCache::Insert(absl::string_view chunk, const int32_t* ids, size_t n) {
 }
 
 Status BpeModel::Init(const std::vector<std::string>& pieces,
-                      const absl::flat_hash_map<std::string, int32_t>& piece_to_id,
+                      const absl::flat_hash_map<absl::string_view, int32_t>& piece_to_id,
                       const std::vector<std::pair<std::string, std::string>>& merges,
                       Options options) {
   options_ = options;
@@ -124,15 +124,17 @@ Status BpeModel::Init(const std::vector<std::string>& pieces,
   if (options_.unk_id >= 0 && size_t(options_.unk_id) < pieces.size()) {
     byte_or_unk[size_t(options_.unk_id)] = 1;
   }
+  std::string joined;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [a, b] = merges[rank];
-    auto ia = piece_to_id.find(a);
-    auto ib = piece_to_id.find(b);
-    auto im = piece_to_id.find(a + b);
+    joined.assign(a).append(b);
+    auto ia = piece_to_id.find(absl::string_view(a));
+    auto ib = piece_to_id.find(absl::string_view(b));
+    auto im = piece_to_id.find(absl::string_view(joined));
     if (ia == piece_to_id.end() || ib == piece_to_id.end() || im == piece_to_id.end()) {
       const std::string& missing = ia == piece_to_id.end()   ? a
                                    : ib == piece_to_id.end() ? b
-                                                             : a + b;
+                                                             : joined;
       return absl::InvalidArgumentError(
           absl::StrCat("merge ", rank, " ('", a, "', '", b, "'): '", missing, "' is not a piece"));
     }
@@ -248,7 +250,8 @@ bool BpeModel::SafeCut(absl::string_view s, size_t pos) const {
 
 void BpeModel::EncodeChunk(absl::string_view chunk, std::vector<int32_t>& out,
                            BpeCache& cache) const {
-  if (chunk.size() > kMaxCachedChunk) return EncodeWord(chunk, out);
+  // The memo lives for one Encode call, so it holds at most the input's size.
+  if (!memoize_) return EncodeWord(chunk, out);
   if (cache.Lookup(chunk, out)) return;
   const size_t start = out.size();
   EncodeWord(chunk, out);

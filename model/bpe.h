@@ -52,7 +52,7 @@ class BpeModel {
   // `pieces` [n_vocab]; `piece_to_id` resolves piece strings; `merges` by
   // rank. Errors name a merge whose parts or result are not pieces.
   Status Init(const std::vector<std::string>& pieces,
-              const absl::flat_hash_map<std::string, int32_t>& piece_to_id,
+              const absl::flat_hash_map<absl::string_view, int32_t>& piece_to_id,
               const std::vector<std::pair<std::string, std::string>>& merges, Options options);
 
   // Appends the ids of one normalized segment, cut into chunks where that
@@ -66,6 +66,8 @@ class BpeModel {
   // pieces containing "x▁").
   bool chunking() const { return chunking_; }
   void set_chunking(bool on) { chunking_ = on && chunking_safe_; }
+  // Whether chunks are memoized (benchmarks turn it off to time raw BPE).
+  void set_memoize(bool on) { memoize_ = on; }
   // The merged pieces that contain a non-'▁' character followed by '▁', with
   // the byte offset of each such '▁': a cut there must not be made where the
   // piece occurs across it.
@@ -90,6 +92,7 @@ class BpeModel {
   std::vector<std::pair<std::string, size_t>> cross_;
   bool chunking_safe_ = true;
   bool chunking_ = true;
+  bool memoize_ = true;
 };
 
 }  // namespace unicorn

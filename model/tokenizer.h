@@ -20,16 +20,20 @@
 // '▁' that follows a non-'▁' character ("the▁cat" -> "the", "▁cat"). That is
 // exact: a merge across such a cut would create a piece containing "x▁"
 // (x != '▁'), and the load step lists the pieces that do (Gemma 3 has one,
-// ">▁</"); a cut is skipped wherever one of them occurs across it. Chunks are
-// BPE'd with a binary heap over a linked list of symbols (O(n log n)) and
-// memoized per Encode call. See model/bpe.h.
+// ">▁</"); a cut is skipped wherever one of them occurs across it. With no
+// merge across a cut, the chunks evolve independently, and the global
+// (rank, position) order restricted to one chunk is that chunk's own order,
+// so the result is the whole word's. Chunks are BPE'd with a binary heap over
+// a linked list of symbols (O(n log n)) and memoized per Encode call. See
+// model/bpe.h; tests/model/tokenizer_test.cc checks chunked == whole on 1 MB.
 //
 // Decoding (Hugging Face's decoder chain Replace('▁',' '), ByteFallback, Fuse):
 // pieces are concatenated with '▁' -> ' '; each maximal run of consecutive
 // <0xNN> pieces becomes its bytes if they are valid UTF-8, else one U+FFFD per
 // byte. Ids outside [0, vocab_size) are skipped, as Hugging Face does.
 //
-// A Tokenizer is immutable after loading; every method is thread-safe.
+// A Tokenizer is immutable after loading (but for the *_for_testing knobs);
+// every const method is thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -98,6 +102,9 @@ struct SpecialTokenIds {
 
 class Tokenizer {
  public:
+  Tokenizer(const Tokenizer&) = delete;  // piece_to_id_ views pieces_
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
   // Loads `dir`/tokenizer.json and `dir`/tokenizer_config.json (a Hugging
   // Face model folder). `dir` may also name the tokenizer.json file itself.
   // tokenizer_config.json is optional (defaults: add_bos, <bos>, <eos>).
@@ -129,7 +136,7 @@ class Tokenizer {
   bool IsSpecial(int32_t id) const {
     return id >= 0 && id < vocab_size() && is_special_[size_t(id)];
   }
-  TokenType type(int32_t id) const { return types_[size_t(id)]; }
+  TokenType type(int32_t id) const { return types_[size_t(id)]; }  // id in [0, vocab_size())
   // Ids that end a reply: eos, <eos> and <end_of_turn> where present.
   const std::vector<int32_t>& stop_ids() const { return stop_ids_; }
 
@@ -141,6 +148,7 @@ class Tokenizer {
   // Testing: turn the cutting of segments into chunks off (whole-segment BPE)
   // to check that it changes nothing.
   void set_chunking_for_testing(bool on) { bpe_.set_chunking(on); }
+  void set_memoize_for_testing(bool on) { bpe_.set_memoize(on); }
   const BpeModel& bpe() const { return bpe_; }
 
   // Internal to StreamDecoder/Decode: the text of a piece with '▁' -> ' ',
@@ -159,7 +167,7 @@ class Tokenizer {
   std::vector<std::string> display_;  // [vocab_size] piece with '▁' -> ' '
   std::vector<int16_t> byte_value_;   // [vocab_size] 0..255 for <0xNN>, else -1
   std::vector<uint8_t> is_special_;   // [vocab_size]
-  absl::flat_hash_map<std::string, int32_t> piece_to_id_;
+  absl::flat_hash_map<absl::string_view, int32_t> piece_to_id_;  // keys view pieces_
   TokenTrie added_;  // added tokens, matched leftmost-longest in raw text
   BpeModel bpe_;
   SpecialTokenIds special_;

