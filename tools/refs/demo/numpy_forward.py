@@ -115,8 +115,9 @@ def main():
     ap.add_argument("--greedy-steps", type=int, default=4)
     # Both sides compute in float32 from the same bf16 weights; only the order
     # of additions differs (observed: logits within 2e-5, per-token NLL within
-    # 4.5e-7 over all 103 windows), so these bounds leave a wide margin while any semantic slip
-    # (RoPE pairing, norm offset, window edge, scale) moves logits by >0.1.
+    # 4.5e-7 over all 103 windows), so these bounds leave a wide margin, while
+    # a semantic slip (RoPE pairing, norm offset, window edge, scale) moves
+    # logits by more than 0.1 (a sliding window of 64 instead of 128: 0.42).
     ap.add_argument("--logit-tol", type=float, default=1e-3)
     ap.add_argument("--nll-tol", type=float, default=1e-4, help="per predicted token")
     args = ap.parse_args()
