@@ -330,6 +330,20 @@ TEST(ShmPlan, ArenaFromAModelPlanFitsItsSlots) {
   }
 }
 
+TEST(ShmPlan, ManySlotsFitTheComputedRegionSize) {
+  ArenaPlan plan;
+  plan.regions.push_back({"many", 5000, kMaxSlotsPerRegion});
+  ArenaOptions opts;
+  opts.backend = BackendPreference::kMemfd;
+  auto arena = Arena::Create(plan, opts);
+  ASSERT_TRUE(arena.ok()) << arena.status();
+  EXPECT_EQ((*arena)->region("many")->slot_count(), kMaxSlotsPerRegion);
+  plan.regions.push_back({"many", 4096, 1});
+  EXPECT_EQ(Arena::Create(plan, opts).status().code(), absl::StatusCode::kInvalidArgument);
+  plan.regions = {{"too-many", 4096, kMaxSlotsPerRegion + 1}};
+  EXPECT_EQ(Arena::Create(plan, opts).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ShmRegion, OpenValidatesWhatTheOwnerWrote) {
   ArenaPlan plan;
   plan.regions.push_back({"act", 8192, 2});
