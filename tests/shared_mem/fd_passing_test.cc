@@ -97,7 +97,7 @@ TEST(ShmFdPassing, ServerRejectsOtherUidEvenIfTheFolderIsOpened) {
   EXPECT_EQ(owner->server->served(), 0);
 }
 
-TEST(ShmFdPassing, ServerRefusesAFolderOthersCanEnter) {
+TEST(ShmFdPassing, ServerRefusesAFolderOwnedByAnotherUid) {
   TempRuntimeDir dir;
   std::filesystem::create_directories(dir.path());
   // EnsurePrivateDir tightens a folder we own; one owned by another uid is refused.
