@@ -26,6 +26,13 @@ StatusOr<std::unique_ptr<Arena>> Arena::Create(const ArenaPlan& plan, const Aren
   UNICORN_ASSIGN_OR_RETURN(BackendChoice backend, ChooseBackend(options.backend));
   uint64_t generation =
       options.owner_generation != 0 ? options.owner_generation : FreshGeneration();
+  std::set<std::string> names;
+  for (const RegionPlan& rp : plan.regions) {
+    if (!names.insert(rp.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[shm] arena: region name '", rp.name, "' used twice"));
+    }
+  }
   std::vector<std::unique_ptr<Region>> regions;
   for (size_t i = 0; i < plan.regions.size(); ++i) {
     const RegionPlan& rp = plan.regions[i];

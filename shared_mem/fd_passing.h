@@ -66,8 +66,8 @@ class FdServer {
   std::atomic<int> rejected_{0};
 };
 
-// Connects to an FdServer and receives its regions; waits at most
-// `timeout_ms` in total. Errors: no server (Unavailable/NotFound), a server
+// Connects to an FdServer and receives its regions; each receive waits at
+// most `timeout_ms` (the server sends everything at once). Errors: no server (Unavailable/NotFound), a server
 // of another uid, a rejection (PermissionDenied), a malformed record.
 StatusOr<std::vector<ReceivedRegion>> FetchRegions(const std::string& socket_path, int timeout_ms);
 

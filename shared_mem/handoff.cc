@@ -1,5 +1,6 @@
 #include "shared_mem/handoff.h"
 
+#include <sched.h>
 #include <time.h>
 
 namespace unicorn::shm {
@@ -22,6 +23,7 @@ StatusOr<bool> SpinReceive(zmq::socket_t& socket, zmq::message_t& msg, const Spi
       const int64_t spin_end = start + int64_t{policy.spin_us} * 1000;
       do {
         if (socket.recv(msg, zmq::recv_flags::dontwait)) return true;
+        if (policy.yield) ::sched_yield();
       } while (NowNs() < spin_end);
     }
     for (;;) {

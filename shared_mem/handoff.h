@@ -16,6 +16,10 @@ namespace unicorn::shm {
 
 struct SpinPolicy {
   int spin_us = 200;  // non-blocking receive attempts for this long; 0 = block at once
+  // sched_yield() between attempts: ZeroMQ moves every message through an I/O
+  // thread on each side, and on a machine with few cores a spinning
+  // application thread would otherwise hold the core those threads need.
+  bool yield = true;
 };
 
 // Receives one message into `msg`: spins per `policy`, then blocks in

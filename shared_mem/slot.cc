@@ -107,10 +107,11 @@ StatusOr<std::span<uint8_t>> SlotWriter::BeginWrite(const TensorDesc& t) {
         "[shm] slot ", region_->name(), "/", index_, ": claimed by another writer (generation ",
         Atomic(h->generation).load(std::memory_order_relaxed), ", ours ", generation_, ")"));
   }
+  // Sync first: if it fails, the slot is left exactly as it was.
+  UNICORN_RETURN_IF_ERROR(region_->buffer().BeginCpuAccess(CpuAccess::kWrite));
   Atomic(h->sequence).store(seq + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);  // odd before any payload byte
   StoreTensor(h, t);
-  UNICORN_RETURN_IF_ERROR(region_->buffer().BeginCpuAccess(CpuAccess::kWrite));
   sequence_ = seq + 1;
   byte_size_ = t.byte_size;
   writing_ = true;
@@ -122,8 +123,10 @@ StatusOr<SlotDescriptor> SlotWriter::Commit() {
     return absl::FailedPreconditionError(
         absl::StrCat("[shm] slot ", region_->name(), "/", index_, ": commit without a write"));
   }
-  writing_ = false;
+  // If the sync fails the write stays open (sequence odd, nothing published);
+  // Commit may be retried.
   UNICORN_RETURN_IF_ERROR(region_->buffer().EndCpuAccess(CpuAccess::kWrite));
+  writing_ = false;
   SlotHeader* h = region_->header(index_);
   Atomic(h->commit_ns).store(static_cast<uint64_t>(NowNs()), std::memory_order_relaxed);
   sequence_ += 1;

@@ -57,6 +57,11 @@ class SlotWriter {
   uint64_t capacity() const { return region_->slot(index_).capacity; }
   bool writing() const { return writing_; }
 
+  SlotWriter(SlotWriter&&) = default;
+  SlotWriter& operator=(SlotWriter&&) = default;
+  SlotWriter(const SlotWriter&) = delete;  // two copies would disagree on the sequence
+  SlotWriter& operator=(const SlotWriter&) = delete;
+
  private:
   SlotWriter(const Region& region, uint32_t index, uint64_t generation)
       : region_(&region), index_(index), generation_(generation) {}
