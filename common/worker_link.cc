@@ -1,5 +1,6 @@
 #include "common/worker_link.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <random>
@@ -112,7 +113,9 @@ bool WorkerLink::Poll(int timeout_ms) {
     // the next pipeline step usually follows within microseconds, and waking a
     // blocked thread costs more than that on small VMs.
     const int64_t spin_until = last_traffic_ns_ + int64_t(config_.control.busy_poll_us) * 1000;
-    while (wire::MonotonicNs() < spin_until && zmq::poll(&item, 1, std::chrono::milliseconds(0)) == 0) {
+    while (wire::MonotonicNs() < spin_until &&
+           zmq::poll(&item, 1, std::chrono::milliseconds(0)) == 0) {
+      sched_yield();  // let ZeroMQ's I/O thread (which delivers the message) run
     }
     if (!(item.revents & ZMQ_POLLIN)) zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms));
   } catch (const zmq::error_t& e) {

@@ -136,11 +136,6 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
   req.set_profile(options_.profile);
   const uint64_t step_id = ++next_step_;
   req.set_step_id(step_id);
-  registry_.SetBusy(true);
-  struct Idle {
-    WorkerRegistry& r;
-    ~Idle() { r.SetBusy(false); }
-  } idle{registry_};
 
   wire::StageDone done;
   for (size_t i = 0; i < plan_.stages.size(); ++i) {

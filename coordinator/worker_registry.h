@@ -58,8 +58,6 @@ class WorkerRegistry {
   // Queues a message to worker `name`; the socket thread sends it at once.
   // Unavailable if the worker is not alive.
   Status Post(const std::string& name, wire::Command command, std::string payload);
-  // While > 0, the socket thread busy-polls (a step is in flight).
-  void SetBusy(bool busy) { busy_.fetch_add(busy ? 1 : -1); }
 
   void MarkReady(const std::string& name, bool ready);
   std::vector<WorkerState> Snapshot() const;
@@ -81,7 +79,6 @@ class WorkerRegistry {
   MessageHandler on_message_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> shutdown_workers_{false};
-  std::atomic<int> busy_{0};
   std::thread thread_;
   int wake_fd_ = -1;  // eventfd: Post() wakes the socket thread
   mutable std::mutex mu_;
