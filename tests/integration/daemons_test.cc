@@ -39,7 +39,7 @@ TEST_F(Daemons, UpHeartbeatDeadWorkerDown) {
   std::string h = Health();
   EXPECT_EQ(h.rfind("SERVING", 0), 0u) << h;
   EXPECT_TRUE(std::regex_search(h, std::regex(R"(npu\s+npu\s+cpu\s+yes\s+\d+\s+\d+ us rtt)"))) << h;
-  EXPECT_TRUE(std::regex_search(h, std::regex(R"(gpu\s+gpu\s+vulkan\s+yes\s+\d+\s+\d+ us rtt)")))
+  EXPECT_TRUE(std::regex_search(h, std::regex(R"(gpu\s+gpu\s+cpu\s+yes\s+\d+\s+\d+ us rtt)")))
       << h;
   namespace fs = std::filesystem;
   EXPECT_EQ(fs::status(sys_.dir() / "run").permissions() & fs::perms::all, fs::perms::owner_all);
