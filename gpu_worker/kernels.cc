@@ -180,6 +180,16 @@ Status Kernels::QkNormRope(CommandBuffer& cmd, const SubBuffer& qkv, const SubBu
   return absl::OkStatus();
 }
 
+std::vector<float> Kernels::RopeInvFreq(uint32_t head_dim, double theta, double linear_factor) {
+  std::vector<float> f(head_dim / 2);
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    float e = float(2 * i) / float(head_dim);
+    float p = float(std::pow(double(float(theta)), double(e)));
+    f[i] = (1.0f / p) / float(linear_factor);
+  }
+  return f;
+}
+
 uint32_t Kernels::DecodeSplits(uint32_t cap) {
   // Enough splits to fill a large GPU at long contexts, but splits of at
   // least 32 keys at full length.

@@ -102,6 +102,9 @@ class Kernels {
                    const SubBuffer& pos, const SubBuffer& out, const SubBuffer& scratch,
                    const AttnParams& ap);
   static uint32_t DecodeSplits(uint32_t cap);
+  // RoPE inverse frequencies [head_dim / 2] as Hugging Face computes them in
+  // F32: 1 / theta^(2i / head_dim), divided by the linear scaling factor.
+  static std::vector<float> RopeInvFreq(uint32_t head_dim, double theta, double linear_factor);
   static uint64_t AttnScratchBytes(const AttnParams& ap);
   static bool UsesDecodePath(const AttnParams& ap);
 
