@@ -2,6 +2,7 @@
 // dialect) or GGUF metadata, then validated; every backend reads only this.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@ enum class LayerType : uint8_t { kSliding, kGlobal };
 struct RopeConfig {
   double theta = 10000.0;
   double linear_factor = 1.0;  // positions are divided by this (rope_scaling linear)
+
+  friend bool operator==(const RopeConfig&, const RopeConfig&) = default;
 };
 
 struct VisionConfig {
@@ -25,6 +28,11 @@ struct VisionConfig {
   int num_heads = 16;
   double layer_norm_eps = 1e-6;
   int mm_tokens_per_image = 256;
+  // Pixel normalisation, per channel: (x / 255 - mean) / std.
+  std::array<double, 3> image_mean = {0.5, 0.5, 0.5};
+  std::array<double, 3> image_std = {0.5, 0.5, 0.5};
+
+  friend bool operator==(const VisionConfig&, const VisionConfig&) = default;
 };
 
 struct Gemma3Config {
@@ -59,6 +67,8 @@ struct Gemma3Config {
   int image_token_id = 262144;  // <image_soft_token>
   int boi_token_id = 255999;    // <start_of_image>
   int eoi_token_id = 256000;    // <end_of_image>
+
+  friend bool operator==(const Gemma3Config&, const Gemma3Config&) = default;
 };
 
 }  // namespace unicorn

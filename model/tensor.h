@@ -13,7 +13,7 @@
 namespace unicorn {
 
 struct TensorInfo {
-  std::string name;            // internal name, see model/names.h
+  std::string name;  // internal name, see model/names.h
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;  // row-major, outermost first (PyTorch order): Linear is [out, in]
   const uint8_t* data = nullptr;

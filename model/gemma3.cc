@@ -1,0 +1,332 @@
+#include "model/gemma3.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "model/names.h"
+#include "model/quant.h"
+
+namespace unicorn {
+namespace {
+
+std::string ShapeStr(const std::vector<int64_t>& s) {
+  return absl::StrCat("[", absl::StrJoin(s, ", "), "]");
+}
+
+// Loads `name` on ops after checking its shape.
+StatusOr<std::unique_ptr<Weight>> Bind(Ops& ops, const TensorLookup& lookup,
+                                       const std::string& name, std::vector<int64_t> shape) {
+  const TensorInfo* t = lookup(name);
+  if (t == nullptr) return absl::NotFoundError(absl::StrCat("[gemma3] missing tensor ", name));
+  if (t->shape != shape) {
+    return absl::InvalidArgumentError(absl::StrCat("[gemma3] tensor ", name, " has shape ",
+                                                   ShapeStr(t->shape), ", expected ",
+                                                   ShapeStr(shape)));
+  }
+  return ops.LoadWeight(*t);
+}
+
+Status Validate(const Gemma3Config& c) {
+  auto bad = [](const std::string& msg) {
+    return absl::InvalidArgumentError(absl::StrCat("[gemma3] config: ", msg));
+  };
+  if (c.hidden_size <= 0 || c.num_layers <= 0 || c.num_heads <= 0 || c.num_kv_heads <= 0 ||
+      c.head_dim <= 0 || c.intermediate_size <= 0 || c.vocab_size <= 0) {
+    return bad("sizes must be positive");
+  }
+  if (c.num_heads % c.num_kv_heads != 0) return bad("num_heads not a multiple of num_kv_heads");
+  if (c.head_dim % 2 != 0) return bad("head_dim must be even (rotary halves)");
+  if (int(c.layer_types.size()) != c.num_layers) {
+    return bad(absl::StrCat(c.layer_types.size(), " layer types for ", c.num_layers, " layers"));
+  }
+  for (LayerType t : c.layer_types) {
+    if (t == LayerType::kSliding && c.sliding_window <= 0) return bad("sliding_window not set");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& config,
+                                                         const TensorLookup& lookup, Ops& ops) {
+  UNICORN_RETURN_IF_ERROR(Validate(config));
+  std::unique_ptr<Gemma3Model> m(new Gemma3Model(config, ops));
+  const int64_t H = config.hidden_size, D = config.head_dim, I = config.intermediate_size;
+  const int64_t QD = int64_t(config.num_heads) * D, KD = int64_t(config.num_kv_heads) * D;
+  UNICORN_ASSIGN_OR_RETURN(m->token_embd_,
+                           Bind(ops, lookup, names::kTokenEmbd, {config.vocab_size, H}));
+  UNICORN_ASSIGN_OR_RETURN(m->output_norm_, Bind(ops, lookup, names::kOutputNorm, {H}));
+  m->layers_.resize(size_t(config.num_layers));
+  for (int i = 0; i < config.num_layers; ++i) {
+    Gemma3LayerWeights& l = m->layers_[size_t(i)];
+    auto bind = [&](const char* what, std::vector<int64_t> shape) {
+      return Bind(ops, lookup, names::Blk(i, what), std::move(shape));
+    };
+    UNICORN_ASSIGN_OR_RETURN(l.attn_norm, bind("attn_norm", {H}));
+    UNICORN_ASSIGN_OR_RETURN(l.q, bind("attn_q", {QD, H}));
+    UNICORN_ASSIGN_OR_RETURN(l.k, bind("attn_k", {KD, H}));
+    UNICORN_ASSIGN_OR_RETURN(l.v, bind("attn_v", {KD, H}));
+    UNICORN_ASSIGN_OR_RETURN(l.q_norm, bind("attn_q_norm", {D}));
+    UNICORN_ASSIGN_OR_RETURN(l.k_norm, bind("attn_k_norm", {D}));
+    UNICORN_ASSIGN_OR_RETURN(l.o, bind("attn_output", {H, QD}));
+    UNICORN_ASSIGN_OR_RETURN(l.post_attn_norm, bind("post_attention_norm", {H}));
+    UNICORN_ASSIGN_OR_RETURN(l.ffn_norm, bind("ffn_norm", {H}));
+    UNICORN_ASSIGN_OR_RETURN(l.gate, bind("ffn_gate", {I, H}));
+    UNICORN_ASSIGN_OR_RETURN(l.up, bind("ffn_up", {I, H}));
+    UNICORN_ASSIGN_OR_RETURN(l.down, bind("ffn_down", {H, I}));
+    UNICORN_ASSIGN_OR_RETURN(l.post_ffw_norm, bind("post_ffw_norm", {H}));
+  }
+  // Gemma3TextScaledWordEmbedding: embed_scale = hidden_size**0.5 is held as
+  // an f32 tensor and cast to the embedding's dtype before the multiply
+  // (`self.embed_scale.to(self.weight.dtype)`), so a bf16 checkpoint scales by
+  // bf16(sqrt(hidden)) (sqrt(2560) = 50.596 becomes 50.5). We follow the
+  // dtype the embedding is stored in; quantized tables (GGUF) use f32, as
+  // llama.cpp does.
+  float scale = float(std::sqrt(double(config.hidden_size)));
+  if (m->token_embd_->dtype() == DType::kBF16) scale = BF16ToF32(F32ToBF16(scale));
+  if (m->token_embd_->dtype() == DType::kF16) scale = F16ToF32(F32ToF16(scale));
+  m->embed_scale_ = scale;
+  return m;
+}
+
+StatusOr<std::unique_ptr<Gemma3Session>> Gemma3Session::Create(const Gemma3Model& model,
+                                                               const SessionOptions& options) {
+  const Gemma3Config& c = model.config();
+  std::unique_ptr<Gemma3Session> s(new Gemma3Session(model));
+  s->max_context_ = options.max_context;
+  if (c.max_position_embeddings > 0) {
+    s->max_context_ = std::min(s->max_context_, c.max_position_embeddings);
+  }
+  s->max_chunk_ = std::max(1, std::min(options.max_chunk, s->max_context_));
+  if (s->max_context_ <= 0) {
+    return absl::InvalidArgumentError("[gemma3] session: max_context must be positive");
+  }
+  Ops& ops = model.ops();
+  const size_t C = size_t(s->max_chunk_);
+  const size_t kv_dim = size_t(c.num_kv_heads) * c.head_dim;
+  for (int l = 0; l < c.num_layers; ++l) {
+    // A sliding layer keeps a ring of the window plus one chunk: while a chunk
+    // [c0, c1] runs, its queries read positions >= c0 - window + 1, and
+    // writing the chunk overwrites only positions older than that.
+    int cap = s->max_context_;
+    if (c.layer_types[size_t(l)] == LayerType::kSliding) {
+      cap = std::min(cap, c.sliding_window + s->max_chunk_);
+    }
+    s->capacity_.push_back(cap);
+    s->k_store_.push_back(ops.Alloc(size_t(cap) * kv_dim));
+    s->v_store_.push_back(ops.Alloc(size_t(cap) * kv_dim));
+  }
+  s->ids_host_.resize(C);
+  s->pos_host_.resize(C);
+  s->spans_local_host_.resize(2 * C);
+  s->spans_global_host_.resize(2 * C);
+  s->ids_ = ops.Alloc(C);
+  s->pos_ = ops.Alloc(C);
+  s->spans_local_ = ops.Alloc(2 * C);
+  s->spans_global_ = ops.Alloc(2 * C);
+  const size_t H = size_t(c.hidden_size), QD = size_t(c.num_heads) * c.head_dim;
+  s->x_ = ops.Alloc(C * H);
+  s->xn_ = ops.Alloc(C * H);
+  s->q_ = ops.Alloc(C * QD);
+  s->attn_ = ops.Alloc(C * QD);
+  s->k_ = ops.Alloc(C * kv_dim);
+  s->v_ = ops.Alloc(C * kv_dim);
+  s->o_ = ops.Alloc(C * H);
+  s->gate_ = ops.Alloc(C * size_t(c.intermediate_size));
+  s->up_ = ops.Alloc(C * size_t(c.intermediate_size));
+  s->last_ = ops.Alloc(H);
+  s->logits_ = ops.Alloc(size_t(c.vocab_size));
+  return s;
+}
+
+// One decoder layer (transformers' Gemma3DecoderLayer.forward), on rows [0, n)
+// of x_. Sandwich norms: each sub-block's output is normed before the residual.
+void Gemma3Session::Layer(int l, int n) {
+  const Gemma3Config& c = model_.config();
+  const Gemma3LayerWeights& w = model_.layer(l);
+  const bool local = c.layer_types[size_t(l)] == LayerType::kSliding;
+  const int H = c.hidden_size, D = c.head_dim, NH = c.num_heads, NKV = c.num_kv_heads;
+  const float eps = float(c.rms_norm_eps);
+  // Gemma3Attention: per-type RoPE (Gemma3RotaryEmbedding with layer_type).
+  const RopeConfig& rc = local ? c.rope_local : c.rope_global;
+  const RopeParams rope{float(rc.theta), float(rc.linear_factor)};
+  AttentionParams ap;
+  ap.n_heads = NH;
+  ap.n_kv_heads = NKV;
+  ap.head_dim = D;
+  ap.capacity = capacity_[size_t(l)];
+  ap.scale = float(1.0 / std::sqrt(c.query_pre_attn_scalar));  // query_pre_attn_scalar**-0.5
+  ap.softcap = float(c.attn_logit_softcapping);
+
+  // Attention block.
+  ops_.RmsNorm(*x_, *w.attn_norm, n, H, eps, *xn_);             // input_layernorm
+  ops_.MatMulMulti(*xn_, {w.q.get(), w.k.get(), w.v.get()}, n,  // q/k/v_proj (GQA)
+                   {q_.get(), k_.get(), v_.get()});
+  ops_.RmsNorm(*q_, *w.q_norm, n * NH, D, eps, *q_);   // q_norm, per head over head_dim
+  ops_.RmsNorm(*k_, *w.k_norm, n * NKV, D, eps, *k_);  // k_norm
+  ops_.Rope(*q_, *pos_, n, NH, D, rope);               // apply_rotary_pos_emb (rotate_half)
+  ops_.Rope(*k_, *pos_, n, NKV, D, rope);
+  ops_.StoreKv(*k_, *v_, *pos_, n, NKV * D, ap.capacity, *k_store_[size_t(l)],
+               *v_store_[size_t(l)]);
+  ops_.Attention(*q_, *k_store_[size_t(l)], *v_store_[size_t(l)],
+                 local ? *spans_local_ : *spans_global_, n, ap, *attn_);
+  ops_.MatMul(*attn_, *w.o, nullptr, n, *o_);            // o_proj
+  ops_.RmsNorm(*o_, *w.post_attn_norm, n, H, eps, *o_);  // post_attention_layernorm
+  ops_.Add(*x_, *o_, size_t(n) * H, *x_);                // residual
+
+  // MLP block: down(gelu_tanh(gate(x)) * up(x)) (Gemma3MLP, hidden_activation
+  // gelu_pytorch_tanh).
+  ops_.RmsNorm(*x_, *w.ffn_norm, n, H, eps, *xn_);  // pre_feedforward_layernorm
+  ops_.MatMulMulti(*xn_, {w.gate.get(), w.up.get()}, n, {gate_.get(), up_.get()});
+  ops_.GeluMul(*gate_, *up_, size_t(n) * c.intermediate_size, *gate_);
+  ops_.MatMul(*gate_, *w.down, nullptr, n, *o_);
+  ops_.RmsNorm(*o_, *w.post_ffw_norm, n, H, eps, *o_);  // post_feedforward_layernorm
+  ops_.Add(*x_, *o_, size_t(n) * H, *x_);
+}
+
+void Gemma3Session::Forward(int n, std::span<const float> image_rows,
+                            const std::vector<int>& image_row_at, LogitsMode mode,
+                            std::vector<float>* logits) {
+  const Gemma3Config& c = model_.config();
+  const size_t H = size_t(c.hidden_size), V = size_t(c.vocab_size);
+  ops_.Write(*ids_, 0, ids_host_.data(), size_t(n));
+  ops_.Write(*pos_, 0, pos_host_.data(), size_t(n));
+  ops_.Write(*spans_local_, 0, spans_local_host_.data(), 2 * size_t(n));
+  ops_.Write(*spans_global_, 0, spans_global_host_.data(), 2 * size_t(n));
+
+  // Gemma3TextScaledWordEmbedding, then Gemma3Model.forward's masked_scatter of
+  // the image features (which are not scaled) into the image token rows.
+  ops_.Embed(*ids_, model_.token_embd(), model_.embed_scale(), n, *x_);
+  for (size_t i = 0; i < image_row_at.size() && i < size_t(n); ++i) {
+    if (image_row_at[i] >= 0) {
+      ops_.Write(*x_, i * H, image_rows.data() + size_t(image_row_at[i]) * H, H);
+    }
+  }
+  for (int l = 0; l < c.num_layers; ++l) Layer(l, n);
+  if (mode == LogitsMode::kNone) return;
+
+  // Final norm, tied LM head, then Gemma3ForCausalLM's final_logit_softcapping.
+  const float eps = float(c.rms_norm_eps);
+  const int rows = mode == LogitsMode::kAll ? n : 1;
+  const Buffer* h = x_.get();
+  if (mode == LogitsMode::kLast) {
+    ops_.Copy(*x_, size_t(n - 1) * H, *last_, 0, H);
+    h = last_.get();
+  }
+  ops_.RmsNorm(*h, model_.output_norm(), rows, int(H), eps, *xn_);
+  if (logits_->size() < size_t(rows) * V) logits_ = ops_.Alloc(size_t(rows) * V);
+  ops_.MatMul(*xn_, model_.token_embd(), nullptr, rows, *logits_);
+  if (c.final_logit_softcapping > 0) {
+    ops_.SoftCap(*logits_, size_t(rows) * V, float(c.final_logit_softcapping));
+  }
+  const size_t old = mode == LogitsMode::kAll ? logits->size() : 0;
+  logits->resize(old + size_t(rows) * V);
+  ops_.Read(*logits_, 0, logits->data() + old, size_t(rows) * V);
+}
+
+Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float> image_embeds,
+                              LogitsMode mode, std::vector<float>* logits) {
+  const Gemma3Config& c = model_.config();
+  const int n = int(tokens.size());
+  const size_t H = size_t(c.hidden_size);
+  if (n == 0) return absl::InvalidArgumentError("[gemma3] prefill: no tokens");
+  if (n_past_ + n > max_context_) {
+    return absl::OutOfRangeError(absl::StrCat("[gemma3] prefill: ", n_past_, " + ", n,
+                                              " tokens exceed the context of ", max_context_));
+  }
+  for (int t : tokens) {
+    if (t < 0 || (t >= c.vocab_size && t != c.image_token_id)) {
+      return absl::InvalidArgumentError(absl::StrCat("[gemma3] prefill: token id ", t,
+                                                     " outside the vocabulary of ", c.vocab_size));
+    }
+  }
+  // Image runs: maximal runs of image tokens (transformers'
+  // create_causal_mask_mapping groups them the same way).
+  std::vector<int> run_start(size_t(n), -1), run_end(size_t(n), -1);
+  int n_image = 0;
+  for (int i = 0; i < n; ++i) {
+    if (tokens[size_t(i)] != c.image_token_id) continue;
+    ++n_image;
+    run_start[size_t(i)] = (i > 0 && run_start[size_t(i - 1)] >= 0) ? run_start[size_t(i - 1)] : i;
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    if (run_start[size_t(i)] < 0) continue;
+    run_end[size_t(i)] = (i + 1 < n && run_end[size_t(i + 1)] >= 0) ? run_end[size_t(i + 1)] : i;
+    if (run_end[size_t(i)] - run_start[size_t(i)] + 1 > max_chunk_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[gemma3] prefill: a run of ", run_end[size_t(i)] - run_start[size_t(i)] + 1,
+                       " image tokens exceeds the prefill chunk of ", max_chunk_));
+    }
+  }
+  if (image_embeds.size() != size_t(n_image) * H) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[gemma3] prefill: ", n_image, " image tokens but ", image_embeds.size() / H,
+                     " image embedding rows (", image_embeds.size(), " floats, hidden ", H, ")"));
+  }
+
+  if (logits != nullptr) logits->clear();
+  std::vector<int> image_row_at;
+  int image_row = 0;
+  for (int c0 = 0; c0 < n;) {
+    int c1 = std::min(n, c0 + max_chunk_);  // exclusive
+    // Never split an image run: attention inside it looks ahead to its end.
+    if (c1 < n && run_start[size_t(c1)] >= 0 && run_start[size_t(c1)] > c0) {
+      c1 = run_start[size_t(c1)];
+    }
+    const int rows = c1 - c0;
+    image_row_at.assign(size_t(rows), -1);
+    for (int r = 0; r < rows; ++r) {
+      const int i = c0 + r;
+      const int p = n_past_ + i;
+      ids_host_[size_t(r)] = tokens[size_t(i)];
+      pos_host_[size_t(r)] = p;
+      // Spans (transformers' masking_utils): causal kv <= q; sliding layers
+      // also kv > q - sliding_window; an image token also sees its whole run.
+      int lo_local = std::max(0, p - c.sliding_window + 1), lo_global = 0, hi = p;
+      if (run_start[size_t(i)] >= 0) {
+        image_row_at[size_t(r)] = image_row++;
+        lo_local = std::min(lo_local, n_past_ + run_start[size_t(i)]);
+        hi = n_past_ + run_end[size_t(i)];
+      }
+      spans_local_host_[2 * size_t(r)] = lo_local;
+      spans_local_host_[2 * size_t(r) + 1] = hi;
+      spans_global_host_[2 * size_t(r)] = lo_global;
+      spans_global_host_[2 * size_t(r) + 1] = hi;
+    }
+    const bool last_chunk = c1 == n;
+    LogitsMode m = mode == LogitsMode::kAll ? LogitsMode::kAll
+                   : last_chunk             ? mode
+                                            : LogitsMode::kNone;
+    Forward(rows, image_embeds, image_row_at, m, logits);
+    c0 = c1;
+  }
+  n_past_ += n;
+  return absl::OkStatus();
+}
+
+Status Gemma3Session::Decode(int token, std::vector<float>* logits) {
+  const Gemma3Config& c = model_.config();
+  if (n_past_ + 1 > max_context_) {
+    return absl::OutOfRangeError(
+        absl::StrCat("[gemma3] decode: the context of ", max_context_, " positions is full"));
+  }
+  if (token < 0 || token >= c.vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[gemma3] decode: token id ", token, " outside the vocabulary"));
+  }
+  const int p = n_past_;
+  ids_host_[0] = token;
+  pos_host_[0] = p;
+  spans_local_host_[0] = std::max(0, p - c.sliding_window + 1);
+  spans_local_host_[1] = p;
+  spans_global_host_[0] = 0;
+  spans_global_host_[1] = p;
+  static const std::vector<int> kNoImages;
+  Forward(1, {}, kNoImages, LogitsMode::kLast, logits);
+  ++n_past_;
+  return absl::OkStatus();
+}
+
+}  // namespace unicorn

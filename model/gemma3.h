@@ -1,0 +1,122 @@
+// The Gemma 3 text decoder, written once against the ops interface
+// (model/ops.h), so every backend runs the same model. Reference: transformers'
+// models/gemma3/modeling_gemma3.py (function names cited where a quirk lives).
+//
+//   Gemma3Model    the weights of one model, bound to one backend (read-only
+//                  once loaded; shareable by many sessions)
+//   Gemma3Session  one sequence: its KV cache and scratch buffers; Prefill()
+//                  runs a prompt in chunks, Decode() one token at a time.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/gemma3_config.h"
+#include "model/ops.h"
+#include "model/tensor.h"
+
+namespace unicorn {
+
+// Finds a tensor by internal name (model/names.h); null when absent. The
+// tensor's bytes must outlive the model (they are used in place).
+using TensorLookup = std::function<const TensorInfo*(const std::string& name)>;
+
+struct Gemma3LayerWeights {
+  std::unique_ptr<Weight> attn_norm;       // [hidden]
+  std::unique_ptr<Weight> q, k, v;         // [heads*hd, hidden], [kv_heads*hd, hidden] x2
+  std::unique_ptr<Weight> q_norm, k_norm;  // [head_dim]
+  std::unique_ptr<Weight> o;               // [hidden, heads*hd]
+  std::unique_ptr<Weight> post_attn_norm;  // [hidden]
+  std::unique_ptr<Weight> ffn_norm;        // [hidden]
+  std::unique_ptr<Weight> gate, up;        // [intermediate, hidden]
+  std::unique_ptr<Weight> down;            // [hidden, intermediate]
+  std::unique_ptr<Weight> post_ffw_norm;   // [hidden]
+};
+
+class Gemma3Model {
+ public:
+  // Binds every text tensor of `config` found through `lookup` on `ops`.
+  // Errors name the missing or misshapen tensor.
+  static StatusOr<std::unique_ptr<Gemma3Model>> Load(const Gemma3Config& config,
+                                                     const TensorLookup& lookup, Ops& ops);
+
+  const Gemma3Config& config() const { return config_; }
+  Ops& ops() const { return ops_; }
+  const Weight& token_embd() const { return *token_embd_; }  // [vocab, hidden], tied LM head
+  const Weight& output_norm() const { return *output_norm_; }
+  const Gemma3LayerWeights& layer(int i) const { return layers_[size_t(i)]; }
+  // sqrt(hidden) as transformers' Gemma3TextScaledWordEmbedding applies it.
+  float embed_scale() const { return embed_scale_; }
+
+ private:
+  Gemma3Model(const Gemma3Config& config, Ops& ops) : config_(config), ops_(ops) {}
+
+  Gemma3Config config_;
+  Ops& ops_;
+  std::unique_ptr<Weight> token_embd_, output_norm_;
+  std::vector<Gemma3LayerWeights> layers_;
+  float embed_scale_ = 1.0f;
+};
+
+struct SessionOptions {
+  int max_context = 4096;  // positions this session can hold (capped by the model's)
+  int max_chunk = 256;     // prefill rows per forward pass (>= one image's tokens + 1)
+};
+
+// Which logits a forward pass returns.
+enum class LogitsMode { kNone, kLast, kAll };
+
+class Gemma3Session {
+ public:
+  static StatusOr<std::unique_ptr<Gemma3Session>> Create(const Gemma3Model& model,
+                                                         const SessionOptions& options);
+
+  // Appends `tokens` at positions position() .. position() + n - 1. Tokens
+  // equal to the config's image_token_id take, in order, the rows of
+  // `image_embeds` ([n_image_tokens, hidden], after the projector) instead of
+  // their embedding; each run of image tokens attends to itself
+  // bidirectionally (transformers' token_type_ids_mask_function). A count
+  // mismatch, or exceeding max_context, is an error and changes nothing.
+  // `logits` receives [1, vocab] (kLast) or [n, vocab] (kAll) floats.
+  Status Prefill(std::span<const int> tokens, std::span<const float> image_embeds, LogitsMode mode,
+                 std::vector<float>* logits);
+  // One token at position(); logits [vocab] of the next token.
+  Status Decode(int token, std::vector<float>* logits);
+
+  int position() const { return n_past_; }
+  int max_context() const { return max_context_; }
+  // Forgets the sequence (the cache is overwritten as positions are reused).
+  void Reset() { n_past_ = 0; }
+
+ private:
+  explicit Gemma3Session(const Gemma3Model& model) : model_(model), ops_(model.ops()) {}
+  // Runs rows [0, n) of the prepared inputs (ids_/pos_/spans) through the model.
+  void Forward(int n, std::span<const float> image_rows, const std::vector<int>& image_row_at,
+               LogitsMode mode, std::vector<float>* logits);
+  void Layer(int l, int n);
+
+  const Gemma3Model& model_;
+  Ops& ops_;
+  int max_context_ = 0, max_chunk_ = 0;
+  int n_past_ = 0;
+  std::vector<int> capacity_;                               // per layer: slots in its KV store
+  std::vector<std::unique_ptr<Buffer>> k_store_, v_store_;  // per layer [capacity, kv_heads*hd]
+
+  // Inputs of one forward pass (host copies, then uploaded).
+  std::vector<int32_t> ids_host_, pos_host_, spans_local_host_, spans_global_host_;
+  std::unique_ptr<Buffer> ids_, pos_, spans_local_, spans_global_;  // i32 [chunk], [chunk, 2]
+  // Activations, [chunk, ...].
+  std::unique_ptr<Buffer> x_, xn_;     // [chunk, hidden]
+  std::unique_ptr<Buffer> q_, attn_;   // [chunk, heads*hd]
+  std::unique_ptr<Buffer> k_, v_;      // [chunk, kv_heads*hd]
+  std::unique_ptr<Buffer> o_;          // [chunk, hidden]
+  std::unique_ptr<Buffer> gate_, up_;  // [chunk, intermediate]
+  std::unique_ptr<Buffer> last_;       // [1, hidden]
+  std::unique_ptr<Buffer> logits_;     // [1 or chunk, vocab]
+};
+
+}  // namespace unicorn

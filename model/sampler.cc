@@ -1,0 +1,168 @@
+#include "model/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace unicorn {
+namespace {
+
+uint64_t SplitMix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+bool ByValueDesc(const std::pair<float, int>& a, const std::pair<float, int>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+}  // namespace
+
+RngState RngState::FromSeed(uint64_t seed) {
+  RngState r;
+  for (uint64_t& v : r.s) v = SplitMix64(seed);
+  return r;
+}
+
+uint64_t RngState::Next() {
+  const uint64_t result = Rotl(s[1] * 5, 7) * 9;
+  const uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = Rotl(s[3], 45);
+  return result;
+}
+
+float RngState::Uniform() { return float(Next() >> 40) * (1.0f / 16777216.0f); }
+
+Sampler::Sampler(const SamplingParams& params)
+    : params_(params), rng_(RngState::FromSeed(params.seed)) {}
+
+int Sampler::Sample(std::span<const float> logits, std::span<const int> history) {
+  const int V = int(logits.size());
+  work_.assign(logits.begin(), logits.end());
+
+  // Repetition penalty (transformers' RepetitionPenaltyLogitsProcessor): each
+  // distinct recent token once.
+  if (params_.repeat_penalty != 1.0f && !history.empty()) {
+    size_t first = 0;
+    if (params_.repeat_last_n >= 0 && history.size() > size_t(params_.repeat_last_n)) {
+      first = history.size() - size_t(params_.repeat_last_n);
+    }
+    for (size_t i = first; i < history.size(); ++i) {
+      const int t = history[i];
+      if (t < 0 || t >= V) continue;
+      const float orig = logits[size_t(t)];
+      if (work_[size_t(t)] != orig) continue;  // already penalised
+      work_[size_t(t)] = orig > 0 ? orig / params_.repeat_penalty : orig * params_.repeat_penalty;
+    }
+  }
+
+  if (params_.temperature <= 0.0f) {
+    return int(std::max_element(work_.begin(), work_.end()) - work_.begin());
+  }
+
+  // Candidates sorted by logit, best first. Only as many as needed are sorted:
+  // top-k's k, else the top 1024 when their mass already covers top-p.
+  cand_.resize(size_t(V));
+  for (int i = 0; i < V; ++i) cand_[size_t(i)] = {work_[size_t(i)] / params_.temperature, i};
+  size_t n = size_t(V);
+  if (params_.top_k > 0 && size_t(params_.top_k) < n) n = size_t(params_.top_k);
+  auto sort_first = [&](size_t m) {
+    std::partial_sort(cand_.begin(), cand_.begin() + long(m), cand_.end(), ByValueDesc);
+  };
+  size_t sorted = std::min<size_t>(n, 1024);
+  sort_first(sorted);
+  // Softmax over the kept candidates (the max is the first).
+  const float mx = cand_[0].first;
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += std::exp(double(cand_[i].first - mx));
+  auto prob = [&](size_t i) { return std::exp(double(cand_[i].first - mx)) / total; };
+
+  size_t keep = n;
+  if (params_.top_p < 1.0f) {
+    double cum = 0;
+    size_t i = 0;
+    for (;; ++i) {
+      if (i == sorted && sorted < n) {
+        sort_first(n);  // the top 1024 did not reach top_p: sort them all
+        sorted = n;
+      }
+      if (i >= n) break;
+      cum += prob(i);
+      if (cum >= params_.top_p) {
+        ++i;
+        break;
+      }
+    }
+    keep = std::max<size_t>(1, std::min(i, n));
+  }
+  if (params_.min_p > 0.0f) {
+    const double floor = params_.min_p * prob(0);
+    if (sorted < keep) {
+      sort_first(keep);
+      sorted = keep;
+    }
+    size_t i = 1;
+    while (i < keep && prob(i) >= floor) ++i;
+    keep = i;
+  }
+  if (sorted < keep) sort_first(keep);
+
+  double mass = 0;
+  for (size_t i = 0; i < keep; ++i) mass += prob(i);
+  double r = double(rng_.Uniform()) * mass;
+  for (size_t i = 0; i < keep; ++i) {
+    r -= prob(i);
+    if (r < 0) return cand_[i].second;
+  }
+  return cand_[keep - 1].second;
+}
+
+bool StopMatcher::IsEos(int token) const {
+  return std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+}
+
+std::string StopMatcher::Feed(const std::string& text) {
+  if (stopped_) return "";
+  pending_ += text;
+  size_t stop_at = std::string::npos;
+  for (const std::string& s : stop_strings_) {
+    if (s.empty()) continue;
+    stop_at = std::min(stop_at, pending_.find(s));
+  }
+  if (stop_at != std::string::npos) {
+    stopped_ = true;
+    std::string out = pending_.substr(0, stop_at);
+    pending_.clear();
+    return out;
+  }
+  // Hold back the longest tail that is a proper prefix of some stop string.
+  size_t hold = 0;
+  for (const std::string& s : stop_strings_) {
+    for (size_t len = std::min(s.size() - (s.empty() ? 0 : 1), pending_.size()); len > hold;
+         --len) {
+      if (pending_.compare(pending_.size() - len, len, s, 0, len) == 0) {
+        hold = len;
+        break;
+      }
+    }
+  }
+  std::string out = pending_.substr(0, pending_.size() - hold);
+  pending_.erase(0, pending_.size() - hold);
+  return out;
+}
+
+std::string StopMatcher::Flush() {
+  std::string out;
+  out.swap(pending_);
+  return stopped_ ? std::string() : out;
+}
+
+}  // namespace unicorn

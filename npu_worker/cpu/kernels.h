@@ -1,0 +1,74 @@
+// Single-threaded SIMD kernels of the CPU backend (Highway, dispatched at run
+// time to the best of AVX-512 / AVX2 / SSE4 / scalar). CpuOps splits work into
+// ranges and runs these on its thread pool. Each kernel has a naive twin in
+// the tests (tests/npu_worker/cpu/kernels_test.cc).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "model/dtype.h"
+
+namespace unicorn::cpu {
+
+// Activations quantized for the integer dot products of Q8_0 / Q4_0 weights,
+// in blocks of 32 as llama.cpp's Q8_0 activations, kept planar:
+//   q [n, cols] int8, d [n, cols/32] f32, s [n, cols/32] f32, with, per block,
+//   d = max|x| / 127, q = round(x / d) (ties to even), s = d * sum(q).
+// The weight dot is then sum_b dw_b * d_b * dot(w_b, q_b), exact in int32 per
+// block; only the rounding of x to q adds error (|x - d q| <= d / 2).
+struct Q8Rows {
+  int8_t* q = nullptr;
+  float* d = nullptr;
+  float* s = nullptr;
+};
+
+// Quantizes one row of `cols` (a multiple of 32) floats into row `row` of out.
+void QuantizeRowQ8(const float* x, int64_t cols, const Q8Rows& out, int64_t row);
+
+// The arguments of a matrix product y = x W^T over a range of W's rows.
+struct MatMulArgs {
+  DType wtype = DType::kF32;
+  const uint8_t* w = nullptr;  // W [rows, cols] in wtype, rows `w_row_bytes` apart
+  size_t w_row_bytes = 0;
+  int64_t cols = 0;
+  int n = 0;                 // activation rows
+  const float* x = nullptr;  // [n, cols] f32, for F32/F16/BF16 weights
+  Q8Rows xq;                 // [n, cols] quantized, for Q8_0/Q4_0 weights
+  float* y = nullptr;        // y[i * y_stride + r]
+  int64_t y_stride = 0;
+  const float* bias = nullptr;  // [rows] f32 or null
+};
+
+// y[i, r] = dot(x[i], W[r]) (+ bias[r]) for all i < n and r in [r0, r1).
+void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1);
+
+// out = x / sqrt(mean(x^2) + eps) * (1 + w), one row of `dim`; out may alias x.
+void RmsNormRow(const float* x, const float* w, int64_t dim, float eps, float* out);
+// out = (x - mean) / sqrt(var + eps) * w + b, one row of `dim`; out may alias x.
+void LayerNormRow(const float* x, const float* w, const float* b, int64_t dim, float eps,
+                  float* out);
+// out = gelu_tanh(gate) * up over n; out may alias either input.
+void GeluMul(const float* gate, const float* up, size_t n, float* out);
+// x = gelu_tanh(x) over n.
+void Gelu(float* x, size_t n);
+// out = a + b over n; out may alias.
+void Add(const float* a, const float* b, size_t n, float* out);
+// x = tanh(x / cap) * cap over n.
+void SoftCap(float* x, size_t n, float cap);
+// sum_i a[i] * b[i].
+float Dot(const float* a, const float* b, int64_t n);
+// y += alpha * x over n.
+void Axpy(float alpha, const float* x, int64_t n, float* y);
+// x = exp(x - max(x)) / sum over n (softmax in place, f32).
+void Softmax(float* x, int64_t n);
+
+// The instruction set the dispatcher picked ("AVX3", "AVX2", ...), plus
+// "+VNNI" when the int8 kernels use AVX-512 VNNI.
+const char* KernelTarget();
+
+// Tests: lets the int8 kernels use AVX-512 VNNI where the CPU has it (the
+// default) or forces the AVX-512BW / AVX2 maddubs path.
+void SetVnniForTest(bool allowed);
+
+}  // namespace unicorn::cpu
