@@ -140,9 +140,9 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
   if (c.runtime_dir.empty()) c.runtime_dir = DefaultRuntimeDir();
 
   if (YAML::Node n = root["coordinator"]) {
-    UNICORN_RETURN_IF_ERROR(r.CheckKeys(
-        n, "coordinator",
-        {"grpc_address", "http_port", "metrics_port", "max_sequences", "max_queue"}));
+    UNICORN_RETURN_IF_ERROR(
+        r.CheckKeys(n, "coordinator",
+                    {"grpc_address", "http_port", "metrics_port", "max_sequences", "max_queue"}));
     auto& k = c.coordinator;
     UNICORN_RETURN_IF_ERROR(r.Get(n, "grpc_address", "coordinator.grpc_address", &k.grpc_address));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "http_port", "coordinator.http_port", &k.http_port));
@@ -155,10 +155,10 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
   }
 
   if (YAML::Node n = root["control"]) {
-    UNICORN_RETURN_IF_ERROR(r.CheckKeys(
-        n, "control",
-        {"heartbeat_interval_ms", "heartbeat_liveness", "reconnect_initial_ms",
-         "reconnect_max_ms", "busy_poll_us"}));
+    UNICORN_RETURN_IF_ERROR(
+        r.CheckKeys(n, "control",
+                    {"heartbeat_interval_ms", "heartbeat_liveness", "reconnect_initial_ms",
+                     "reconnect_max_ms", "busy_poll_us"}));
     auto& k = c.control;
     UNICORN_RETURN_IF_ERROR(r.Get(n, "heartbeat_interval_ms", "control.heartbeat_interval_ms",
                                   &k.heartbeat_interval_ms));

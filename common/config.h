@@ -12,10 +12,10 @@ namespace unicorn {
 
 struct CoordinatorConfig {
   std::string grpc_address = "127.0.0.1:50051";  // loopback by default
-  int http_port = 8080;                           // OpenAI-compatible API
-  int metrics_port = 9464;                        // Prometheus /metrics
-  int max_sequences = 16;                         // decoded together per step
-  int max_queue = 256;                            // waiting requests beyond that
+  int http_port = 8080;                          // OpenAI-compatible API
+  int metrics_port = 9464;                       // Prometheus /metrics
+  int max_sequences = 16;                        // decoded together per step
+  int max_queue = 256;                           // waiting requests beyond that
 };
 
 struct ControlConfig {
@@ -27,10 +27,10 @@ struct ControlConfig {
 };
 
 struct WorkerConfig {
-  std::string name;     // "npu", "gpu": the key used by the plan
-  std::string kind;     // "npu" or "gpu": which daemon serves it
-  std::string backend;  // npu: "cpu" | "xrt"; gpu: "vulkan" | "cpu"
-  std::string device;   // Vulkan device name substring or index; XRT device index
+  std::string name;                // "npu", "gpu": the key used by the plan
+  std::string kind;                // "npu" or "gpu": which daemon serves it
+  std::string backend;             // npu: "cpu" | "xrt"; gpu: "vulkan" | "cpu"
+  std::string device;              // Vulkan device name substring or index; XRT device index
   bool allow_cpu_fallback = true;  // npu: fall back to CPU when no NPU exists
   int threads = 0;                 // CPU backend threads, 0 = all cores
 };

@@ -22,8 +22,8 @@ Status EnsurePrivateDir(const std::string& path) {
     return ErrnoError(absl::StrCat("[daemon] stat(", path, ")"), errno);
   }
   if (st.st_uid != ::getuid()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("[daemon] runtime dir ", path, " belongs to uid ", st.st_uid, ", not ", ::getuid()));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "[daemon] runtime dir ", path, " belongs to uid ", st.st_uid, ", not ", ::getuid()));
   }
   if ((st.st_mode & 0077) != 0) {
     return absl::PermissionDeniedError(
@@ -47,9 +47,7 @@ std::atomic<bool>& InstallStopHandlers() {
   return g_stop;
 }
 
-void NotifyReady(const std::string& status) {
-  sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
-}
+void NotifyReady(const std::string& status) { sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str()); }
 
 void NotifyStatus(const std::string& status) { sd_notifyf(0, "STATUS=%s", status.c_str()); }
 

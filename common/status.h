@@ -39,9 +39,9 @@ Status Annotate(const Status& s, absl::string_view context);
 #define UNICORN_STATUS_CONCAT(a, b) UNICORN_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` yields a non-OK Status.
-#define UNICORN_RETURN_IF_ERROR(expr)                 \
-  do {                                                \
-    ::absl::Status unicorn_status_ = (expr);          \
+#define UNICORN_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::absl::Status unicorn_status_ = (expr);           \
     if (!unicorn_status_.ok()) return unicorn_status_; \
   } while (0)
 
@@ -54,11 +54,10 @@ Status Annotate(const Status& s, absl::string_view context);
   lhs = std::move(tmp).value()
 
 // Programmer-bug assertion: always on, aborts with file:line.
-#define UNICORN_CHECK(cond)                                                      \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "%s:%d: UNICORN_CHECK failed: %s\n", __FILE__, __LINE__, \
-                   #cond);                                                       \
-      std::abort();                                                              \
-    }                                                                            \
+#define UNICORN_CHECK(cond)                                                                 \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
+      std::fprintf(stderr, "%s:%d: UNICORN_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                         \
+    }                                                                                       \
   } while (0)

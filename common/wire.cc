@@ -55,7 +55,8 @@ Status Send(zmq::socket_t& socket, const std::string& identity, Command command,
           absl::StrCat("[wire] send ", CommandName(command), ": peer queue full"));
     }
   } catch (const zmq::error_t& e) {
-    return absl::UnavailableError(absl::StrCat("[wire] send ", CommandName(command), ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("[wire] send ", CommandName(command), ": ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -79,9 +80,9 @@ StatusOr<Message> Decode(std::vector<zmq::message_t>& frames, bool with_identity
   }
   uint8_t version = static_cast<const uint8_t*>(tag.data())[kTagLen];
   if (version != kProtocolVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "[wire] protocol version ", int(version), " not supported (this build speaks ",
-        int(kProtocolVersion), ")"));
+    return absl::FailedPreconditionError(absl::StrCat("[wire] protocol version ", int(version),
+                                                      " not supported (this build speaks ",
+                                                      int(kProtocolVersion), ")"));
   }
   const auto& cmd = frames[i + 1];
   if (cmd.size() != 1) return absl::InvalidArgumentError("[wire] command frame must be 1 byte");
@@ -124,9 +125,8 @@ StatusOr<std::optional<Message>> TryReceive(zmq::socket_t& socket, bool with_ide
 
 Status ParsePayload(const Message& m, google::protobuf::MessageLite* out) {
   if (!out->ParseFromString(m.payload)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("[wire] malformed ", CommandName(m.command), " payload (",
-                     m.payload.size(), " bytes)"));
+    return absl::InvalidArgumentError(absl::StrCat("[wire] malformed ", CommandName(m.command),
+                                                   " payload (", m.payload.size(), " bytes)"));
   }
   return absl::OkStatus();
 }

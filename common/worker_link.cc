@@ -34,7 +34,8 @@ Status WorkerLink::Connect() {
   }
   liveness_ = config_.control.heartbeat_liveness;
   acked_ = false;
-  next_heartbeat_ns_ = wire::MonotonicNs() + int64_t(config_.control.heartbeat_interval_ms) * 1000000;
+  next_heartbeat_ns_ =
+      wire::MonotonicNs() + int64_t(config_.control.heartbeat_interval_ms) * 1000000;
   Status s = wire::Send(*socket_, "", wire::Command::kHello, hello_);
   if (!s.ok()) LOG_WARN("{}", s.message());
   LOG_INFO("[link] connecting to {} as '{}' (incarnation {:016x})", endpoint, hello_.worker_name(),

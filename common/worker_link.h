@@ -33,7 +33,9 @@ class WorkerLink {
   bool Poll(int timeout_ms);
 
   using Handler = std::function<void(const wire::Message&)>;
-  void SetHandler(wire::Command command, Handler handler) { handlers_[command] = std::move(handler); }
+  void SetHandler(wire::Command command, Handler handler) {
+    handlers_[command] = std::move(handler);
+  }
 
   zmq::socket_t& socket() { return *socket_; }
   bool connected() const { return acked_; }

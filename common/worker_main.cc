@@ -23,8 +23,8 @@ int RunWorkerMain(const WorkerSpec& spec, int argc, char** argv) {
   }
   const WorkerConfig* wc = config->FindWorker(name);
   if (wc == nullptr || wc->kind != spec.kind) {
-    LOG_ERROR("[worker] {}: no {} worker named '{}' under workers:", config->source_path,
-              spec.kind, name);
+    LOG_ERROR("[worker] {}: no {} worker named '{}' under workers:", config->source_path, spec.kind,
+              name);
     return 2;
   }
   if (Status s = EnsurePrivateDir(config->runtime_dir); !s.ok()) {

@@ -52,8 +52,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Generate(
       "[coordinator] Generate: this build has no forward pass in the pipeline yet"));
 }
 
-grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Chat(
-    grpc::CallbackServerContext*, const v1::ChatRequest*) {
+grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Chat(grpc::CallbackServerContext*,
+                                                                     const v1::ChatRequest*) {
   return new FailedStream(absl::UnimplementedError(
       "[coordinator] Chat: this build has no forward pass in the pipeline yet"));
 }

@@ -85,10 +85,10 @@ Status WorkerRegistry::Start() {
           if (!ps.ok() || named == nullptr) {
             wire::Error err;
             err.set_code(int(absl::StatusCode::kNotFound));
-            err.set_message(ps.ok() ? absl::StrCat("[registry] no worker named '",
-                                                   hello.worker_name(), "' in ",
-                                                   config_.source_path)
-                                    : std::string(ps.message()));
+            err.set_message(ps.ok()
+                                ? absl::StrCat("[registry] no worker named '", hello.worker_name(),
+                                               "' in ", config_.source_path)
+                                : std::string(ps.message()));
             LOG_WARN("{}", err.message());
             (void)wire::Send(sock, m.identity, wire::Command::kError, err);
             continue;

@@ -126,7 +126,8 @@ StatusOr<PhysicalDeviceInfo> Instance::Select(const std::string& selector) const
     }
   }
   std::string list;
-  for (const auto& d : devs) absl::StrAppend(&list, "\n  ", d.index, ": ", d.name, " (", d.type, ")");
+  for (const auto& d : devs)
+    absl::StrAppend(&list, "\n  ", d.index, ": ", d.name, " (", d.type, ")");
   return absl::NotFoundError(
       absl::StrCat("[vk] no Vulkan device matches '", selector, "'; devices found:", list));
 }

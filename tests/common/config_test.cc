@@ -81,3 +81,16 @@ TEST(Config, MissingFile) {
 
 }  // namespace
 }  // namespace unicorn
+
+namespace unicorn {
+namespace {
+
+TEST(Config, ShippedConfigsLoad) {
+  for (const char* name : {"default", "gpu-only", "gemma3-4b", "gemma3-27b"}) {
+    auto c = LoadConfig(std::string(UNICORN_SOURCE_DIR) + "/configs/" + name + ".yaml");
+    EXPECT_TRUE(c.ok()) << name << ": " << c.status();
+  }
+}
+
+}  // namespace
+}  // namespace unicorn

@@ -55,7 +55,8 @@ TEST(Wire, RejectsMalformedFrames) {
       {{"id", "HTTP/1.1", "\x03", ""}, absl::StatusCode::kInvalidArgument, "bad protocol tag"},
       {{"id", Tag(9), "\x03", ""}, absl::StatusCode::kFailedPrecondition, "protocol version 9"},
       {{"id", Tag(), "\x03\x03", ""}, absl::StatusCode::kInvalidArgument, "1 byte"},
-      {{"id", Tag(), std::string(1, '\x7f'), ""}, absl::StatusCode::kInvalidArgument,
+      {{"id", Tag(), std::string(1, '\x7f'), ""},
+       absl::StatusCode::kInvalidArgument,
        "unknown command 127"},
   };
   for (const auto& c : cases) {

@@ -2,6 +2,7 @@
 // they register and heartbeat, that a killed worker is declared dead within
 // the configured bound, and that `unicorn down` stops everything.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,8 +15,6 @@
 #include <fstream>
 #include <regex>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace {
 
@@ -120,13 +119,14 @@ TEST_F(Daemons, UpHeartbeatDeadWorkerDown) {
 }
 
 TEST_F(Daemons, UpFailsClearlyWhenAWorkerCannotStart) {
-  std::ofstream(config_) << "model: m.gguf\n"
-                         << "runtime_dir: " << (dir_ / "run").string() << "\n"
-                         << "coordinator: {grpc_address: 127.0.0.1:" << port_ << "}\n"
-                         << "workers:\n  npu: {kind: npu, backend: xrt, allow_cpu_fallback: false}\n"
-                         << "  gpu: {kind: gpu}\n"
-                         << "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, "
-                            "ffn: gpu}]}\n";
+  std::ofstream(config_)
+      << "model: m.gguf\n"
+      << "runtime_dir: " << (dir_ / "run").string() << "\n"
+      << "coordinator: {grpc_address: 127.0.0.1:" << port_ << "}\n"
+      << "workers:\n  npu: {kind: npu, backend: xrt, allow_cpu_fallback: false}\n"
+      << "  gpu: {kind: gpu}\n"
+      << "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, "
+         "ffn: gpu}]}\n";
   Result up = Shell(bin_ + " up --timeout 30 --config " + config_);
   EXPECT_NE(up.code, 0);
   EXPECT_NE(up.out.find("npu exited"), std::string::npos) << up.out;

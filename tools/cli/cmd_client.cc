@@ -30,17 +30,16 @@ int Health(const std::string& server) {
   for (const auto& w : info->workers()) {
     std::cout << absl::StrFormat("  %-8s %-4s %-7s %-6s %-8d %-12s %-9d %s\n", w.name(), w.kind(),
                                  w.backend(), w.alive() ? "yes" : "NO", w.pid(),
-                                 absl::StrFormat("%.0f us rtt", w.heartbeat_rtt_us()),
-                                 w.restarts(), w.device());
+                                 absl::StrFormat("%.0f us rtt", w.heartbeat_rtt_us()), w.restarts(),
+                                 w.device());
   }
   return info->serving() ? 0 : 3;
 }
 
 int Generate(const std::string& server, const v1::GenerateRequest& req) {
   Client client(ServerAddress(server));
-  Status s = client.Generate(req, [](const v1::GenerateResponse& r) {
-    std::cout << r.text() << std::flush;
-  });
+  Status s = client.Generate(
+      req, [](const v1::GenerateResponse& r) { std::cout << r.text() << std::flush; });
   if (!s.ok()) {
     std::cerr << "unicorn generate: " << s.message() << "\n";
     return 1;

@@ -32,7 +32,8 @@ std::vector<Proc> ProcsOf(const Config& c) {
   std::vector<Proc> procs;
   procs.push_back({"coordinator", BinDir() + "/unicorn-coordinator", {"--config", c.source_path}});
   for (const auto& w : c.workers) {
-    procs.push_back({w.name, BinDir() + "/unicorn-" + w.kind + "-worker",
+    procs.push_back({w.name,
+                     BinDir() + "/unicorn-" + w.kind + "-worker",
                      {"--config", c.source_path, "--name", w.name}});
   }
   return procs;

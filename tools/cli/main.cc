@@ -20,7 +20,9 @@ std::string BinDir() {
 
 std::string DefaultConfigPath() {
   if (std::filesystem::exists("configs/default.yaml")) return "configs/default.yaml";
-  return (std::filesystem::path(BinDir()) / "../../configs/default.yaml").lexically_normal().string();
+  return (std::filesystem::path(BinDir()) / "../../configs/default.yaml")
+      .lexically_normal()
+      .string();
 }
 
 }  // namespace unicorn::cli

@@ -1,0 +1,139 @@
+// The coordinator's engine loop: a request queue, continuous batching (new
+// requests join between steps), chunked prefill, sampling, stop conditions,
+// cancellation and deadlines, and replay after a worker loss.
+//
+// Each sequence remembers every token it has (prompt + generated) and how many
+// of them are in the workers' KV caches (kv_len). A step feeds each sequence
+// its tokens [kv_len, end); prefill, chunked prefill, decode and replay are the
+// same code path. When the executor loses a worker, every running sequence is
+// reset to kv_len = 0 and replayed once the worker is back: tokens already
+// streamed are never sent again, and sampling continues from the same RNG
+// state, which lives here.
+//
+// Thread-safe: Submit/Cancel/GetStats from any thread; events are delivered on
+// the engine thread, in order, and sinks must not block.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "coordinator/step_executor.h"
+
+namespace unicorn {
+
+enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
+
+struct SamplingOptions {
+  float temperature = 0;  // 0 = greedy
+  int top_k = 0;
+  float top_p = 1;
+  float min_p = 0;
+  float repetition_penalty = 1;
+  uint64_t seed = 0;
+  bool has_seed = false;
+};
+
+// Picks the next token. One instance per sequence: it owns that sequence's RNG.
+class TokenSampler {
+ public:
+  virtual ~TokenSampler() = default;
+  // `history` is every token of the sequence so far. Sets *logprob.
+  virtual int Sample(std::span<const float> logits, std::span<const int> history,
+                     float* logprob) = 0;
+};
+
+// Turns generated tokens into text incrementally (complete UTF-8 only).
+class TextStream {
+ public:
+  virtual ~TextStream() = default;
+  virtual std::string Push(int token) = 0;
+};
+
+struct EngineEvent {
+  uint64_t request_id = 0;
+  int token = -1;    // -1 on the final event
+  std::string text;  // text made visible by this event (may be empty)
+  float logprob = 0;
+  bool final = false;
+  FinishReason reason = FinishReason::kNone;
+  Status error;  // set when reason == kError
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+};
+using EventSink = std::function<void(const EngineEvent&)>;
+
+struct EngineRequest {
+  std::vector<int> prompt;
+  int max_tokens = 256;
+  SamplingOptions sampling;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  std::vector<int> stop_tokens;   // e.g. <eos>, <end_of_turn>
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+struct EngineOptions {
+  int max_sequences = 16;      // running together
+  int max_queue = 256;         // waiting beyond that: RESOURCE_EXHAUSTED
+  int max_step_tokens = 512;   // prefill chunk budget per step, over all sequences
+  int replay_wait_ms = 60000;  // how long to wait for a lost worker to come back
+  std::function<std::unique_ptr<TokenSampler>(const SamplingOptions&)> make_sampler;
+  std::function<std::unique_ptr<TextStream>()> make_text_stream;
+};
+
+struct EngineStats {
+  int64_t requests_total = 0;
+  int running = 0;
+  int waiting = 0;
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+  int64_t replays = 0;  // times running sequences were rebuilt after a worker loss
+  int64_t steps = 0;
+};
+
+class Engine {
+ public:
+  Engine(EngineOptions options, StepExecutor* executor);
+  ~Engine();  // stops the loop; unfinished requests get a final Unavailable event
+
+  // Queues a request; returns its id. RESOURCE_EXHAUSTED when the queue is
+  // full, INVALID_ARGUMENT for a request that can never run (empty prompt,
+  // longer than the context).
+  StatusOr<uint64_t> Submit(EngineRequest request, EventSink sink);
+  // Cancels a queued or running request (its sink gets a final kCancelled
+  // event). Returns false if it is unknown or already finished.
+  bool Cancel(uint64_t request_id);
+  EngineStats GetStats() const;
+
+ private:
+  struct Sequence;
+  void Loop();
+  void Admit(std::vector<std::unique_ptr<Sequence>>& running);
+  void Finish(Sequence& s, FinishReason reason, Status error = absl::OkStatus());
+  void Emit(Sequence& s, int token, float logprob);
+  void Replay(std::vector<std::unique_ptr<Sequence>>& running);
+
+  EngineOptions options_;
+  StepExecutor* executor_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Sequence>> queue_;  // guarded by mu_
+  std::set<uint64_t> live_;                      // guarded by mu_: queued or running ids
+  std::set<uint64_t> cancelled_;                 // guarded by mu_: ids asked to cancel
+  uint64_t next_id_ = 1;                         // guarded by mu_
+  EngineStats stats_;                            // guarded by mu_
+  bool stop_ = false;                            // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace unicorn

@@ -1,0 +1,48 @@
+// What the engine needs from whatever runs the model: one forward step over a
+// batch of sequences. Implementations: the multi-process pipeline (stages on
+// workers, coordinator/pipeline_executor.h) and a single-process one (tests,
+// `unicorn run --config`).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/status.h"
+
+namespace unicorn {
+
+// One sequence's part of a step: append `tokens` at positions
+// [start_pos, start_pos + tokens.size()) to its KV cache and, if
+// `want_logits`, return the logits of its last token.
+struct SeqStep {
+  uint64_t seq_id = 0;
+  int start_pos = 0;
+  std::span<const int> tokens;
+  bool want_logits = true;
+};
+
+class StepExecutor {
+ public:
+  virtual ~StepExecutor() = default;
+
+  // Runs one step. `logits` gets one row of vocab_size() floats per entry of
+  // `batch` with want_logits, in order. An Unavailable error means a worker
+  // was lost: every KV cache may be gone, and the engine replays (re-prefills)
+  // all running sequences once WaitReady() returns OK. Other errors fail only
+  // the sequences of this batch.
+  virtual Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) = 0;
+
+  // Drops a sequence's KV cache (finished, cancelled, or before a replay).
+  virtual void Free(uint64_t seq_id) = 0;
+
+  // Blocks until every stage has a live worker again, or `timeout_ms` passes
+  // (then DeadlineExceeded).
+  virtual Status WaitReady(int timeout_ms) = 0;
+
+  virtual int vocab_size() const = 0;
+  // Longest sequence (prompt + generated) a KV cache can hold.
+  virtual int max_context() const = 0;
+};
+
+}  // namespace unicorn

@@ -1,0 +1,241 @@
+// The engine against a deterministic fake model. The fake keeps a per-sequence
+// "KV cache" (the tokens it has seen) and rejects any step that does not
+// continue it exactly, so chunking, batching and replay mistakes fail loudly.
+#include "coordinator/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+
+namespace unicorn {
+namespace {
+
+constexpr int kVocab = 97;
+
+// The fake model: the next token is a hash of every token so far.
+int NextToken(const std::vector<int>& tokens) {
+  uint64_t h = 1469598103934665603ull;
+  for (int t : tokens) h = (h ^ uint64_t(t)) * 1099511628211ull;
+  return int(h % kVocab);
+}
+
+std::vector<int> Reference(std::vector<int> tokens, int n) {
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) {
+    int t = NextToken(tokens);
+    out.push_back(t);
+    tokens.push_back(t);
+  }
+  return out;
+}
+
+class FakeExecutor : public StepExecutor {
+ public:
+  Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override {
+    std::this_thread::sleep_for(step_delay_);
+    std::lock_guard<std::mutex> lock(mu_);
+    ++steps_;
+    max_batch_ = std::max(max_batch_, int(batch.size()));
+    if (fail_at_step_ == steps_) {
+      kv_.clear();  // the worker died with every cache
+      return absl::UnavailableError("worker lost");
+    }
+    logits->clear();
+    for (const SeqStep& s : batch) {
+      max_chunk_ = std::max(max_chunk_, int(s.tokens.size()));
+      auto& kv = kv_[s.seq_id];
+      if (int(kv.size()) != s.start_pos) {
+        return absl::InternalError(absl::StrCat("seq ", s.seq_id, " starts at ", s.start_pos,
+                                                " but its cache holds ", kv.size()));
+      }
+      kv.insert(kv.end(), s.tokens.begin(), s.tokens.end());
+      if (s.want_logits) {
+        std::vector<float> row(kVocab, 0.0f);
+        row[size_t(NextToken(kv))] = 1.0f;
+        logits->insert(logits->end(), row.begin(), row.end());
+      }
+    }
+    return absl::OkStatus();
+  }
+  void Free(uint64_t seq_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    kv_.erase(seq_id);
+  }
+  Status WaitReady(int) override { return absl::OkStatus(); }
+  int vocab_size() const override { return kVocab; }
+  int max_context() const override { return 4096; }
+
+  std::mutex mu_;
+  std::map<uint64_t, std::vector<int>> kv_;
+  int steps_ = 0, max_batch_ = 0, max_chunk_ = 0, fail_at_step_ = -1;
+  std::chrono::microseconds step_delay_{0};
+};
+
+struct Collected {
+  std::vector<int> tokens;
+  std::string text;
+  FinishReason reason = FinishReason::kNone;
+  Status error;
+  std::promise<void> done;
+};
+
+EventSink Collect(Collected* c) {
+  return [c](const EngineEvent& e) {
+    if (e.token >= 0) c->tokens.push_back(e.token);
+    c->text += e.text;
+    if (e.final) {
+      c->reason = e.reason;
+      c->error = e.error;
+      c->done.set_value();
+    }
+  };
+}
+
+// Text of token t is "<t>".
+class AngleText : public TextStream {
+ public:
+  std::string Push(int token) override { return "<" + std::to_string(token) + ">"; }
+};
+
+EngineRequest Req(std::vector<int> prompt, int n) {
+  EngineRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = n;
+  return r;
+}
+
+TEST(Engine, GreedyMatchesTheModel) {
+  FakeExecutor ex;
+  Engine engine({}, &ex);
+  Collected c;
+  ASSERT_TRUE(engine.Submit(Req({2, 5, 7}, 20), Collect(&c)).ok());
+  c.done.get_future().wait();
+  EXPECT_EQ(c.reason, FinishReason::kLength);
+  EXPECT_EQ(c.tokens, Reference({2, 5, 7}, 20));
+}
+
+TEST(Engine, ConcurrentRequestsAreBatchedAndIndependent) {
+  FakeExecutor ex;
+  EngineOptions opt;
+  opt.max_sequences = 8;
+  Engine engine(opt, &ex);
+  std::vector<std::unique_ptr<Collected>> cs;
+  for (int i = 0; i < 8; ++i) {
+    cs.push_back(std::make_unique<Collected>());
+    ASSERT_TRUE(engine.Submit(Req({2, i, i * 3}, 40), Collect(cs.back().get())).ok());
+  }
+  for (int i = 0; i < 8; ++i) {
+    cs[i]->done.get_future().wait();
+    EXPECT_EQ(cs[i]->tokens, Reference({2, i, i * 3}, 40)) << i;
+  }
+  EXPECT_GT(ex.max_batch_, 1) << "requests should share steps";
+  EXPECT_EQ(engine.GetStats().generated_tokens, 8 * 40);
+}
+
+TEST(Engine, LongPromptIsPrefilledInChunks) {
+  FakeExecutor ex;
+  EngineOptions opt;
+  opt.max_step_tokens = 64;
+  Engine engine(opt, &ex);
+  std::vector<int> prompt(1000);
+  for (int i = 0; i < 1000; ++i) prompt[i] = i % kVocab;
+  Collected c;
+  ASSERT_TRUE(engine.Submit(Req(prompt, 5), Collect(&c)).ok());
+  c.done.get_future().wait();
+  EXPECT_EQ(c.tokens, Reference(prompt, 5));
+  EXPECT_LE(ex.max_chunk_, 64);
+}
+
+TEST(Engine, ReplayAfterWorkerLossLosesAndDuplicatesNothing) {
+  for (int fail_step : {1, 2, 5, 17}) {
+    FakeExecutor ex;
+    ex.fail_at_step_ = fail_step;
+    EngineOptions opt;
+    opt.max_step_tokens = 4;  // the prompt spans several steps, so some failures hit prefill
+    Engine engine(opt, &ex);
+    Collected a, b;
+    ASSERT_TRUE(engine.Submit(Req({2, 3, 4, 5, 6, 7}, 25), Collect(&a)).ok());
+    ASSERT_TRUE(engine.Submit(Req({2, 9}, 25), Collect(&b)).ok());
+    a.done.get_future().wait();
+    b.done.get_future().wait();
+    EXPECT_EQ(a.tokens, Reference({2, 3, 4, 5, 6, 7}, 25)) << "fail at step " << fail_step;
+    EXPECT_EQ(b.tokens, Reference({2, 9}, 25)) << "fail at step " << fail_step;
+    EXPECT_EQ(engine.GetStats().replays, 1);
+  }
+}
+
+TEST(Engine, StopTokenAndStopStrings) {
+  FakeExecutor ex;
+  EngineOptions opt;
+  opt.make_text_stream = [] { return std::make_unique<AngleText>(); };
+  Engine engine(opt, &ex);
+  std::vector<int> ref = Reference({2, 11}, 30);
+
+  Collected by_token;
+  EngineRequest r = Req({2, 11}, 30);
+  r.stop_tokens = {ref[4]};
+  ASSERT_TRUE(engine.Submit(r, Collect(&by_token)).ok());
+  by_token.done.get_future().wait();
+  EXPECT_EQ(by_token.reason, FinishReason::kStop);
+  auto first = std::find(ref.begin(), ref.end(), ref[4]) - ref.begin();
+  EXPECT_EQ(by_token.tokens.size(), size_t(first + 1));
+
+  // Stop string spanning two tokens: output ends just before it.
+  Collected by_string;
+  EngineRequest s = Req({2, 11}, 30);
+  s.stop = {"><" + std::to_string(ref[3]) + ">"};
+  ASSERT_TRUE(engine.Submit(s, Collect(&by_string)).ok());
+  by_string.done.get_future().wait();
+  EXPECT_EQ(by_string.reason, FinishReason::kStop);
+  std::string want;
+  for (int i = 0; i < 3; ++i) want += "<" + std::to_string(ref[i]) + ">";
+  want.pop_back();  // the stop string begins with the '>' of token 2
+  EXPECT_EQ(by_string.text.substr(0, want.size()), want);
+  EXPECT_EQ(by_string.text.find(s.stop[0]), std::string::npos);
+}
+
+TEST(Engine, CancelQueueLimitAndBadRequests) {
+  FakeExecutor ex;
+  EngineOptions opt;
+  opt.max_sequences = 1;
+  opt.max_queue = 1;
+  Engine engine(opt, &ex);
+  Collected running, queued;
+  auto id = engine.Submit(Req({2}, 100000), Collect(&running));
+  ASSERT_TRUE(id.ok());
+  // Wait until it runs, so the queue is empty again.
+  while (engine.GetStats().running == 0) std::this_thread::yield();
+  ASSERT_TRUE(engine.Submit(Req({2}, 10), Collect(&queued)).ok());
+  Collected rejected;
+  auto full = engine.Submit(Req({2}, 10), Collect(&rejected));
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(engine.Cancel(*id));
+  running.done.get_future().wait();
+  EXPECT_EQ(running.reason, FinishReason::kCancelled);
+  queued.done.get_future().wait();
+  EXPECT_EQ(queued.reason, FinishReason::kLength);
+  EXPECT_FALSE(engine.Cancel(*id)) << "already finished";
+
+  EXPECT_EQ(engine.Submit(Req({}, 10), Collect(&rejected)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine.Submit(Req(std::vector<int>(5000, 1), 10), Collect(&rejected)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Engine, DeadlineEndsARequestWithAnError) {
+  FakeExecutor ex;
+  ex.step_delay_ = std::chrono::milliseconds(1);  // 4096 steps take longer than the deadline
+  Engine engine({}, &ex);
+  Collected c;
+  EngineRequest r = Req({2}, 1000000);
+  r.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+  ASSERT_TRUE(engine.Submit(r, Collect(&c)).ok());
+  c.done.get_future().wait();
+  EXPECT_EQ(c.reason, FinishReason::kError);
+  EXPECT_EQ(c.error.code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+}  // namespace
+}  // namespace unicorn
