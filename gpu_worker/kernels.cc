@@ -28,7 +28,7 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"matvec", {matvec_spv, matvec_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
       {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
-      {"qk_norm_rope", {qk_norm_rope_spv, qk_norm_rope_spv_size, sizeof(RopePush), 8}},
+      {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 7}},
       {"attn_decode", {attn_decode_spv, attn_decode_spv_size, sizeof(AttnPush), 6}},
       {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 3}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
@@ -112,9 +112,12 @@ Status Kernels::LayerNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffe
 Status Kernels::AddRmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w_post,
                            const SubBuffer& h, const SubBuffer& w_next, const SubBuffer& y,
                            uint32_t rows, uint32_t n, float eps) {
-  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("norm", 256, {UNICORN_NORM_ADD_RMS}));
+  const bool next = w_next.size > 0;
+  UNICORN_ASSIGN_OR_RETURN(
+      const Pipeline* p,
+      Get("norm", 256, {next ? uint32_t(UNICORN_NORM_ADD_RMS) : uint32_t(UNICORN_NORM_ADD)}));
   NormPush push{rows, n, n, n, n, eps};
-  cmd.Dispatch(*p, {x, w_post, y, w_next, h}, push, Grid(rows));
+  cmd.Dispatch(*p, {x, w_post, next ? y : h, next ? w_next : w_post, h}, push, Grid(rows));
   return absl::OkStatus();
 }
 
@@ -162,21 +165,17 @@ Status Kernels::Embed(CommandBuffer& cmd, const Weight& table, const SubBuffer& 
   return absl::OkStatus();
 }
 
-Status Kernels::QkNormRope(CommandBuffer& cmd, const SubBuffer& qkv, const SubBuffer& q_norm,
-                           const SubBuffer& k_norm, const SubBuffer& inv_freq, const SubBuffer& pos,
-                           const SubBuffer& q, const SubBuffer& k_cache, const SubBuffer& v_cache,
-                           uint32_t n, const RopeParams& rp) {
-  if (rp.head_dim % 2 != 0 || rp.head_dim > 2 * kMaxHeadDim || rp.cap == 0) {
+Status Kernels::HeadNormRope(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
+                             const SubBuffer& inv_freq, const SubBuffer& pos,
+                             const SubBuffer& k_store, const SubBuffer& v, const SubBuffer& v_store,
+                             uint32_t n, const HeadParams& hp) {
+  if (hp.head_dim % 2 != 0 || ((hp.flags & UNICORN_HEAD_STORE) && hp.cap == 0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("[vk] rope: head_dim ", rp.head_dim, ", cache of ", rp.cap, " slots"));
+        absl::StrCat("[vk] head norm/rope: head_dim ", hp.head_dim, ", store of ", hp.cap));
   }
-  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("qk_norm_rope", 128, {}));
-  RopePush push{rp.n_heads,  rp.n_kv_heads,
-                rp.head_dim, (rp.n_heads + 2 * rp.n_kv_heads) * rp.head_dim,
-                rp.cap,      rp.qk_norm ? uint32_t(UNICORN_ROPE_QK_NORM) : 0u,
-                rp.eps};
-  cmd.Dispatch(*p, {qkv, q_norm, k_norm, inv_freq, pos, q, k_cache, v_cache}, push,
-               {rp.n_heads + rp.n_kv_heads, n, 1});
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("head_norm_rope", 128, {hp.flags}));
+  HeadPush push{hp.heads, hp.head_dim, hp.cap, hp.eps};
+  cmd.Dispatch(*p, {x, w, inv_freq, pos, k_store, v, v_store}, push, {hp.heads, n, 1});
   return absl::OkStatus();
 }
 
@@ -198,7 +197,7 @@ uint32_t Kernels::DecodeSplits(uint32_t cap) {
 
 bool Kernels::UsesDecodePath(const AttnParams& ap) {
   if (ap.path != AttnParams::Path::kAuto) return ap.path == AttnParams::Path::kDecode;
-  return ap.n_tokens <= 4 && ap.kv_f16;
+  return ap.n_tokens <= 4;
 }
 
 uint64_t Kernels::AttnScratchBytes(const AttnParams& ap) {
@@ -208,7 +207,7 @@ uint64_t Kernels::AttnScratchBytes(const AttnParams& ap) {
 }
 
 Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffer& k,
-                          const SubBuffer& v, const SubBuffer& pos, const SubBuffer& out,
+                          const SubBuffer& v, const SubBuffer& spans, const SubBuffer& out,
                           const SubBuffer& scratch, const AttnParams& ap) {
   if (ap.head_dim > kMaxHeadDim || ap.n_kv_heads == 0 || ap.n_heads % ap.n_kv_heads != 0 ||
       ap.cap == 0 || ap.n_tokens == 0) {
@@ -222,17 +221,16 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                 ap.n_kv_heads,
                 ap.head_dim,
                 ap.cap,
-                ap.window,
                 ap.scale,
                 ap.softcap,
                 ap.q_stride ? ap.q_stride : hd,
                 ap.o_stride ? ap.o_stride : hd,
-                ap.kv_token_stride ? ap.kv_token_stride : ap.head_dim,
-                ap.kv_head_stride ? ap.kv_head_stride : ap.cap * ap.head_dim,
+                ap.kv_token_stride ? ap.kv_token_stride : ap.n_kv_heads * ap.head_dim,
+                ap.kv_head_stride ? ap.kv_head_stride : ap.head_dim,
                 ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap)};
   if (!UsesDecodePath(ap)) {
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("attn_prefill", 128, {uint32_t(ap.kv_f16)}));
-    cmd.Dispatch(*p, {q, k, v, pos, out}, push,
+    cmd.Dispatch(*p, {q, k, v, spans, out}, push,
                  {CeilDiv(ap.n_tokens, kAttnPrefillRows), ap.n_heads, 1});
     return absl::OkStatus();
   }
@@ -246,7 +244,7 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec,
                            Get("attn_decode", 128, {uint32_t(ap.kv_f16), group}));
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* red, Get("attn_reduce", 128, {}));
-  cmd.Dispatch(*dec, {q, k, v, pos, o_part, ml_part}, push,
+  cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part}, push,
                {push.n_splits, ap.n_kv_heads, ap.n_tokens});
   cmd.Barrier();
   cmd.Dispatch(*red, {o_part, ml_part, out}, push, {ap.n_heads, ap.n_tokens, 1});
@@ -260,11 +258,16 @@ Status Kernels::Add(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b, 
   return absl::OkStatus();
 }
 
-Status Kernels::GeGlu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t tokens,
-                      uint32_t width) {
+Status Kernels::GeGlu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b,
+                      const SubBuffer& y, uint32_t n) {
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("elementwise", 256, {UNICORN_EW_GEGLU}));
-  uint32_t n = tokens * width;
-  cmd.Dispatch(*p, {a, a, y}, ElementwisePush{n, width, 0}, Grid(CeilDiv(n, 256)));
+  cmd.Dispatch(*p, {a, b, y}, ElementwisePush{n, 0, 0}, Grid(CeilDiv(n, 256)));
+  return absl::OkStatus();
+}
+
+Status Kernels::Gelu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t n) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("elementwise", 256, {UNICORN_EW_GELU}));
+  cmd.Dispatch(*p, {a, a, y}, ElementwisePush{n, 0, 0}, Grid(CeilDiv(n, 256)));
   return absl::OkStatus();
 }
 

@@ -37,23 +37,24 @@ struct MatMulOptions {
   enum class Path { kAuto, kVector, kTiled } path = Path::kAuto;
 };
 
-struct RopeParams {
-  uint32_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
-  uint32_t cap = 0;  // K/V cache slots per head
-  bool qk_norm = true;
+// What HeadNormRope does (UNICORN_HEAD_* flags) and its shapes.
+struct HeadParams {
+  uint32_t flags = 0;
+  uint32_t heads = 0, head_dim = 0;
+  uint32_t cap = 0;  // K/V store slots (STORE)
   float eps = 1e-6f;
 };
 
 struct AttnParams {
   uint32_t n_tokens = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
   uint32_t cap = 0;                     // slots of the K/V store
-  uint32_t window = 0;                  // sliding window (0 = global)
   float scale = 1;                      // query_pre_attn_scalar^-0.5
   float softcap = 0;                    // attention logit soft-capping (0 = none)
   uint32_t q_stride = 0, o_stride = 0;  // 0 = n_heads * head_dim
-  bool kv_f16 = true;  // the F16 cache [Hkv, cap, D]; else F32 with the strides below
-  uint32_t kv_token_stride = 0, kv_head_stride = 0;  // 0 = the cache layout
-  uint32_t n_splits = 0;                             // decode splits (0 = DecodeSplits(cap))
+  bool kv_f16 = false;                  // F16 elements in the store (else F32)
+  // Elements between slots and between heads; 0 = the store [cap, Hkv, D].
+  uint32_t kv_token_stride = 0, kv_head_stride = 0;
+  uint32_t n_splits = 0;  // decode splits (0 = DecodeSplits(cap))
   enum class Path { kAuto, kDecode, kPrefill } path = Path::kAuto;
 };
 
@@ -73,6 +74,7 @@ class Kernels {
                    const SubBuffer& y, uint32_t rows, uint32_t n, float eps);
   // Post-norm, residual add and the next pre-norm in one pass:
   //   h += RMS(x, w_post); y = RMS(h, w_next).   x, h, y: [rows, n]
+  // Without w_next (size 0) only h += RMS(x, w_post).
   Status AddRmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w_post,
                     const SubBuffer& h, const SubBuffer& w_next, const SubBuffer& y, uint32_t rows,
                     uint32_t n, float eps);
@@ -82,38 +84,41 @@ class Kernels {
   Status MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,
                 uint32_t n, const MatMulOptions& opt = {});
 
-  // y[t, :] = table[ids[t], :] * scale.   ids: [n] uint32   y: [n, y_stride]
+  // y[t, :] = table[ids[t], :] * scale.   ids: [n] i32   y: [n, y_stride]
   Status Embed(CommandBuffer& cmd, const Weight& table, const SubBuffer& ids, const SubBuffer& y,
                uint32_t n, float scale, uint32_t y_stride = 0);
 
-  // QK-norm + RoPE of the fused QKV projection, writing q and the K/V cache
-  // (qk_norm_rope.comp).   qkv: [n, (H + 2 Hkv) D]   pos: [n] ivec2
-  //   inv_freq: [D/2]   q: [n, H, D]   k_cache, v_cache: [Hkv, cap, D] F16
-  Status QkNormRope(CommandBuffer& cmd, const SubBuffer& qkv, const SubBuffer& q_norm,
-                    const SubBuffer& k_norm, const SubBuffer& inv_freq, const SubBuffer& pos,
-                    const SubBuffer& q, const SubBuffer& k_cache, const SubBuffer& v_cache,
-                    uint32_t n, const RopeParams& rp);
+  // Per-head RMS-norm and/or RoPE of x [n, heads, D], in place or (STORE)
+  // into the K/V store [cap, heads * D] at slot pos % cap together with v
+  // [n, heads * D] (head_norm_rope.comp).   w: [D]   inv_freq: [D/2]   pos: [n] i32
+  // Buffers a variant does not use may be any buffer.
+  Status HeadNormRope(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
+                      const SubBuffer& inv_freq, const SubBuffer& pos, const SubBuffer& k_store,
+                      const SubBuffer& v, const SubBuffer& v_store, uint32_t n,
+                      const HeadParams& hp);
+  // RoPE inverse frequencies [head_dim / 2] as Hugging Face computes them in
+  // F32: 1 / theta^(2i / head_dim), divided by the linear scaling factor.
+  static std::vector<float> RopeInvFreq(uint32_t head_dim, double theta, double linear_factor);
 
-  // Attention of n query tokens (see AttnPush for the key ranges). Decode
+  // Attention of n query tokens over spans [n] ivec2 (see AttnPush). Decode
   // (few tokens) splits the key range and merges the splits (two dispatches
   // with a barrier between them); `scratch` must hold AttnScratchBytes().
   //   q: [n, q_stride]   out: [n, o_stride]
   Status Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffer& k, const SubBuffer& v,
-                   const SubBuffer& pos, const SubBuffer& out, const SubBuffer& scratch,
+                   const SubBuffer& spans, const SubBuffer& out, const SubBuffer& scratch,
                    const AttnParams& ap);
   static uint32_t DecodeSplits(uint32_t cap);
-  // RoPE inverse frequencies [head_dim / 2] as Hugging Face computes them in
-  // F32: 1 / theta^(2i / head_dim), divided by the linear scaling factor.
-  static std::vector<float> RopeInvFreq(uint32_t head_dim, double theta, double linear_factor);
   static uint64_t AttnScratchBytes(const AttnParams& ap);
   static bool UsesDecodePath(const AttnParams& ap);
 
   // y = a + b (n floats; y may alias a or b).
   Status Add(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b, const SubBuffer& y,
              uint32_t n);
-  // y[t, i] = gelu(a[t, i]) * a[t, width + i].   a: [tokens, 2 width]   y: [tokens, width]
-  Status GeGlu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t tokens,
-               uint32_t width);
+  // y = gelu_tanh(a) * b (n floats; y may alias a or b).
+  Status GeGlu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b, const SubBuffer& y,
+               uint32_t n);
+  // y = gelu_tanh(a) (n floats; y may alias a).
+  Status Gelu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t n);
   // y = cap * tanh(a / cap) (n floats).
   Status SoftCap(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t n, float cap);
   // image [C, S, S] -> patches [(S/P)^2, C*P*P].
@@ -129,8 +134,8 @@ class Kernels {
   // built on first use.
   StatusOr<const Pipeline*> Get(const std::string& shader, uint32_t workgroup,
                                 const std::vector<uint32_t>& spec);
-  // Workgroups for `n` items when each takes `per`, as a grid within the
-  // device's per-dimension limit.
+  // A grid of `groups` workgroups within the per-dimension limit every device
+  // has (kernels skip the few extra groups of the last row).
   Groups Grid(uint64_t groups) const;
 
   Device& device_;

@@ -5,7 +5,7 @@
 // unnormalised output with its running max and sum; attn_reduce.comp merges
 // the splits.
 //   q: [n, q_stride] F32 (head h at h * D, already rotated)
-//   k, v: the K/V store (see AttnPush)   pos: [n] ivec2
+//   k, v: the K/V store (see AttnPush)   spans: [n] ivec2
 //   o_part: [n, H, n_splits, D] F32      ml_part: [n, H, n_splits] vec2 (max, sum)
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -22,6 +22,7 @@ layout(push_constant) uniform Push { AttnPush p; };
 #include "attn_common.glsl"
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K4 { uvec4 k4[]; };
+layout(std430, binding = 1) readonly buffer KF4 { vec4 kf4[]; };
 layout(std430, binding = 4) writeonly buffer OPart { float o_part[]; };
 layout(std430, binding = 5) writeonly buffer MLPart { vec2 ml_part[]; };
 
@@ -69,6 +70,15 @@ void main() {
             const uint qb = gi * MAXD + d;
             sc[gi] += dot(lo, vec4(qs[qb], qs[qb + 1], qs[qb + 2], qs[qb + 3])) +
                       dot(hi, vec4(qs[qb + 4], qs[qb + 5], qs[qb + 6], qs[qb + 7]));
+          }
+        }
+      } else if (!KV_F16 && D % 4 == 0 && p.kv_token_stride % 4 == 0 &&
+                 p.kv_head_stride % 4 == 0) {
+        for (uint d = 0; d < D; d += 4) {
+          const vec4 kv = kf4[(kb + d) / 4];
+          [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+            const uint qb = gi * MAXD + d;
+            sc[gi] += dot(kv, vec4(qs[qb], qs[qb + 1], qs[qb + 2], qs[qb + 3]));
           }
         }
       } else {

@@ -3,7 +3,7 @@
 // key ranges in tiles of BC keys (K, then V, staged in shared memory), with an
 // online softmax in F32. Masks come from each token's key range (causal,
 // sliding window, bidirectional image blocks; see AttnPush).
-//   q: [n, q_stride] F32 (head h at h * D)   k, v: the K/V store   pos: [n] ivec2
+//   q: [n, q_stride] F32 (head h at h * D)   k, v: the K/V store   spans: [n] ivec2
 //   out: [n, o_stride] F32 (head h at h * D)
 // Workgroup (query tile, head); WG == BR * 16 invocations, D <= 256.
 #version 450

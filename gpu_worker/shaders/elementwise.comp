@@ -1,6 +1,6 @@
-// Element-wise ops over n outputs (see ElementwisePush), OP a specialization
-// constant: ADD y = a + b; GEGLU y[t, i] = gelu(a[t, i]) * a[t, width + i]
-// (a: [tokens, 2 width], y: [tokens, width]); SOFTCAP y = param * tanh(a / param).
+// Element-wise ops over n floats (see ElementwisePush), OP a specialization
+// constant: ADD y = a + b; GEGLU y = gelu(a) * b; SOFTCAP y = param * tanh(a / param);
+// GELU y = gelu(a).
 // y may alias a or b. Dispatch ceil(n / WG) workgroups (flattened).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -23,8 +23,9 @@ void main() {
   if (OP == UNICORN_EW_ADD) {
     y[i] = a[i] + b[i];
   } else if (OP == UNICORN_EW_GEGLU) {
-    const uint t = i / p.width, j = i % p.width;
-    y[i] = GeluTanh(a[t * 2 * p.width + j]) * a[t * 2 * p.width + p.width + j];
+    y[i] = GeluTanh(a[i]) * b[i];
+  } else if (OP == UNICORN_EW_GELU) {
+    y[i] = GeluTanh(a[i]);
   } else {
     y[i] = p.param * SafeTanh(a[i] / p.param);
   }

@@ -1,6 +1,7 @@
 // Row normalisations, F32 throughout, one workgroup per row (see NormPush):
 //   MODE RMS:     y = x * rsqrt(mean(x^2) + eps) * (1 + w)          (Gemma RMSNorm, QK-norm)
 //   MODE LAYER:   y = (x - mean) * rsqrt(var + eps) * w + aux        (SigLIP LayerNorm)
+//   MODE ADD:     h += RMS(x, w)                                      (post-norm + residual)
 //   MODE ADD_RMS: h += RMS(x, w); y = RMS(h, aux)                     (post-norm + residual
 //                                                                       + the next pre-norm)
 // x: [rows, n]  w, aux: [n]  h: [rows, n]  y: [rows, n]   (rows of the given strides)
@@ -52,8 +53,12 @@ void main() {
     for (uint i = tid; i < p.n; i += WG) y[yo + i] = x[xo + i] * scale * (1.0 + w[i]);
     return;
   }
-  // ADD_RMS
   const uint ho = row * p.h_stride;
+  if (MODE == UNICORN_NORM_ADD) {
+    for (uint i = tid; i < p.n; i += WG) h[ho + i] += x[xo + i] * scale * (1.0 + w[i]);
+    return;
+  }
+  // ADD_RMS
   float ss2 = 0.0;
   for (uint i = tid; i < p.n; i += WG) {
     const float v = h[ho + i] + x[xo + i] * scale * (1.0 + w[i]);

@@ -28,6 +28,7 @@ using uint = uint32_t;
 #define UNICORN_NORM_RMS 0      // y = x * rsqrt(mean(x^2) + eps) * (1 + w)
 #define UNICORN_NORM_LAYER 1    // y = (x - mean) * rsqrt(var + eps) * w + b   (b: aux)
 #define UNICORN_NORM_ADD_RMS 2  // h += RMS(x, w); y = RMS(h, aux)
+#define UNICORN_NORM_ADD 3      // h += RMS(x, w)
 
 // One workgroup per row r: x[r*x_stride .. +n), y[r*y_stride ..), h[r*h_stride ..).
 struct NormPush {
@@ -69,36 +70,32 @@ struct EmbedPush {
 };
 UNICORN_PUSH_SIZE(EmbedPush, 20)
 
-// Positions buffer (text attention and RoPE), one ivec2 per token:
-//   .x = the token's position, .y = end of the keys it sees (exclusive;
-//   pos + 1 when causal, the end of its image block inside one).
-
-// qk_norm_rope.comp: splits a fused [n, (H + 2 Hkv) * D] QKV projection into
-// q [n, H, D] (normed, rotated) and the K/V cache [Hkv, cap, D] (F16) at slot
-// pos % cap (k normed and rotated). Workgroup (head in 0..H+Hkv, token).
-#define UNICORN_ROPE_QK_NORM 1  // flags: RMS-normalise q and k heads first
-struct RopePush {
-  uint n_heads;
-  uint n_kv_heads;
+// head_norm_rope.comp: per head of x [n, heads, D] (workgroup (head, token)),
+// in this order: RMS-norm with (1 + w); NeoX RoPE at pos[t] (i32); then
+// either back into x or, with STORE, into the K/V store [cap, heads * D] at
+// slot pos % cap, copying v [n, heads * D] into its store alongside.
+#define UNICORN_HEAD_NORM 1
+#define UNICORN_HEAD_ROPE 2
+#define UNICORN_HEAD_STORE 4
+struct HeadPush {
+  uint heads;
   uint head_dim;
-  uint qkv_stride;  // floats between tokens of the QKV input
-  uint cap;         // KV cache slots per head
-  uint flags;
+  uint cap;
   float eps;
 };
-UNICORN_PUSH_SIZE(RopePush, 28)
+UNICORN_PUSH_SIZE(HeadPush, 16)
 
-// Attention over a K/V store of `cap` slots (text: the F16 cache
-// [Hkv, cap, D]; vision: F32 activations). Query t at position p sees keys
-// at positions [lo, end) with lo = window ? max(0, p - window + 1) : 0 and end
-// from the positions buffer; the key at position j lives in slot j % cap.
+// Attention over a K/V store of `cap` slots (text: the store [cap, Hkv * D];
+// vision: F32 activations with their own strides; F16 stores work too).
+// Query t sees the keys at positions spans[t].x .. spans[t].y (inclusive,
+// i32; causal, sliding-window and image masks are built into the spans); the
+// key at position j lives in slot j % cap.
 struct AttnPush {
   uint n_tokens;
   uint n_heads;
   uint n_kv_heads;
   uint head_dim;
   uint cap;
-  uint window;           // 0 = global
   float scale;           // query_pre_attn_scalar^-0.5
   float softcap;         // 0 = none
   uint q_stride;         // floats between tokens in q
@@ -107,12 +104,13 @@ struct AttnPush {
   uint kv_head_stride;   // elements between heads
   uint n_splits;         // decode: key-range splits per (token, kv head)
 };
-UNICORN_PUSH_SIZE(AttnPush, 52)
+UNICORN_PUSH_SIZE(AttnPush, 48)
 
 // elementwise.comp ops (specialization constant OP) over n outputs.
 #define UNICORN_EW_ADD 0      // y = a + b
-#define UNICORN_EW_GEGLU 1    // y[t, i] = gelu(a[t, i]) * a[t, width + i], i < width
+#define UNICORN_EW_GEGLU 1    // y = gelu(a) * b
 #define UNICORN_EW_SOFTCAP 2  // y = param * tanh(a / param)
+#define UNICORN_EW_GELU 3     // y = gelu(a)
 struct ElementwisePush {
   uint n;
   uint width;

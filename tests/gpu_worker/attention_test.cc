@@ -24,13 +24,15 @@ struct Scenario {
   float softcap = 0;
 };
 
-void RunScenario(const Scenario& sc, Path path) {
+void RunScenario(const Scenario& sc, Path path, bool f16 = true) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
   const int H = sc.n_heads, Hkv = sc.n_kv_heads, D = sc.head_dim, n = int(sc.pos.size());
   // Keys and values by position (F16-exact), and the ring cache holding them.
   std::vector<float> keys(size_t(Hkv) * sc.n_pos * D, 0.0f), values(keys.size(), 0.0f);
+  // F16 cache [Hkv, cap, D], or the F32 store [cap, Hkv, D] of model/ops.h.
   std::vector<uint16_t> kc(size_t(Hkv) * sc.cap * D, 0), vc(kc.size(), 0);
+  std::vector<float> kf(kc.size(), 0.0f), vf(kc.size(), 0.0f);
   std::vector<float> kr = Random(keys.size(), 3, -2, 2), vr = Random(keys.size(), 4, -2, 2);
   for (int g = 0; g < Hkv; ++g) {
     for (int j = sc.first_key; j < sc.n_pos; ++j) {
@@ -41,24 +43,37 @@ void RunScenario(const Scenario& sc, Path path) {
         vc[slot] = F32ToF16(vr[at]);
         keys[at] = F16ToF32(kc[slot]);
         values[at] = F16ToF32(vc[slot]);
+        size_t fslot = (size_t(j % sc.cap) * Hkv + g) * D + i;
+        kf[fslot] = keys[at];
+        vf[fslot] = values[at];
       }
     }
   }
   std::vector<float> q = Random(size_t(n) * H * D, 5, -1, 1);
-  std::vector<int32_t> pe;
-  for (int t = 0; t < n; ++t) pe.insert(pe.end(), {sc.pos[t], sc.end[t]});
+  // Spans: [lo, end - 1] inclusive.
+  std::vector<int32_t> spans;
+  std::vector<int> lo(n);
+  for (int t = 0; t < n; ++t) {
+    lo[t] = sc.window > 0 ? std::max(0, sc.pos[t] - sc.window + 1) : 0;
+    spans.insert(spans.end(), {lo[t], sc.end[t] - 1});
+  }
   AttnParams ap;
   ap.n_tokens = n;
   ap.n_heads = H;
   ap.n_kv_heads = Hkv;
   ap.head_dim = D;
   ap.cap = sc.cap;
-  ap.window = sc.window;
   ap.scale = 1.0f / std::sqrt(float(D));
   ap.softcap = sc.softcap;
   ap.path = path;
+  ap.kv_f16 = f16;
+  if (f16) {
+    ap.kv_token_stride = D;
+    ap.kv_head_stride = sc.cap * D;
+  }
   ap.n_splits = 3;  // uneven splits of the key range
-  Buffer bq = Upload(d, q), bk = Upload(d, kc), bv = Upload(d, vc), bp = Upload(d, pe);
+  Buffer bq = Upload(d, q), bp = Upload(d, spans);
+  Buffer bk = f16 ? Upload(d, kc) : Upload(d, kf), bv = f16 ? Upload(d, vc) : Upload(d, vf);
   Buffer bo = Zeros(d, q.size() * 4);
   Buffer scratch = Zeros(d, std::max<uint64_t>(Kernels::AttnScratchBytes(ap), 16));
   RunCmd(d, [&](CommandBuffer& cmd) {
@@ -66,8 +81,8 @@ void RunScenario(const Scenario& sc, Path path) {
                                       scratch.All(), ap);
     ASSERT_TRUE(s.ok()) << s;
   });
-  std::vector<float> want = AttentionRef(q, keys, values, sc.pos, sc.end, H, Hkv, D, sc.n_pos,
-                                         sc.window, ap.scale, sc.softcap);
+  std::vector<float> want =
+      AttentionRef(q, keys, values, lo, sc.end, H, Hkv, D, sc.n_pos, ap.scale, sc.softcap);
   EXPECT_LT(MaxRelError(Download<float>(d, bo, want.size()), want), kAttnTol);
 }
 
@@ -113,6 +128,12 @@ TEST_P(VkAttention, GqaFourToOneWithSoftCapAndWideHeads) {
   RunScenario(sc, GetParam());
 }
 
+TEST_P(VkAttention, F32StoreOfTheOpsInterface) {
+  Scenario sc = Causal(GetParam() == Path::kDecode ? 2 : 9, 20);
+  sc.head_dim = 128;
+  RunScenario(sc, GetParam(), /*f16=*/false);
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, VkAttention, ::testing::Values(Path::kDecode, Path::kPrefill),
                          [](const auto& info) {
                            return std::string(info.param == Path::kDecode ? "Decode" : "Prefill");
@@ -126,11 +147,10 @@ TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
   const int n = 30, H = 2, D = 72, width = 3 * H * D;
   std::vector<float> qkv = Random(size_t(n) * width, 7, -1, 1);
   std::vector<float> q(n * H * D), keys(H * n * D), values(H * n * D);
-  std::vector<int> pos(n), end(n, n);
-  std::vector<int32_t> pe;
+  std::vector<int> lo(n, 0), end(n, n);
+  std::vector<int32_t> spans;
   for (int t = 0; t < n; ++t) {
-    pos[t] = t;
-    pe.insert(pe.end(), {t, n});
+    spans.insert(spans.end(), {0, n - 1});
     for (int h = 0; h < H; ++h)
       for (int i = 0; i < D; ++i) {
         q[(t * H + h) * D + i] = qkv[t * width + h * D + i];
@@ -138,7 +158,7 @@ TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
         values[(h * n + t) * D + i] = qkv[t * width + 2 * H * D + h * D + i];
       }
   }
-  Buffer bqkv = Upload(d, qkv), bp = Upload(d, pe), bo = Zeros(d, n * H * D * 4);
+  Buffer bqkv = Upload(d, qkv), bp = Upload(d, spans), bo = Zeros(d, n * H * D * 4);
   AttnParams ap;
   ap.n_tokens = n;
   ap.n_heads = ap.n_kv_heads = H;
@@ -157,7 +177,7 @@ TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
                                       bo.All(), ap);
     ASSERT_TRUE(s.ok()) << s;
   });
-  std::vector<float> want = AttentionRef(q, keys, values, pos, end, H, H, D, n, 0, ap.scale, 0.0f);
+  std::vector<float> want = AttentionRef(q, keys, values, lo, end, H, H, D, n, ap.scale, 0.0f);
   EXPECT_LT(MaxRelError(Download<float>(d, bo, want.size()), want), kAttnTol);
 }
 

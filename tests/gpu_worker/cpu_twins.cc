@@ -95,13 +95,13 @@ std::vector<float> RopeRef(const std::vector<float>& x, int pos,
 }
 
 std::vector<float> AttentionRef(const std::vector<float>& q, const std::vector<float>& keys,
-                                const std::vector<float>& values, const std::vector<int>& pos,
+                                const std::vector<float>& values, const std::vector<int>& lo_of,
                                 const std::vector<int>& end, int n_heads, int n_kv_heads,
-                                int head_dim, int n_pos, int window, float scale, float softcap) {
-  const int n = int(pos.size()), D = head_dim, group = n_heads / n_kv_heads;
+                                int head_dim, int n_pos, float scale, float softcap) {
+  const int n = int(lo_of.size()), D = head_dim, group = n_heads / n_kv_heads;
   std::vector<float> out(size_t(n) * n_heads * D, 0.0f);
   for (int t = 0; t < n; ++t) {
-    int lo = window > 0 ? std::max(0, pos[t] - window + 1) : 0;
+    const int lo = lo_of[t];
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;
       const float* qv = &q[(size_t(t) * n_heads + h) * D];

@@ -40,12 +40,11 @@ std::vector<float> RopeRef(const std::vector<float>& x, int pos,
 
 // Attention of n tokens over keys stored by position:
 //   q: [n, H, D]   keys/values: [Hkv, n_pos, D] indexed by key position
-//   key range of token t: [lo, end[t]) with lo = window ? max(0, pos - window + 1) : 0
-//   out: [n, H, D]
+//   token t sees keys [lo[t], end[t])   out: [n, H, D]
 std::vector<float> AttentionRef(const std::vector<float>& q, const std::vector<float>& keys,
-                                const std::vector<float>& values, const std::vector<int>& pos,
+                                const std::vector<float>& values, const std::vector<int>& lo,
                                 const std::vector<int>& end, int n_heads, int n_kv_heads,
-                                int head_dim, int n_pos, int window, float scale, float softcap);
+                                int head_dim, int n_pos, float scale, float softcap);
 
 // image [C, S, S] -> patches [(S/P)^2, C*P*P]
 std::vector<float> PatchifyRef(const std::vector<float>& image, int image_size, int patch,

@@ -44,6 +44,13 @@ TEST(VkAddRmsNorm, PostNormResidualAndNextNorm) {
   EXPECT_LT(MaxRelError(Download<float>(d, bh, h.size()), h_want), kF32Tol);
   EXPECT_LT(MaxRelError(Download<float>(d, by, h.size()), RmsNormRef(h_want, wn, rows, n, 1e-6f)),
             kF32Tol);
+  // Without the next norm: only the residual update.
+  Buffer bh2 = Upload(d, h);
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    ASSERT_TRUE(
+        env.kernels->AddRmsNorm(cmd, bx.All(), bwp.All(), bh2.All(), {}, {}, rows, n, 1e-6f).ok());
+  });
+  EXPECT_LT(MaxRelError(Download<float>(d, bh2, h.size()), h_want), kF32Tol);
 }
 
 class VkEmbed : public ::testing::TestWithParam<DType> {};
@@ -53,7 +60,7 @@ TEST_P(VkEmbed, LooksUpScaledRows) {
   Device& d = *env.device;
   const int vocab = 50, k = 96;
   TestMatrix table = MakeMatrix(GetParam(), vocab, k, 5);
-  std::vector<uint32_t> ids = {3, 49, 0, 3, 1000 /* out of range: zeros */};
+  std::vector<int32_t> ids = {3, 49, 0, 3, 1000, -2 /* out of range: zeros */};
   Buffer bt = Upload(d, table.bytes), bi = Upload(d, ids), by = Zeros(d, ids.size() * k * 4);
   const float scale = std::sqrt(float(k));
   RunCmd(d, [&](CommandBuffer& cmd) {
@@ -64,7 +71,7 @@ TEST_P(VkEmbed, LooksUpScaledRows) {
   });
   std::vector<float> want(ids.size() * k, 0.0f);
   for (size_t t = 0; t < ids.size(); ++t) {
-    if (ids[t] >= uint32_t(vocab)) continue;
+    if (ids[t] < 0 || ids[t] >= vocab) continue;
     for (int i = 0; i < k; ++i) want[t * k + i] = table.values[ids[t] * k + i] * scale;
   }
   // Exact dequantization times one F32 multiply on both sides.
@@ -76,85 +83,77 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, VkEmbed,
                                            DType::kQ4_0),
                          [](const auto& info) { return std::string(Traits(info.param).name); });
 
-// q and k are RMS-normed per head, rotated, and k/v land in the cache slot
-// pos % cap; positions up to 70k check the angle reduction of large angles.
-TEST(VkQkNormRope, NormsRotatesAndFillsTheCacheRing) {
+// Per-head norm + RoPE in place (q) and into the K/V store ring (k, v);
+// positions up to 70k check the reduction of large angles.
+TEST(VkHeadNormRope, InPlaceAndIntoTheStoreRing) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
-  const int H = 4, Hkv = 2, D = 64, cap = 8;
-  const std::vector<int> positions = {3, 1001, 70002};  // slots 3, 1, 2
-  const int n = int(positions.size()), width = (H + 2 * Hkv) * D;
-  std::vector<float> qkv = Random(n * width, 1, -2, 2);
-  std::vector<float> qn = Random(D, 2, -0.5, 0.5), kn = Random(D, 3, -0.5, 0.5);
+  const int heads = 2, D = 64, cap = 8;
+  const std::vector<int32_t> positions = {3, 1001, 70002};  // slots 3, 1, 2
+  const int n = int(positions.size());
+  std::vector<float> x = Random(n * heads * D, 1, -2, 2), v = Random(n * heads * D, 2, -2, 2);
+  std::vector<float> w = Random(D, 3, -0.5, 0.5);
   std::vector<float> freq = Kernels::RopeInvFreq(D, 1e6, 8.0);
-  std::vector<int32_t> pos;
-  for (int p : positions) pos.insert(pos.end(), {p, p + 1});
-  Buffer bqkv = Upload(d, qkv), bqn = Upload(d, qn), bkn = Upload(d, kn), bf = Upload(d, freq);
-  Buffer bp = Upload(d, pos), bq = Zeros(d, n * H * D * 4);
-  Buffer bk = Zeros(d, Hkv * cap * D * 2), bv = Zeros(d, Hkv * cap * D * 2);
-  RopeParams rp{uint32_t(H), uint32_t(Hkv), uint32_t(D), uint32_t(cap), true, 1e-6f};
+  Buffer bx = Upload(d, x), bx2 = Upload(d, x), bv = Upload(d, v), bw = Upload(d, w);
+  Buffer bf = Upload(d, freq), bp = Upload(d, positions);
+  Buffer bks = Zeros(d, cap * heads * D * 4), bvs = Zeros(d, cap * heads * D * 4);
   RunCmd(d, [&](CommandBuffer& cmd) {
+    HeadParams hp{UNICORN_HEAD_NORM | UNICORN_HEAD_ROPE, heads, D, 0, 1e-6f};
     ASSERT_TRUE(env.kernels
-                    ->QkNormRope(cmd, bqkv.All(), bqn.All(), bkn.All(), bf.All(), bp.All(),
-                                 bq.All(), bk.All(), bv.All(), n, rp)
+                    ->HeadNormRope(cmd, bx.All(), bw.All(), bf.All(), bp.All(), bx.All(), bx.All(),
+                                   bx.All(), n, hp)
+                    .ok());
+    hp.flags |= UNICORN_HEAD_STORE;
+    hp.cap = cap;
+    ASSERT_TRUE(env.kernels
+                    ->HeadNormRope(cmd, bx2.All(), bw.All(), bf.All(), bp.All(), bks.All(),
+                                   bv.All(), bvs.All(), n, hp)
                     .ok());
   });
-  std::vector<float> q_want(n * H * D);
-  std::vector<float> k_want(Hkv * cap * D, 0.0f), v_want(Hkv * cap * D, 0.0f);
+  std::vector<float> want(x.size()), k_want(cap * heads * D, 0.0f), v_want(k_want.size(), 0.0f);
   for (int t = 0; t < n; ++t) {
-    for (int h = 0; h < H + Hkv; ++h) {
-      std::vector<float> x(&qkv[t * width + h * D], &qkv[t * width + h * D] + D);
-      x = RopeRef(RmsNormRef(x, h < H ? qn : kn, 1, D, 1e-6f), positions[t], freq);
-      if (h < H) {
-        std::copy(x.begin(), x.end(), &q_want[(t * H + h) * D]);
-      } else {
-        int slot = positions[t] % cap, g = h - H;
-        for (int i = 0; i < D; ++i) {
-          k_want[(g * cap + slot) * D + i] = F16ToF32(F32ToF16(x[i]));
-          v_want[(g * cap + slot) * D + i] =
-              F16ToF32(F32ToF16(qkv[t * width + (H + Hkv + g) * D + i]));
-        }
-      }
+    for (int h = 0; h < heads; ++h) {
+      const size_t at = size_t(t * heads + h) * D;
+      std::vector<float> head(&x[at], &x[at] + D);
+      head = RopeRef(RmsNormRef(head, w, 1, D, 1e-6f), positions[t], freq);
+      std::copy(head.begin(), head.end(), &want[at]);
+      const size_t slot = size_t(positions[t] % cap) * heads * D + h * D;
+      std::copy(head.begin(), head.end(), &k_want[slot]);
+      std::copy(&v[at], &v[at] + D, &v_want[slot]);
     }
   }
-  // q: F32 with the same F32 angle; the GPU's sin/cos after exact range
-  // reduction are within ~1e-6. K/V: F16 (2^-11 relative), one rounding step
-  // apart at most.
-  EXPECT_LT(MaxRelError(Download<float>(d, bq, q_want.size()), q_want), 1e-4);
-  auto halves = [&](const Buffer& b) {
-    std::vector<uint16_t> h = Download<uint16_t>(d, b, Hkv * cap * D);
-    std::vector<float> f(h.size());
-    for (size_t i = 0; i < h.size(); ++i) f[i] = F16ToF32(h[i]);
-    return f;
-  };
-  EXPECT_LT(MaxRelError(halves(bk), k_want), 1e-3);
-  EXPECT_EQ(MaxRelError(halves(bv), v_want), 0.0);
+  // Same F32 angle on both sides; the GPU's sin/cos after exact range
+  // reduction are within ~1e-6, the norm within a few ulp.
+  EXPECT_LT(MaxRelError(Download<float>(d, bx, x.size()), want), 1e-4);
+  EXPECT_LT(MaxRelError(Download<float>(d, bks, k_want.size()), k_want), 1e-4);
+  EXPECT_EQ(MaxRelError(Download<float>(d, bvs, v_want.size()), v_want), 0.0);
 }
 
 TEST(VkElementwise, AddGeGluSoftCap) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
-  const int tokens = 3, width = 300;
-  std::vector<float> a = Random(tokens * 2 * width, 1, -4, 4), b = Random(a.size(), 2, -4, 4);
-  Buffer ba = Upload(d, a), bb = Upload(d, b), bsum = Zeros(d, a.size() * 4);
-  Buffer bg = Zeros(d, tokens * width * 4), bc = Zeros(d, a.size() * 4);
+  const int n = 1000;
+  std::vector<float> a = Random(n, 1, -4, 4), b = Random(n, 2, -4, 4);
+  Buffer ba = Upload(d, a), bb = Upload(d, b), bsum = Zeros(d, n * 4);
+  Buffer bg = Zeros(d, n * 4), bc = Zeros(d, n * 4), bgl = Zeros(d, n * 4);
   RunCmd(d, [&](CommandBuffer& cmd) {
     ASSERT_TRUE(env.kernels->Add(cmd, ba.All(), bb.All(), bsum.All(), uint32_t(a.size())).ok());
-    ASSERT_TRUE(env.kernels->GeGlu(cmd, ba.All(), bg.All(), tokens, width).ok());
+    ASSERT_TRUE(env.kernels->GeGlu(cmd, ba.All(), bb.All(), bg.All(), n).ok());
+    ASSERT_TRUE(env.kernels->Gelu(cmd, ba.All(), bgl.All(), n).ok());
     ASSERT_TRUE(env.kernels->SoftCap(cmd, ba.All(), bc.All(), uint32_t(a.size()), 2.5f).ok());
   });
-  std::vector<float> sum(a.size()), geglu(tokens * width), cap(a.size());
-  for (size_t i = 0; i < a.size(); ++i) {
+  std::vector<float> sum(n), geglu(n), cap(n), gelu(n);
+  for (int i = 0; i < n; ++i) {
     sum[i] = a[i] + b[i];
     cap[i] = float(2.5 * std::tanh(a[i] / 2.5));
+    gelu[i] = GeluTanhRef(a[i]);
+    geglu[i] = gelu[i] * b[i];
   }
-  for (int t = 0; t < tokens; ++t)
-    for (int i = 0; i < width; ++i)
-      geglu[t * width + i] = GeluTanhRef(a[t * 2 * width + i]) * a[t * 2 * width + width + i];
   EXPECT_EQ(MaxRelError(Download<float>(d, bsum, sum.size()), sum), 0.0);
   // tanh in F32 on the GPU: a few ulp.
   EXPECT_LT(MaxRelError(Download<float>(d, bg, geglu.size()), geglu), 1e-5);
   EXPECT_LT(MaxRelError(Download<float>(d, bc, cap.size()), cap), 1e-5);
+  EXPECT_LT(MaxRelError(Download<float>(d, bgl, gelu.size()), gelu), 1e-5);
 }
 
 TEST(VkVision, PatchifyAndAvgPool) {
