@@ -23,13 +23,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options,
 
 StatusOr<std::vector<float>> Engine::EmbedImageFile(const std::string& path) {
   if (!vision_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "[engine] ", files_->path(), " has no vision tower (a GGUF needs --mmproj)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("[engine] ", files_->path(), " has no vision tower (a GGUF needs --mmproj)"));
   }
   UNICORN_ASSIGN_OR_RETURN(Image img, DecodeImageFile(path));
   const VisionConfig& v = config().vision;
-  const std::vector<float> patches =
-      Patchify(PixelValues(img, v), v.image_size, v.patch_size);
+  const std::vector<float> patches = Patchify(PixelValues(img, v), v.image_size, v.patch_size);
   std::vector<float> embeds;
   UNICORN_RETURN_IF_ERROR(vision_->Encode(patches, &embeds));
   return embeds;

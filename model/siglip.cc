@@ -14,9 +14,9 @@ StatusOr<std::unique_ptr<Weight>> Bind(Ops& ops, const TensorLookup& lookup,
   const TensorInfo* t = lookup(name);
   if (t == nullptr) return absl::NotFoundError(absl::StrCat("[siglip] missing tensor ", name));
   if (t->shape != shape) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[siglip] tensor ", name, " has shape [", absl::StrJoin(t->shape, ", "), "], expected [",
-        absl::StrJoin(shape, ", "), "]"));
+    return absl::InvalidArgumentError(absl::StrCat("[siglip] tensor ", name, " has shape [",
+                                                   absl::StrJoin(t->shape, ", "), "], expected [",
+                                                   absl::StrJoin(shape, ", "), "]"));
   }
   return ops.LoadWeight(*t);
 }
@@ -31,10 +31,10 @@ StatusOr<std::unique_ptr<SiglipTower>> SiglipTower::Load(const Gemma3Config& con
   const int pool = int(std::lround(std::sqrt(double(v.mm_tokens_per_image))));
   if (v.image_size % v.patch_size != 0 || pool * pool != v.mm_tokens_per_image || pool <= 0 ||
       side % pool != 0 || v.num_heads <= 0 || v.hidden_size % v.num_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[siglip] config: image_size ", v.image_size, ", patch_size ", v.patch_size,
-        ", mm_tokens_per_image ", v.mm_tokens_per_image, ", heads ", v.num_heads,
-        " do not tile (patches per side must be a multiple of sqrt(mm_tokens))"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("[siglip] config: image_size ", v.image_size, ", patch_size ", v.patch_size,
+                     ", mm_tokens_per_image ", v.mm_tokens_per_image, ", heads ", v.num_heads,
+                     " do not tile (patches per side must be a multiple of sqrt(mm_tokens))"));
   }
   std::unique_ptr<SiglipTower> t(new SiglipTower(config, ops));
   const int64_t C = v.hidden_size, I = v.intermediate_size, P = v.patch_size;
@@ -110,8 +110,8 @@ Status SiglipTower::Encode(std::span<const float> patches, std::vector<float>* e
   const int C = v.hidden_size;
   const size_t cols = size_t(3) * v.patch_size * v.patch_size;
   if (patches.size() != size_t(n) * cols) {
-    return absl::InvalidArgumentError(absl::StrCat("[siglip] expected ", n, " x ", cols,
-                                                   " patch values, got ", patches.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("[siglip] expected ", n, " x ", cols, " patch values, got ", patches.size()));
   }
   if (!x_) {
     const size_t N = size_t(n);

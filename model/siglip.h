@@ -19,12 +19,12 @@
 namespace unicorn {
 
 struct SiglipLayerWeights {
-  std::unique_ptr<Weight> ln1_w, ln1_b;           // [v_hidden]
-  std::unique_ptr<Weight> q_w, k_w, v_w, o_w;     // [v_hidden, v_hidden]
-  std::unique_ptr<Weight> q_b, k_b, v_b, o_b;     // [v_hidden]
-  std::unique_ptr<Weight> ln2_w, ln2_b;           // [v_hidden]
-  std::unique_ptr<Weight> up_w, up_b;             // fc1 [v_inter, v_hidden], [v_inter]
-  std::unique_ptr<Weight> down_w, down_b;         // fc2 [v_hidden, v_inter], [v_hidden]
+  std::unique_ptr<Weight> ln1_w, ln1_b;        // [v_hidden]
+  std::unique_ptr<Weight> q_w, k_w, v_w, o_w;  // [v_hidden, v_hidden]
+  std::unique_ptr<Weight> q_b, k_b, v_b, o_b;  // [v_hidden]
+  std::unique_ptr<Weight> ln2_w, ln2_b;        // [v_hidden]
+  std::unique_ptr<Weight> up_w, up_b;          // fc1 [v_inter, v_hidden], [v_inter]
+  std::unique_ptr<Weight> down_w, down_b;      // fc2 [v_hidden, v_inter], [v_hidden]
 };
 
 class SiglipTower {

@@ -11,7 +11,6 @@
 
 namespace unicorn::testing {
 
-Status WriteTestGguf(const std::string& path, const Gemma3Config& config,
-                     const TensorStore& store);
+Status WriteTestGguf(const std::string& path, const Gemma3Config& config, const TensorStore& store);
 
 }  // namespace unicorn::testing

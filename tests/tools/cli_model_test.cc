@@ -40,11 +40,12 @@ CmdResult Unicorn(const std::string& args) {
 class CliModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / ("unicorn_cli_test_" + std::to_string(getpid())));
+    dir_ =
+        new fs::path(fs::temp_directory_path() / ("unicorn_cli_test_" + std::to_string(getpid())));
     fs::create_directories(*dir_);
     config_ = new Gemma3Config(testing::TinyConfig());
-    store_ = new testing::TensorStore(
-        testing::MakeRandomGemma3(*config_, DType::kQ8_0, DType::kF32, 3));
+    store_ =
+        new testing::TensorStore(testing::MakeRandomGemma3(*config_, DType::kQ8_0, DType::kF32, 3));
     ASSERT_TRUE(testing::WriteTestGguf(Model(), *config_, *store_).ok());
   }
   static void TearDownTestSuite() {
@@ -79,7 +80,8 @@ TEST_F(CliModelTest, LogitsMatchTheReference) {
   for (float v : ref) var += (v - mean) * (v - mean);
   const double std = std::sqrt(var / double(ref.size()));
   double max_err = 0;
-  for (size_t i = 0; i < ref.size(); ++i) max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
+  for (size_t i = 0; i < ref.size(); ++i)
+    max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
   // Q8_0 weights: 8-bit activations (see gemma3_test's format bounds).
   EXPECT_LT(max_err, 0.1 * std);
 }

@@ -105,8 +105,7 @@ Status Bench(const BenchArgs& a) {
     std::cout << absl::StrFormat("| %-40s | %-36s | %8s | %20s |\n", "model", "backend", "test",
                                  "t/s");
     std::cout << absl::StrFormat("| %-40s | %-36s | %8s | %20s |\n", std::string(40, '-'),
-                                 std::string(36, '-'), std::string(8, '-'),
-                                 std::string(20, '-'));
+                                 std::string(36, '-'), std::string(8, '-'), std::string(20, '-'));
     std::string model = a.model.model;
     if (model.size() > 40) model = "..." + model.substr(model.size() - 37);
     for (const Result& r : results) {

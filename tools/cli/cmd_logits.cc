@@ -29,8 +29,8 @@ Status Logits(const LogitsArgs& a) {
   if (n_image_tokens != int(a.images.size()) * (c.has_vision ? per_image : 0) ||
       (n_image_tokens > 0 && !c.has_vision)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("[logits] ", n_image_tokens, " image tokens (id ", c.image_token_id,
-                     ") but ", a.images.size(), " images",
+        absl::StrCat("[logits] ", n_image_tokens, " image tokens (id ", c.image_token_id, ") but ",
+                     a.images.size(), " images",
                      c.has_vision ? absl::StrCat(" of ", per_image, " tokens each")
                                   : std::string(" and a model without vision")));
   }
@@ -54,8 +54,7 @@ void AddLogitsCommands(CLI::App& app) {
   static LogitsArgs a;
   auto* cmd = app.add_subcommand("logits", "write the logits of a token sequence as .npy");
   AddModelOptions(cmd, &a.model);
-  cmd->add_option("--tokens", a.tokens, "token ids, e.g. 2,105,2364 (taken verbatim)")
-      ->required();
+  cmd->add_option("--tokens", a.tokens, "token ids, e.g. 2,105,2364 (taken verbatim)")->required();
   cmd->add_option("--image", a.images, "image files for the image-token positions, in order");
   cmd->add_option("-o,--out", a.out, "output .npy: float32 [n_tokens, vocab]")->required();
   cmd->callback([] {

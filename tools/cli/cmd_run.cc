@@ -28,8 +28,7 @@ constexpr char kImageMarker[] = "<start_of_image>";
 
 int CountMarkers(const std::string& s) {
   int n = 0;
-  for (size_t p = s.find(kImageMarker); p != std::string::npos;
-       p = s.find(kImageMarker, p + 1)) {
+  for (size_t p = s.find(kImageMarker); p != std::string::npos; p = s.find(kImageMarker, p + 1)) {
     ++n;
   }
   return n;
@@ -74,8 +73,7 @@ Status Run(const RunArgs& a) {
   if (!a.images.empty() && !engine->has_vision()) {
     return absl::FailedPreconditionError("--image needs a model with a vision tower (--mmproj)");
   }
-  UNICORN_ASSIGN_OR_RETURN(std::vector<int> ids,
-                           PromptIds(a, *tok, c.vision.mm_tokens_per_image));
+  UNICORN_ASSIGN_OR_RETURN(std::vector<int> ids, PromptIds(a, *tok, c.vision.mm_tokens_per_image));
   using Clock = std::chrono::steady_clock;
   const auto t_img = Clock::now();
   std::vector<float> embeds;
