@@ -18,5 +18,8 @@ std::string DefaultConfigPath();
 
 void AddDaemonCommands(CLI::App& app);  // up, down
 void AddClientCommands(CLI::App& app);  // health, generate
+void AddRunCommands(CLI::App& app);     // run (in-process generation)
+void AddLogitsCommands(CLI::App& app);  // logits (.npy of a token sequence)
+void AddBenchCommands(CLI::App& app);   // bench (prefill / decode speed)
 
 }  // namespace unicorn::cli

@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   unicorn::cli::AddDaemonCommands(app);
   unicorn::cli::AddClientCommands(app);
+  unicorn::cli::AddRunCommands(app);
+  unicorn::cli::AddLogitsCommands(app);
+  unicorn::cli::AddBenchCommands(app);
   CLI11_PARSE(app, argc, argv);
   return unicorn::cli::ExitCode();
 }
