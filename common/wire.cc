@@ -20,6 +20,16 @@ const char* CommandName(Command c) {
       return "Shutdown";
     case Command::kError:
       return "Error";
+    case Command::kLoadShard:
+      return "LoadShard";
+    case Command::kShardReady:
+      return "ShardReady";
+    case Command::kRunStage:
+      return "RunStage";
+    case Command::kStageDone:
+      return "StageDone";
+    case Command::kFreeSequences:
+      return "FreeSequences";
   }
   return "?";
 }
@@ -27,7 +37,7 @@ const char* CommandName(Command c) {
 namespace {
 
 bool KnownCommand(uint8_t c) {
-  return c >= static_cast<uint8_t>(Command::kHello) && c <= static_cast<uint8_t>(Command::kError);
+  return c >= static_cast<uint8_t>(Command::kHello) && c <= kLastCommand;
 }
 
 constexpr size_t kTagLen = sizeof(kProtocolTag) - 1;

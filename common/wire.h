@@ -42,7 +42,13 @@ enum class Command : uint8_t {
   kHeartbeatAck = 4,
   kShutdown = 5,
   kError = 6,
+  kLoadShard = 7,
+  kShardReady = 8,
+  kRunStage = 9,
+  kStageDone = 10,
+  kFreeSequences = 11,
 };
+inline constexpr uint8_t kLastCommand = 11;
 
 const char* CommandName(Command c);
 

@@ -108,7 +108,13 @@ bool WorkerLink::Poll(int timeout_ms) {
   int wait_ms = int(std::max<int64_t>(0, (next_heartbeat_ns_ - now) / 1000000));
   wait_ms = std::min(wait_ms, timeout_ms);
   try {
-    zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms));
+    // Right after traffic, spin on the socket for busy_poll_us before blocking:
+    // the next pipeline step usually follows within microseconds, and waking a
+    // blocked thread costs more than that on small VMs.
+    const int64_t spin_until = last_traffic_ns_ + int64_t(config_.control.busy_poll_us) * 1000;
+    while (wire::MonotonicNs() < spin_until && zmq::poll(&item, 1, std::chrono::milliseconds(0)) == 0) {
+    }
+    if (!(item.revents & ZMQ_POLLIN)) zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms));
   } catch (const zmq::error_t& e) {
     if (e.num() != EINTR) LOG_WARN("[link] poll: {}", e.what());
     return !shutdown_;
@@ -127,6 +133,7 @@ bool WorkerLink::Poll(int timeout_ms) {
       }
       if (!r->has_value()) break;
       liveness_ = config_.control.heartbeat_liveness;
+      last_traffic_ns_ = wire::MonotonicNs();
       Handle(**r);
     }
   }

@@ -56,6 +56,7 @@ class WorkerLink {
   int liveness_ = 0;
   int backoff_ms_ = 0;
   int64_t next_heartbeat_ns_ = 0;
+  int64_t last_traffic_ns_ = 0;
   uint64_t heartbeat_seq_ = 0;
   bool acked_ = false;
   bool shutdown_ = false;

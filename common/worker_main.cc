@@ -3,6 +3,7 @@
 #include "CLI/CLI.hpp"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/stage_server.h"
 
 namespace unicorn {
 
@@ -48,8 +49,10 @@ int RunWorkerMain(const WorkerSpec& spec, int argc, char** argv) {
     LOG_ERROR("{}", s.message());
     return 1;
   }
+  StageServer server(link, spec.load_shard);
   NotifyReady(absl::StrCat("backend ", backend->backend, " on ", backend->device));
-  while (!stop.load() && link.Poll(100)) {
+  while (!stop.load() && link.Poll(50)) {
+    server.Tick();
     NotifyWatchdog();
   }
   NotifyStopping();

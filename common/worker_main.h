@@ -10,6 +10,7 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "common/worker_link.h"
+#include "model/stage.h"
 
 namespace unicorn {
 
@@ -23,6 +24,9 @@ struct WorkerSpec {
   std::string description;
   // Opens the device for `w`. An error stops the daemon with that message.
   std::function<StatusOr<BackendInfo>(const WorkerConfig& w)> open_backend;
+  // Loads a shard of the model on the opened device (called on a loader
+  // thread; errors are reported to the coordinator, the worker lives on).
+  std::function<StatusOr<std::unique_ptr<StageModel>>(const ShardSpec& spec)> load_shard;
 };
 
 int RunWorkerMain(const WorkerSpec& spec, int argc, char** argv);

@@ -1,13 +1,17 @@
 // The coordinator side of the control protocol (see common/wire.h): a ROUTER
-// socket that registers workers on Hello, heartbeats each of them, and
-// declares a worker dead after `heartbeat_liveness` silent intervals.
+// socket that registers workers on Hello, heartbeats each of them, declares a
+// worker dead after `heartbeat_liveness` silent intervals, and carries the
+// pipeline's messages both ways.
 //
-// Thread-safe: Start() runs the socket on its own thread; Snapshot() and
-// Serving() may be called from any thread.
+// Thread-safe: Start() runs the socket on its own thread (the only one that
+// touches it). Post() may be called from any thread; handlers run on the
+// socket thread and must not block.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -15,6 +19,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "common/wire.h"
 
 namespace unicorn {
 
@@ -29,7 +34,8 @@ struct WorkerState {
   int64_t last_seen_ns = 0;
   double rtt_us = 0;  // last heartbeat round trip measured by the coordinator
   bool alive = false;
-  int restarts = 0;  // new incarnations seen after the first
+  bool ready = false;  // its shard is loaded (set through MarkReady)
+  int restarts = 0;    // new incarnations seen after the first
 };
 
 class WorkerRegistry {
@@ -37,26 +43,51 @@ class WorkerRegistry {
   explicit WorkerRegistry(const Config& config);
   ~WorkerRegistry();
 
+  // Called on the socket thread when a worker registers (`up`, after its
+  // Hello) or is declared dead / reconnects as a new incarnation (`!up`).
+  using LifecycleHandler = std::function<void(const WorkerState& w, bool up)>;
+  // Called on the socket thread for pipeline messages (not Hello/Heartbeat).
+  using MessageHandler = std::function<void(const std::string& worker, const wire::Message& m)>;
+  void SetHandlers(LifecycleHandler lifecycle, MessageHandler message);
+
   // Binds the control endpoint and starts the socket thread.
   Status Start();
-  // Sends Shutdown to live workers if `shutdown_workers`, then stops.
+  // Stops the thread; sends Shutdown to live workers first if asked.
   void Stop(bool shutdown_workers);
 
+  // Queues a message to worker `name`; the socket thread sends it at once.
+  // Unavailable if the worker is not alive.
+  Status Post(const std::string& name, wire::Command command, std::string payload);
+  // While > 0, the socket thread busy-polls (a step is in flight).
+  void SetBusy(bool busy) { busy_.fetch_add(busy ? 1 : -1); }
+
+  void MarkReady(const std::string& name, bool ready);
   std::vector<WorkerState> Snapshot() const;
-  // True while every worker the plan names is alive.
+  // True while every worker the plan names is alive and ready.
   bool Serving() const;
 
  private:
-  void Loop();
+  struct Outgoing {
+    std::string identity;
+    wire::Command command;
+    std::string payload;
+  };
+  void Loop(void* socket);
+  void HandleHello(void* socket, const wire::Message& m, int64_t now);
+  WorkerState* FindByName(const std::string& name);  // mu_ held
 
   const Config& config_;
+  LifecycleHandler on_lifecycle_;
+  MessageHandler on_message_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> shutdown_workers_{false};
+  std::atomic<int> busy_{0};
   std::thread thread_;
+  int wake_fd_ = -1;  // eventfd: Post() wakes the socket thread
   mutable std::mutex mu_;
   std::vector<WorkerState> workers_;  // guarded by mu_
+  std::deque<Outgoing> outbox_;       // guarded by mu_
   uint64_t incarnation_;
-  std::string bind_error_;
 };
 
 }  // namespace unicorn

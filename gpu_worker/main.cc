@@ -21,11 +21,15 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   return BackendInfo{"vulkan", g_device->Describe()};
 }
 
+StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec&) {
+  return absl::UnimplementedError("[worker] this build cannot load model shards yet");
+}
+
 }  // namespace
 }  // namespace unicorn
 
 int main(int argc, char** argv) {
-  unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend};
+  unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend, unicorn::LoadShard};
   int rc = unicorn::RunWorkerMain(spec, argc, argv);
   unicorn::g_device.reset();
   return rc;

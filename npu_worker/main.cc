@@ -21,10 +21,14 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   return BackendInfo{"cpu", absl::StrCat("cpu (", threads, " threads)")};
 }
 
+StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec&) {
+  return absl::UnimplementedError("[worker] this build cannot load model shards yet");
+}
+
 }  // namespace
 }  // namespace unicorn
 
 int main(int argc, char** argv) {
-  unicorn::WorkerSpec spec{"npu", "Unicorn NPU worker", unicorn::OpenBackend};
+  unicorn::WorkerSpec spec{"npu", "Unicorn NPU worker", unicorn::OpenBackend, unicorn::LoadShard};
   return unicorn::RunWorkerMain(spec, argc, argv);
 }
