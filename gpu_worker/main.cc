@@ -29,7 +29,8 @@ StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec&) {
 }  // namespace unicorn
 
 int main(int argc, char** argv) {
-  unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend, unicorn::LoadShard};
+  unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend,
+                           unicorn::LoadShard};
   int rc = unicorn::RunWorkerMain(spec, argc, argv);
   unicorn::g_device.reset();
   return rc;

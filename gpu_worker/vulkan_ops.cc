@@ -33,6 +33,9 @@ VulkanOps::VulkanOps(const VulkanOptions& o) : options_(o) {}
 
 VulkanOps::~VulkanOps() {
   if (device_) (void)device_->WaitIdle();
+  if (options_.profile && !profile_totals_.empty()) {
+    LOG_INFO("[vk] GPU profile ({}):\n{}", device_->caps().name, ProfileReport());
+  }
   graphs_.clear();
 }
 
@@ -369,6 +372,38 @@ void VulkanOps::AvgPool(const unicorn::Buffer& x, int side, int c, int k, unicor
   Enqueue(op);
 }
 
+std::string VulkanOps::ProfileReport() const {
+  std::string out;
+  for (const auto& [tokens, t] : profile_totals_) {
+    if (t.steps == 0) continue;
+    std::vector<std::pair<std::string, OpTotals>> rows(t.ops.begin(), t.ops.end());
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    double total = 0;
+    uint64_t bytes = 0;
+    for (const auto& r : rows) {
+      total += r.second.ms;
+      bytes += r.second.bytes;
+    }
+    const double steps = double(t.steps);
+    absl::StrAppendFormat(&out,
+                          "steps of %d token(s): %llu steps, GPU %.3f ms/step, weights %.3f GB/step"
+                          " (%.0f GB/s over the whole step)\n",
+                          int(tokens), (unsigned long long)t.steps, total / steps,
+                          double(bytes) / steps * 1e-9,
+                          total > 0 ? double(bytes) / (total * 1e-3) * 1e-9 : 0.0);
+    absl::StrAppendFormat(&out, "  %-34s %10s %7s %9s %10s %9s\n", "op", "ms/step", "share",
+                          "calls", "MB/step", "GB/s");
+    for (const auto& [label, o] : rows) {
+      absl::StrAppendFormat(&out, "  %-34s %10.4f %6.1f%% %9.1f %10.2f %9.0f\n", label,
+                            o.ms / steps, total > 0 ? 100 * o.ms / total : 0.0,
+                            double(o.count) / steps, double(o.bytes) / steps * 1e-6,
+                            o.ms > 0 ? double(o.bytes) / (o.ms * 1e-3) * 1e-9 : 0.0);
+    }
+  }
+  return out;
+}
+
 // ---- Flush: reuse or record, submit, wait ---------------------------------
 
 StatusOr<SubBuffer> VulkanOps::RopeTable(int head_dim, float theta, float factor) {
@@ -440,7 +475,22 @@ Status VulkanOps::Flush() {
   }
   if (options_.profile) {
     auto prof = g->cmd->Profile();
-    if (prof.ok()) last_profile_ = std::move(*prof);
+    if (prof.ok()) {
+      last_profile_ = std::move(*prof);
+      StepTotals& t = profile_totals_[g->tokens];
+      ++t.steps;
+      std::map<std::string, bool> seen;
+      for (const TimestampRecord& r : last_profile_) {
+        OpTotals& o = t.ops[r.label];
+        o.ms += r.ms;
+        ++o.count;
+        if (!seen[r.label]) {
+          auto it = g->label_bytes.find(r.label);
+          if (it != g->label_bytes.end()) o.bytes += it->second;
+          seen[r.label] = true;
+        }
+      }
+    }
   }
   return absl::OkStatus();
 }

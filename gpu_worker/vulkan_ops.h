@@ -93,6 +93,10 @@ class VulkanOps : public Ops {
 
   // GPU time per dispatch of the last flushed queue (profile option).
   std::vector<TimestampRecord> LastProfile() const { return last_profile_; }
+  // Per-op GPU time and weight bytes per step, summed over every flushed
+  // queue since creation and grouped by tokens per step (profile option):
+  // a table for logs and benchmarks. Also logged when the backend closes.
+  std::string ProfileReport() const;
   // Statistics of the command-buffer cache.
   struct Stats {
     uint64_t flushes = 0, recorded = 0, reused = 0, dispatches_last = 0, barriers_last = 0;
@@ -130,6 +134,15 @@ class VulkanOps : public Ops {
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host
   std::vector<TimestampRecord> last_profile_;
+  struct OpTotals {
+    double ms = 0;
+    uint64_t count = 0, bytes = 0;
+  };
+  struct StepTotals {
+    uint64_t steps = 0;
+    std::map<std::string, OpTotals> ops;
+  };
+  std::map<int64_t, StepTotals> profile_totals_;  // by tokens per step
   Stats stats_;
 };
 

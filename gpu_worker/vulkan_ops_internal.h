@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -136,6 +137,8 @@ struct VulkanOps::Graph {
   std::unique_ptr<CommandBuffer> cmd;
   uint64_t last_used = 0;
   uint64_t dispatches = 0, barriers = 0;
+  int64_t tokens = 0;                           // rows of the widest product
+  std::map<std::string, uint64_t> label_bytes;  // weight bytes read, by profile label
 };
 
 }  // namespace unicorn::vk

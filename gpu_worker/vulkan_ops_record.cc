@@ -163,6 +163,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         w = {vb(op.b[1])};
         barriers.Access(r, w);
         cmd.SetLabel(absl::StrCat("matvec+geglu ", Role(op.w[0]->name())));
+        g->label_bytes[absl::StrCat("matvec+geglu ", Role(op.w[0]->name()))] +=
+            wg.buf.size + wu.buf.size;
         vk::Weight both = wg;
         both.buf.size = wg.buf.size + wu.buf.size;
         both.rows = 2 * wg.rows;
@@ -266,7 +268,10 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
           opt.flags = UNICORN_MM_BIAS;
           opt.bias = op.w[1]->w().buf;
         }
-        cmd.SetLabel(absl::StrCat(op.i[0] <= 8 ? "matvec " : "matmul ", Role(op.w[0]->name())));
+        const std::string label =
+            absl::StrCat(op.i[0] <= 8 ? "matvec " : "matmul ", Role(op.w[0]->name()));
+        cmd.SetLabel(label);
+        g->label_bytes[label] += op.w[0]->w().buf.size;
         check(k.MatMul(cmd, op.w[0]->w(), op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));
         break;
       }
@@ -340,6 +345,11 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   UNICORN_RETURN_IF_ERROR(cmd.End());
   g->barriers = barriers.barriers();
   g->dispatches = ops.size();
+  for (const Op& op : ops) {
+    if (op.kind == OpKind::kMatMul || op.kind == OpKind::kEmbed) {
+      g->tokens = std::max(g->tokens, op.i[0]);
+    }
+  }
   return g;
 }
 

@@ -15,7 +15,8 @@ namespace unicorn {
 
 struct BackendOptions {
   int threads = 0;  // CPU threads (0 = all); other backends may ignore it
-  int device = 0;   // device index for GPU / NPU backends
+  // GPU / NPU device: "" = the backend's default, an index, or part of its name.
+  std::string device;
 };
 
 using BackendFactory = std::function<StatusOr<std::unique_ptr<Ops>>(const BackendOptions&)>;

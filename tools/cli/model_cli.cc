@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gpu_worker/vulkan_backend.h"
 #include "npu_worker/cpu/cpu_backend.h"
 
 namespace unicorn::cli {
@@ -13,6 +14,7 @@ const BackendRegistry& Backends() {
   static const BackendRegistry* registry = [] {
     auto* r = new BackendRegistry();
     cpu::RegisterCpuBackend(*r);
+    vk::RegisterVulkanBackend(*r);
     return r;
   }();
   return *registry;
@@ -24,6 +26,9 @@ void AddModelOptions(CLI::App* cmd, ModelOptions* o) {
   cmd->add_option("--backend", o->backend,
                   "compute backend: " + absl::StrJoin(Backends().Names(), ", "));
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--device", o->device,
+                  "GPU for --backend vulkan: index or part of its name (default: the first "
+                  "discrete GPU)");
 }
 
 StatusOr<std::unique_ptr<Engine>> OpenEngine(const ModelOptions& o) {
@@ -32,6 +37,7 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const ModelOptions& o) {
   e.mmproj = o.mmproj;
   e.backend = o.backend;
   e.backend_options.threads = o.threads;
+  e.backend_options.device = o.device;
   return Engine::Open(e, Backends());
 }
 

@@ -18,9 +18,10 @@ struct ModelOptions {
   std::string mmproj;
   std::string backend = "cpu";
   int threads = 0;
+  std::string device;
 };
 
-// --model, --mmproj, --backend, --threads.
+// --model, --mmproj, --backend, --threads, --device.
 void AddModelOptions(CLI::App* cmd, ModelOptions* o);
 
 // Every backend this build has ("cpu"; others register here as they land).
