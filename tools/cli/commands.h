@@ -18,5 +18,6 @@ std::string DefaultConfigPath();
 
 void AddDaemonCommands(CLI::App& app);  // up, down
 void AddClientCommands(CLI::App& app);  // health, generate
+void AddInspectCommands(CLI::App& app);  // inspect
 
 }  // namespace unicorn::cli

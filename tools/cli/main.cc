@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   unicorn::cli::AddDaemonCommands(app);
   unicorn::cli::AddClientCommands(app);
+  unicorn::cli::AddInspectCommands(app);
   CLI11_PARSE(app, argc, argv);
   return unicorn::cli::ExitCode();
 }
