@@ -427,10 +427,10 @@ Status ReadTensorInfo(Reader& r, GgufTensor* t) {
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": absurd dimension ", x));
     }
     ne[d] = int64_t(x);
-    numel = x == 0 ? 0 : numel * x;
-    if (numel > (uint64_t(1) << 60)) {
+    if (x != 0 && numel > (uint64_t(1) << 60) / x) {
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": absurd element count"));
     }
+    numel *= x;
   }
   t->shape.assign(ne.rbegin(), ne.rend());
   UNICORN_RETURN_IF_ERROR(r.Read(&t->ggml_type, "tensor type"));

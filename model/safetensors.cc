@@ -46,8 +46,8 @@ Status ParseEntry(const std::string& key, const json& v, uint64_t data_size, con
     uint64_t x = 0;
     if (!GetCount(d, uint64_t(1) << 50, &x)) return Bad("shape has a bad dimension");
     t->shape.push_back(int64_t(x));
-    numel = x == 0 ? 0 : numel * x;
-    if (numel > (uint64_t(1) << 60)) return Bad("absurd element count");
+    if (x != 0 && numel > (uint64_t(1) << 60) / x) return Bad("absurd element count");
+    numel *= x;
   }
   uint64_t begin = 0, end = 0;
   if (!GetCount((*off)[0], UINT64_MAX, &begin) || !GetCount((*off)[1], UINT64_MAX, &end) ||
