@@ -1,27 +1,304 @@
 #include "gpu_worker/kernels.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_join.h"
 #include "gpu_worker/shaders.h"
-#include "gpu_worker/shaders/push_constants.h"
 
 namespace unicorn::vk {
+namespace {
+
+static_assert(UNICORN_DT_F32 == int(DType::kF32) && UNICORN_DT_F16 == int(DType::kF16) &&
+                  UNICORN_DT_BF16 == int(DType::kBF16) && UNICORN_DT_Q8_0 == int(DType::kQ8_0) &&
+                  UNICORN_DT_Q4_0 == int(DType::kQ4_0),
+              "shader dtype ids must equal unicorn::DType");
+
+struct ShaderInfo {
+  const uint32_t* spirv;
+  size_t bytes;
+  uint32_t push_bytes;
+  uint32_t num_buffers;
+};
+
+const ShaderInfo* FindShader(const std::string& name) {
+  using namespace shaders;  // NOLINT: the generated blob names
+  static const std::map<std::string, ShaderInfo> kShaders = {
+      {"norm", {norm_spv, norm_spv_size, sizeof(NormPush), 5}},
+      {"matvec", {matvec_spv, matvec_spv_size, sizeof(MatMulPush), 4}},
+      {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
+      {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
+      {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 7}},
+      {"attn_decode", {attn_decode_spv, attn_decode_spv_size, sizeof(AttnPush), 6}},
+      {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 3}},
+      {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
+      {"elementwise", {elementwise_spv, elementwise_spv_size, sizeof(ElementwisePush), 3}},
+      {"patchify", {patchify_spv, patchify_spv_size, sizeof(PatchPush), 2}},
+      {"avg_pool", {avg_pool_spv, avg_pool_spv_size, sizeof(PoolPush), 2}},
+  };
+  auto it = kShaders.find(name);
+  return it == kShaders.end() ? nullptr : &it->second;
+}
+
+uint32_t CeilDiv(uint64_t a, uint64_t b) { return uint32_t((a + b - 1) / b); }
+
+// Matvec shape: output rows per workgroup and workgroup size. Longer rows
+// get more invocations so each still loops a few times.
+struct MatVecShape {
+  uint32_t rows;
+  uint32_t wg;
+};
+MatVecShape PickMatVec(const Weight& w) { return {2, w.cols >= 4096 ? 128u : 64u}; }
+
+constexpr uint32_t kMatMulBM = 64, kMatMulBN = 64;  // matmul.comp's tile
+constexpr uint32_t kMaxVectorTokens = 8;            // more take the tiled kernel
+constexpr uint32_t kMatVecCols = 4;                 // tokens per matvec workgroup (n > 1)
+constexpr uint32_t kAttnPrefillRows = 8;            // attn_prefill.comp's BR
+constexpr uint32_t kMaxHeadDim = 256;
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Kernels>> Kernels::Create(Device& device) {
   std::unique_ptr<Kernels> k(new Kernels(device));
-  UNICORN_ASSIGN_OR_RETURN(k->rms_norm_,
-                           Pipeline::Create(device, {.name = "rms_norm",
-                                                     .spirv = shaders::rms_norm_spv,
-                                                     .spirv_bytes = shaders::rms_norm_spv_size,
-                                                     .push_constant_bytes = sizeof(RmsNormPush),
-                                                     .num_buffers = 3,
-                                                     .workgroup = {256, 1, 1}}));
+  // Build the most common pipeline now, so a broken driver shows at once.
+  UNICORN_RETURN_IF_ERROR(k->Get("norm", 256, {UNICORN_NORM_RMS}).status());
   return k;
 }
 
-void Kernels::RmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
-                      const SubBuffer& y, uint32_t rows, uint32_t n, float eps, uint32_t x_stride,
-                      uint32_t y_stride) const {
-  RmsNormPush p{n, x_stride ? x_stride : n, y_stride ? y_stride : n, eps};
-  cmd.Dispatch(*rms_norm_, {x, w, y}, p, {rows, 1, 1});
+StatusOr<const Pipeline*> Kernels::Get(const std::string& shader, uint32_t workgroup,
+                                       const std::vector<uint32_t>& spec) {
+  std::string key = absl::StrCat(shader, "/", workgroup, "/", absl::StrJoin(spec, ","));
+  auto it = pipelines_.find(key);
+  if (it != pipelines_.end()) return it->second.get();
+  const ShaderInfo* info = FindShader(shader);
+  UNICORN_CHECK(info != nullptr);
+  PipelineDesc desc{.name = shader,
+                    .spirv = info->spirv,
+                    .spirv_bytes = info->bytes,
+                    .push_constant_bytes = info->push_bytes,
+                    .num_buffers = info->num_buffers,
+                    .workgroup = {workgroup, 1, 1},
+                    .spec_constants = spec};
+  UNICORN_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, Pipeline::Create(device_, desc));
+  const Pipeline* raw = p.get();
+  pipelines_[key] = std::move(p);
+  return raw;
+}
+
+Groups Kernels::Grid(uint64_t groups) const {
+  constexpr uint64_t kMaxX = 65535;  // the limit every Vulkan device supports
+  if (groups <= kMaxX) return {uint32_t(std::max<uint64_t>(groups, 1)), 1, 1};
+  return {uint32_t(kMaxX), CeilDiv(groups, kMaxX), 1};
+}
+
+Status Kernels::RmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
+                        const SubBuffer& y, uint32_t rows, uint32_t n, float eps, uint32_t x_stride,
+                        uint32_t y_stride) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("norm", 256, {UNICORN_NORM_RMS}));
+  NormPush push{rows, n, x_stride ? x_stride : n, y_stride ? y_stride : n, 0, eps};
+  cmd.Dispatch(*p, {x, w, y, w, y}, push, Grid(rows));
+  return absl::OkStatus();
+}
+
+Status Kernels::LayerNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
+                          const SubBuffer& b, const SubBuffer& y, uint32_t rows, uint32_t n,
+                          float eps) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("norm", 256, {UNICORN_NORM_LAYER}));
+  NormPush push{rows, n, n, n, 0, eps};
+  cmd.Dispatch(*p, {x, w, y, b, y}, push, Grid(rows));
+  return absl::OkStatus();
+}
+
+Status Kernels::AddRmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w_post,
+                           const SubBuffer& h, const SubBuffer& w_next, const SubBuffer& y,
+                           uint32_t rows, uint32_t n, float eps) {
+  const bool next = w_next.size > 0;
+  UNICORN_ASSIGN_OR_RETURN(
+      const Pipeline* p,
+      Get("norm", 256, {next ? uint32_t(UNICORN_NORM_ADD_RMS) : uint32_t(UNICORN_NORM_ADD)}));
+  NormPush push{rows, n, n, n, n, eps};
+  cmd.Dispatch(*p, {x, w_post, next ? y : h, next ? w_next : w_post, h}, push, Grid(rows));
+  return absl::OkStatus();
+}
+
+Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,
+                       uint32_t n, const MatMulOptions& opt) {
+  const bool geglu = opt.flags & UNICORN_MM_GEGLU;
+  const uint32_t m = geglu ? w.rows / 2 : w.rows;
+  const uint32_t block = uint32_t(Traits(w.dtype).block_elems);
+  if (w.cols % block != 0 || (geglu && w.rows % 2 != 0) || n == 0 || m == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("[vk] matmul: bad shape [", w.rows, ", ", w.cols,
+                                                   "] ", std::string(Traits(w.dtype).name), " x ",
+                                                   n, " tokens", geglu ? " (geglu)" : ""));
+  }
+  MatMulPush push{
+      w.cols,     m, n, opt.x_stride ? opt.x_stride : w.cols, opt.y_stride ? opt.y_stride : m,
+      opt.softcap};
+  SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
+  bool vector = opt.path == MatMulOptions::Path::kVector ||
+                (opt.path == MatMulOptions::Path::kAuto && n <= kMaxVectorTokens);
+  if (geglu && !vector) {
+    return absl::InvalidArgumentError(
+        "[vk] matmul: GEGLU is fused only into the few-token kernel; use GeGlu() after");
+  }
+  if (vector) {
+    MatVecShape s = PickMatVec(w);
+    uint32_t cols = n == 1 ? 1 : kMatVecCols;
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                             Get("matvec", s.wg, {uint32_t(w.dtype), s.rows, opt.flags, cols}));
+    Groups g = Grid(CeilDiv(m, s.rows));
+    g.z = CeilDiv(n, cols);
+    cmd.Dispatch(*p, {w.buf, x, y, bias}, push, g);
+    return absl::OkStatus();
+  }
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                           Get("matmul", 256, {uint32_t(w.dtype), 0, opt.flags}));
+  cmd.Dispatch(*p, {w.buf, x, y, bias}, push, {CeilDiv(m, kMatMulBM), CeilDiv(n, kMatMulBN), 1});
+  return absl::OkStatus();
+}
+
+Status Kernels::Embed(CommandBuffer& cmd, const Weight& table, const SubBuffer& ids,
+                      const SubBuffer& y, uint32_t n, float scale, uint32_t y_stride) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("embed", 64, {uint32_t(table.dtype)}));
+  EmbedPush push{table.cols, n, table.rows, y_stride ? y_stride : table.cols, scale};
+  cmd.Dispatch(*p, {table.buf, ids, y}, push, Grid(n));
+  return absl::OkStatus();
+}
+
+Status Kernels::HeadNormRope(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
+                             const SubBuffer& inv_freq, const SubBuffer& pos,
+                             const SubBuffer& k_store, const SubBuffer& v, const SubBuffer& v_store,
+                             uint32_t n, const HeadParams& hp) {
+  if (hp.head_dim % 2 != 0 || ((hp.flags & UNICORN_HEAD_STORE) && hp.cap == 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] head norm/rope: head_dim ", hp.head_dim, ", store of ", hp.cap));
+  }
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("head_norm_rope", 128, {hp.flags}));
+  HeadPush push{hp.heads, hp.head_dim, hp.cap, hp.eps};
+  cmd.Dispatch(*p, {x, w, inv_freq, pos, k_store, v, v_store}, push, {hp.heads, n, 1});
+  return absl::OkStatus();
+}
+
+std::vector<float> Kernels::RopeInvFreq(uint32_t head_dim, double theta, double linear_factor) {
+  std::vector<float> f(head_dim / 2);
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    float e = float(2 * i) / float(head_dim);
+    float p = float(std::pow(double(float(theta)), double(e)));
+    f[i] = (1.0f / p) / float(linear_factor);
+  }
+  return f;
+}
+
+uint32_t Kernels::DecodeSplits(uint32_t cap) {
+  // Enough splits to fill a large GPU at long contexts, but splits of at
+  // least 32 keys at full length.
+  return std::clamp<uint32_t>(cap / 32, 1, 64);
+}
+
+bool Kernels::UsesDecodePath(const AttnParams& ap) {
+  if (ap.path != AttnParams::Path::kAuto) return ap.path == AttnParams::Path::kDecode;
+  return ap.n_tokens <= 4;
+}
+
+uint64_t Kernels::AttnScratchBytes(const AttnParams& ap) {
+  if (!UsesDecodePath(ap)) return 0;
+  uint64_t s = ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap);
+  return uint64_t(ap.n_tokens) * ap.n_heads * s * (ap.head_dim + 2) * 4;
+}
+
+Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffer& k,
+                          const SubBuffer& v, const SubBuffer& spans, const SubBuffer& out,
+                          const SubBuffer& scratch, const AttnParams& ap) {
+  if (ap.head_dim > kMaxHeadDim || ap.n_kv_heads == 0 || ap.n_heads % ap.n_kv_heads != 0 ||
+      ap.cap == 0 || ap.n_tokens == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("[vk] attention: ", ap.n_heads, " heads, ",
+                                                   ap.n_kv_heads, " kv heads of ", ap.head_dim,
+                                                   ", ", ap.cap, " slots"));
+  }
+  const uint32_t hd = ap.n_heads * ap.head_dim;
+  AttnPush push{ap.n_tokens,
+                ap.n_heads,
+                ap.n_kv_heads,
+                ap.head_dim,
+                ap.cap,
+                ap.scale,
+                ap.softcap,
+                ap.q_stride ? ap.q_stride : hd,
+                ap.o_stride ? ap.o_stride : hd,
+                ap.kv_token_stride ? ap.kv_token_stride : ap.n_kv_heads * ap.head_dim,
+                ap.kv_head_stride ? ap.kv_head_stride : ap.head_dim,
+                ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap)};
+  if (!UsesDecodePath(ap)) {
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("attn_prefill", 128, {uint32_t(ap.kv_f16)}));
+    cmd.Dispatch(*p, {q, k, v, spans, out}, push,
+                 {CeilDiv(ap.n_tokens, kAttnPrefillRows), ap.n_heads, 1});
+    return absl::OkStatus();
+  }
+  const uint64_t parts = uint64_t(ap.n_tokens) * ap.n_heads * push.n_splits;
+  if (scratch.size < AttnScratchBytes(ap)) {
+    return absl::InvalidArgumentError("[vk] attention: scratch buffer too small");
+  }
+  SubBuffer o_part{scratch.buffer, scratch.offset, parts * ap.head_dim * 4};
+  SubBuffer ml_part{scratch.buffer, scratch.offset + o_part.size, parts * 8};
+  uint32_t group = ap.n_heads / ap.n_kv_heads;
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec,
+                           Get("attn_decode", 128, {uint32_t(ap.kv_f16), group}));
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* red, Get("attn_reduce", 128, {}));
+  cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part}, push,
+               {push.n_splits, ap.n_kv_heads, ap.n_tokens});
+  cmd.Barrier();
+  cmd.Dispatch(*red, {o_part, ml_part, out}, push, {ap.n_heads, ap.n_tokens, 1});
+  return absl::OkStatus();
+}
+
+Status Kernels::Add(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b, const SubBuffer& y,
+                    uint32_t n) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("elementwise", 256, {UNICORN_EW_ADD}));
+  cmd.Dispatch(*p, {a, b, y}, ElementwisePush{n, 0, 0}, Grid(CeilDiv(n, 256)));
+  return absl::OkStatus();
+}
+
+Status Kernels::GeGlu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b,
+                      const SubBuffer& y, uint32_t n) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("elementwise", 256, {UNICORN_EW_GEGLU}));
+  cmd.Dispatch(*p, {a, b, y}, ElementwisePush{n, 0, 0}, Grid(CeilDiv(n, 256)));
+  return absl::OkStatus();
+}
+
+Status Kernels::Gelu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t n) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("elementwise", 256, {UNICORN_EW_GELU}));
+  cmd.Dispatch(*p, {a, a, y}, ElementwisePush{n, 0, 0}, Grid(CeilDiv(n, 256)));
+  return absl::OkStatus();
+}
+
+Status Kernels::SoftCap(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t n,
+                        float cap) {
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("elementwise", 256, {UNICORN_EW_SOFTCAP}));
+  cmd.Dispatch(*p, {a, a, y}, ElementwisePush{n, 0, cap}, Grid(CeilDiv(n, 256)));
+  return absl::OkStatus();
+}
+
+Status Kernels::Patchify(CommandBuffer& cmd, const SubBuffer& image, const SubBuffer& patches,
+                         uint32_t image_size, uint32_t patch, uint32_t channels) {
+  if (patch == 0 || image_size % patch != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] patchify: image ", image_size, " not a multiple of patch ", patch));
+  }
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("patchify", 256, {}));
+  uint64_t n = uint64_t(image_size) * image_size * channels;
+  cmd.Dispatch(*p, {image, patches}, PatchPush{image_size, patch, channels}, Grid(CeilDiv(n, 256)));
+  return absl::OkStatus();
+}
+
+Status Kernels::AvgPool(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& y,
+                        uint32_t grid_in, uint32_t grid_out, uint32_t channels) {
+  if (grid_out == 0 || grid_in % grid_out != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] avg_pool: grid ", grid_in, " does not pool to ", grid_out));
+  }
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("avg_pool", 256, {}));
+  cmd.Dispatch(*p, {x, y}, PoolPush{grid_in, grid_out, channels}, {grid_out * grid_out, 1, 1});
+  return absl::OkStatus();
 }
 
 }  // namespace unicorn::vk

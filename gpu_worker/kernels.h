@@ -1,33 +1,145 @@
-// The compute kernels of the GPU worker: one pipeline per shader variant,
-// built once per device, and a typed recording function per op. Each op
-// records one dispatch (no barrier): callers place vk::CommandBuffer::Barrier()
-// between dependent ops. Buffers are F32 unless said otherwise.
+// The compute kernels of the GPU worker and a typed recording function per
+// op. Each function records one or two dispatches and no trailing barrier:
+// callers put vk::CommandBuffer::Barrier() between dependent ops. Pipelines
+// (one per shader variant) are built on first use and kept. Activations are
+// F32; weights stay in their GGUF block layout (model/dtype.h).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "gpu_worker/shaders/push_constants.h"
 #include "gpu_worker/vk/command.h"
 #include "gpu_worker/vk/device.h"
 #include "gpu_worker/vk/pipeline.h"
+#include "model/dtype.h"
 
 namespace unicorn::vk {
+
+// A weight matrix on the device: [rows, cols], y = W x.
+struct Weight {
+  SubBuffer buf;
+  DType dtype = DType::kF32;
+  uint32_t rows = 0;
+  uint32_t cols = 0;
+};
+
+struct MatMulOptions {
+  // UNICORN_MM_* (GEGLU, few-token path only: W is [2m, k], y gets m = rows / 2 columns)
+  uint32_t flags = 0;
+  SubBuffer bias;         // [m], with UNICORN_MM_BIAS
+  float softcap = 0;      // with UNICORN_MM_SOFTCAP
+  uint32_t x_stride = 0;  // floats between tokens of x (0 = cols)
+  uint32_t y_stride = 0;  // floats between tokens of y (0 = m)
+  enum class Path { kAuto, kVector, kTiled } path = Path::kAuto;
+};
+
+// What HeadNormRope does (UNICORN_HEAD_* flags) and its shapes.
+struct HeadParams {
+  uint32_t flags = 0;
+  uint32_t heads = 0, head_dim = 0;
+  uint32_t cap = 0;  // K/V store slots (STORE)
+  float eps = 1e-6f;
+};
+
+struct AttnParams {
+  uint32_t n_tokens = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  uint32_t cap = 0;                     // slots of the K/V store
+  float scale = 1;                      // query_pre_attn_scalar^-0.5
+  float softcap = 0;                    // attention logit soft-capping (0 = none)
+  uint32_t q_stride = 0, o_stride = 0;  // 0 = n_heads * head_dim
+  bool kv_f16 = false;                  // F16 elements in the store (else F32)
+  // Elements between slots and between heads; 0 = the store [cap, Hkv, D].
+  uint32_t kv_token_stride = 0, kv_head_stride = 0;
+  uint32_t n_splits = 0;  // decode splits (0 = DecodeSplits(cap))
+  enum class Path { kAuto, kDecode, kPrefill } path = Path::kAuto;
+};
 
 class Kernels {
  public:
   static StatusOr<std::unique_ptr<Kernels>> Create(Device& device);
+  Device& device() { return device_; }
 
-  // Gemma RMSNorm over `rows` rows of `n`: y = x * rsqrt(mean(x^2) + eps) * (1 + w).
-  //   x: [rows, x_stride]  w: [n]  y: [rows, y_stride]  (y may be x)
-  // QK-norm is this with rows = tokens * heads and n = head_dim.
-  void RmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w, const SubBuffer& y,
-               uint32_t rows, uint32_t n, float eps, uint32_t x_stride = 0,
-               uint32_t y_stride = 0) const;
+  // Gemma RMSNorm: y = x * rsqrt(mean(x^2) + eps) * (1 + w); QK-norm is this
+  // with rows = tokens * heads, n = head_dim.
+  //   x: [rows, x_stride]  w: [n]  y: [rows, y_stride] (0 = n; y may be x)
+  Status RmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w, const SubBuffer& y,
+                 uint32_t rows, uint32_t n, float eps, uint32_t x_stride = 0,
+                 uint32_t y_stride = 0);
+  // LayerNorm with bias: y = (x - mean) * rsqrt(var + eps) * w + b.   x, y: [rows, n]
+  Status LayerNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w, const SubBuffer& b,
+                   const SubBuffer& y, uint32_t rows, uint32_t n, float eps);
+  // Post-norm, residual add and the next pre-norm in one pass:
+  //   h += RMS(x, w_post); y = RMS(h, w_next).   x, h, y: [rows, n]
+  // Without w_next (size 0) only h += RMS(x, w_post).
+  Status AddRmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w_post,
+                    const SubBuffer& h, const SubBuffer& w_next, const SubBuffer& y, uint32_t rows,
+                    uint32_t n, float eps);
+
+  // y = W x for n tokens (x: [n, x_stride], y: [n, y_stride]). Few tokens
+  // take the bandwidth-bound matvec kernel, many the tiled one.
+  Status MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,
+                uint32_t n, const MatMulOptions& opt = {});
+
+  // y[t, :] = table[ids[t], :] * scale.   ids: [n] i32   y: [n, y_stride]
+  Status Embed(CommandBuffer& cmd, const Weight& table, const SubBuffer& ids, const SubBuffer& y,
+               uint32_t n, float scale, uint32_t y_stride = 0);
+
+  // Per-head RMS-norm and/or RoPE of x [n, heads, D], in place or (STORE)
+  // into the K/V store [cap, heads * D] at slot pos % cap together with v
+  // [n, heads * D] (head_norm_rope.comp).   w: [D]   inv_freq: [D/2]   pos: [n] i32
+  // Buffers a variant does not use may be any buffer.
+  Status HeadNormRope(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
+                      const SubBuffer& inv_freq, const SubBuffer& pos, const SubBuffer& k_store,
+                      const SubBuffer& v, const SubBuffer& v_store, uint32_t n,
+                      const HeadParams& hp);
+  // RoPE inverse frequencies [head_dim / 2] as Hugging Face computes them in
+  // F32: 1 / theta^(2i / head_dim), divided by the linear scaling factor.
+  static std::vector<float> RopeInvFreq(uint32_t head_dim, double theta, double linear_factor);
+
+  // Attention of n query tokens over spans [n] ivec2 (see AttnPush). Decode
+  // (few tokens) splits the key range and merges the splits (two dispatches
+  // with a barrier between them); `scratch` must hold AttnScratchBytes().
+  //   q: [n, q_stride]   out: [n, o_stride]
+  Status Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffer& k, const SubBuffer& v,
+                   const SubBuffer& spans, const SubBuffer& out, const SubBuffer& scratch,
+                   const AttnParams& ap);
+  static uint32_t DecodeSplits(uint32_t cap);
+  static uint64_t AttnScratchBytes(const AttnParams& ap);
+  static bool UsesDecodePath(const AttnParams& ap);
+
+  // y = a + b (n floats; y may alias a or b).
+  Status Add(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b, const SubBuffer& y,
+             uint32_t n);
+  // y = gelu_tanh(a) * b (n floats; y may alias a or b).
+  Status GeGlu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b, const SubBuffer& y,
+               uint32_t n);
+  // y = gelu_tanh(a) (n floats; y may alias a).
+  Status Gelu(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t n);
+  // y = cap * tanh(a / cap) (n floats).
+  Status SoftCap(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& y, uint32_t n, float cap);
+  // image [C, S, S] -> patches [(S/P)^2, C*P*P].
+  Status Patchify(CommandBuffer& cmd, const SubBuffer& image, const SubBuffer& patches,
+                  uint32_t image_size, uint32_t patch, uint32_t channels);
+  // [grid_in^2, C] -> [grid_out^2, C] block means.
+  Status AvgPool(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& y, uint32_t grid_in,
+                 uint32_t grid_out, uint32_t channels);
 
  private:
   explicit Kernels(Device& d) : device_(d) {}
+  // The pipeline of `shader` with these workgroup and specialization values,
+  // built on first use.
+  StatusOr<const Pipeline*> Get(const std::string& shader, uint32_t workgroup,
+                                const std::vector<uint32_t>& spec);
+  // A grid of `groups` workgroups within the per-dimension limit every device
+  // has (kernels skip the few extra groups of the last row).
+  Groups Grid(uint64_t groups) const;
+
   Device& device_;
-  std::unique_ptr<Pipeline> rms_norm_;
+  std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
 };
 
 }  // namespace unicorn::vk

@@ -94,16 +94,13 @@ StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& con
     UNICORN_ASSIGN_OR_RETURN(l.post_ffw_norm, bind("post_ffw_norm", {H}));
   }
   // Gemma3TextScaledWordEmbedding: embed_scale = hidden_size**0.5 is held as
-  // an f32 tensor and cast to the embedding's dtype before the multiply
-  // (`self.embed_scale.to(self.weight.dtype)`), so a bf16 checkpoint scales by
-  // bf16(sqrt(hidden)) (sqrt(2560) = 50.596 becomes 50.5). We follow the
-  // dtype the embedding is stored in; quantized tables (GGUF) use f32, as
-  // llama.cpp does.
-  float scale = float(std::sqrt(double(config.hidden_size)));
-  if (!m->token_embd_) return m;
-  if (m->token_embd_->dtype() == DType::kBF16) scale = BF16ToF32(F32ToBF16(scale));
-  if (m->token_embd_->dtype() == DType::kF16) scale = F16ToF32(F32ToF16(scale));
-  m->embed_scale_ = scale;
+  // an f32 tensor and cast to the dtype the embedding *runs* in
+  // (`self.embed_scale.to(self.weight.dtype)`): run in bf16, sqrt(2560) =
+  // 50.596 becomes 50.5; run in f32 (weights widened, as the reference
+  // outputs in tests/data/models were made) it stays f32. Every backend
+  // computes activations in f32, so the scale is the f32 one for every
+  // stored dtype; llama.cpp does the same (sqrtf(n_embd)).
+  m->embed_scale_ = float(std::sqrt(double(config.hidden_size)));
   return m;
 }
 

@@ -1,5 +1,6 @@
 #include "model/gguf_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -87,6 +88,8 @@ Status ReadRope(const GgufMetadata& md, Gemma3Config* c) {
   return absl::OkStatus();
 }
 
+// Special ids (quirk 6 in the header): the token list, when present, names
+// Gemma's <eos>, <end_of_turn> and image tokens.
 Status ReadTokenIds(const GgufMetadata& md, Gemma3Config* c) {
   auto id = [&](const char* key, int dflt) -> StatusOr<int> {
     UNICORN_ASSIGN_OR_RETURN(int64_t x, md.Int(key, dflt));
@@ -94,12 +97,32 @@ Status ReadTokenIds(const GgufMetadata& md, Gemma3Config* c) {
     return int(x);
   };
   UNICORN_ASSIGN_OR_RETURN(c->bos_token_id, id("tokenizer.ggml.bos_token_id", 2));
-  UNICORN_ASSIGN_OR_RETURN(c->eos_token_id, id("tokenizer.ggml.eos_token_id", 1));
+  UNICORN_ASSIGN_OR_RETURN(const int eos, id("tokenizer.ggml.eos_token_id", 1));
   UNICORN_ASSIGN_OR_RETURN(c->pad_token_id, id("tokenizer.ggml.padding_token_id", 0));
-  c->eos_token_ids = {c->eos_token_id};
+  std::optional<int> eot;
   if (md.Has("tokenizer.ggml.eot_token_id")) {
-    UNICORN_ASSIGN_OR_RETURN(int eot, id("tokenizer.ggml.eot_token_id", 0));
-    if (eot != c->eos_token_id) c->eos_token_ids.push_back(eot);
+    UNICORN_ASSIGN_OR_RETURN(eot, id("tokenizer.ggml.eot_token_id", 0));
+  }
+  int piece_eos = -1, piece_eot = -1;
+  if (const GgufValue* t = md.Find("tokenizer.ggml.tokens"); t && t->type == GgufType::kString) {
+    for (size_t i = 0; i < t->s.size() && i <= size_t(INT32_MAX); ++i) {
+      const std::string& p = t->s[i];
+      if (p.empty() || p[0] != '<') continue;
+      if (p == "<eos>") piece_eos = int(i);
+      if (p == "<end_of_turn>") piece_eot = int(i);
+      if (p == "<image_soft_token>") c->image_token_id = int(i);
+      if (p == "<start_of_image>") c->boi_token_id = int(i);
+      if (p == "<end_of_image>") c->eoi_token_id = int(i);
+    }
+  }
+  c->eos_token_id = piece_eos >= 0 ? piece_eos : eos;
+  c->eos_token_ids.clear();
+  for (std::optional<int> e : {std::optional<int>(c->eos_token_id), std::optional<int>(eos), eot,
+                               piece_eot >= 0 ? std::optional<int>(piece_eot) : std::nullopt}) {
+    if (e &&
+        std::find(c->eos_token_ids.begin(), c->eos_token_ids.end(), *e) == c->eos_token_ids.end()) {
+      c->eos_token_ids.push_back(*e);
+    }
   }
   return absl::OkStatus();
 }

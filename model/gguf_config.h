@@ -31,6 +31,14 @@
 //    4B has vocab_size 262144 where its HF folder says 262208.
 // 5. tie_word_embeddings: true unless the file has output.weight (llama.cpp
 //    duplicates token_embd as the LM head when output.weight is absent).
+// 6. tokenizer.ggml.eos_token_id is tokenizer_config.json's eos_token, for
+//    Gemma 3 <end_of_turn> (106) (gguf-py/gguf/vocab.py, SpecialVocab._load
+//    reads tokenizer_config before config.json), where config.json says
+//    eos_token_id [1, 106]. When the token list has Gemma's pieces we take
+//    eos_token_id = <eos> and eos_token_ids = <eos>, the file's eos, eot
+//    and <end_of_turn>, and the image token ids from <image_soft_token>,
+//    <start_of_image> and <end_of_image> (GGUF has no keys for them), so
+//    both sources give the same config.
 //
 // The vision tower comes from a separate mmproj GGUF (general.architecture
 // "clip", clip.projector_type "gemma3"; conversion/gemma.py,

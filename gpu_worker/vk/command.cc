@@ -62,6 +62,7 @@ void CommandBuffer::Begin() {
   for (VkDescriptorPool p : descriptor_pools_) vkResetDescriptorPool(device_.handle(), p, 0);
   current_pool_ = 0;
   labels_.clear();
+  label_.clear();
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   vkBeginCommandBuffer(cmd_, &bi);
   if (queries_ != VK_NULL_HANDLE) {
@@ -131,7 +132,7 @@ void CommandBuffer::Dispatch(const Pipeline& p, std::initializer_list<SubBuffer>
     vkCmdPushConstants(cmd_, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
   }
   vkCmdDispatch(cmd_, groups.x, groups.y, groups.z);
-  Timestamp(p.name());
+  Timestamp(label_.empty() ? p.name() : label_);
 }
 
 void CommandBuffer::Timestamp(const std::string& label) {

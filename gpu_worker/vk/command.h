@@ -55,6 +55,8 @@ class CommandBuffer {
                 Groups groups) {
     Dispatch(p, buffers, &push, sizeof(Push), groups);
   }
+  // Names the following dispatches in Profile() (default: the pipeline name).
+  void SetLabel(std::string label) { label_ = std::move(label); }
   // Makes every earlier shader or transfer write visible to later shaders and
   // transfers (a full compute/transfer memory barrier).
   void Barrier();
@@ -89,6 +91,7 @@ class CommandBuffer {
   VkQueryPool queries_ = VK_NULL_HANDLE;
   uint32_t max_timestamps_ = 0;
   std::vector<std::string> labels_;
+  std::string label_;
 };
 
 }  // namespace unicorn::vk

@@ -48,6 +48,7 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
     mapped_ = o.mapped_;
     size_ = o.size_;
     device_local_ = o.device_local_;
+    host_cached_ = o.host_cached_;
     o.buffer_ = VK_NULL_HANDLE;
     o.memory_ = VK_NULL_HANDLE;
     o.mapped_ = nullptr;
@@ -109,6 +110,7 @@ StatusOr<Buffer> Allocator::Create(VkDeviceSize size, MemoryUse use, const std::
       if (last != VK_SUCCESS) continue;
       VkMemoryPropertyFlags f = mp.memoryTypes[t].propertyFlags;
       b.device_local_ = f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+      b.host_cached_ = f & VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
       r = vkBindBufferMemory(dev, b.buffer_, b.memory_, 0);
       if (r != VK_SUCCESS) return Annotate(VkError("vkBindBufferMemory", r), ctx);
       if (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {

@@ -49,6 +49,7 @@ class Buffer {
   void* mapped() const { return mapped_; }  // nullptr unless host-visible
   VkDeviceSize size() const { return size_; }
   bool device_local() const { return device_local_; }
+  bool host_cached() const { return host_cached_; }  // mapped reads are fast
   explicit operator bool() const { return buffer_ != VK_NULL_HANDLE; }
 
   SubBuffer All() const { return {buffer_, 0, size_}; }
@@ -64,6 +65,7 @@ class Buffer {
   void* mapped_ = nullptr;
   VkDeviceSize size_ = 0;
   bool device_local_ = false;
+  bool host_cached_ = false;
 };
 
 class Allocator {

@@ -1,4 +1,5 @@
 // The Vulkan plumbing: device caps, memory round trips, pipeline cache.
+#include <cstdio>
 #include <filesystem>
 
 #include "gpu_worker/vk/pipeline.h"
@@ -14,6 +15,9 @@ TEST(VkDevice, OpensWithComputeQueueAndDescribesItself) {
   EXPECT_FALSE(c.driver_name.empty());
   EXPECT_GT(c.subgroup_size, 0u);
   EXPECT_GE(c.max_push_constants, 128u);
+  std::printf("[vk] subgroup %u, shared %u B, invocations %u, f16 %d, int8 %d, timestamps %d\n",
+              c.subgroup_size, c.max_shared_memory, c.max_workgroup_invocations, c.shader_float16,
+              c.shader_int8, c.timestamps);
   std::string d = env.device->Describe();
   EXPECT_NE(d.find(c.name), std::string::npos) << d;
   EXPECT_NE(d.find("device-local"), std::string::npos) << d;

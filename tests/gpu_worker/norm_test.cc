@@ -18,7 +18,7 @@ void CheckRmsNorm(int rows, int n, bool in_place) {
   Buffer by = Zeros(d, x.size() * 4);
   const Buffer& out = in_place ? bx : by;
   RunCmd(d, [&](CommandBuffer& cmd) {
-    env.kernels->RmsNorm(cmd, bx.All(), bw.All(), out.All(), rows, n, 1e-6f);
+    ASSERT_TRUE(env.kernels->RmsNorm(cmd, bx.All(), bw.All(), out.All(), rows, n, 1e-6f).ok());
   });
   std::vector<float> got = Download<float>(d, out, x.size());
   EXPECT_LT(MaxRelError(got, RmsNormRef(x, w, rows, n, 1e-6f)), kNormTol);
@@ -36,7 +36,9 @@ TEST(VkRmsNorm, QkNormOverHeadsWithStride) {
   std::vector<float> w = Random(head_dim, 22, -0.5, 0.5);
   Buffer bx = Upload(d, x), bw = Upload(d, w);
   RunCmd(d, [&](CommandBuffer& cmd) {
-    env.kernels->RmsNorm(cmd, bx.All(), bw.All(), bx.All(), tokens * heads, head_dim, 1e-6f);
+    ASSERT_TRUE(
+        env.kernels->RmsNorm(cmd, bx.All(), bw.All(), bx.All(), tokens * heads, head_dim, 1e-6f)
+            .ok());
   });
   std::vector<float> got = Download<float>(d, bx, x.size());
   EXPECT_LT(MaxRelError(got, RmsNormRef(x, w, tokens * heads, head_dim, 1e-6f)), kNormTol);

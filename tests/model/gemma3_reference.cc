@@ -120,10 +120,9 @@ std::vector<float> ReferenceLogits(const Gemma3Config& c, const TensorStore& w,
   const int I = c.intermediate_size, V = c.vocab_size;
   const double eps = c.rms_norm_eps;
 
-  // Gemma3TextScaledWordEmbedding: scale cast to the embedding's dtype.
+  // Gemma3TextScaledWordEmbedding run in f32: scale f32(sqrt(hidden)).
   const TensorInfo* et = w.Find(names::kTokenEmbd);
-  float scale = float(std::sqrt(double(H)));
-  if (et->dtype == DType::kBF16) scale = BF16ToF32(F32ToBF16(scale));
+  const float scale = float(std::sqrt(double(H)));
   const std::vector<float> embd = TensorStore::Dequantized(*et);
 
   // Image groups as create_causal_mask_mapping: maximal runs of image tokens.

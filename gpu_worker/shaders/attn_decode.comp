@@ -1,0 +1,135 @@
+// Attention for a few query tokens (decode), split over the key range:
+// workgroup (split s, kv head g, token t) handles the G = H / Hkv query
+// heads of kv head g (GQA: each key is read once for all of them) over its
+// share of the token's keys, with an online softmax in F32, and writes the
+// unnormalised output with its running max and sum; attn_reduce.comp merges
+// the splits.
+//   q: [n, q_stride] F32 (head h at h * D, already rotated)
+//   k, v: the K/V store (see AttnPush)   spans: [n] ivec2
+//   o_part: [n, H, n_splits, D] F32      ml_part: [n, H, n_splits] vec2 (max, sum)
+#version 450
+#extension GL_GOOGLE_include_directive : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 128;  // keys per tile; D <= 2 * WG
+layout(constant_id = 3) const bool KV_F16 = true;
+layout(constant_id = 4) const uint G = 2;  // query heads per kv head
+
+#include "push_constants.h"
+#include "common.glsl"
+
+layout(push_constant) uniform Push { AttnPush p; };
+#include "attn_common.glsl"
+layout(std430, binding = 0) readonly buffer Q { float q[]; };
+layout(std430, binding = 1) readonly buffer K4 { uvec4 k4[]; };
+layout(std430, binding = 1) readonly buffer KF4 { vec4 kf4[]; };
+layout(std430, binding = 4) writeonly buffer OPart { float o_part[]; };
+layout(std430, binding = 5) writeonly buffer MLPart { vec2 ml_part[]; };
+
+const uint MAXD = 256;
+const uint DPT = (MAXD + WG - 1) / WG;  // output dims per invocation
+shared float qs[G * MAXD];
+shared float ps[G * WG];
+
+void main() {
+  const uint s = gl_WorkGroupID.x, g = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
+  const uint tid = gl_LocalInvocationID.x;
+  const uint D = p.head_dim;
+  const uvec2 range = KeyRange(t);
+  const uint len = range.y - range.x;
+  const uint chunk = (len + p.n_splits - 1) / p.n_splits;
+  const uint ks = min(range.y, range.x + s * chunk);
+  const uint ke = min(range.y, ks + chunk);
+
+  for (uint i = tid; i < G * D; i += WG) {
+    const uint gi = i / D, d = i % D;
+    qs[gi * MAXD + d] = q[t * p.q_stride + (g * G + gi) * D + d] * p.scale;
+  }
+  barrier();
+
+  float m[G], l[G], o[G][DPT];
+  [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+    m[gi] = kNegBig;
+    l[gi] = 0.0;
+    [[unroll]] for (uint e = 0; e < DPT; ++e) o[gi][e] = 0.0;
+  }
+
+  for (uint k0 = ks; k0 < ke; k0 += WG) {
+    const uint n = min(WG, ke - k0);
+    // Scores: invocation tid takes key k0 + tid for all G heads.
+    if (tid < n) {
+      const uint kb = KvIndex(g, k0 + tid, 0);
+      float sc[G];
+      [[unroll]] for (uint gi = 0; gi < G; ++gi) sc[gi] = 0.0;
+      if (KV_F16 && D % 8 == 0 && p.kv_token_stride % 8 == 0 && p.kv_head_stride % 8 == 0) {
+        for (uint d = 0; d < D; d += 8) {
+          const uvec4 u = k4[(kb + d) / 8];
+          const vec4 lo = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+          const vec4 hi = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
+          [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+            const uint qb = gi * MAXD + d;
+            sc[gi] += dot(lo, vec4(qs[qb], qs[qb + 1], qs[qb + 2], qs[qb + 3])) +
+                      dot(hi, vec4(qs[qb + 4], qs[qb + 5], qs[qb + 6], qs[qb + 7]));
+          }
+        }
+      } else if (!KV_F16 && D % 4 == 0 && p.kv_token_stride % 4 == 0 &&
+                 p.kv_head_stride % 4 == 0) {
+        for (uint d = 0; d < D; d += 4) {
+          const vec4 kv = kf4[(kb + d) / 4];
+          [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+            const uint qb = gi * MAXD + d;
+            sc[gi] += dot(kv, vec4(qs[qb], qs[qb + 1], qs[qb + 2], qs[qb + 3]));
+          }
+        }
+      } else {
+        for (uint d = 0; d < D; ++d) {
+          const float kd = KAt(kb + d);
+          [[unroll]] for (uint gi = 0; gi < G; ++gi) sc[gi] += qs[gi * MAXD + d] * kd;
+        }
+      }
+      [[unroll]] for (uint gi = 0; gi < G; ++gi) ps[gi * WG + tid] = ScoreCap(sc[gi]);
+    }
+    barrier();
+    // Online softmax: every invocation derives the same row statistics, then
+    // turns its own score into a probability.
+    float mt[G];
+    [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+      mt[gi] = m[gi];
+      for (uint i = 0; i < n; ++i) mt[gi] = max(mt[gi], ps[gi * WG + i]);
+    }
+    barrier();
+    [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+      const float alpha = exp(m[gi] - mt[gi]);
+      m[gi] = mt[gi];
+      l[gi] *= alpha;
+      [[unroll]] for (uint e = 0; e < DPT; ++e) o[gi][e] *= alpha;
+      if (tid < n) ps[gi * WG + tid] = exp(ps[gi * WG + tid] - mt[gi]);
+    }
+    barrier();
+    // P V: invocation tid owns output dims tid, tid + WG, ...
+    for (uint i = 0; i < n; ++i) {
+      const uint vb = KvIndex(g, k0 + i, 0);
+      float vd[DPT];
+      [[unroll]] for (uint e = 0; e < DPT; ++e) {
+        const uint d = tid + e * WG;
+        vd[e] = d < D ? VAt(vb + d) : 0.0;
+      }
+      [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+        const float pr = ps[gi * WG + i];
+        l[gi] += pr;
+        [[unroll]] for (uint e = 0; e < DPT; ++e) o[gi][e] += pr * vd[e];
+      }
+    }
+    barrier();
+  }
+
+  [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+    const uint h = g * G + gi;
+    const uint base = (t * p.n_heads + h) * p.n_splits + s;
+    [[unroll]] for (uint e = 0; e < DPT; ++e) {
+      const uint d = tid + e * WG;
+      if (d < D) o_part[base * D + d] = o[gi][e];
+    }
+    if (tid == 0) ml_part[base] = vec2(m[gi], l[gi]);
+  }
+}

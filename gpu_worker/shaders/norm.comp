@@ -1,0 +1,70 @@
+// Row normalisations, F32 throughout, one workgroup per row (see NormPush):
+//   MODE RMS:     y = x * rsqrt(mean(x^2) + eps) * (1 + w)          (Gemma RMSNorm, QK-norm)
+//   MODE LAYER:   y = (x - mean) * rsqrt(var + eps) * w + aux        (SigLIP LayerNorm)
+//   MODE ADD:     h += RMS(x, w)                                      (post-norm + residual)
+//   MODE ADD_RMS: h += RMS(x, w); y = RMS(h, aux)                     (post-norm + residual
+//                                                                       + the next pre-norm)
+// x: [rows, n]  w, aux: [n]  h: [rows, n]  y: [rows, n]   (rows of the given strides)
+// y may alias x (each element is read and written by the same invocation).
+#version 450
+#extension GL_GOOGLE_include_directive : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 256;
+layout(constant_id = 3) const uint MODE = 0;
+
+#include "push_constants.h"
+#include "common.glsl"
+#include "reduce.glsl"
+
+layout(push_constant) uniform Push { NormPush p; };
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer W { float w[]; };
+layout(std430, binding = 2) buffer Y { float y[]; };
+layout(std430, binding = 3) readonly buffer Aux { float aux[]; };
+layout(std430, binding = 4) buffer H { float h[]; };
+
+void main() {
+  const uint row = FlatGroup();
+  if (row >= p.rows) return;  // whole workgroups only: the barriers stay uniform
+  const uint xo = row * p.x_stride;
+  const uint yo = row * p.y_stride;
+  const uint tid = gl_LocalInvocationID.x;
+  if (MODE == UNICORN_NORM_LAYER) {
+    float s = 0.0;
+    for (uint i = tid; i < p.n; i += WG) s += x[xo + i];
+    const float mean = WorkgroupSum(s) / float(p.n);
+    float ss = 0.0;
+    for (uint i = tid; i < p.n; i += WG) {
+      const float d = x[xo + i] - mean;
+      ss += d * d;
+    }
+    const float rstd = inversesqrt(WorkgroupSum(ss) / float(p.n) + p.eps);
+    for (uint i = tid; i < p.n; i += WG) y[yo + i] = (x[xo + i] - mean) * rstd * w[i] + aux[i];
+    return;
+  }
+  float ss = 0.0;
+  for (uint i = tid; i < p.n; i += WG) {
+    const float v = x[xo + i];
+    ss += v * v;
+  }
+  const float scale = inversesqrt(WorkgroupSum(ss) / float(p.n) + p.eps);
+  if (MODE == UNICORN_NORM_RMS) {
+    for (uint i = tid; i < p.n; i += WG) y[yo + i] = x[xo + i] * scale * (1.0 + w[i]);
+    return;
+  }
+  const uint ho = row * p.h_stride;
+  if (MODE == UNICORN_NORM_ADD) {
+    for (uint i = tid; i < p.n; i += WG) h[ho + i] += x[xo + i] * scale * (1.0 + w[i]);
+    return;
+  }
+  // ADD_RMS
+  float ss2 = 0.0;
+  for (uint i = tid; i < p.n; i += WG) {
+    const float v = h[ho + i] + x[xo + i] * scale * (1.0 + w[i]);
+    h[ho + i] = v;
+    ss2 += v * v;
+  }
+  const float scale2 = inversesqrt(WorkgroupSum(ss2) / float(p.n) + p.eps);
+  for (uint i = tid; i < p.n; i += WG) y[yo + i] = h[ho + i] * scale2 * (1.0 + aux[i]);
+}

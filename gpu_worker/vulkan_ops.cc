@@ -1,0 +1,498 @@
+#include "gpu_worker/vulkan_ops.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "common/log.h"
+#include "gpu_worker/vulkan_ops_internal.h"
+#include "model/quant.h"
+
+namespace unicorn::vk {
+
+namespace {
+
+constexpr VkDeviceSize kFirstArena = VkDeviceSize(64) << 20;
+constexpr VkDeviceSize kMaxArena = VkDeviceSize(1) << 30;
+
+const OpsBuffer& B(const unicorn::Buffer& b) { return static_cast<const OpsBuffer&>(b); }
+const OpsWeight& W(const unicorn::Weight& w) { return static_cast<const OpsWeight&>(w); }
+
+}  // namespace
+
+// ---- Set-up ---------------------------------------------------------------
+
+StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& options) {
+  std::unique_ptr<VulkanOps> ops(new VulkanOps(options));
+  UNICORN_ASSIGN_OR_RETURN(ops->device_, Device::Open(options.device));
+  UNICORN_ASSIGN_OR_RETURN(ops->kernels_, Kernels::Create(*ops->device_));
+  return ops;
+}
+
+VulkanOps::VulkanOps(const VulkanOptions& o) : options_(o) {}
+
+VulkanOps::~VulkanOps() {
+  if (device_) (void)device_->WaitIdle();
+  if (options_.profile && !profile_totals_.empty()) {
+    LOG_INFO("[vk] GPU profile ({}):\n{}", device_->caps().name, ProfileReport());
+  }
+  graphs_.clear();
+}
+
+std::string VulkanOps::Describe() const { return absl::StrCat("vulkan: ", device_->Describe()); }
+
+void VulkanOps::Fail(const Status& s) {
+  if (status_.ok()) {
+    LOG_ERROR("{}", s.message());
+    status_ = s;
+  }
+}
+
+void VulkanOps::DropGraphs() {
+  if (graphs_.empty()) return;
+  (void)device_->WaitIdle();
+  graphs_.clear();
+}
+
+void VulkanOps::ForgetBuffer(OpsBuffer* b) {
+  for (const Op& op : queue_) {
+    if (std::find(op.b, op.b + 5, b) != op.b + 5) {
+      (void)Flush();
+      break;
+    }
+  }
+  DropGraphs();  // cached command buffers may name it
+}
+
+std::unique_ptr<unicorn::Buffer> VulkanOps::Alloc(size_t size) {
+  auto buf = device_->allocator().Create(std::max<VkDeviceSize>(size * 4, 16), MemoryUse::kDevice,
+                                         absl::StrCat("buffer of ", size, " floats"));
+  if (!buf.ok()) {
+    Fail(buf.status());
+    // A tiny buffer keeps callers going; the error is in status().
+    buf = device_->allocator().Create(16, MemoryUse::kHost, "placeholder");
+    UNICORN_CHECK(buf.ok());
+  }
+  if (buf->mapped() != nullptr) {
+    std::memset(buf->mapped(), 0, buf->size());
+  } else if (Status s = device_->allocator().Zero(buf->All()); !s.ok()) {
+    Fail(s);
+  }
+  return std::make_unique<OpsBuffer>(this, size, std::move(*buf));
+}
+
+StatusOr<SubBuffer> VulkanOps::Arena(uint64_t bytes, const std::string& what, Buffer** owner,
+                                     VkDeviceSize* offset) {
+  const VkDeviceSize align =
+      std::max<VkDeviceSize>(256, device_->caps().min_storage_offset_alignment);
+  VkDeviceSize at = (arena_used_ + align - 1) / align * align;
+  if (arenas_.empty() || at + bytes > arenas_.back().size()) {
+    VkDeviceSize size =
+        arenas_.empty() ? kFirstArena : std::min(arenas_.back().size() * 2, kMaxArena);
+    size = std::max<VkDeviceSize>(size, bytes);
+    if (size > device_->caps().max_storage_buffer_range) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "[vk] ", what, ": ", HumanBytes(bytes), " exceeds the device's storage buffer range of ",
+          HumanBytes(device_->caps().max_storage_buffer_range)));
+    }
+    UNICORN_ASSIGN_OR_RETURN(Buffer b, device_->allocator().Create(size, MemoryUse::kDevice,
+                                                                   absl::StrCat("weights ", what)));
+    arenas_.push_back(std::move(b));
+    at = 0;
+  }
+  arena_used_ = at + bytes;
+  *owner = &arenas_.back();
+  *offset = at;
+  return arenas_.back().Sub(at, bytes);
+}
+
+StatusOr<std::unique_ptr<unicorn::Weight>> VulkanOps::LoadWeight(const TensorInfo& t) {
+  std::string ctx = absl::StrCat("[vk] weight ", t.name);
+  if (t.shape.empty() || t.numel() <= 0 || t.data == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(ctx, ": empty"));
+  }
+  const int64_t rows = t.shape.size() == 1 ? 1 : t.shape[0];
+  const int64_t cols = t.numel() / rows;
+  const DTypeTraits& tr = Traits(t.dtype);
+  if (cols % tr.block_elems != 0 || rows > int64_t(UINT32_MAX) || cols > int64_t(UINT32_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx, ": rows of ", cols, " elements are not whole ", std::string(tr.name), " blocks"));
+  }
+  const size_t bytes = size_t(rows) * RowBytes(t.dtype, cols);
+  if (t.nbytes < bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ctx, ": ", t.nbytes, " bytes, its shape needs ", bytes));
+  }
+  Buffer* owner = nullptr;
+  VkDeviceSize offset = 0;
+  if (t.shape.size() == 1) {
+    // Norm weights and biases: F32 copies.
+    std::vector<float> f(static_cast<size_t>(cols));
+    DequantizeRow(t.dtype, t.data, f.data(), cols);
+    UNICORN_ASSIGN_OR_RETURN(SubBuffer sub, Arena(f.size() * 4, t.name, &owner, &offset));
+    UNICORN_RETURN_IF_ERROR(
+        Annotate(device_->allocator().Upload(*owner, offset, f.data(), f.size() * 4), ctx));
+    return std::unique_ptr<unicorn::Weight>(new OpsWeight(t.name, DType::kF32, rows, cols, sub));
+  }
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer sub, Arena(bytes, t.name, &owner, &offset));
+  UNICORN_RETURN_IF_ERROR(
+      Annotate(device_->allocator().Upload(*owner, offset, t.data, bytes), ctx));
+  return std::unique_ptr<unicorn::Weight>(new OpsWeight(t.name, t.dtype, rows, cols, sub));
+}
+
+// ---- Host transfers -------------------------------------------------------
+
+void VulkanOps::Write(unicorn::Buffer& dst, size_t offset, const void* src, size_t n) {
+  const OpsBuffer& d = B(dst);
+  UNICORN_CHECK(offset + n <= d.size());
+  if (n == 0) return;
+  if (queue_.empty() && d.buf().mapped() != nullptr) {
+    std::memcpy(static_cast<uint8_t*>(d.buf().mapped()) + offset * 4, src, n * 4);
+    return;
+  }
+  // Staged: the bytes go to the upload buffer now and a copy joins the
+  // queue, so the write lands in order with the queued ops.
+  const VkDeviceSize bytes = n * 4;
+  if (upload_used_ + bytes > upload_.size()) {
+    if (!queue_.empty()) (void)Flush();  // frees the upload buffer
+    if (bytes > upload_.size()) {
+      DropGraphs();
+      auto b = device_->allocator().Create(std::max<VkDeviceSize>(bytes, VkDeviceSize(1) << 20),
+                                           MemoryUse::kHost, "upload staging");
+      if (!b.ok()) return Fail(b.status());
+      upload_ = std::move(*b);
+    }
+    upload_used_ = 0;
+  }
+  std::memcpy(static_cast<uint8_t*>(upload_.mapped()) + upload_used_, src, bytes);
+  Op op{OpKind::kCopy};
+  op.v[0] = upload_.buffer();
+  op.v[1] = d.buf().buffer();
+  op.i[0] = int64_t(upload_used_);
+  op.i[1] = int64_t(offset * 4);
+  op.i[2] = int64_t(bytes);
+  upload_used_ += (bytes + 15) / 16 * 16;
+  Enqueue(op);
+}
+
+void VulkanOps::Read(const unicorn::Buffer& src, size_t offset, void* dst, size_t n) {
+  const OpsBuffer& s = B(src);
+  UNICORN_CHECK(offset + n <= s.size());
+  if (n == 0) return;
+  if (queue_.empty() && s.buf().mapped() != nullptr && s.buf().host_cached()) {
+    std::memcpy(dst, static_cast<const uint8_t*>(s.buf().mapped()) + offset * 4, n * 4);
+    return;
+  }
+  // The copy into host-cached memory joins the queue (reading device memory
+  // through a mapping is slow on discrete GPUs).
+  const VkDeviceSize bytes = n * 4;
+  if (readback_.size() < bytes) {
+    if (!queue_.empty()) (void)Flush();
+    DropGraphs();
+    auto b = device_->allocator().Create(std::max<VkDeviceSize>(bytes, VkDeviceSize(1) << 20),
+                                         MemoryUse::kHost, "readback");
+    if (!b.ok()) return Fail(b.status());
+    readback_ = std::move(*b);
+  }
+  Op op{OpKind::kCopy};
+  op.v[0] = s.buf().buffer();
+  op.v[1] = readback_.buffer();
+  op.i[0] = int64_t(offset * 4);
+  op.i[1] = 0;
+  op.i[2] = int64_t(bytes);
+  Enqueue(op);
+  if (Status st = Flush(); !st.ok()) {
+    std::memset(dst, 0, bytes);
+    return;
+  }
+  std::memcpy(dst, readback_.mapped(), bytes);
+}
+
+void VulkanOps::Copy(const unicorn::Buffer& src, size_t src_off, unicorn::Buffer& dst,
+                     size_t dst_off, size_t n) {
+  UNICORN_CHECK(src_off + n <= src.size() && dst_off + n <= dst.size());
+  Op op{OpKind::kCopy};
+  op.v[0] = B(src).buf().buffer();
+  op.v[1] = B(dst).buf().buffer();
+  op.i[0] = int64_t(src_off * 4);
+  op.i[1] = int64_t(dst_off * 4);
+  op.i[2] = int64_t(n * 4);
+  Enqueue(op);
+}
+
+// ---- Compute ops (queued) ---------------------------------------------------
+
+void VulkanOps::Enqueue(Op op) { queue_.push_back(op); }
+
+void VulkanOps::Embed(const unicorn::Buffer& ids, const unicorn::Weight& table, float scale, int n,
+                      unicorn::Buffer& out) {
+  Op op{OpKind::kEmbed};
+  op.b[0] = &B(ids);
+  op.b[1] = &B(out);
+  op.w[0] = &W(table);
+  op.i[0] = n;
+  op.f[0] = scale;
+  Enqueue(op);
+}
+
+void VulkanOps::RmsNorm(const unicorn::Buffer& x, const unicorn::Weight& w, int rows, int dim,
+                        float eps, unicorn::Buffer& out) {
+  Op op{OpKind::kRmsNorm};
+  op.b[0] = &B(x);
+  op.b[1] = &B(out);
+  op.w[0] = &W(w);
+  op.i[0] = rows;
+  op.i[1] = dim;
+  op.f[0] = eps;
+  Enqueue(op);
+}
+
+void VulkanOps::LayerNorm(const unicorn::Buffer& x, const unicorn::Weight& w,
+                          const unicorn::Weight& b, int rows, int dim, float eps,
+                          unicorn::Buffer& out) {
+  Op op{OpKind::kLayerNorm};
+  op.b[0] = &B(x);
+  op.b[1] = &B(out);
+  op.w[0] = &W(w);
+  op.w[1] = &W(b);
+  op.i[0] = rows;
+  op.i[1] = dim;
+  op.f[0] = eps;
+  Enqueue(op);
+}
+
+void VulkanOps::MatMul(const unicorn::Buffer& x, const unicorn::Weight& w,
+                       const unicorn::Weight* bias, int n, unicorn::Buffer& y) {
+  Op op{OpKind::kMatMul};
+  op.b[0] = &B(x);
+  op.b[1] = &B(y);
+  op.w[0] = &W(w);
+  op.w[1] = bias ? &W(*bias) : nullptr;
+  op.i[0] = n;
+  Enqueue(op);
+}
+
+void VulkanOps::MatMulMulti(const unicorn::Buffer& x, const std::vector<const unicorn::Weight*>& ws,
+                            int n, const std::vector<unicorn::Buffer*>& ys) {
+  UNICORN_CHECK(ws.size() == ys.size());
+  // Independent products: recorded without barriers between them, so the GPU
+  // runs them together.
+  for (size_t j = 0; j < ws.size(); ++j) MatMul(x, *ws[j], nullptr, n, *ys[j]);
+}
+
+void VulkanOps::Rope(unicorn::Buffer& x, const unicorn::Buffer& pos, int n, int heads, int head_dim,
+                     const RopeParams& p) {
+  Op op{OpKind::kRope};
+  op.b[0] = &B(x);
+  op.b[1] = &B(pos);
+  op.i[0] = n;
+  op.i[1] = heads;
+  op.i[2] = head_dim;
+  op.f[0] = p.theta;
+  op.f[1] = p.linear_factor;
+  Enqueue(op);
+}
+
+void VulkanOps::StoreKv(const unicorn::Buffer& k, const unicorn::Buffer& v,
+                        const unicorn::Buffer& pos, int n, int kv_dim, int capacity,
+                        unicorn::Buffer& k_store, unicorn::Buffer& v_store) {
+  Op op{OpKind::kStoreKv};
+  op.b[0] = &B(k);
+  op.b[1] = &B(v);
+  op.b[2] = &B(pos);
+  op.b[3] = &B(k_store);
+  op.b[4] = &B(v_store);
+  op.i[0] = n;
+  op.i[1] = kv_dim;
+  op.i[2] = capacity;
+  Enqueue(op);
+}
+
+void VulkanOps::Attention(const unicorn::Buffer& q, const unicorn::Buffer& k_store,
+                          const unicorn::Buffer& v_store, const unicorn::Buffer& spans, int n,
+                          const AttentionParams& p, unicorn::Buffer& out) {
+  Op op{OpKind::kAttention};
+  op.b[0] = &B(q);
+  op.b[1] = &B(k_store);
+  op.b[2] = &B(v_store);
+  op.b[3] = &B(spans);
+  op.b[4] = &B(out);
+  op.i[0] = n;
+  op.i[1] = p.n_heads;
+  op.i[2] = p.n_kv_heads;
+  op.i[3] = p.head_dim;
+  op.i[4] = p.capacity;
+  op.f[0] = p.scale;
+  op.f[1] = p.softcap;
+  Enqueue(op);
+}
+
+void VulkanOps::GeluMul(const unicorn::Buffer& gate, const unicorn::Buffer& up, size_t n,
+                        unicorn::Buffer& out) {
+  Op op{OpKind::kGeluMul};
+  op.b[0] = &B(gate);
+  op.b[1] = &B(up);
+  op.b[2] = &B(out);
+  op.i[0] = int64_t(n);
+  Enqueue(op);
+}
+
+void VulkanOps::Gelu(unicorn::Buffer& x, size_t n) {
+  Op op{OpKind::kGelu};
+  op.b[0] = &B(x);
+  op.i[0] = int64_t(n);
+  Enqueue(op);
+}
+
+void VulkanOps::Add(const unicorn::Buffer& a, const unicorn::Buffer& b, size_t n,
+                    unicorn::Buffer& out) {
+  Op op{OpKind::kAdd};
+  op.b[0] = &B(a);
+  op.b[1] = &B(b);
+  op.b[2] = &B(out);
+  op.i[0] = int64_t(n);
+  Enqueue(op);
+}
+
+void VulkanOps::SoftCap(unicorn::Buffer& x, size_t n, float cap) {
+  Op op{OpKind::kSoftCap};
+  op.b[0] = &B(x);
+  op.i[0] = int64_t(n);
+  op.f[0] = cap;
+  Enqueue(op);
+}
+
+void VulkanOps::AvgPool(const unicorn::Buffer& x, int side, int c, int k, unicorn::Buffer& out) {
+  Op op{OpKind::kAvgPool};
+  op.b[0] = &B(x);
+  op.b[1] = &B(out);
+  op.i[0] = side;
+  op.i[1] = c;
+  op.i[2] = k;
+  Enqueue(op);
+}
+
+std::string VulkanOps::ProfileReport() const {
+  std::string out;
+  for (const auto& [tokens, t] : profile_totals_) {
+    if (t.steps == 0) continue;
+    std::vector<std::pair<std::string, OpTotals>> rows(t.ops.begin(), t.ops.end());
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    double total = 0;
+    uint64_t bytes = 0;
+    for (const auto& r : rows) {
+      total += r.second.ms;
+      bytes += r.second.bytes;
+    }
+    const double steps = double(t.steps);
+    absl::StrAppendFormat(&out,
+                          "steps of %d token(s): %llu steps, GPU %.3f ms/step, weights %.3f GB/step"
+                          " (%.0f GB/s over the whole step)\n",
+                          int(tokens), (unsigned long long)t.steps, total / steps,
+                          double(bytes) / steps * 1e-9,
+                          total > 0 ? double(bytes) / (total * 1e-3) * 1e-9 : 0.0);
+    absl::StrAppendFormat(&out, "  %-34s %10s %7s %9s %10s %9s\n", "op", "ms/step", "share",
+                          "calls", "MB/step", "GB/s");
+    for (const auto& [label, o] : rows) {
+      absl::StrAppendFormat(&out, "  %-34s %10.4f %6.1f%% %9.1f %10.2f %9.0f\n", label,
+                            o.ms / steps, total > 0 ? 100 * o.ms / total : 0.0,
+                            double(o.count) / steps, double(o.bytes) / steps * 1e-6,
+                            o.ms > 0 ? double(o.bytes) / (o.ms * 1e-3) * 1e-9 : 0.0);
+    }
+  }
+  return out;
+}
+
+// ---- Flush: reuse or record, submit, wait ---------------------------------
+
+StatusOr<SubBuffer> VulkanOps::RopeTable(int head_dim, float theta, float factor) {
+  auto key = std::make_tuple(head_dim, theta, factor);
+  auto it = rope_tables_.find(key);
+  if (it == rope_tables_.end()) {
+    std::vector<float> f = Kernels::RopeInvFreq(uint32_t(head_dim), theta, factor);
+    UNICORN_ASSIGN_OR_RETURN(Buffer b, device_->allocator().Create(f.size() * 4, MemoryUse::kDevice,
+                                                                   "rope frequencies"));
+    UNICORN_RETURN_IF_ERROR(device_->allocator().Upload(b, 0, f.data(), f.size() * 4));
+    it = rope_tables_.emplace(key, std::move(b)).first;
+  }
+  return it->second.All();
+}
+
+StatusOr<SubBuffer> VulkanOps::Scratch(uint64_t bytes) {
+  if (scratch_.size() < bytes) {
+    DropGraphs();
+    UNICORN_ASSIGN_OR_RETURN(
+        scratch_, device_->allocator().Create(bytes, MemoryUse::kDevice, "attention scratch"));
+  }
+  return scratch_.All();
+}
+
+Status VulkanOps::Flush() {
+  if (queue_.empty()) return status_;
+  if (!status_.ok()) {
+    queue_.clear();
+    upload_used_ = 0;
+    return status_;
+  }
+  ++stats_.flushes;
+  uint64_t h = 0;
+  for (const Op& op : queue_) h = Mix(h, op.Hash());
+  Graph* g = nullptr;
+  auto range = graphs_.equal_range(h);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second->ops == queue_) g = it->second.get();
+  }
+  if (g != nullptr) {
+    ++stats_.reused;
+  } else {
+    if (graphs_.size() >= options_.max_graphs) {  // evict the least recently used
+      auto lru = graphs_.begin();
+      for (auto it = graphs_.begin(); it != graphs_.end(); ++it) {
+        if (it->second->last_used < lru->second->last_used) lru = it;
+      }
+      graphs_.erase(lru);
+    }
+    auto rec = Record(queue_);
+    if (!rec.ok()) {
+      Fail(rec.status());
+      queue_.clear();
+      upload_used_ = 0;
+      return status_;
+    }
+    ++stats_.recorded;
+    g = graphs_.emplace(h, std::move(*rec))->second.get();
+  }
+  g->last_used = ++graph_clock_;
+  stats_.dispatches_last = g->dispatches;
+  stats_.barriers_last = g->barriers;
+  queue_.clear();
+  upload_used_ = 0;
+  Status s = g->cmd->SubmitAndWait();
+  if (!s.ok()) {
+    Fail(s);
+    return status_;
+  }
+  if (options_.profile) {
+    auto prof = g->cmd->Profile();
+    if (prof.ok()) {
+      last_profile_ = std::move(*prof);
+      StepTotals& t = profile_totals_[g->tokens];
+      ++t.steps;
+      std::map<std::string, bool> seen;
+      for (const TimestampRecord& r : last_profile_) {
+        OpTotals& o = t.ops[r.label];
+        o.ms += r.ms;
+        ++o.count;
+        if (!seen[r.label]) {
+          auto it = g->label_bytes.find(r.label);
+          if (it != g->label_bytes.end()) o.bytes += it->second;
+          seen[r.label] = true;
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace unicorn::vk

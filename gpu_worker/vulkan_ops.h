@@ -1,0 +1,149 @@
+// VulkanOps: the Vulkan backend of the ops interface (model/ops.h), so the
+// one Gemma 3 definition (model/gemma3.h) runs on any Vulkan GPU.
+//
+// Execution model:
+// - Compute ops are queued as small records, not recorded at once. Read()
+//   (and a Write() or Copy() that must see queued results) flushes the queue:
+//   the records are turned into one command buffer, submitted, and waited on.
+// - The command buffer of a queue is cached under the queue's exact
+//   signature (ops, shapes, buffers). A decode step issues the same ops with
+//   the same buffers every time (what changes - ids, positions, spans - lives
+//   in buffers), so from the second step on nothing is recorded: the cached
+//   command buffer is re-submitted.
+// - When recording, neighbouring ops are fused where it pays and the result
+//   is unchanged: post-norm + residual add + next pre-norm; gate/up products
+//   + GeGLU (few tokens); q/k head norm + RoPE (+ the K/V store). A fusion
+//   that skips writing an intermediate (the normed branch, `up`, `k`) is
+//   used only when a later op of the same queue overwrites that
+//   intermediate before anything reads it.
+// - Barriers are placed only where an op touches a buffer that an op since
+//   the last barrier wrote (or writes one that was read).
+// - Weights live in large device buffers (arenas), uploaded once; 1-D
+//   weights (norms, biases) are converted to F32.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gpu_worker/kernels.h"
+#include "gpu_worker/vk/command.h"
+#include "gpu_worker/vk/device.h"
+#include "gpu_worker/vk/memory.h"
+#include "model/ops.h"
+
+namespace unicorn::vk {
+
+class OpsBuffer;
+class OpsWeight;
+
+struct VulkanOptions {
+  std::string device;      // Instance::Select() syntax: "" = best, index, or name part
+  bool profile = false;    // GPU timestamps per dispatch (LastProfile())
+  size_t max_graphs = 16;  // cached command buffers
+};
+
+class VulkanOps : public Ops {
+ public:
+  static StatusOr<std::unique_ptr<VulkanOps>> Create(const VulkanOptions& options);
+  ~VulkanOps() override;
+
+  std::string Describe() const override;
+  Device& device() { return *device_; }
+
+  std::unique_ptr<unicorn::Buffer> Alloc(size_t size) override;
+  StatusOr<std::unique_ptr<unicorn::Weight>> LoadWeight(const TensorInfo& t) override;
+  void Write(unicorn::Buffer& dst, size_t offset, const void* src, size_t n) override;
+  void Read(const unicorn::Buffer& src, size_t offset, void* dst, size_t n) override;
+  void Copy(const unicorn::Buffer& src, size_t src_off, unicorn::Buffer& dst, size_t dst_off,
+            size_t n) override;
+
+  void Embed(const unicorn::Buffer& ids, const unicorn::Weight& table, float scale, int n,
+             unicorn::Buffer& out) override;
+  void RmsNorm(const unicorn::Buffer& x, const unicorn::Weight& w, int rows, int dim, float eps,
+               unicorn::Buffer& out) override;
+  void LayerNorm(const unicorn::Buffer& x, const unicorn::Weight& w, const unicorn::Weight& b,
+                 int rows, int dim, float eps, unicorn::Buffer& out) override;
+  void MatMul(const unicorn::Buffer& x, const unicorn::Weight& w, const unicorn::Weight* bias,
+              int n, unicorn::Buffer& y) override;
+  void MatMulMulti(const unicorn::Buffer& x, const std::vector<const unicorn::Weight*>& ws, int n,
+                   const std::vector<unicorn::Buffer*>& ys) override;
+  void Rope(unicorn::Buffer& x, const unicorn::Buffer& pos, int n, int heads, int head_dim,
+            const RopeParams& p) override;
+  void StoreKv(const unicorn::Buffer& k, const unicorn::Buffer& v, const unicorn::Buffer& pos,
+               int n, int kv_dim, int capacity, unicorn::Buffer& k_store,
+               unicorn::Buffer& v_store) override;
+  void Attention(const unicorn::Buffer& q, const unicorn::Buffer& k_store,
+                 const unicorn::Buffer& v_store, const unicorn::Buffer& spans, int n,
+                 const AttentionParams& p, unicorn::Buffer& out) override;
+  void GeluMul(const unicorn::Buffer& gate, const unicorn::Buffer& up, size_t n,
+               unicorn::Buffer& out) override;
+  void Gelu(unicorn::Buffer& x, size_t n) override;
+  void Add(const unicorn::Buffer& a, const unicorn::Buffer& b, size_t n,
+           unicorn::Buffer& out) override;
+  void SoftCap(unicorn::Buffer& x, size_t n, float cap) override;
+  void AvgPool(const unicorn::Buffer& x, int side, int c, int k, unicorn::Buffer& out) override;
+
+  // Submits what is queued and waits. Errors (which the void ops cannot
+  // return) are kept: the first one is reported here and by status().
+  Status Flush();
+  const Status& status() const { return status_; }
+
+  // GPU time per dispatch of the last flushed queue (profile option).
+  std::vector<TimestampRecord> LastProfile() const { return last_profile_; }
+  // Per-op GPU time and weight bytes per step, summed over every flushed
+  // queue since creation and grouped by tokens per step (profile option):
+  // a table for logs and benchmarks. Also logged when the backend closes.
+  std::string ProfileReport() const;
+  // Statistics of the command-buffer cache.
+  struct Stats {
+    uint64_t flushes = 0, recorded = 0, reused = 0, dispatches_last = 0, barriers_last = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+  // Internal: the queued op records (defined in vulkan_ops.cc).
+  struct Op;
+  void ForgetBuffer(OpsBuffer* b);
+
+ private:
+  struct Graph;
+  explicit VulkanOps(const VulkanOptions& o);
+  void Enqueue(Op op);
+  void Fail(const Status& s);
+  StatusOr<std::unique_ptr<Graph>> Record(const std::vector<Op>& ops);
+  StatusOr<SubBuffer> RopeTable(int head_dim, float theta, float factor);
+  StatusOr<SubBuffer> Scratch(uint64_t bytes);
+  StatusOr<SubBuffer> Arena(uint64_t bytes, const std::string& what, Buffer** owner,
+                            VkDeviceSize* offset);
+  void DropGraphs();
+
+  VulkanOptions options_;
+  std::unique_ptr<Device> device_;
+  std::unique_ptr<Kernels> kernels_;
+  Status status_;
+  std::vector<Op> queue_;
+  std::unordered_multimap<uint64_t, std::unique_ptr<Graph>> graphs_;
+  uint64_t graph_clock_ = 0;
+  std::vector<Buffer> arenas_;
+  VkDeviceSize arena_used_ = 0;
+  std::map<std::tuple<int, float, float>, Buffer> rope_tables_;
+  Buffer scratch_;
+  Buffer upload_;  // host -> device staging of queued writes
+  VkDeviceSize upload_used_ = 0;
+  Buffer readback_;  // device -> host
+  std::vector<TimestampRecord> last_profile_;
+  struct OpTotals {
+    double ms = 0;
+    uint64_t count = 0, bytes = 0;
+  };
+  struct StepTotals {
+    uint64_t steps = 0;
+    std::map<std::string, OpTotals> ops;
+  };
+  std::map<int64_t, StepTotals> profile_totals_;  // by tokens per step
+  Stats stats_;
+};
+
+}  // namespace unicorn::vk

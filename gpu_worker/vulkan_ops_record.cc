@@ -1,0 +1,356 @@
+// VulkanOps::Record: turns a queue of op records into one command buffer,
+// with the fusions and the minimal barriers described in vulkan_ops.h.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "gpu_worker/vulkan_ops.h"
+#include "gpu_worker/vulkan_ops_internal.h"
+
+namespace unicorn::vk {
+namespace {
+
+constexpr int64_t kMaxFusedTokens = 8;  // GeGLU fuses into the few-token product only
+
+bool Has(const std::vector<VkBuffer>& v, VkBuffer b) {
+  return std::find(v.begin(), v.end(), b) != v.end();
+}
+
+// Places a barrier before an access that depends on (or overwrites) what the
+// work since the last barrier touched.
+class BarrierTracker {
+ public:
+  explicit BarrierTracker(CommandBuffer& cmd) : cmd_(cmd) {}
+  void Access(const std::vector<VkBuffer>& reads, const std::vector<VkBuffer>& writes) {
+    bool hazard = false;
+    for (VkBuffer b : reads) hazard |= Has(written_, b);
+    for (VkBuffer b : writes) hazard |= Has(written_, b) || Has(read_, b);
+    if (hazard) {
+      cmd_.Barrier();
+      ++barriers_;
+      written_.clear();
+      read_.clear();
+    }
+    read_.insert(read_.end(), reads.begin(), reads.end());
+    written_.insert(written_.end(), writes.begin(), writes.end());
+  }
+  uint64_t barriers() const { return barriers_; }
+
+ private:
+  CommandBuffer& cmd_;
+  std::vector<VkBuffer> written_, read_;
+  uint64_t barriers_ = 0;
+};
+
+// "blk.3.attn_q.weight" -> "attn_q": profiles sum over layers by role.
+std::string Role(const std::string& name) {
+  std::string r = name;
+  if (r.rfind("blk.", 0) == 0 || r.rfind("v.blk.", 0) == 0) {
+    size_t dot = r.find('.', r.find("blk.") + 4);
+    if (dot != std::string::npos) r = (name[0] == 'v' ? "v." : "") + r.substr(dot + 1);
+  }
+  if (r.size() > 7 && r.compare(r.size() - 7, 7, ".weight") == 0) r.resize(r.size() - 7);
+  return r;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<Op>& ops) {
+  // Resources the recording refers to, made before anything is recorded (a
+  // growing scratch buffer drops the cached command buffers).
+  uint64_t scratch_bytes = 16;
+  for (const Op& op : ops) {
+    if (op.kind == OpKind::kAttention) {
+      AttnParams ap;
+      ap.n_tokens = uint32_t(op.i[0]);
+      ap.n_heads = uint32_t(op.i[1]);
+      ap.head_dim = uint32_t(op.i[3]);
+      ap.cap = uint32_t(op.i[4]);
+      scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(ap));
+    } else if (op.kind == OpKind::kRope) {
+      UNICORN_RETURN_IF_ERROR(RopeTable(int(op.i[2]), op.f[0], op.f[1]).status());
+    }
+  }
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer scratch, Scratch(scratch_bytes));
+
+  auto g = std::make_unique<Graph>();
+  g->ops = ops;
+  g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
+  CommandBuffer& cmd = *g->cmd;
+  cmd.Begin();
+  BarrierTracker barriers(cmd);
+  Kernels& k = *kernels_;
+  std::vector<char> done(ops.size(), 0);
+  std::vector<VkBuffer> r, w;
+
+  // Whether `buf` may be read after op `from` - 1 before being overwritten:
+  // only a later write with no read before it proves it dead.
+  auto read_later = [&](VkBuffer buf, size_t from) {
+    std::vector<VkBuffer> rr, ww;
+    for (size_t j = from; j < ops.size(); ++j) {
+      if (done[j]) continue;
+      ops[j].Access(&rr, &ww);
+      if (Has(rr, buf)) return true;
+      if (Has(ww, buf)) return false;
+    }
+    return true;
+  };
+  auto touches = [&](const Op& op, VkBuffer buf) {
+    std::vector<VkBuffer> rr, ww;
+    op.Access(&rr, &ww);
+    return Has(rr, buf) || Has(ww, buf);
+  };
+  auto vb = [](const OpsBuffer* p) { return p->buf().buffer(); };
+  Status st;
+  auto check = [&](Status s) {
+    if (st.ok() && !s.ok()) st = s;
+  };
+
+  for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
+    if (done[i]) continue;
+    const Op& op = ops[i];
+
+    // (1) Post-norm + residual add (+ next pre-norm):
+    //     RmsNorm(a -> a2); Add(h, a2 -> h) [; RmsNorm(h -> y)]
+    if (op.kind == OpKind::kRmsNorm && i + 1 < ops.size() && !done[i + 1] &&
+        ops[i + 1].kind == OpKind::kAdd) {
+      const Op& add = ops[i + 1];
+      const OpsBuffer* a2 = op.b[1];
+      const OpsBuffer* h = add.b[2];
+      const bool operands = (add.b[0] == h && add.b[1] == a2) || (add.b[1] == h && add.b[0] == a2);
+      if (operands && h != a2 && h != op.b[0] && add.i[0] == op.i[0] * op.i[1]) {
+        const Op* next = nullptr;
+        if (i + 2 < ops.size() && !done[i + 2] && ops[i + 2].kind == OpKind::kRmsNorm &&
+            ops[i + 2].b[0] == h && ops[i + 2].b[1] != h && ops[i + 2].b[1] != op.b[0] &&
+            ops[i + 2].i[0] == op.i[0] && ops[i + 2].i[1] == op.i[1] &&
+            ops[i + 2].f[0] == op.f[0]) {
+          next = &ops[i + 2];
+        }
+        const size_t after = i + (next ? 3 : 2);
+        if (!read_later(vb(a2), after)) {
+          r = {vb(op.b[0]), vb(h)};
+          w = {vb(h)};
+          if (next) w.push_back(vb(next->b[1]));
+          barriers.Access(r, w);
+          cmd.SetLabel(next ? "add_rms_norm" : "add_norm");
+          check(k.AddRmsNorm(cmd, op.b[0]->All(), op.w[0]->w().buf, h->All(),
+                             next ? next->w[0]->w().buf : SubBuffer{},
+                             next ? next->b[1]->All() : SubBuffer{}, uint32_t(op.i[0]),
+                             uint32_t(op.i[1]), op.f[0]));
+          done[i] = done[i + 1] = 1;
+          if (next) done[i + 2] = 1;
+          continue;
+        }
+      }
+    }
+
+    // (2) Gate/up products + GeGLU for few tokens, over gate and up stored
+    //     back to back: MatMul(x, Wg -> g); MatMul(x, Wu -> u); GeluMul(g, u -> g)
+    if (op.kind == OpKind::kMatMul && op.w[1] == nullptr && op.i[0] <= kMaxFusedTokens &&
+        i + 2 < ops.size() && !done[i + 1] && !done[i + 2] && ops[i + 1].kind == OpKind::kMatMul &&
+        ops[i + 2].kind == OpKind::kGeluMul) {
+      const Op& up = ops[i + 1];
+      const Op& gm = ops[i + 2];
+      const vk::Weight& wg = op.w[0]->w();
+      const vk::Weight& wu = up.w[0] ? up.w[0]->w() : wg;
+      const bool adjacent = up.w[1] == nullptr && up.b[0] == op.b[0] && up.i[0] == op.i[0] &&
+                            wu.buf.buffer == wg.buf.buffer &&
+                            wu.buf.offset == wg.buf.offset + wg.buf.size && wu.dtype == wg.dtype &&
+                            wu.rows == wg.rows && wu.cols == wg.cols;
+      const bool shape = gm.b[0] == op.b[1] && gm.b[1] == up.b[1] && gm.b[2] == op.b[1] &&
+                         gm.i[0] == op.i[0] * int64_t(wg.rows) && op.b[1] != up.b[1];
+      if (adjacent && shape && !read_later(vb(up.b[1]), i + 3)) {
+        r = {vb(op.b[0])};
+        w = {vb(op.b[1])};
+        barriers.Access(r, w);
+        cmd.SetLabel(absl::StrCat("matvec+geglu ", Role(op.w[0]->name())));
+        g->label_bytes[absl::StrCat("matvec+geglu ", Role(op.w[0]->name()))] +=
+            wg.buf.size + wu.buf.size;
+        vk::Weight both = wg;
+        both.buf.size = wg.buf.size + wu.buf.size;
+        both.rows = 2 * wg.rows;
+        MatMulOptions opt;
+        opt.flags = UNICORN_MM_GEGLU;
+        check(k.MatMul(cmd, both, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));
+        done[i] = done[i + 1] = done[i + 2] = 1;
+        continue;
+      }
+    }
+
+    // (3) Head norm + RoPE (+ the store of k and v):
+    //     RmsNorm(x -> x per head) ... Rope(x) [... StoreKv(x, v)]
+    if (op.kind == OpKind::kRmsNorm && op.b[0] == op.b[1]) {
+      const VkBuffer xb = vb(op.b[0]);
+      size_t rope = 0, store = 0;
+      for (size_t j = i + 1; j < ops.size() && j <= i + 3; ++j) {
+        if (done[j]) continue;
+        const Op& c = ops[j];
+        if (c.kind == OpKind::kRope && c.b[0] == op.b[0] && c.i[0] * c.i[1] == op.i[0] &&
+            c.i[2] == op.i[1]) {
+          rope = j;
+          break;
+        }
+        if (touches(c, xb)) break;
+      }
+      if (rope != 0) {
+        const Op& ro = ops[rope];
+        for (size_t j = rope + 1; j < ops.size() && j <= rope + 2; ++j) {
+          if (done[j]) continue;
+          const Op& c = ops[j];
+          if (c.kind == OpKind::kStoreKv && c.b[0] == op.b[0] && c.b[2] == ro.b[1] &&
+              c.i[0] == ro.i[0] && c.i[1] == ro.i[1] * ro.i[2]) {
+            // Nothing between the norm and the store may touch v or the stores.
+            bool clear = true;
+            for (size_t m = i + 1; m < j && clear; ++m) {
+              if (done[m] || m == rope) continue;
+              clear = !touches(ops[m], vb(c.b[1])) && !touches(ops[m], vb(c.b[3])) &&
+                      !touches(ops[m], vb(c.b[4])) && !touches(ops[m], xb);
+            }
+            if (clear && !read_later(xb, j + 1)) store = j;
+            break;
+          }
+          if (touches(c, xb)) break;
+        }
+        UNICORN_ASSIGN_OR_RETURN(SubBuffer freq, RopeTable(int(ro.i[2]), ro.f[0], ro.f[1]));
+        HeadParams hp;
+        hp.flags = UNICORN_HEAD_NORM | UNICORN_HEAD_ROPE;
+        hp.heads = uint32_t(ro.i[1]);
+        hp.head_dim = uint32_t(ro.i[2]);
+        hp.eps = op.f[0];
+        SubBuffer ks = op.b[0]->All(), v = ks, vs = ks;
+        r = {xb, vb(ro.b[1])};
+        w = {xb};
+        if (store != 0) {
+          const Op& so = ops[store];
+          hp.flags |= UNICORN_HEAD_STORE;
+          hp.cap = uint32_t(so.i[2]);
+          ks = so.b[3]->All();
+          v = so.b[1]->All();
+          vs = so.b[4]->All();
+          r.push_back(vb(so.b[1]));
+          w = {vb(so.b[3]), vb(so.b[4])};
+        }
+        barriers.Access(r, w);
+        cmd.SetLabel(store ? "norm+rope+store_kv" : "norm+rope");
+        check(k.HeadNormRope(cmd, op.b[0]->All(), op.w[0]->w().buf, freq, ro.b[1]->All(), ks, v, vs,
+                             uint32_t(ro.i[0]), hp));
+        done[i] = done[rope] = 1;
+        if (store) done[store] = 1;
+        continue;
+      }
+    }
+
+    // Single ops.
+    op.Access(&r, &w);
+    if (op.kind == OpKind::kAttention) {  // the decode path also writes the scratch
+      r.push_back(scratch.buffer);
+      w.push_back(scratch.buffer);
+    }
+    barriers.Access(r, w);
+    switch (op.kind) {
+      case OpKind::kEmbed:
+        cmd.SetLabel("embed");
+        check(
+            k.Embed(cmd, op.w[0]->w(), op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), op.f[0]));
+        break;
+      case OpKind::kRmsNorm:
+        cmd.SetLabel("rms_norm");
+        check(k.RmsNorm(cmd, op.b[0]->All(), op.w[0]->w().buf, op.b[1]->All(), uint32_t(op.i[0]),
+                        uint32_t(op.i[1]), op.f[0]));
+        break;
+      case OpKind::kLayerNorm:
+        cmd.SetLabel("layer_norm");
+        check(k.LayerNorm(cmd, op.b[0]->All(), op.w[0]->w().buf, op.w[1]->w().buf, op.b[1]->All(),
+                          uint32_t(op.i[0]), uint32_t(op.i[1]), op.f[0]));
+        break;
+      case OpKind::kMatMul: {
+        MatMulOptions opt;
+        if (op.w[1] != nullptr) {
+          opt.flags = UNICORN_MM_BIAS;
+          opt.bias = op.w[1]->w().buf;
+        }
+        const std::string label =
+            absl::StrCat(op.i[0] <= 8 ? "matvec " : "matmul ", Role(op.w[0]->name()));
+        cmd.SetLabel(label);
+        g->label_bytes[label] += op.w[0]->w().buf.size;
+        check(k.MatMul(cmd, op.w[0]->w(), op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));
+        break;
+      }
+      case OpKind::kRope: {
+        UNICORN_ASSIGN_OR_RETURN(SubBuffer freq, RopeTable(int(op.i[2]), op.f[0], op.f[1]));
+        HeadParams hp;
+        hp.flags = UNICORN_HEAD_ROPE;
+        hp.heads = uint32_t(op.i[1]);
+        hp.head_dim = uint32_t(op.i[2]);
+        SubBuffer x = op.b[0]->All();
+        cmd.SetLabel("rope");
+        check(k.HeadNormRope(cmd, x, freq, freq, op.b[1]->All(), x, x, x, uint32_t(op.i[0]), hp));
+        break;
+      }
+      case OpKind::kStoreKv: {
+        HeadParams hp;
+        hp.flags = UNICORN_HEAD_STORE;
+        hp.heads = 1;
+        hp.head_dim = uint32_t(op.i[1]);
+        hp.cap = uint32_t(op.i[2]);
+        SubBuffer kx = op.b[0]->All();
+        cmd.SetLabel("store_kv");
+        check(k.HeadNormRope(cmd, kx, kx, kx, op.b[2]->All(), op.b[3]->All(), op.b[1]->All(),
+                             op.b[4]->All(), uint32_t(op.i[0]), hp));
+        break;
+      }
+      case OpKind::kAttention: {
+        AttnParams ap;
+        ap.n_tokens = uint32_t(op.i[0]);
+        ap.n_heads = uint32_t(op.i[1]);
+        ap.n_kv_heads = uint32_t(op.i[2]);
+        ap.head_dim = uint32_t(op.i[3]);
+        ap.cap = uint32_t(op.i[4]);
+        ap.scale = op.f[0];
+        ap.softcap = op.f[1];
+        cmd.SetLabel("attention");
+        check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
+                          op.b[4]->All(), scratch, ap));
+        break;
+      }
+      case OpKind::kGeluMul:
+        cmd.SetLabel("geglu");
+        check(k.GeGlu(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), uint32_t(op.i[0])));
+        break;
+      case OpKind::kGelu:
+        cmd.SetLabel("gelu");
+        check(k.Gelu(cmd, op.b[0]->All(), op.b[0]->All(), uint32_t(op.i[0])));
+        break;
+      case OpKind::kAdd:
+        cmd.SetLabel("add");
+        check(k.Add(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), uint32_t(op.i[0])));
+        break;
+      case OpKind::kSoftCap:
+        cmd.SetLabel("softcap");
+        check(k.SoftCap(cmd, op.b[0]->All(), op.b[0]->All(), uint32_t(op.i[0]), op.f[0]));
+        break;
+      case OpKind::kAvgPool:
+        cmd.SetLabel("avg_pool");
+        check(k.AvgPool(cmd, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]),
+                        uint32_t(op.i[0] / op.i[2]), uint32_t(op.i[1])));
+        break;
+      case OpKind::kCopy: {
+        const VkDeviceSize bytes = VkDeviceSize(op.i[2]);
+        cmd.Copy({op.v[0], VkDeviceSize(op.i[0]), bytes}, {op.v[1], VkDeviceSize(op.i[1]), bytes},
+                 bytes);
+        break;
+      }
+    }
+  }
+  UNICORN_RETURN_IF_ERROR(st);
+  UNICORN_RETURN_IF_ERROR(cmd.End());
+  g->barriers = barriers.barriers();
+  g->dispatches = ops.size();
+  for (const Op& op : ops) {
+    if (op.kind == OpKind::kMatMul || op.kind == OpKind::kEmbed) {
+      g->tokens = std::max(g->tokens, op.i[0]);
+    }
+  }
+  return g;
+}
+
+}  // namespace unicorn::vk

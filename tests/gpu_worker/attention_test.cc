@@ -1,0 +1,185 @@
+// Attention kernels (split-K decode + reduce, flash-style prefill) against
+// the F64 twin: causal, sliding window over a ring-buffer cache, an image
+// block seen bidirectionally, GQA, logit soft-capping, and SigLIP's F32
+// bidirectional form over a fused QKV buffer.
+#include "model/quant.h"
+#include "tests/gpu_worker/cpu_twins.h"
+#include "tests/gpu_worker/vk_test_util.h"
+
+namespace unicorn::vk::testing {
+namespace {
+
+// Same inputs on both sides (F16 keys widened exactly); F32 exp and sums
+// over <= 64 keys against F64: ~1e-6 of the output scale.
+constexpr double kAttnTol = 1e-5;
+
+using Path = AttnParams::Path;
+
+struct Scenario {
+  int n_heads = 4, n_kv_heads = 2, head_dim = 64;
+  int cap = 64, window = 0;
+  int n_pos = 40;  // keys exist at positions [first_key, n_pos)
+  int first_key = 0;
+  std::vector<int> pos, end;  // the query tokens
+  float softcap = 0;
+};
+
+void RunScenario(const Scenario& sc, Path path, bool f16 = true) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  const int H = sc.n_heads, Hkv = sc.n_kv_heads, D = sc.head_dim, n = int(sc.pos.size());
+  // Keys and values by position (F16-exact), and the ring cache holding them.
+  std::vector<float> keys(size_t(Hkv) * sc.n_pos * D, 0.0f), values(keys.size(), 0.0f);
+  // F16 cache [Hkv, cap, D], or the F32 store [cap, Hkv, D] of model/ops.h.
+  std::vector<uint16_t> kc(size_t(Hkv) * sc.cap * D, 0), vc(kc.size(), 0);
+  std::vector<float> kf(kc.size(), 0.0f), vf(kc.size(), 0.0f);
+  std::vector<float> kr = Random(keys.size(), 3, -2, 2), vr = Random(keys.size(), 4, -2, 2);
+  for (int g = 0; g < Hkv; ++g) {
+    for (int j = sc.first_key; j < sc.n_pos; ++j) {
+      for (int i = 0; i < D; ++i) {
+        size_t at = (size_t(g) * sc.n_pos + j) * D + i;
+        size_t slot = (size_t(g) * sc.cap + j % sc.cap) * D + i;
+        kc[slot] = F32ToF16(kr[at]);
+        vc[slot] = F32ToF16(vr[at]);
+        keys[at] = F16ToF32(kc[slot]);
+        values[at] = F16ToF32(vc[slot]);
+        size_t fslot = (size_t(j % sc.cap) * Hkv + g) * D + i;
+        kf[fslot] = keys[at];
+        vf[fslot] = values[at];
+      }
+    }
+  }
+  std::vector<float> q = Random(size_t(n) * H * D, 5, -1, 1);
+  // Spans: [lo, end - 1] inclusive.
+  std::vector<int32_t> spans;
+  std::vector<int> lo(n);
+  for (int t = 0; t < n; ++t) {
+    lo[t] = sc.window > 0 ? std::max(0, sc.pos[t] - sc.window + 1) : 0;
+    spans.insert(spans.end(), {lo[t], sc.end[t] - 1});
+  }
+  AttnParams ap;
+  ap.n_tokens = n;
+  ap.n_heads = H;
+  ap.n_kv_heads = Hkv;
+  ap.head_dim = D;
+  ap.cap = sc.cap;
+  ap.scale = 1.0f / std::sqrt(float(D));
+  ap.softcap = sc.softcap;
+  ap.path = path;
+  ap.kv_f16 = f16;
+  if (f16) {
+    ap.kv_token_stride = D;
+    ap.kv_head_stride = sc.cap * D;
+  }
+  ap.n_splits = 3;  // uneven splits of the key range
+  Buffer bq = Upload(d, q), bp = Upload(d, spans);
+  Buffer bk = f16 ? Upload(d, kc) : Upload(d, kf), bv = f16 ? Upload(d, vc) : Upload(d, vf);
+  Buffer bo = Zeros(d, q.size() * 4);
+  Buffer scratch = Zeros(d, std::max<uint64_t>(Kernels::AttnScratchBytes(ap), 16));
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    Status s = env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo.All(),
+                                      scratch.All(), ap);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  std::vector<float> want =
+      AttentionRef(q, keys, values, lo, sc.end, H, Hkv, D, sc.n_pos, ap.scale, sc.softcap);
+  EXPECT_LT(MaxRelError(Download<float>(d, bo, want.size()), want), kAttnTol);
+}
+
+Scenario Causal(int n_tokens, int last_pos) {
+  Scenario sc;
+  sc.n_pos = last_pos + 1;
+  for (int p = last_pos - n_tokens + 1; p <= last_pos; ++p) {
+    sc.pos.push_back(p);
+    sc.end.push_back(p + 1);
+  }
+  return sc;
+}
+
+class VkAttention : public ::testing::TestWithParam<Path> {};
+
+TEST_P(VkAttention, CausalGlobal) {
+  RunScenario(Causal(GetParam() == Path::kDecode ? 1 : 40, 39), GetParam());
+}
+
+TEST_P(VkAttention, SlidingWindowOverRing) {
+  // window 8 over a 16-slot ring holding positions 8..23; queries at 20..23
+  // need keys 13..23 only.
+  Scenario sc = Causal(4, 23);
+  sc.cap = 16;
+  sc.window = 8;
+  sc.first_key = 8;
+  RunScenario(sc, GetParam());
+}
+
+TEST_P(VkAttention, ImageBlockIsBidirectional) {
+  Scenario sc = Causal(30, 29);
+  for (int t = 10; t < 20; ++t) sc.end[t] = 20;  // tokens 10..19: one image
+  sc.window = 16;
+  RunScenario(sc, GetParam());
+}
+
+TEST_P(VkAttention, GqaFourToOneWithSoftCapAndWideHeads) {
+  Scenario sc = Causal(3, 33);
+  sc.n_heads = 4;
+  sc.n_kv_heads = 1;
+  sc.head_dim = 256;
+  sc.softcap = 5.0f;
+  RunScenario(sc, GetParam());
+}
+
+TEST_P(VkAttention, F32StoreOfTheOpsInterface) {
+  Scenario sc = Causal(GetParam() == Path::kDecode ? 2 : 9, 20);
+  sc.head_dim = 128;
+  RunScenario(sc, GetParam(), /*f16=*/false);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, VkAttention, ::testing::Values(Path::kDecode, Path::kPrefill),
+                         [](const auto& info) {
+                           return std::string(info.param == Path::kDecode ? "Decode" : "Prefill");
+                         });
+
+// SigLIP: q, k, v side by side in one F32 [n, 3 H D] buffer, every token
+// sees every token, head_dim 72 (not a multiple of 16).
+TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  const int n = 30, H = 2, D = 72, width = 3 * H * D;
+  std::vector<float> qkv = Random(size_t(n) * width, 7, -1, 1);
+  std::vector<float> q(n * H * D), keys(H * n * D), values(H * n * D);
+  std::vector<int> lo(n, 0), end(n, n);
+  std::vector<int32_t> spans;
+  for (int t = 0; t < n; ++t) {
+    spans.insert(spans.end(), {0, n - 1});
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < D; ++i) {
+        q[(t * H + h) * D + i] = qkv[t * width + h * D + i];
+        keys[(h * n + t) * D + i] = qkv[t * width + H * D + h * D + i];
+        values[(h * n + t) * D + i] = qkv[t * width + 2 * H * D + h * D + i];
+      }
+  }
+  Buffer bqkv = Upload(d, qkv), bp = Upload(d, spans), bo = Zeros(d, n * H * D * 4);
+  AttnParams ap;
+  ap.n_tokens = n;
+  ap.n_heads = ap.n_kv_heads = H;
+  ap.head_dim = D;
+  ap.cap = n;
+  ap.scale = 1.0f / std::sqrt(float(D));
+  ap.q_stride = width;
+  ap.o_stride = H * D;
+  ap.kv_f16 = false;
+  ap.kv_token_stride = width;
+  ap.kv_head_stride = D;
+  const VkDeviceSize total = qkv.size() * 4, third = H * D * 4;
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    Status s = env.kernels->Attention(cmd, bqkv.All(), bqkv.Sub(third, total - third),
+                                      bqkv.Sub(2 * third, total - 2 * third), bp.All(), bo.All(),
+                                      bo.All(), ap);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  std::vector<float> want = AttentionRef(q, keys, values, lo, end, H, H, D, n, ap.scale, 0.0f);
+  EXPECT_LT(MaxRelError(Download<float>(d, bo, want.size()), want), kAttnTol);
+}
+
+}  // namespace
+}  // namespace unicorn::vk::testing
