@@ -186,8 +186,10 @@ void PipelineExecutor::Free(uint64_t seq_id) {
   wire::FreeSequences req;
   req.add_seq_ids(seq_id);
   std::string payload = req.SerializeAsString();
-  for (const std::string& w : plan_.AttentionWorkers()) {
-    (void)registry_.Post(w, wire::Command::kFreeSequences, payload);  // a dead worker has no cache
+  // Every stage's worker keeps per-sequence state (KV caches where it runs
+  // attention, scratch elsewhere). A dead worker has none left to free.
+  for (const std::string& w : plan_.Workers()) {
+    (void)registry_.Post(w, wire::Command::kFreeSequences, payload);
   }
 }
 
@@ -204,7 +206,7 @@ Status PipelineExecutor::WaitReady(int timeout_ms) {
   // Every surviving attention worker may still hold caches of the failed step.
   wire::FreeSequences all;
   all.set_all(true);
-  for (const std::string& w : plan_.AttentionWorkers()) {
+  for (const std::string& w : plan_.Workers()) {
     (void)registry_.Post(w, wire::Command::kFreeSequences, all.SerializeAsString());
   }
   return absl::OkStatus();

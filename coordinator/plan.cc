@@ -12,6 +12,14 @@ std::vector<std::string> ResolvedPlan::AttentionWorkers() const {
   return out;
 }
 
+std::vector<std::string> ResolvedPlan::Workers() const {
+  std::vector<std::string> out;
+  for (const Stage& s : stages) {
+    if (std::find(out.begin(), out.end(), s.worker) == out.end()) out.push_back(s.worker);
+  }
+  return out;
+}
+
 std::string ResolvedPlan::Summary() const {
   std::string s = absl::StrCat("embedding@", embedding);
   int l = 0;

@@ -31,6 +31,8 @@ struct ResolvedPlan {
 
   // Worker names that hold KV caches (run some attention).
   std::vector<std::string> AttentionWorkers() const;
+  // Worker names that run some stage.
+  std::vector<std::string> Workers() const;
   // A one-line summary: "embedding@gpu | L0-33: attention@npu ffn@gpu | lm_head@gpu".
   std::string Summary() const;
 };

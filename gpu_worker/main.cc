@@ -3,14 +3,13 @@
 // gives it.
 #include "common/log.h"
 #include "common/worker_main.h"
-#include "gpu_worker/vk/device.h"
+#include "gpu_worker/vulkan_ops.h"
 #include "model/gemma3_stage.h"
 #include "npu_worker/cpu/cpu_ops.h"
 
 namespace unicorn {
 namespace {
 
-std::unique_ptr<vk::Device> g_device;
 std::unique_ptr<Ops> g_ops;
 
 StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
@@ -19,18 +18,17 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
     g_ops = std::make_unique<cpu::CpuOps>(cpu::CpuOptions{w.threads});
     return BackendInfo{"cpu", g_ops->Describe()};
   }
-  // Opening the logical device and its compute queue here makes a broken
-  // driver fail the daemon's start, not its first request.
-  UNICORN_ASSIGN_OR_RETURN(g_device, vk::Device::Open(w.device));
-  return BackendInfo{"vulkan", g_device->Describe()};
+  // Opening the device, its queue and pipelines here makes a broken driver
+  // fail the daemon's start, not its first request.
+  vk::VulkanOptions vo;
+  vo.device = w.device;
+  UNICORN_ASSIGN_OR_RETURN(auto ops, vk::VulkanOps::Create(vo));
+  std::string desc = ops->Describe();
+  g_ops = std::move(ops);
+  return BackendInfo{"vulkan", desc};
 }
 
 StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec& spec) {
-  if (!g_ops) {
-    return absl::UnimplementedError(
-        "[gpu] the Vulkan backend of this build does not run model stages yet; set "
-        "`backend: cpu` for this worker to run them on the CPU");
-  }
   UNICORN_ASSIGN_OR_RETURN(auto m, Gemma3StageModel::Load(spec, *g_ops));
   return std::unique_ptr<StageModel>(std::move(m));
 }
@@ -43,6 +41,5 @@ int main(int argc, char** argv) {
                            unicorn::LoadShard};
   int rc = unicorn::RunWorkerMain(spec, argc, argv);
   unicorn::g_ops.reset();
-  unicorn::g_device.reset();
   return rc;
 }

@@ -68,3 +68,20 @@ TEST(Plan, ErrorsNameTheLayer) {
 
 }  // namespace
 }  // namespace unicorn
+
+namespace unicorn {
+namespace {
+
+TEST(Plan, WorkersListsEveryStageWorkerOnce) {
+  auto c = ParseConfig(
+      "model: m\nworkers: {npu: {kind: npu}, gpu: {kind: gpu}}\n"
+      "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}",
+      "p.yaml");
+  ASSERT_TRUE(c.ok());
+  auto p = ResolvePlan(*c, 4);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->Workers(), (std::vector<std::string>{"gpu", "npu"}));
+}
+
+}  // namespace
+}  // namespace unicorn

@@ -79,17 +79,24 @@ std::vector<int> Complete(unicorn::v1::Unicorn::Stub& stub, const Sample& s, int
   return ids;
 }
 
+// The split plan of configs/default.yaml; `gpu_backend` picks the GPU
+// worker's backend: cpu (no GPU needed) or vulkan (lavapipe in CI).
+TestSystem* StartSplit(const std::string& tag, const std::string& gpu_backend) {
+  auto* sys = new TestSystem(
+      tag, UNICORN_SOURCE_DIR "/models/demo",
+      "coordinator: {max_sequences: 8}\n"
+      "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: " +
+          gpu_backend +
+          "}\n"
+          "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n");
+  auto up = sys->Up();
+  EXPECT_EQ(up.code, 0) << up.out;
+  return sys;
+}
+
 class Pipeline : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    sys_ = new TestSystem(
-        "p", UNICORN_SOURCE_DIR "/models/demo",
-        "coordinator: {max_sequences: 8}\n"
-        "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: cpu}\n"
-        "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n");
-    auto up = sys_->Up();
-    ASSERT_EQ(up.code, 0) << up.out;
-  }
+  static void SetUpTestSuite() { sys_ = StartSplit("p", "cpu"); }
   static void TearDownTestSuite() {
     delete sys_;
     sys_ = nullptr;
@@ -142,6 +149,15 @@ TEST_F(Pipeline, BadRequestsGetClearErrorsAndTheSystemServesOn) {
   // Still serving afterwards.
   const Sample s = LoadSamples()[0];
   EXPECT_EQ(Complete(*stub, s, int(s.expected.size())), s.expected);
+}
+
+TEST(PipelineVulkan, GreedyEqualsHuggingFaceWithTheGpuWorkerOnVulkan) {
+  std::unique_ptr<TestSystem> sys(StartSplit("v", "vulkan"));
+  auto stub = unicorn::v1::Unicorn::NewStub(
+      grpc::CreateChannel(sys->address(), grpc::InsecureChannelCredentials()));
+  for (const Sample& s : LoadSamples()) {
+    EXPECT_EQ(Complete(*stub, s, int(s.expected.size())), s.expected) << s.name;
+  }
 }
 
 }  // namespace

@@ -52,4 +52,13 @@ Status Client::Generate(const v1::GenerateRequest& req,
   return FromGrpc(reader->Finish(), address_);
 }
 
+Status Client::Chat(const v1::ChatRequest& req,
+                    const std::function<void(const v1::GenerateResponse&)>& on_token) {
+  grpc::ClientContext ctx;
+  auto reader = stub_->Chat(&ctx, req);
+  v1::GenerateResponse resp;
+  while (reader->Read(&resp)) on_token(resp);
+  return FromGrpc(reader->Finish(), address_);
+}
+
 }  // namespace unicorn::cli

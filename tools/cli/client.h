@@ -23,6 +23,10 @@ class Client {
   Status Generate(const v1::GenerateRequest& req,
                   const std::function<void(const v1::GenerateResponse&)>& on_token);
 
+  // Streams the answer to a conversation (the chat template is applied).
+  Status Chat(const v1::ChatRequest& req,
+              const std::function<void(const v1::GenerateResponse&)>& on_token);
+
   const std::string& address() const { return address_; }
 
  private:

@@ -36,10 +36,22 @@ int Health(const std::string& server) {
   return info->serving() ? 0 : 3;
 }
 
-int Generate(const std::string& server, const v1::GenerateRequest& req) {
+// Prints the streamed text; with `chat`, sends the prompt as one user turn.
+int Generate(const std::string& server, const v1::GenerateRequest& req, bool chat) {
   Client client(ServerAddress(server));
-  Status s = client.Generate(
-      req, [](const v1::GenerateResponse& r) { std::cout << r.text() << std::flush; });
+  auto print = [](const v1::GenerateResponse& r) { std::cout << r.text() << std::flush; };
+  Status s;
+  if (chat) {
+    v1::ChatRequest c;
+    auto* m = c.add_messages();
+    m->set_role("user");
+    m->add_parts()->set_text(req.prompt());
+    c.set_max_tokens(req.max_tokens());
+    *c.mutable_sampling() = req.sampling();
+    s = client.Chat(c, print);
+  } else {
+    s = client.Generate(req, print);
+  }
   if (!s.ok()) {
     std::cerr << "unicorn generate: " << s.message() << "\n";
     return 1;
@@ -61,12 +73,14 @@ void AddClientCommands(CLI::App& app) {
   static int max_tokens = 64;
   static float temperature = 0;
   static uint64_t seed = 0;
+  static bool chat = false;
   auto* gen = app.add_subcommand("generate", "generate text from a prompt (prints only the text)");
   gen->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
   gen->add_option("-p,--prompt", prompt, "prompt text")->required();
   gen->add_option("-n,--max-tokens", max_tokens, "tokens to generate");
   gen->add_option("--temp", temperature, "temperature (0 = greedy)");
   auto* seed_opt = gen->add_option("--seed", seed, "sampling seed");
+  gen->add_flag("--chat", chat, "send the prompt as a user turn of a chat (template applied)");
   gen->callback([seed_opt] {
     req.set_prompt(prompt);
     req.set_max_tokens(max_tokens);
@@ -75,7 +89,7 @@ void AddClientCommands(CLI::App& app) {
       req.mutable_sampling()->set_seed(seed);
       req.mutable_sampling()->set_has_seed(true);
     }
-    ExitCode() = Generate(server, req);
+    ExitCode() = Generate(server, req, chat);
   });
 }
 
