@@ -2,7 +2,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <unordered_set>
 
 #include "model/ggml_types.h"
 

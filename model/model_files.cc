@@ -3,10 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 
 #include "common/log.h"
 #include "model/config_check.h"
@@ -19,6 +17,7 @@
 #include "model/quant.h"
 #include "model/safetensors.h"
 #include "model/shape.h"
+#include "model/text_file.h"
 
 namespace unicorn {
 
@@ -148,10 +147,8 @@ Status ModelFiles::OpenHf(const std::string& dir) {
   if (fs::exists(single)) {
     shards.push_back("model.safetensors");
   } else if (fs::exists(index)) {
-    std::ifstream in(index, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    UNICORN_ASSIGN_OR_RETURN(weight_map, ParseSafetensorsIndex(ss.str(), index));
+    UNICORN_ASSIGN_OR_RETURN(const std::string text, ReadTextFile(index, "safetensors"));
+    UNICORN_ASSIGN_OR_RETURN(weight_map, ParseSafetensorsIndex(text, index));
     std::set<std::string> unique;
     for (const auto& [t, f] : weight_map) unique.insert(f);
     shards.assign(unique.begin(), unique.end());
