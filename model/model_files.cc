@@ -6,6 +6,7 @@
 #include <functional>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "common/log.h"
 #include "model/config_check.h"
 #include "model/expected_tensors.h"
@@ -220,8 +221,9 @@ StatusOr<DType> SupportedType(const GgufTensor& t, const std::string& file) {
   const GgmlTypeInfo* ti = FindGgmlType(t.ggml_type);
   if (ti == nullptr || !ti->dtype) {
     return absl::UnimplementedError(absl::StrCat("[gguf] ", file, ": unsupported tensor type ",
-                                                 GgmlTypeName(t.ggml_type), " in tensor ", t.name,
-                                                 " (supported: f32, f16, bf16, q8_0, q4_0)"));
+                                                 absl::AsciiStrToUpper(GgmlTypeName(t.ggml_type)),
+                                                 " in tensor ", t.name,
+                                                 " (supported: F32, F16, BF16, Q8_0, Q4_0)"));
   }
   return *ti->dtype;
 }

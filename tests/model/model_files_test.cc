@@ -278,8 +278,8 @@ TEST(ModelFiles, UnsupportedTensorTypeIsAClearError) {
   ASSERT_TRUE((*w)->Finish().ok());
   EXPECT_EQ(OpenError(tmp.File("k.gguf")),
             "[gguf] " + tmp.File("k.gguf") +
-                ": unsupported tensor type q4_k in tensor blk.0.attn_q.weight (supported: f32, "
-                "f16, bf16, q8_0, q4_0)");
+                ": unsupported tensor type Q4_K in tensor blk.0.attn_q.weight (supported: F32, "
+                "F16, BF16, Q8_0, Q4_0)");
 }
 
 TEST(ModelFiles, BadInputsAreErrorsNamingTheFile) {
