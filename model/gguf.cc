@@ -306,6 +306,18 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// n elements stored as `Stored`, held widened in `out`.
+template <typename Stored, typename Held>
+Status ReadAll(Reader& r, uint64_t n, std::vector<Held>* out) {
+  out->resize(n);
+  for (uint64_t k = 0; k < n; ++k) {
+    Stored x{};
+    UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
+    (*out)[k] = Held(x);
+  }
+  return absl::OkStatus();
+}
+
 Status ReadElements(Reader& r, GgufType t, uint64_t n, GgufValue* v) {
   const size_t eb = ElemBytes(t);
   if (eb == 0) {
@@ -319,64 +331,42 @@ Status ReadElements(Reader& r, GgufType t, uint64_t n, GgufValue* v) {
                      r.remaining(), " bytes left"));
   }
   v->type = t;
-  switch (KindOf(t)) {
-    case Kind::kUint:
-      v->u.resize(n);
-      for (uint64_t k = 0; k < n; ++k) {
-        if (t == GgufType::kU8 || t == GgufType::kBool) {
-          uint8_t x = 0;
-          UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
-          v->u[k] = t == GgufType::kBool ? (x != 0) : x;
-        } else if (t == GgufType::kU16) {
-          uint16_t x = 0;
-          UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
-          v->u[k] = x;
-        } else if (t == GgufType::kU32) {
-          uint32_t x = 0;
-          UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
-          v->u[k] = x;
-        } else {
-          UNICORN_RETURN_IF_ERROR(r.Read(&v->u[k], "value"));
-        }
-      }
-      break;
-    case Kind::kInt:
-      v->i.resize(n);
-      for (uint64_t k = 0; k < n; ++k) {
-        if (t == GgufType::kI8) {
-          int8_t x = 0;
-          UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
-          v->i[k] = x;
-        } else if (t == GgufType::kI16) {
-          int16_t x = 0;
-          UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
-          v->i[k] = x;
-        } else if (t == GgufType::kI32) {
-          int32_t x = 0;
-          UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
-          v->i[k] = x;
-        } else {
-          UNICORN_RETURN_IF_ERROR(r.Read(&v->i[k], "value"));
-        }
-      }
-      break;
-    case Kind::kFloat:
+  switch (t) {
+    case GgufType::kU8:
+      return ReadAll<uint8_t>(r, n, &v->u);
+    case GgufType::kU16:
+      return ReadAll<uint16_t>(r, n, &v->u);
+    case GgufType::kU32:
+      return ReadAll<uint32_t>(r, n, &v->u);
+    case GgufType::kU64:
+      return ReadAll<uint64_t>(r, n, &v->u);
+    case GgufType::kI8:
+      return ReadAll<int8_t>(r, n, &v->i);
+    case GgufType::kI16:
+      return ReadAll<int16_t>(r, n, &v->i);
+    case GgufType::kI32:
+      return ReadAll<int32_t>(r, n, &v->i);
+    case GgufType::kI64:
+      return ReadAll<int64_t>(r, n, &v->i);
+    case GgufType::kF64:
+      return ReadAll<double>(r, n, &v->f);
+    case GgufType::kBool: {
+      UNICORN_RETURN_IF_ERROR(ReadAll<uint8_t>(r, n, &v->u));
+      for (uint64_t& x : v->u) x = x != 0;
+      return absl::OkStatus();
+    }
+    case GgufType::kF32: {
+      std::vector<float> f;
+      UNICORN_RETURN_IF_ERROR(ReadAll<float>(r, n, &f));
       v->f.resize(n);
-      for (uint64_t k = 0; k < n; ++k) {
-        if (t == GgufType::kF32) {
-          float x = 0;
-          UNICORN_RETURN_IF_ERROR(r.Read(&x, "value"));
-          v->f[k] = CanonicalF32(x);
-        } else {
-          UNICORN_RETURN_IF_ERROR(r.Read(&v->f[k], "value"));
-        }
-      }
-      break;
-    case Kind::kString:
+      for (uint64_t k = 0; k < n; ++k) v->f[k] = CanonicalF32(f[k]);
+      return absl::OkStatus();
+    }
+    case GgufType::kString:
       v->s.resize(n);
       for (uint64_t k = 0; k < n; ++k) UNICORN_RETURN_IF_ERROR(r.ReadString(&v->s[k], "string"));
-      break;
-    case Kind::kInvalid:
+      return absl::OkStatus();
+    case GgufType::kArray:
       break;
   }
   return absl::OkStatus();

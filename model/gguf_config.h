@@ -47,7 +47,20 @@
 // clip.vision.attention.{head_count, layer_norm_epsilon}.
 // mm_tokens_per_image = (image_size / patch_size / n_merge)^2 with n_merge =
 // clip.vision.projector.scale_factor, default 4 (tools/mtmd/clip.cpp,
-// clip_model_loader::load_hparams, case PROJECTOR_TYPE_GEMMA3).
+// clip_model_loader::load_hparams, case PROJECTOR_TYPE_GEMMA3; the converter
+// writes the key only when it is not 4). Its tensors keep the Hugging Face
+// layouts (ne is the PyTorch shape reversed, nothing transposed):
+// v.patch_embd.weight [v_hidden, 3, patch, patch] in F32 (MmprojModel.
+// tensor_force_quant), v.position_embd.weight [n_patches, v_hidden] in F32
+// (Gemma3VisionModel.tensor_force_quant, ".embeddings."),
+// mm.input_projection.weight [v_hidden, hidden] forced to F16 (same
+// function; transposed at run time by tools/mtmd/models/siglip.cpp), renamed
+// from mm_input_projection_weight (Gemma3VisionModel.filter_tensors), and
+// mm.soft_emb_norm stored as 1 + w (Gemma3VisionModel.modify_tensors) while
+// the SigLIP LayerNorms are stored as is. Text tensors have no Q/K
+// permutation (Gemma 3 uses NeoX RoPE: llama_model_rope_type in
+// src/llama-model.cpp; only LlamaModel.permute in conversion/llama.py
+// permutes).
 #pragma once
 
 #include "common/status.h"

@@ -1,10 +1,12 @@
 #include "model/gguf_vocab.h"
 
+#include <cctype>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <cstring>
+#include <filesystem>
 #include <unordered_map>
 
+#include "model/text_file.h"
 #include "nlohmann/json.hpp"
 
 namespace unicorn {
@@ -142,11 +144,7 @@ namespace {
 using nlohmann::json;
 
 StatusOr<json> ReadJson(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError(absl::StrCat("[tokenizer] open(", path, ")"), errno);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  UNICORN_ASSIGN_OR_RETURN(const std::string text, ReadTextFile(path, "tokenizer"));
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return Bad(absl::StrCat("[tokenizer] ", path, ": not a JSON object"));
@@ -281,7 +279,7 @@ StatusOr<GgufVocab> VocabFromHfTokenizer(const std::string& dir, int vocab_size)
   if (vocab_size <= 0) return Bad(absl::StrCat("[tokenizer] ", dir, ": vocab size must be > 0"));
   UNICORN_ASSIGN_OR_RETURN(json tok, ReadJson(tok_path));
   json cfg = json::object();
-  if (std::ifstream(cfg_path).good()) {
+  if (std::filesystem::exists(cfg_path)) {
     UNICORN_ASSIGN_OR_RETURN(cfg, ReadJson(cfg_path));
   }
   StatusOr<GgufVocab> v;

@@ -2,7 +2,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <unordered_set>
 
 #include "model/ggml_types.h"
 
@@ -97,62 +96,43 @@ Status GgufWriter::PutString(const std::string& s) {
 }
 
 Status GgufWriter::PutValue(const GgufValue& v) {
-  const size_t n = v.size();
-  for (size_t k = 0; k < n; ++k) {
-    switch (v.type) {
-      case GgufType::kU8:
-      case GgufType::kBool: {
-        uint8_t x = uint8_t(v.u[k]);
-        UNICORN_RETURN_IF_ERROR(Put(&x, 1));
-        break;
-      }
-      case GgufType::kU16: {
-        uint16_t x = uint16_t(v.u[k]);
-        UNICORN_RETURN_IF_ERROR(Put(&x, 2));
-        break;
-      }
-      case GgufType::kU32: {
-        uint32_t x = uint32_t(v.u[k]);
-        UNICORN_RETURN_IF_ERROR(Put(&x, 4));
-        break;
-      }
-      case GgufType::kU64:
-        UNICORN_RETURN_IF_ERROR(Put(&v.u[k], 8));
-        break;
-      case GgufType::kI8: {
-        int8_t x = int8_t(v.i[k]);
-        UNICORN_RETURN_IF_ERROR(Put(&x, 1));
-        break;
-      }
-      case GgufType::kI16: {
-        int16_t x = int16_t(v.i[k]);
-        UNICORN_RETURN_IF_ERROR(Put(&x, 2));
-        break;
-      }
-      case GgufType::kI32: {
-        int32_t x = int32_t(v.i[k]);
-        UNICORN_RETURN_IF_ERROR(Put(&x, 4));
-        break;
-      }
-      case GgufType::kI64:
-        UNICORN_RETURN_IF_ERROR(Put(&v.i[k], 8));
-        break;
-      case GgufType::kF32: {
-        float x = float(v.f[k]);
-        UNICORN_RETURN_IF_ERROR(Put(&x, 4));
-        break;
-      }
-      case GgufType::kF64:
-        UNICORN_RETURN_IF_ERROR(Put(&v.f[k], 8));
-        break;
-      case GgufType::kString:
-        UNICORN_RETURN_IF_ERROR(PutString(v.s[k]));
-        break;
-      case GgufType::kArray:
-        return absl::InvalidArgumentError("nested arrays are not supported");
+  // Each element narrowed to its stored width.
+  auto put_all = [this](const auto& values, auto stored) -> Status {
+    for (const auto& x : values) {
+      const decltype(stored) y = decltype(stored)(x);
+      UNICORN_RETURN_IF_ERROR(Put(&y, sizeof(y)));
     }
+    return absl::OkStatus();
+  };
+  switch (v.type) {
+    case GgufType::kU8:
+    case GgufType::kBool:
+      return put_all(v.u, uint8_t());
+    case GgufType::kU16:
+      return put_all(v.u, uint16_t());
+    case GgufType::kU32:
+      return put_all(v.u, uint32_t());
+    case GgufType::kU64:
+      return put_all(v.u, uint64_t());
+    case GgufType::kI8:
+      return put_all(v.i, int8_t());
+    case GgufType::kI16:
+      return put_all(v.i, int16_t());
+    case GgufType::kI32:
+      return put_all(v.i, int32_t());
+    case GgufType::kI64:
+      return put_all(v.i, int64_t());
+    case GgufType::kF32:
+      return put_all(v.f, float());
+    case GgufType::kF64:
+      return put_all(v.f, double());
+    case GgufType::kString:
+      for (const std::string& x : v.s) UNICORN_RETURN_IF_ERROR(PutString(x));
+      return absl::OkStatus();
+    case GgufType::kArray:
+      break;
   }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError("nested arrays are not supported");
 }
 
 Status GgufWriter::Pad() {

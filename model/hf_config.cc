@@ -1,11 +1,11 @@
 #include "model/hf_config.h"
 
 #include <cmath>
-#include <fstream>
+#include <filesystem>
 #include <optional>
-#include <sstream>
 
 #include "model/config_check.h"
+#include "model/text_file.h"
 #include "nlohmann/json.hpp"
 
 namespace unicorn {
@@ -292,14 +292,6 @@ StatusOr<Gemma3Config> ParseImpl(std::string_view json_text) {
   return c;
 }
 
-StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError(absl::StrCat("[config] open(", path, ")"), errno);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 StatusOr<Gemma3Config> ParseHfConfig(std::string_view json_text, const std::string& file) {
@@ -338,11 +330,11 @@ Status ApplyHfPreprocessorConfig(std::string_view text, const std::string& file,
 
 StatusOr<Gemma3Config> LoadHfConfig(const std::string& dir) {
   const std::string path = dir + "/config.json";
-  UNICORN_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  UNICORN_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, "config"));
   UNICORN_ASSIGN_OR_RETURN(Gemma3Config c, ParseHfConfig(text, path));
   const std::string pre = dir + "/preprocessor_config.json";
-  if (c.has_vision && std::ifstream(pre).good()) {
-    UNICORN_ASSIGN_OR_RETURN(std::string ptext, ReadFile(pre));
+  if (c.has_vision && std::filesystem::exists(pre)) {
+    UNICORN_ASSIGN_OR_RETURN(std::string ptext, ReadTextFile(pre, "config"));
     UNICORN_RETURN_IF_ERROR(ApplyHfPreprocessorConfig(ptext, pre, &c));
   }
   return c;

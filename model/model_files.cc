@@ -3,11 +3,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "common/log.h"
 #include "model/config_check.h"
 #include "model/expected_tensors.h"
@@ -19,6 +18,7 @@
 #include "model/quant.h"
 #include "model/safetensors.h"
 #include "model/shape.h"
+#include "model/text_file.h"
 
 namespace unicorn {
 
@@ -148,10 +148,8 @@ Status ModelFiles::OpenHf(const std::string& dir) {
   if (fs::exists(single)) {
     shards.push_back("model.safetensors");
   } else if (fs::exists(index)) {
-    std::ifstream in(index, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    UNICORN_ASSIGN_OR_RETURN(weight_map, ParseSafetensorsIndex(ss.str(), index));
+    UNICORN_ASSIGN_OR_RETURN(const std::string text, ReadTextFile(index, "safetensors"));
+    UNICORN_ASSIGN_OR_RETURN(weight_map, ParseSafetensorsIndex(text, index));
     std::set<std::string> unique;
     for (const auto& [t, f] : weight_map) unique.insert(f);
     shards.assign(unique.begin(), unique.end());
@@ -223,8 +221,9 @@ StatusOr<DType> SupportedType(const GgufTensor& t, const std::string& file) {
   const GgmlTypeInfo* ti = FindGgmlType(t.ggml_type);
   if (ti == nullptr || !ti->dtype) {
     return absl::UnimplementedError(absl::StrCat("[gguf] ", file, ": unsupported tensor type ",
-                                                 GgmlTypeName(t.ggml_type), " in tensor ", t.name,
-                                                 " (supported: f32, f16, bf16, q8_0, q4_0)"));
+                                                 absl::AsciiStrToUpper(GgmlTypeName(t.ggml_type)),
+                                                 " in tensor ", t.name,
+                                                 " (supported: F32, F16, BF16, Q8_0, Q4_0)"));
   }
   return *ti->dtype;
 }

@@ -23,16 +23,6 @@ using testing::MakeTinyModel;
 using testing::TempDir;
 using testing::TinyModel;
 
-std::vector<float> ToF32(const TensorInfo& t) {
-  std::vector<float> out(size_t(t.numel()));
-  const int64_t row = t.shape.empty() ? 1 : t.shape.back();
-  const size_t rb = RowBytes(t.dtype, row);
-  for (int64_t r = 0; r < t.numel() / row; ++r) {
-    DequantizeRow(t.dtype, t.data + size_t(r) * rb, out.data() + r * row, row);
-  }
-  return out;
-}
-
 std::unique_ptr<ModelFiles> OpenOk(const std::string& path, const std::string& mmproj = "") {
   auto m = ModelFiles::Open(path, mmproj);
   EXPECT_TRUE(m.ok()) << m.status();
@@ -53,7 +43,7 @@ void ExpectWeights(const ModelFiles& m, const TinyModel& tm, float matrix_tol) {
   for (const auto& [name, want] : tm.w) {
     const TensorInfo* t = m.Find(name);
     ASSERT_NE(t, nullptr) << name;
-    std::vector<float> got = ToF32(*t);
+    std::vector<float> got = testing::TensorToF32(*t);
     ASSERT_EQ(got.size(), want.size()) << name;
     const bool norm = name.find("norm.weight") != std::string::npos && name.rfind("v.", 0) != 0;
     const float tol = norm ? 2.5e-7f : matrix_tol;
@@ -128,7 +118,7 @@ TEST(ModelFiles, NormsAreHeldAsWAndProjectionTransposed) {
   EXPECT_EQ(reinterpret_cast<const float*>(p->data)[1 * 32 + 7], 0.5f);
   // SigLIP LayerNorms are not Gemma norms: held as stored.
   const TensorInfo* ln = m->Find("v.blk.0.ln1.weight");
-  EXPECT_EQ(ToF32(*ln), tm.w["v.blk.0.ln1.weight"]);
+  EXPECT_EQ(testing::TensorToF32(*ln), tm.w["v.blk.0.ln1.weight"]);
 }
 
 TEST(ModelFiles, BF16FolderIsMappedInPlace) {
@@ -141,7 +131,7 @@ TEST(ModelFiles, BF16FolderIsMappedInPlace) {
   EXPECT_EQ(t->dtype, DType::kBF16);
   EXPECT_EQ(t->file, tmp.File("model.safetensors"));
   // bf16 keeps 8 bits of mantissa: relative error <= 2^-9.
-  std::vector<float> got = ToF32(*t);
+  std::vector<float> got = testing::TensorToF32(*t);
   const std::vector<float>& want = tm.w.at("blk.0.ffn_down.weight");
   for (size_t k = 0; k < got.size(); ++k) ASSERT_NEAR(got[k], want[k], std::fabs(want[k]) / 256);
   m->WillNeed(*t);  // advisory; must not fail
@@ -267,9 +257,9 @@ TEST(ModelFiles, FusedQkvIsSplitIntoViews) {
   ASSERT_TRUE((*w)->Finish().ok());
   auto m = OpenOk(tmp.File("f.gguf"));
   ASSERT_TRUE(m);
-  EXPECT_EQ(ToF32(*m->Find("blk.3.attn_k.weight")), tm.w.at("blk.3.attn_k.weight"));
-  EXPECT_EQ(ToF32(*m->Find("blk.3.attn_v.weight")), tm.w.at("blk.3.attn_v.weight"));
-  EXPECT_EQ(ToF32(*m->Find("blk.3.attn_q.weight")), tm.w.at("blk.3.attn_q.weight"));
+  EXPECT_EQ(testing::TensorToF32(*m->Find("blk.3.attn_k.weight")), tm.w.at("blk.3.attn_k.weight"));
+  EXPECT_EQ(testing::TensorToF32(*m->Find("blk.3.attn_v.weight")), tm.w.at("blk.3.attn_v.weight"));
+  EXPECT_EQ(testing::TensorToF32(*m->Find("blk.3.attn_q.weight")), tm.w.at("blk.3.attn_q.weight"));
 }
 
 TEST(ModelFiles, UnsupportedTensorTypeIsAClearError) {
@@ -288,8 +278,8 @@ TEST(ModelFiles, UnsupportedTensorTypeIsAClearError) {
   ASSERT_TRUE((*w)->Finish().ok());
   EXPECT_EQ(OpenError(tmp.File("k.gguf")),
             "[gguf] " + tmp.File("k.gguf") +
-                ": unsupported tensor type q4_k in tensor blk.0.attn_q.weight (supported: f32, "
-                "f16, bf16, q8_0, q4_0)");
+                ": unsupported tensor type Q4_K in tensor blk.0.attn_q.weight (supported: F32, "
+                "F16, BF16, Q8_0, Q4_0)");
 }
 
 TEST(ModelFiles, BadInputsAreErrorsNamingTheFile) {

@@ -14,6 +14,7 @@
 #include "model/model_files.h"
 #include "model/name_map.h"
 #include "model/quant.h"
+#include "tests/model/test_model.h"
 
 namespace unicorn {
 namespace {
@@ -24,16 +25,6 @@ std::unique_ptr<ModelFiles> Open(const std::string& path, const std::string& mmp
   auto m = ModelFiles::Open(kModels + path, mmproj.empty() ? "" : kModels + mmproj);
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? std::move(*m) : nullptr;
-}
-
-std::vector<float> ToF32(const TensorInfo& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  const int64_t row = t.shape.empty() ? 1 : t.shape.back();
-  const size_t rb = RowBytes(t.dtype, row);
-  for (int64_t r = 0; r < t.numel() / row; ++r) {
-    DequantizeRow(t.dtype, t.data + size_t(r) * rb, out.data() + r * row, row);
-  }
-  return out;
 }
 
 // `gguf` holds the same tensors as the f32 Hugging Face `hf`:
@@ -51,7 +42,7 @@ void ExpectSameTensors(const ModelFiles& hf, const ModelFiles& gguf) {
     ASSERT_EQ(g->shape, h.shape) << h.name;
     ASSERT_EQ(h.dtype, DType::kF32) << h.name;
     seen.insert(g->dtype);
-    const std::vector<float> want = ToF32(h);
+    const std::vector<float> want = testing::TensorToF32(h);
     if (g->dtype == DType::kQ8_0) {
       const int64_t row = h.shape.back();
       std::vector<uint8_t> q(RowBytes(DType::kQ8_0, row));
@@ -62,7 +53,7 @@ void ExpectSameTensors(const ModelFiles& hf, const ModelFiles& gguf) {
       }
       continue;
     }
-    const std::vector<float> got = ToF32(*g);
+    const std::vector<float> got = testing::TensorToF32(*g);
     for (size_t k = 0; k < got.size(); ++k) {
       if (g->dtype == DType::kF16) {
         ASSERT_EQ(got[k], F16ToF32(F32ToF16(want[k]))) << h.name << "[" << k << "]";

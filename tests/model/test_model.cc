@@ -322,6 +322,17 @@ void WriteHfFolder(const TinyModel& m, const std::string& dir, HfDialect dialect
   WriteFile(dir + "/model.safetensors.index.json", index.dump(2));
 }
 
+std::vector<float> TensorToF32(const TensorInfo& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  const int64_t row = t.shape.empty() ? 1 : t.shape.back();
+  if (row == 0) return out;
+  const size_t row_bytes = RowBytes(t.dtype, row);
+  for (int64_t r = 0; r < t.numel() / row; ++r) {
+    DequantizeRow(t.dtype, t.data + size_t(r) * row_bytes, out.data() + r * row, row);
+  }
+  return out;
+}
+
 GgufModelOptions AllF32() {
   GgufModelOptions o;
   o.matrix_type = o.embedding_type = o.vision_matrix_type = o.projection_type = DType::kF32;

@@ -13,6 +13,7 @@
 #include "model/dtype.h"
 #include "model/gemma3_config.h"
 #include "model/gguf_model_writer.h"
+#include "model/tensor.h"
 
 namespace unicorn::testing {
 
@@ -73,5 +74,8 @@ void WriteHfFolder(const TinyModel& m, const std::string& dir, HfDialect dialect
 void WriteGgufModel(const TinyModel& m, const std::string& text_path,
                     const std::string& mmproj_path, const GgufModelOptions& o);
 GgufModelOptions AllF32();
+
+// A tensor's values as f32 (dequantized row by row).
+std::vector<float> TensorToF32(const TensorInfo& t);
 
 }  // namespace unicorn::testing

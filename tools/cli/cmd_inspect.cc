@@ -83,8 +83,11 @@ void PrintText(const ModelFiles& m) {
     bytes += double(t.nbytes);
     params += double(t.numel());
   }
-  std::cout << absl::StrFormat("total: %d tensors, %s, %.3f B parameters\n", m.tensors().size(),
-                               HumanBytes(bytes), params / 1e9);
+  const std::string count = params >= 1e9   ? absl::StrFormat("%.3f B", params / 1e9)
+                            : params >= 1e6 ? absl::StrFormat("%.3f M", params / 1e6)
+                                            : absl::StrFormat("%.0f", params);
+  std::cout << absl::StrFormat("total: %d tensors, %s, %s parameters\n", m.tensors().size(),
+                               HumanBytes(bytes), count);
 }
 
 void PrintJson(const ModelFiles& m) {
