@@ -164,8 +164,8 @@ void CpuOps::LayerNorm(const Buffer& x, const Weight& w, const Weight& b, int ro
 void CpuOps::QuantizeActivations(const float* x, int n, int64_t cols) {
   Grow(q8_q_, size_t(n) * cols);
   Grow(q8_d_, size_t(n) * cols / 32);
-  Grow(q8_s_, size_t(n) * cols / 32);
-  Q8Rows q{q8_q_.data(), q8_d_.data(), q8_s_.data()};
+  Grow(q8_bias_, size_t(n) * cols / 4);
+  Q8Rows q{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
   pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) QuantizeRowQ8(x + i * cols, cols, q, i);
   });
@@ -202,7 +202,7 @@ void CpuOps::MatMulMulti(const Buffer& x, const std::vector<const Weight*>& ws, 
   base.cols = cols;
   base.n = n;
   base.x = F(x);
-  base.xq = Q8Rows{q8_q_.data(), q8_d_.data(), q8_s_.data()};
+  base.xq = Q8Rows{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
   (void)plain;
   // One parallel loop over the rows of all weights, as if concatenated.
   pool_.For(total, 8, 4, [&](int64_t b, int64_t e, int) {

@@ -3,9 +3,19 @@
 // product op. No include guard: kernels.cc includes this once per x86 target
 // (inside its Highway target namespace), and once more inside a region that
 // enables AVX-512 VNNI. The includer defines, before including:
-//   HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s)
-// returning 8 int32 lanes, lane j = sum_{k<4} u[4j+k] * s[4j+k] (u unsigned,
-// s signed; at most 2 * 128 * 127 per 16-bit pair, so maddubs never saturates).
+//   kVnni: whether DotU8S8 is VNNI's (no saturation: Q8_0 may use u8 up to 255)
+//   HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s)
+// returning acc + 8 int32 lanes, lane j = sum_{k<4} u[4j+k] * s[4j+k] (u
+// unsigned, s signed). Without VNNI this is maddubs, whose 16-bit pairs
+// saturate above 32767: fine for nibbles (<= 15) and for |w| <= 128.
+//
+// Structure: a tile is R weight rows x NT activation rows; each weight block
+// is unpacked once and used NT times, each activation block is loaded once
+// and used R times, and the R * NT accumulators are independent chains.
+// Zero points cost nothing in the loop: the activation quantizer stores, per
+// block, nbias lanes = -8 * (sum of the 4 q's of the lane) (kernels.h), which
+// seed the dot product of Q4_0's unsigned nibbles (w = nibble - 8), and, x16,
+// that of VNNI Q8_0's w + 128.
 
 HWY_INLINE float HSum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -20,96 +30,141 @@ HWY_INLINE float HalfToFloat(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
-// Q4_0 row (nb blocks) against NT activation rows starting at x + i0.
-//   dot(w_b, q_b) with w = nibble - 8 is dot(nibble, q) - 8 sum(q), and
-//   d_b * sum(q_b) = s_b, so each block adds dw * (d_b dot(nibble, q_b) - 8 s_b).
-template <int NT>
-HWY_INLINE void Q4Tile(const uint8_t* w, int64_t nb, const Q8Rows& x, int64_t i0, float* out) {
-  __m256 acc[NT];
-  float corr[NT];
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    corr[t] = 0;
-  }
+template <int R, int NT>
+HWY_INLINE void Q4Step(const uint8_t* w, size_t row_bytes, int64_t nb, int64_t cols,
+                       const Q8Rows& x, int64_t i0, int64_t b, __m256 (&acc)[NT][R]) {
   const __m256i lo_mask = _mm256_set1_epi8(0x0F);
-  const int64_t cols = nb * 32;
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = w + b * sizeof(BlockQ4_0);
-    const float dw = HalfToFloat(blk);
+  __m256i nib[R];
+  float dw[R];
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+    const uint8_t* blk = w + r * row_bytes + b * sizeof(BlockQ4_0);
+    dw[r] = HalfToFloat(blk);
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo_mask);
-    for (int t = 0; t < NT; ++t) {
-      const int64_t row = i0 + t;
-      const __m256i a =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * cols + b * 32));
-      const __m256 p = _mm256_cvtepi32_ps(DotU8S8(nib, a));
-      acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * x.d[row * nb + b]), acc[t]);
-      corr[t] += dw * x.s[row * nb + b];
+    nib[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo_mask);
+  }
+  _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+    const int64_t row = i0 + t;
+    const __m256i a =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * cols + b * 32));
+    const __m256i bias =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.nbias + (row * nb + b) * 8));
+    const float d = x.d[row * nb + b];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+      const __m256 p = _mm256_cvtepi32_ps(DotU8S8(bias, nib[r], a));
+      acc[t][r] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw[r] * d), acc[t][r]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = HSum8(acc[t]) - 8.0f * corr[t];
 }
 
-// Q8_0 row against NT activation rows: dot(w, q) = dot(|w|, sign(q, w)).
-template <int NT>
-HWY_INLINE void Q8Tile(const uint8_t* w, int64_t nb, const Q8Rows& x, int64_t i0, float* out) {
-  __m256 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+template <int R, int NT>
+HWY_INLINE void Q8Step(const uint8_t* w, size_t row_bytes, int64_t nb, int64_t cols,
+                       const Q8Rows& x, int64_t i0, int64_t b, __m256 (&acc)[NT][R]) {
+  const __m256i flip = _mm256_set1_epi8(char(0x80));
+  __m256i wq[R];
+  float dw[R];
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+    const uint8_t* blk = w + r * row_bytes + b * sizeof(BlockQ8_0);
+    dw[r] = HalfToFloat(blk);
+    wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    // VNNI: w + 128 as unsigned (the bias removes 128 * sum(q)); maddubs
+    // would saturate on that, so it takes |w| and moves the sign to q.
+    wq[r] = kVnni ? _mm256_xor_si256(wq[r], flip) : wq[r];
+  }
+  _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+    const int64_t row = i0 + t;
+    const __m256i a =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * cols + b * 32));
+    const float d = x.d[row * nb + b];
+    __m256i seed = _mm256_setzero_si256();
+    if (kVnni) {
+      seed = _mm256_slli_epi32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.nbias + (row * nb + b) * 8)), 4);
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+      const __m256i p = kVnni ? DotU8S8(seed, wq[r], a)
+                              : DotU8S8(seed, _mm256_sign_epi8(wq[r], wq[r]),
+                                        _mm256_sign_epi8(a, wq[r]));
+      acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw[r] * d), acc[t][r]);
+    }
+  }
+}
+
+// One tile: two accumulator sets (even and odd blocks) so that even a 1 x 1
+// tile has two independent FMA chains.
+template <bool kQ4, int R, int NT>
+HWY_INLINE void QTile(const uint8_t* w, size_t row_bytes, int64_t nb, const Q8Rows& x,
+                      int64_t i0, float* out) {
+  __m256 acc0[NT][R], acc1[NT][R];
+  _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+      acc0[t][r] = _mm256_setzero_ps();
+      acc1[t][r] = _mm256_setzero_ps();
+    }
+  }
   const int64_t cols = nb * 32;
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = w + b * sizeof(BlockQ8_0);
-    const float dw = HalfToFloat(blk);
-    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-    const __m256i wabs = _mm256_sign_epi8(wq, wq);
-    for (int t = 0; t < NT; ++t) {
-      const int64_t row = i0 + t;
-      const __m256i a =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * cols + b * 32));
-      const __m256 p = _mm256_cvtepi32_ps(DotU8S8(wabs, _mm256_sign_epi8(a, wq)));
-      acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * x.d[row * nb + b]), acc[t]);
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    if (kQ4) {
+      Q4Step<R, NT>(w, row_bytes, nb, cols, x, i0, b, acc0);
+      Q4Step<R, NT>(w, row_bytes, nb, cols, x, i0, b + 1, acc1);
+    } else {
+      Q8Step<R, NT>(w, row_bytes, nb, cols, x, i0, b, acc0);
+      Q8Step<R, NT>(w, row_bytes, nb, cols, x, i0, b + 1, acc1);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = HSum8(acc[t]);
+  if (b < nb) {
+    if (kQ4) {
+      Q4Step<R, NT>(w, row_bytes, nb, cols, x, i0, b, acc0);
+    } else {
+      Q8Step<R, NT>(w, row_bytes, nb, cols, x, i0, b, acc0);
+    }
+  }
+  _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
+      out[t * R + r] = HSum8(_mm256_add_ps(acc0[t][r], acc1[t][r]));
+    }
+  }
 }
 
-template <int NT>
-HWY_INLINE void QuantTile(const MatMulArgs& a, int64_t r, int64_t i0, float* out) {
+template <int R, int NT>
+HWY_INLINE void QuantTile(const MatMulArgs& a, int64_t r, int64_t i0) {
   const uint8_t* w = a.w + r * a.w_row_bytes;
   const int64_t nb = a.cols / 32;
+  float out[NT * R];
   if (a.wtype == DType::kQ4_0) {
-    Q4Tile<NT>(w, nb, a.xq, i0, out);
+    QTile<true, R, NT>(w, a.w_row_bytes, nb, a.xq, i0, out);
   } else {
-    Q8Tile<NT>(w, nb, a.xq, i0, out);
+    QTile<false, R, NT>(w, a.w_row_bytes, nb, a.xq, i0, out);
+  }
+  _Pragma("GCC unroll 8")
+  for (int t = 0; t < NT; ++t) {
+    _Pragma("GCC unroll 8")
+    for (int k = 0; k < R; ++k) {
+      a.y[(i0 + t) * a.y_stride + r + k] = out[t * R + k] + (a.bias ? a.bias[r + k] : 0.0f);
+    }
   }
 }
 
-// y[i, r] for r in [r0, r1): blocks of weight rows small enough to stay in L1
-// while every tile of up to 4 activation rows passes over them.
+// Rows [r0, r1) of one tile height NT of activation rows starting at i0.
+template <int R, int NT>
+HWY_INLINE void QuantRows(const MatMulArgs& a, int64_t r0, int64_t r1, int64_t i0) {
+  int64_t r = r0;
+  for (; r + R <= r1; r += R) QuantTile<R, NT>(a, r, i0);
+  for (; r < r1; ++r) QuantTile<1, NT>(a, r, i0);
+}
+
+// y[i, r] for r in [r0, r1). Decode (n = 1): one weight row at a time (one
+// sequential stream per thread: interleaving rows 2-4 at a time measured
+// 2-3x slower from memory on Zen 4, the prefetchers lose track). Prefill:
+// blocks of weight rows small enough to stay in L1 while every tile of 4
+// activation rows passes over them, 2 weight rows x 4 activation rows a tile.
 static void QuantMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  const int64_t row_block = std::max<int64_t>(1, 16384 / int64_t(a.w_row_bytes));
+  if (a.n == 1) return QuantRows<1, 1>(a, r0, r1, 0);
+  const int64_t row_block = std::max<int64_t>(2, 16384 / int64_t(a.w_row_bytes));
   for (int64_t rb = r0; rb < r1; rb += row_block) {
     const int64_t re = std::min(r1, rb + row_block);
-    for (int64_t i0 = 0; i0 < a.n; i0 += 4) {
-      const int nt = int(std::min<int64_t>(4, a.n - i0));
-      for (int64_t r = rb; r < re; ++r) {
-        float out[4];
-        switch (nt) {
-          case 4:
-            QuantTile<4>(a, r, i0, out);
-            break;
-          case 3:
-            QuantTile<3>(a, r, i0, out);
-            break;
-          case 2:
-            QuantTile<2>(a, r, i0, out);
-            break;
-          default:
-            QuantTile<1>(a, r, i0, out);
-            break;
-        }
-        const float bias = a.bias ? a.bias[r] : 0.0f;
-        for (int t = 0; t < nt; ++t) a.y[(i0 + t) * a.y_stride + r] = out[t] + bias;
-      }
-    }
+    int64_t i0 = 0;
+    for (; i0 + 4 <= a.n; i0 += 4) QuantRows<2, 4>(a, rb, re, i0);
+    for (; i0 < a.n; ++i0) QuantRows<4, 1>(a, rb, re, i0);
   }
 }

@@ -118,8 +118,9 @@ void FloatMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
 
 #if UNICORN_X86_INT8
 namespace maddubs {
-HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+constexpr bool kVnni = false;
+HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
 #include "npu_worker/cpu/int8_x86-inl.h"
 }  // namespace maddubs
@@ -129,8 +130,9 @@ HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
 namespace vnni {
-HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+constexpr bool kVnni = true;
+HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_dpbusd_epi32(acc, u, s);
 }
 #include "npu_worker/cpu/int8_x86-inl.h"
 }  // namespace vnni
@@ -213,14 +215,14 @@ void QuantizeRowQ8(const float* x, int64_t cols, const Q8Rows& out, int64_t row)
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
     const float d = amax / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
-    int sum = 0;
+    int32_t* bias = out.nbias + (row * nb + b) * 8;
+    for (int j = 0; j < 8; ++j) bias[j] = 0;
     for (int j = 0; j < 32; ++j) {
       const int v = int(std::nearbyint(xb[j] * id));
       q[b * 32 + j] = int8_t(v);
-      sum += v;
+      bias[j / 4] -= 8 * v;
     }
     out.d[row * nb + b] = d;
-    out.s[row * nb + b] = d * float(sum);
   }
 }
 
