@@ -129,6 +129,7 @@ HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
 // AVX-512 VNNI (Ice Lake, Zen 4 and later): one instruction per dot.
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
+#define UNICORN_INT8_512 1
 namespace vnni {
 constexpr bool kVnni = true;
 HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
@@ -136,6 +137,7 @@ HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
 }
 #include "npu_worker/cpu/int8_x86-inl.h"
 }  // namespace vnni
+#undef UNICORN_INT8_512
 #pragma GCC pop_options
 #endif
 
