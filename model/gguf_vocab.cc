@@ -195,7 +195,7 @@ StatusOr<GgufVocab> FromHf(const json& tok, const json& cfg, int vocab_size) {
   v.model = "llama";
   v.pre = "default";
   v.tokens.resize(vocab_size);
-  v.scores.assign(vocab_size, -1000.0f);
+  v.scores.assign(vocab_size, -10000.0f);
   v.token_types.assign(vocab_size, int32_t(GgufTokenType::kUnused));
   for (int i = 0; i < vocab_size; ++i) v.tokens[i] = "[PAD" + std::to_string(i) + "]";
 
@@ -207,31 +207,6 @@ StatusOr<GgufVocab> FromHf(const json& tok, const json& cfg, int vocab_size) {
     if (i >= uint64_t(vocab_size)) continue;
     v.tokens[i] = piece;
     v.token_types[i] = int32_t(IsBytePiece(piece) ? GgufTokenType::kByte : GgufTokenType::kNormal);
-    v.scores[i] = 0.0f;
-  }
-  // Scores: minus the rank of the first merge producing the piece.
-  if (auto merges = model->find("merges"); merges != model->end() && merges->is_array()) {
-    std::vector<bool> seen(vocab_size, false);
-    int64_t rank = 0;
-    for (const json& m : *merges) {
-      std::string merged;
-      if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-        merged = m[0].get<std::string>() + m[1].get<std::string>();
-      } else if (m.is_string()) {
-        std::string s = m.get<std::string>();
-        const size_t sp = s.find(' ');
-        if (sp == std::string::npos) return Bad("model.merges: bad merge \"" + s + "\"");
-        merged = s.substr(0, sp) + s.substr(sp + 1);
-      } else {
-        return Bad("model.merges: bad entry");
-      }
-      auto it = ids.find(merged);
-      if (it != ids.end() && it->second < vocab_size && !seen[it->second]) {
-        seen[it->second] = true;
-        v.scores[it->second] = -float(rank);
-      }
-      ++rank;
-    }
   }
   std::string unk;
   if (model->contains("unk_token") && (*model)["unk_token"].is_string()) {
@@ -264,7 +239,19 @@ StatusOr<GgufVocab> FromHf(const json& tok, const json& cfg, int vocab_size) {
   };
   if (!unk.empty() && id_of(unk) >= 0) {
     v.unk_id = id_of(unk);
-    v.token_types[v.unk_id] = int32_t(GgufTokenType::kUnknown);
+    // A special added token stays CONTROL (the converter lets
+    // tokenizer_config's added_tokens_decoder override SentencePiece's type).
+    if (v.token_types[v.unk_id] == int32_t(GgufTokenType::kNormal)) {
+      v.token_types[v.unk_id] = int32_t(GgufTokenType::kUnknown);
+    }
+  }
+  // SentencePiece scores: a BPE model lists its normal pieces by descending
+  // score 0, -1, -2, ... and Hugging Face keeps their ids; bytes score 0.
+  int normal = 0;
+  for (int i = 0; i < vocab_size; ++i) {
+    const auto t = GgufTokenType(v.token_types[i]);
+    if (t == GgufTokenType::kByte) v.scores[i] = 0.0f;
+    if (t == GgufTokenType::kNormal) v.scores[i] = -float(normal++);
   }
   auto cfg_id = [&](const char* key) -> int32_t {
     return cfg.contains(key) ? id_of(TokenText(cfg[key])) : -1;

@@ -51,9 +51,11 @@ void VocabToGguf(const GgufVocab& v, GgufMetadata* md);
 // tokenizer.model: ids without a piece become "[PAD<id>]" (unused), ids at
 // or past vocab_size are dropped, added tokens become control (special, or
 // <unusedN>/<mask>) or user-defined (U+2581 turned into spaces) tokens.
-// tokenizer.json carries no SentencePiece scores; a piece's score is minus
-// the rank of the first BPE merge that produces it, which orders merges
-// exactly as the scores Hugging Face derived the merges from.
+// tokenizer.json carries no SentencePiece scores; a SentencePiece BPE model
+// stores its normal pieces sorted by score 0, -1, -2, ... and Hugging Face's
+// conversion keeps their ids (and orders its merges by those scores), so the
+// k-th normal piece gets score -k. Checked against llama.cpp's conversion
+// of tokenizer.model (tests/model/refs_test.cc).
 StatusOr<GgufVocab> VocabFromHfTokenizer(const std::string& dir, int vocab_size);
 
 // A small stand-in vocabulary for random-weight test models: <pad> <eos>

@@ -170,6 +170,23 @@ TEST(Refs, VisionSmallGoogleNamesMapLikeTransformers5Names) {
   EXPECT_EQ(shape_of[0].size(), 106u + 39u);  // 8 x 13 + 2 text, 3 + 2 x 16 + 4 vision
 }
 
+TEST(Refs, TokenizerJsonGivesLlamaCppsSentencePieceVocab) {
+  // llama.cpp built these vocabularies from tokenizer.model; ours come from
+  // tokenizer.json + tokenizer_config.json alone: same tokens, types,
+  // scores, ids, flags and chat template.
+  for (const char* m :
+       {"text-small/gguf/text-small-f32.gguf", "vision-small/gguf/vision-small-q8_0.gguf"}) {
+    auto g = Open(m);
+    ASSERT_TRUE(g);
+    ASSERT_NE(g->vocab(), nullptr);
+    auto v = VocabFromHfTokenizer(g->dir() + "/..", int(g->vocab()->tokens.size()));
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_TRUE(*v == *g->vocab()) << m;
+    EXPECT_EQ(v->scores, g->vocab()->scores) << m;
+    EXPECT_EQ(v->token_types, g->vocab()->token_types) << m;
+  }
+}
+
 TEST(Refs, ShardedBf16AndTheQueryScalarQuirk) {
   auto m1 = Open("text-1b-like");
   ASSERT_TRUE(m1);

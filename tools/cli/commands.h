@@ -21,5 +21,6 @@ void AddClientCommands(CLI::App& app);  // health, generate
 void AddRunCommands(CLI::App& app);     // run (in-process generation)
 void AddLogitsCommands(CLI::App& app);  // logits (.npy of a token sequence)
 void AddBenchCommands(CLI::App& app);   // bench (prefill / decode speed)
+void AddInspectCommands(CLI::App& app);  // inspect
 
 }  // namespace unicorn::cli

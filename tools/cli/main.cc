@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   unicorn::cli::AddRunCommands(app);
   unicorn::cli::AddLogitsCommands(app);
   unicorn::cli::AddBenchCommands(app);
+  unicorn::cli::AddInspectCommands(app);
   CLI11_PARSE(app, argc, argv);
   return unicorn::cli::ExitCode();
 }
