@@ -209,21 +209,38 @@ void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
 }
 
 void QuantizeRowQ8(const float* x, int64_t cols, const Q8Rows& out, int64_t row) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const int64_t N = int64_t(hn::Lanes(df));
   const int64_t nb = cols / 32;
   int8_t* q = out.q + row * cols;
+  HWY_ALIGN int32_t qi[32];
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
     float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    if (N <= 32 && 32 % N == 0) {
+      auto vmax = hn::Zero(df);
+      for (int64_t j = 0; j < 32; j += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + j)));
+      amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    } else {
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    }
     const float d = amax / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
-    int32_t* bias = out.nbias + (row * nb + b) * 8;
-    for (int j = 0; j < 8; ++j) bias[j] = 0;
-    for (int j = 0; j < 32; ++j) {
-      const int v = int(std::nearbyint(xb[j] * id));
-      q[b * 32 + j] = int8_t(v);
-      bias[j / 4] -= 8 * v;
+    if (N <= 32 && 32 % N == 0) {
+      const auto vid = hn::Set(df, id);
+      // NearestInt rounds half to even, as std::nearbyint in the default mode.
+      for (int64_t j = 0; j < 32; j += N) {
+        hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vid)), di, qi + j);
+      }
+    } else {
+      for (int j = 0; j < 32; ++j) qi[j] = int32_t(std::nearbyint(xb[j] * id));
     }
+    int32_t* bias = out.nbias + (row * nb + b) * 8;
+    for (int j = 0; j < 8; ++j) {
+      bias[j] = -8 * (qi[4 * j] + qi[4 * j + 1] + qi[4 * j + 2] + qi[4 * j + 3]);
+    }
+    for (int j = 0; j < 32; ++j) q[b * 32 + j] = int8_t(qi[j]);
     out.d[row * nb + b] = d;
   }
 }
