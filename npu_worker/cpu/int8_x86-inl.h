@@ -205,6 +205,106 @@ HWY_INLINE float Q8Row512(const uint8_t* w, int64_t nb, const Q8Rows& x) {
   return sum;
 }
 
+// Prefill tile with 512-bit vectors: R weight rows x NT activation rows, two
+// blocks per step. Scales: per row a [dw_b x8, dw_b+1 x8] vector, per
+// activation row the same of d, multiplied per pair.
+HWY_INLINE __m512 PairBroadcast(__m128 two) {
+  return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                               _mm512_castps128_ps512(two));
+}
+
+template <bool kQ4, int R, int NT>
+HWY_INLINE void Tile512(const MatMulArgs& args, int64_t r, int64_t i0) {
+  const int64_t nb = args.cols / 32, cols = args.cols;
+  const size_t bs = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  const Q8Rows& x = args.xq;
+  __m512 acc[NT][R];
+  _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+    _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) acc[t][k] = _mm512_setzero_ps();
+  }
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  const __m512i shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
+  const __m512i flip = _mm512_set1_epi8(char(0x80));
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    __m512i wv[R];
+    __m512 ws[R];
+    _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
+      const uint8_t* blk0 = args.w + (r + k) * args.w_row_bytes + b * bs;
+      const uint8_t* blk1 = blk0 + bs;
+      uint16_t h0, h1;
+      memcpy(&h0, blk0, 2);
+      memcpy(&h1, blk1, 2);
+      ws[k] = PairBroadcast(_mm_cvtph_ps(_mm_cvtsi32_si128(int(h0) | int(h1) << 16)));
+      if (kQ4) {
+        const __m256i q01 = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk0 + 2))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk1 + 2)), 1);
+        const __m512i v =
+            _mm512_shuffle_i64x2(_mm512_castsi256_si512(q01), _mm512_castsi256_si512(q01), 0x50);
+        wv[k] = _mm512_and_si512(_mm512_srlv_epi64(v, shift), mask);
+      } else {
+        wv[k] = _mm512_xor_si512(
+            _mm512_inserti64x4(_mm512_castsi256_si512(
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk0 + 2))),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk1 + 2)), 1),
+            flip);
+      }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+      const int64_t row = i0 + t;
+      const __m512i a = _mm512_loadu_si512(x.q + row * cols + b * 32);
+      __m512i seed = _mm512_loadu_si512(x.nbias + (row * nb + b) * 8);
+      if (!kQ4) seed = _mm512_slli_epi32(seed, 4);
+      const __m512 ds = PairBroadcast(
+          _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d + row * nb + b))));
+      _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
+        const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(seed, wv[k], a));
+        acc[t][k] = _mm512_fmadd_ps(p, _mm512_mul_ps(ws[k], ds), acc[t][k]);
+      }
+    }
+  }
+  float out[NT * R];
+  _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+    _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
+      out[t * R + k] = _mm512_reduce_add_ps(acc[t][k]);
+    }
+  }
+  if (b < nb) {  // an odd last block: the 256-bit step
+    __m256 tail[NT][R];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+      _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) tail[t][k] = _mm256_setzero_ps();
+    }
+    const uint8_t* w = args.w + r * args.w_row_bytes;
+    if (kQ4) {
+      Q4Step<R, NT>(w, args.w_row_bytes, nb, cols, x, i0, b, tail);
+    } else {
+      Q8Step<R, NT>(w, args.w_row_bytes, nb, cols, x, i0, b, tail);
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+      _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) out[t * R + k] += HSum8(tail[t][k]);
+    }
+  }
+  _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
+    _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
+      args.y[(i0 + t) * args.y_stride + r + k] =
+          out[t * R + k] + (args.bias ? args.bias[r + k] : 0.0f);
+    }
+  }
+}
+
+template <int R, int NT>
+HWY_INLINE void Rows512(const MatMulArgs& a, int64_t r0, int64_t r1, int64_t i0) {
+  int64_t r = r0;
+  if (a.wtype == DType::kQ4_0) {
+    for (; r + R <= r1; r += R) Tile512<true, R, NT>(a, r, i0);
+    for (; r < r1; ++r) Tile512<true, 1, NT>(a, r, i0);
+  } else {
+    for (; r + R <= r1; r += R) Tile512<false, R, NT>(a, r, i0);
+    for (; r < r1; ++r) Tile512<false, 1, NT>(a, r, i0);
+  }
+}
+
 static void DecodeRows512(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.cols / 32;
   for (int64_t r = r0; r < r1; ++r) {
@@ -254,7 +354,12 @@ static void QuantMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   for (int64_t rb = r0; rb < r1; rb += row_block) {
     const int64_t re = std::min(r1, rb + row_block);
     int64_t i0 = 0;
+#if defined(UNICORN_INT8_512)
+    for (; i0 + 4 <= a.n; i0 += 4) Rows512<2, 4>(a, rb, re, i0);
+    for (; i0 < a.n; ++i0) Rows512<4, 1>(a, rb, re, i0);
+#else
     for (; i0 + 4 <= a.n; i0 += 4) QuantRows<2, 4>(a, rb, re, i0);
     for (; i0 < a.n; ++i0) QuantRows<4, 1>(a, rb, re, i0);
+#endif
   }
 }
