@@ -66,6 +66,9 @@ class ThreadPool {
   void DoTasks(int thread);
 
   int threads_;
+  // Pause-loop iterations before yielding the core: 0 when there are more
+  // threads than hardware threads (spinning would only delay the others).
+  int spin_limit_;
   std::vector<std::thread> workers_;
 
   // The current job.
