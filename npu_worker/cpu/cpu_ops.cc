@@ -57,6 +57,10 @@ const CpuWeight& W(const Weight& w) { return static_cast<const CpuWeight&>(w); }
 
 bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
 
+// Element-wise jobs smaller than this run on the calling thread: a few
+// microseconds of work, about what waking the pool costs.
+constexpr int64_t kElementwiseGrain = 16384;
+
 template <typename T>
 void Grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -143,9 +147,12 @@ void CpuOps::RmsNorm(const Buffer& x, const Weight& w, int rows, int dim, float 
   const float* xs = F(x);
   const float* wv = W(w).f32();
   float* y = F(out);
-  pool_.For(rows, 1, 1, [&](int64_t b, int64_t e, int) {
-    for (int64_t r = b; r < e; ++r) RmsNormRow(xs + r * dim, wv, dim, eps, y + r * dim);
-  });
+  pool_.For(
+      rows, 1, 1,
+      [&](int64_t b, int64_t e, int) {
+        for (int64_t r = b; r < e; ++r) RmsNormRow(xs + r * dim, wv, dim, eps, y + r * dim);
+      },
+      std::max<int64_t>(1, kElementwiseGrain / dim));
 }
 
 void CpuOps::LayerNorm(const Buffer& x, const Weight& w, const Weight& b, int rows, int dim,
@@ -164,8 +171,8 @@ void CpuOps::LayerNorm(const Buffer& x, const Weight& w, const Weight& b, int ro
 void CpuOps::QuantizeActivations(const float* x, int n, int64_t cols) {
   Grow(q8_q_, size_t(n) * cols);
   Grow(q8_d_, size_t(n) * cols / 32);
-  Grow(q8_s_, size_t(n) * cols / 32);
-  Q8Rows q{q8_q_.data(), q8_d_.data(), q8_s_.data()};
+  Grow(q8_bias_, size_t(n) * cols / 4);
+  Q8Rows q{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
   pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) QuantizeRowQ8(x + i * cols, cols, q, i);
   });
@@ -202,7 +209,7 @@ void CpuOps::MatMulMulti(const Buffer& x, const std::vector<const Weight*>& ws, 
   base.cols = cols;
   base.n = n;
   base.x = F(x);
-  base.xq = Q8Rows{q8_q_.data(), q8_d_.data(), q8_s_.data()};
+  base.xq = Q8Rows{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
   (void)plain;
   // One parallel loop over the rows of all weights, as if concatenated.
   pool_.For(total, 8, 4, [&](int64_t b, int64_t e, int) {
@@ -254,18 +261,21 @@ void CpuOps::Rope(Buffer& x, const Buffer& pos, int n, int heads, int head_dim,
     }
   }
   float* xs = F(x);
-  pool_.For(int64_t(n) * heads, 1, 1, [&](int64_t b, int64_t e, int) {
-    for (int64_t t = b; t < e; ++t) {
-      float* v = xs + t * head_dim;
-      const float* cs = rope_cs_.data() + size_t(t / heads) * half * 2;
-      for (int j = 0; j < half; ++j) {
-        const float c = cs[2 * j], s = cs[2 * j + 1];
-        const float a = v[j], b2 = v[j + half];
-        v[j] = a * c - b2 * s;
-        v[j + half] = b2 * c + a * s;
-      }
-    }
-  });
+  pool_.For(
+      int64_t(n) * heads, 1, 1,
+      [&](int64_t b, int64_t e, int) {
+        for (int64_t t = b; t < e; ++t) {
+          float* v = xs + t * head_dim;
+          const float* cs = rope_cs_.data() + size_t(t / heads) * half * 2;
+          for (int j = 0; j < half; ++j) {
+            const float c = cs[2 * j], s = cs[2 * j + 1];
+            const float a = v[j], b2 = v[j + half];
+            v[j] = a * c - b2 * s;
+            v[j + half] = b2 * c + a * s;
+          }
+        }
+      },
+      std::max<int64_t>(1, kElementwiseGrain / head_dim));
 }
 
 void CpuOps::StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, int n, int kv_dim,
@@ -324,7 +334,9 @@ void CpuOps::GeluMul(const Buffer& gate, const Buffer& up, size_t n, Buffer& out
 
 void CpuOps::Gelu(Buffer& x, size_t n) {
   float* v = F(x);
-  pool_.For(int64_t(n), 64, 1, [&](int64_t b, int64_t e, int) { cpu::Gelu(v + b, size_t(e - b)); });
+  pool_.For(
+      int64_t(n), 64, 1, [&](int64_t b, int64_t e, int) { cpu::Gelu(v + b, size_t(e - b)); },
+      kElementwiseGrain);
 }
 
 void CpuOps::Add(const Buffer& a, const Buffer& b, size_t n, Buffer& out) {

@@ -64,7 +64,8 @@ class CpuOps final : public Ops {
   ThreadPool pool_;
   // Scratch: quantized activations, and per-thread attention scores.
   std::vector<int8_t> q8_q_;
-  std::vector<float> q8_d_, q8_s_;
+  std::vector<float> q8_d_;
+  std::vector<int32_t> q8_bias_;
   std::vector<std::vector<float>> scores_;
   std::vector<float> rope_cs_;  // [n, half, 2] cos/sin of the current Rope call
   std::map<std::tuple<float, float, int>, std::vector<float>> inv_freq_;

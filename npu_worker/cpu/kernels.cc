@@ -118,8 +118,9 @@ void FloatMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
 
 #if UNICORN_X86_INT8
 namespace maddubs {
-HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+constexpr bool kVnni = false;
+HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
 #include "npu_worker/cpu/int8_x86-inl.h"
 }  // namespace maddubs
@@ -128,12 +129,15 @@ HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
 // AVX-512 VNNI (Ice Lake, Zen 4 and later): one instruction per dot.
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
+#define UNICORN_INT8_512 1
 namespace vnni {
-HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+constexpr bool kVnni = true;
+HWY_INLINE __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_dpbusd_epi32(acc, u, s);
 }
 #include "npu_worker/cpu/int8_x86-inl.h"
 }  // namespace vnni
+#undef UNICORN_INT8_512
 #pragma GCC pop_options
 #endif
 
@@ -205,22 +209,39 @@ void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
 }
 
 void QuantizeRowQ8(const float* x, int64_t cols, const Q8Rows& out, int64_t row) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const int64_t N = int64_t(hn::Lanes(df));
   const int64_t nb = cols / 32;
   int8_t* q = out.q + row * cols;
+  HWY_ALIGN int32_t qi[32];
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
     float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    if (N <= 32 && 32 % N == 0) {
+      auto vmax = hn::Zero(df);
+      for (int64_t j = 0; j < 32; j += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + j)));
+      amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    } else {
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    }
     const float d = amax / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
-    int sum = 0;
-    for (int j = 0; j < 32; ++j) {
-      const int v = int(std::nearbyint(xb[j] * id));
-      q[b * 32 + j] = int8_t(v);
-      sum += v;
+    if (N <= 32 && 32 % N == 0) {
+      const auto vid = hn::Set(df, id);
+      // NearestInt rounds half to even, as std::nearbyint in the default mode.
+      for (int64_t j = 0; j < 32; j += N) {
+        hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vid)), di, qi + j);
+      }
+    } else {
+      for (int j = 0; j < 32; ++j) qi[j] = int32_t(std::nearbyint(xb[j] * id));
     }
+    int32_t* bias = out.nbias + (row * nb + b) * 8;
+    for (int j = 0; j < 8; ++j) {
+      bias[j] = -8 * (qi[4 * j] + qi[4 * j + 1] + qi[4 * j + 2] + qi[4 * j + 3]);
+    }
+    for (int j = 0; j < 32; ++j) q[b * 32 + j] = int8_t(qi[j]);
     out.d[row * nb + b] = d;
-    out.s[row * nb + b] = d * float(sum);
   }
 }
 

@@ -13,14 +13,15 @@ namespace unicorn::cpu {
 
 // Activations quantized for the integer dot products of Q8_0 / Q4_0 weights,
 // in blocks of 32 as llama.cpp's Q8_0 activations, kept planar:
-//   q [n, cols] int8, d [n, cols/32] f32, s [n, cols/32] f32, with, per block,
-//   d = max|x| / 127, q = round(x / d) (ties to even), s = d * sum(q).
+//   q [n, cols] int8, d [n, cols/32] f32, nbias [n, cols/32, 8] int32, with,
+//   per block, d = max|x| / 127, q = round(x / d) (ties to even), and
+//   nbias[j] = -8 * (q[4j] + q[4j+1] + q[4j+2] + q[4j+3]) (zero points).
 // The weight dot is then sum_b dw_b * d_b * dot(w_b, q_b), exact in int32 per
 // block; only the rounding of x to q adds error (|x - d q| <= d / 2).
 struct Q8Rows {
   int8_t* q = nullptr;
   float* d = nullptr;
-  float* s = nullptr;
+  int32_t* nbias = nullptr;
 };
 
 // Quantizes one row of `cols` (a multiple of 32) floats into row `row` of out.

@@ -16,7 +16,9 @@ namespace {
 constexpr auto kSpinFor = std::chrono::milliseconds(2);
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {
+ThreadPool::ThreadPool(int threads)
+    : threads_(threads < 1 ? 1 : threads),
+      spin_limit_(threads_ <= int(std::thread::hardware_concurrency()) ? 4096 : 0) {
   for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t] { WorkerLoop(t); });
 }
 
@@ -52,7 +54,15 @@ void ThreadPool::Dispatch(int n_tasks, void* ctx, TaskFn fn) {
     cv_.notify_all();
   }
   DoTasks(0);
-  while (busy_.load(std::memory_order_acquire) != 0) UNICORN_PAUSE();
+  // Spin for the stragglers; on a machine with more runnable threads than
+  // cores a worker may be descheduled, so after a while give the core away.
+  for (int spins = 0; busy_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < spin_limit_) {
+      UNICORN_PAUSE();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::WorkerLoop(int thread) {
@@ -63,8 +73,12 @@ void ThreadPool::WorkerLoop(int thread) {
       auto start = std::chrono::steady_clock::now();
       int spins = 0;
       while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
-        UNICORN_PAUSE();
-        if (++spins % 1024 == 0 && std::chrono::steady_clock::now() - start > kSpinFor) {
+        if (++spins < spin_limit_) {
+          UNICORN_PAUSE();
+        } else {
+          std::this_thread::yield();  // let a descheduled thread of ours run
+        }
+        if (spins % 256 == 0 && std::chrono::steady_clock::now() - start > kSpinFor) {
           std::unique_lock<std::mutex> lock(mu_);
           sleepers_.fetch_add(1);
           cv_.wait(lock, [&] { return generation_.load() != seen; });

@@ -42,11 +42,14 @@ class ThreadPool {
 
   // Splits [0, n) into about `size() * per_thread` contiguous ranges whose
   // bounds are multiples of `align`, and calls f(begin, end, thread) for each.
+  // Ranges hold at least `grain` elements: small jobs run on the caller alone
+  // rather than pay for waking the pool.
   template <typename F>
-  void For(int64_t n, int64_t align, int per_thread, F&& f) {
+  void For(int64_t n, int64_t align, int per_thread, F&& f, int64_t grain = 1) {
     if (n <= 0) return;
     int64_t units = (n + align - 1) / align;
     int64_t tasks = std::min<int64_t>(units, int64_t(threads_) * per_thread);
+    tasks = std::max<int64_t>(1, std::min(tasks, n / std::max<int64_t>(grain, 1)));
     int64_t per = (units + tasks - 1) / tasks;
     tasks = (units + per - 1) / per;
     Run(int(tasks), [&](int task, int thread) {
@@ -63,6 +66,9 @@ class ThreadPool {
   void DoTasks(int thread);
 
   int threads_;
+  // Pause-loop iterations before yielding the core: 0 when there are more
+  // threads than hardware threads (spinning would only delay the others).
+  int spin_limit_;
   std::vector<std::thread> workers_;
 
   // The current job.

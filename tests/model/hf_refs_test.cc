@@ -170,19 +170,22 @@ TEST_P(HfRefsTest, Greedy32) {
 
 INSTANTIATE_TEST_SUITE_P(
     Models, HfRefsTest,
-    ::testing::Values(ModelCase{"text_small_f32", "text-small", "", "text-small/ref", kTol},
-                      ModelCase{"text_1b_like_bf16", "text-1b-like", "", "text-1b-like/ref", kTol},
-                      ModelCase{"text_27b_like_bf16", "text-27b-like", "", "text-27b-like/ref",
-                                kTol},
-                      ModelCase{"vision_small_f32", "vision-small", "", "vision-small/ref", kTol},
-                      ModelCase{"text_small_gguf_f32", "text-small/gguf/text-small-f32.gguf", "",
-                                "text-small/ref", kTol},
-                      // llama.cpp's own Q8_0 conversion: weights and (as llama.cpp does)
-                      // activations rounded to 8 bits. These random 8-layer models amplify
-                      // any perturbation (one layer's rounding alone moves logits by 13% of
-                      // their std): measured max error 26% of std, 36 of 40 argmaxes equal.
-                      ModelCase{"text_small_gguf_q8_0", "text-small/gguf/text-small-q8_0.gguf", "",
-                                "text-small/ref", 0.35, 0.85, false}),
+    ::testing::Values(
+        ModelCase{"text_small_f32", "text-small", "", "text-small/ref", kTol},
+        ModelCase{"text_1b_like_bf16", "text-1b-like", "", "text-1b-like/ref", kTol},
+        ModelCase{"text_27b_like_bf16", "text-27b-like", "", "text-27b-like/ref", kTol},
+        ModelCase{"vision_small_f32", "vision-small", "", "vision-small/ref", kTol},
+        ModelCase{"text_small_gguf_f32", "text-small/gguf/text-small-f32.gguf", "",
+                  "text-small/ref", kTol},
+        // llama.cpp's own Q8_0 conversion: weights and (as llama.cpp does)
+        // activations rounded to 8 bits. These random 8-layer models amplify
+        // any perturbation (one layer's rounding alone moves logits by 13% of
+        // their std): measured max error 26% of std, 36 of 40 argmaxes equal.
+        ModelCase{"text_small_gguf_q8_0", "text-small/gguf/text-small-q8_0.gguf", "",
+                  "text-small/ref", 0.35, 0.85, false},
+        ModelCase{"vision_small_gguf_q8_0", "vision-small/gguf/vision-small-q8_0.gguf",
+                  "vision-small/gguf/mmproj-vision-small-f32.gguf", "vision-small/ref", 0.35, 0.85,
+                  false}),
     [](const ::testing::TestParamInfo<ModelCase>& info) { return info.param.name; });
 
 TEST(HfRefsVisionTest, PixelValuesAndImageEmbeds) {

@@ -163,7 +163,10 @@ INSTANTIATE_TEST_SUITE_P(
                       MatMulCase{DType::kF16, 5, 33, 96}, MatMulCase{DType::kBF16, 6, 50, 136},
                       MatMulCase{DType::kBF16, 1, 300, 64}, MatMulCase{DType::kQ8_0, 1, 70, 256},
                       MatMulCase{DType::kQ8_0, 9, 41, 96}, MatMulCase{DType::kQ4_0, 1, 129, 1152},
-                      MatMulCase{DType::kQ4_0, 11, 40, 64}, MatMulCase{DType::kQ4_0, 4, 3, 32}),
+                      MatMulCase{DType::kQ4_0, 11, 40, 64}, MatMulCase{DType::kQ4_0, 4, 3, 32},
+                      // odd block counts (the 512-bit decode path pairs blocks)
+                      MatMulCase{DType::kQ4_0, 1, 33, 96}, MatMulCase{DType::kQ8_0, 1, 17, 160},
+                      MatMulCase{DType::kQ4_0, 1, 9, 32}),
     [](const ::testing::TestParamInfo<MatMulCase>& info) {
       const MatMulCase& c = info.param;
       return std::string(Traits(c.dtype).name) + "_n" + std::to_string(c.n) + "_" +
