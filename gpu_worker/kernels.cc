@@ -50,10 +50,9 @@ struct MatVecShape {
 };
 MatVecShape PickMatVec(const Weight& w) { return {2, w.cols >= 4096 ? 128u : 64u}; }
 
-constexpr uint32_t kMatMulBM = 64, kMatMulBN = 64;  // matmul.comp's tile
-constexpr uint32_t kMaxVectorTokens = 8;            // more take the tiled kernel
-constexpr uint32_t kMatVecCols = 4;                 // tokens per matvec workgroup (n > 1)
-constexpr uint32_t kAttnPrefillRows = 8;            // attn_prefill.comp's BR
+constexpr uint32_t kMaxVectorTokens = 8;  // more take the tiled kernel
+constexpr uint32_t kMatVecCols = 4;       // tokens per matvec workgroup (n > 1)
+constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
 constexpr uint32_t kMaxHeadDim = 256;
 
 }  // namespace
@@ -143,6 +142,8 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
   }
   if (vector) {
     MatVecShape s = PickMatVec(w);
+    if (opt.matvec_rows) s.rows = opt.matvec_rows;
+    if (opt.matvec_wg) s.wg = opt.matvec_wg;
     uint32_t cols = n == 1 ? 1 : kMatVecCols;
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
                              Get("matvec", s.wg, {uint32_t(w.dtype), s.rows, opt.flags, cols}));
@@ -151,9 +152,19 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
     cmd.Dispatch(*p, {w.buf, x, y, bias}, push, g);
     return absl::OkStatus();
   }
+  // Tiles of 128 where the shape fills them and shared memory holds them
+  // (32 * (BM + BN + 8) floats).
+  auto fits = [&](uint32_t bm, uint32_t bn) {
+    return 32u * (bm + bn + 8) * 4 <= device_.caps().max_shared_memory;
+  };
+  uint32_t bm = opt.tile_m ? opt.tile_m : (m >= 128 && fits(128, 128) ? 128 : 64);
+  uint32_t bn = opt.tile_n ? opt.tile_n : (n > 64 && fits(bm, 128) ? 128 : 64);
+  if ((bm != 64 && bm != 128) || (bn != 64 && bn != 128) || !fits(bm, bn)) {
+    return absl::InvalidArgumentError(absl::StrCat("[vk] matmul: no ", bm, " x ", bn, " tile"));
+  }
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
-                           Get("matmul", 256, {uint32_t(w.dtype), 0, opt.flags}));
-  cmd.Dispatch(*p, {w.buf, x, y, bias}, push, {CeilDiv(m, kMatMulBM), CeilDiv(n, kMatMulBN), 1});
+                           Get("matmul", 256, {uint32_t(w.dtype), 0, opt.flags, bm, bn}));
+  cmd.Dispatch(*p, {w.buf, x, y, bias}, push, {CeilDiv(m, bm), CeilDiv(n, bn), 1});
   return absl::OkStatus();
 }
 

@@ -35,6 +35,8 @@ struct MatMulOptions {
   uint32_t x_stride = 0;  // floats between tokens of x (0 = cols)
   uint32_t y_stride = 0;  // floats between tokens of y (0 = m)
   enum class Path { kAuto, kVector, kTiled } path = Path::kAuto;
+  uint32_t tile_m = 0, tile_n = 0;          // tiled kernel: 64 or 128 (0 = by shape and device)
+  uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
 };
 
 // What HeadNormRope does (UNICORN_HEAD_* flags) and its shapes.

@@ -18,6 +18,7 @@ struct Case {
   int m, k, n;
   Path path;
   uint32_t flags = 0;
+  uint32_t tile_m = 0, tile_n = 0;
 };
 
 void RunCase(const Case& c) {
@@ -36,6 +37,8 @@ void RunCase(const Case& c) {
   opt.bias = bb.All();
   opt.softcap = 3.0f;
   opt.path = c.path;
+  opt.tile_m = c.tile_m;
+  opt.tile_n = c.tile_n;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
@@ -58,6 +61,12 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, VkMatMulDtype,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
                                            DType::kQ4_0),
                          [](const auto& info) { return std::string(Traits(info.param).name); });
+
+// The 128-wide tiles (lavapipe's 32 KiB of shared memory holds 128 x 64).
+TEST(VkMatMul, WideTiles) {
+  RunCase({DType::kQ4_0, 200, 128, 70, Path::kTiled, 0, 128, 64});
+  RunCase({DType::kF16, 70, 96, 150, Path::kTiled, UNICORN_MM_BIAS, 64, 128});
+}
 
 TEST(VkMatMul, GeGluFusedIntoDecode) {
   RunCase({DType::kQ4_0, 33, 128, 1, Path::kVector, UNICORN_MM_GEGLU});
