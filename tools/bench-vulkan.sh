@@ -9,7 +9,10 @@
 #       prebuilt Vulkan libraries (LLAMA_BENCH_DIR) into OUT_DIR/llama.tar.xz.
 #   tools/bench-vulkan.sh run BUNDLE_DIR OUT_DIR [4b|27b|tests|kernels]...
 #       (on the GPU machine) unpacks both, makes the GGUFs in /tmp, and runs
-#       the named parts (default: tests 4b kernels 27b), logging to OUT_DIR.
+#       the named parts (default: tests 4b 27b kernels), logging to OUT_DIR
+#       (and OUT_DIR/logs.tgz). BUNDLE_DIR/gl/*.deb (libvulkan1, libglvnd0,
+#       libegl1, libgl1, libglx0, libgles2, libopengl0 from Debian) are
+#       unpacked into / first: the NVIDIA Vulkan driver needs libglvnd.
 #
 # llama-bench: built from the llama.cpp release that `npm pack node-llama-cpp`
 # carries (llama/gitRelease.bundle), linked against the libraries of
@@ -44,14 +47,21 @@ pack() {
 run() {
   local bundle=$1 out=$2
   shift 2
-  local parts=${*:-tests 4b kernels 27b}
+  local parts=${*:-tests 4b 27b kernels}
   local U=/tmp/unicorn L=/tmp/llama
   mkdir -p "$U" "$L" "$out"
   tar -C "$U" -xJf "$bundle/unicorn.tar.xz"
   tar -C "$L" -xJf "$bundle/llama.tar.xz"
+  # The NVIDIA Vulkan driver needs the GL vendor-neutral dispatch libraries
+  # (libglvnd), which the GPU image lacks: .debs from BUNDLE_DIR/gl, unpacked
+  # into / as the device notes describe.
+  if compgen -G "$bundle/gl/*.deb" > /dev/null; then
+    for f in "$bundle"/gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+  fi
   export LD_LIBRARY_PATH="$U/lib"
   local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+  [ -f "$icd" ] && export VK_DRIVER_FILES=$icd __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem \
     --format=csv 2>&1 | tee "$out/gpu.txt"
   # The test binaries find tests/data under the source path they were built in.
@@ -63,24 +73,25 @@ run() {
     case $part in
       tests)
         for t in gpu_worker_test gemma3_vulkan_test hf_refs_vulkan_test; do
-          UNICORN_TEST_VK_DEVICE=NVIDIA timeout 120 "$U/bin/$t" --gtest_brief=1 2>&1 |
+          VK_LOADER_DEBUG=error UNICORN_TEST_VK_DEVICE=NVIDIA timeout 90 "$U/bin/$t" --gtest_brief=1 2>&1 |
             tail -25 | tee "$out/$t.txt"
         done ;;
       kernels)
-        timeout 150 "$U/bin/unicorn-vk-kernel-bench" --device NVIDIA 2>&1 | tee "$out/kernels.txt" ;;
+        timeout 120 "$U/bin/unicorn-vk-kernel-bench" --device NVIDIA 2>&1 | tee "$out/kernels.txt" ;;
       4b|27b)
         local g=/tmp/gemma3-$part.gguf n=128
         [ "$part" = 27b ] && n=64
         [ -f "$g" ] || (time "$U/bin/unicorn-make-gguf" --shape "gemma3-$part" --out "$g") 2>&1 |
           tail -3
-        timeout 200 "$U/bin/unicorn" bench -m "$g" --backend vulkan --device NVIDIA -p 512 \
+        timeout 150 "$U/bin/unicorn" bench -m "$g" --backend vulkan --device NVIDIA -p 512 \
           -n "$n" -r 3 2>&1 | tee "$out/unicorn-$part.txt"
-        UNICORN_VK_PROFILE=1 timeout 120 "$U/bin/unicorn" bench -m "$g" --backend vulkan \
+        UNICORN_VK_PROFILE=1 timeout 90 "$U/bin/unicorn" bench -m "$g" --backend vulkan \
           --device NVIDIA -p 512 -n 16 -r 1 2>&1 | tee "$out/profile-$part.txt"
-        (cd "$L" && timeout 240 ./llama-bench -m "$g" -ngl 99 -p 512 -n "$n" -r 3 2>&1) |
+        (cd "$L" && timeout 150 ./llama-bench -m "$g" -ngl 99 -p 512 -n "$n" -r 3 2>&1) |
           tee "$out/llama-$part.txt" ;;
     esac
   done
+  tar -C "$out" -czf "$out/../logs.tgz" . 2>/dev/null && mv "$out/../logs.tgz" "$out/"
 }
 
 case "${1:-}" in

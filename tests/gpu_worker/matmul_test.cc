@@ -94,6 +94,31 @@ TEST(VkMatMul, UnalignedDenseRows) {
   }
 }
 
+// Autotuning times the candidates on first use of a shape and records the
+// product with the winner; results stay exact.
+TEST(VkMatMul, AutotunePicksAShapeAndStaysExact) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  auto k = Kernels::Create(d);
+  ASSERT_TRUE(k.ok()) << k.status();
+  (*k)->set_autotune(true);
+  for (int n : {1, 70}) {
+    TestMatrix w = MakeMatrix(DType::kQ8_0, 40, 64, 3);
+    std::vector<float> x = Random(size_t(n) * 64, 4);
+    Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), by = Zeros(d, size_t(n) * 40 * 4);
+    RunCmd(d, [&](CommandBuffer& cmd) {
+      Status s = (*k)->MatMul(cmd, {bw.All(), DType::kQ8_0, 40, 64}, bx.All(), by.All(), n);
+      ASSERT_TRUE(s.ok()) << s;
+    });
+    EXPECT_LT(
+        MaxRelError(Download<float>(d, by, size_t(n) * 40), MatMulRef(w.values, x, 40, 64, n, 0)),
+        kMatTol);
+  }
+  if (d.caps().timestamps) {
+    EXPECT_EQ((*k)->tuning_log().size(), 2u);
+  }
+}
+
 TEST(VkMatMul, RejectsRowsThatAreNotWholeBlocks) {
   UNICORN_VK_ENV(env);
   Buffer b = Zeros(*env.device, 1024);
