@@ -9,8 +9,8 @@
 #       prebuilt Vulkan libraries (LLAMA_BENCH_DIR) into OUT_DIR/llama.tar.xz.
 #   tools/bench-vulkan.sh run BUNDLE_DIR OUT_DIR [4b|27b|tests|kernels]...
 #       (on the GPU machine) unpacks both, makes the GGUFs in /tmp, and runs
-#       the named parts (default: tests 4b 27b kernels), logging to OUT_DIR
-#       (and OUT_DIR/logs.tgz). BUNDLE_DIR/gl/*.deb (libvulkan1, libglvnd0,
+#       the named parts (default: tests 4b 27b kernels); OUT_DIR gets
+#       logs.tgz with every log and copies of the headline ones. BUNDLE_DIR/gl/*.deb (libvulkan1, libglvnd0,
 #       libegl1, libgl1, libglx0, libgles2, libopengl0 from Debian) are
 #       unpacked into / first: the NVIDIA Vulkan driver needs libglvnd.
 #
@@ -45,7 +45,7 @@ pack() {
 }
 
 run() {
-  local bundle=$1 out=$2
+  local bundle=$1 final=$2 out=/tmp/unicorn-logs
   shift 2
   local parts=${*:-tests 4b 27b kernels}
   local U=/tmp/unicorn L=/tmp/llama
@@ -91,7 +91,12 @@ run() {
           tee "$out/llama-$part.txt" ;;
     esac
   done
-  tar -C "$out" -czf "$out/../logs.tgz" . 2>/dev/null && mv "$out/../logs.tgz" "$out/"
+  # Everything in one archive, the headline files beside it.
+  mkdir -p "$final"
+  tar -C "$out" -czf "$final/logs.tgz" .
+  for f in unicorn-4b llama-4b unicorn-27b llama-27b profile-4b kernels; do
+    [ -f "$out/$f.txt" ] && cp "$out/$f.txt" "$final/"
+  done
 }
 
 case "${1:-}" in
