@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "gpu_worker/shaders.h"
 
@@ -50,10 +51,9 @@ struct MatVecShape {
 };
 MatVecShape PickMatVec(const Weight& w) { return {2, w.cols >= 4096 ? 128u : 64u}; }
 
-constexpr uint32_t kMatMulBM = 64, kMatMulBN = 64;  // matmul.comp's tile
-constexpr uint32_t kMaxVectorTokens = 8;            // more take the tiled kernel
-constexpr uint32_t kMatVecCols = 4;                 // tokens per matvec workgroup (n > 1)
-constexpr uint32_t kAttnPrefillRows = 8;            // attn_prefill.comp's BR
+constexpr uint32_t kMaxVectorTokens = 8;  // more take the tiled kernel
+constexpr uint32_t kMatVecCols = 4;       // tokens per matvec workgroup (n > 1)
+constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
 constexpr uint32_t kMaxHeadDim = 256;
 
 }  // namespace
@@ -131,30 +131,139 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
                                                    "] ", std::string(Traits(w.dtype).name), " x ",
                                                    n, " tokens", geglu ? " (geglu)" : ""));
   }
-  MatMulPush push{
-      w.cols,     m, n, opt.x_stride ? opt.x_stride : w.cols, opt.y_stride ? opt.y_stride : m,
-      opt.softcap};
-  SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
-  bool vector = opt.path == MatMulOptions::Path::kVector ||
-                (opt.path == MatMulOptions::Path::kAuto && n <= kMaxVectorTokens);
+  const bool vector = opt.path == MatMulOptions::Path::kVector ||
+                      (opt.path == MatMulOptions::Path::kAuto && n <= kMaxVectorTokens);
   if (geglu && !vector) {
     return absl::InvalidArgumentError(
         "[vk] matmul: GEGLU is fused only into the few-token kernel; use GeGlu() after");
   }
+  const uint32_t max_shared = device_.caps().max_shared_memory;
   if (vector) {
     MatVecShape s = PickMatVec(w);
-    uint32_t cols = n == 1 ? 1 : kMatVecCols;
+    const uint32_t cols = n == 1 ? 1 : kMatVecCols;
+    const uint32_t mats = geglu ? 2 : 1;
+    if (autotune_ && opt.matvec_rows == 0 && opt.matvec_wg == 0 && device_.caps().timestamps) {
+      std::vector<std::pair<uint32_t, uint32_t>> cands;
+      for (auto [r, g] : std::initializer_list<std::pair<uint32_t, uint32_t>>{{1, 32},
+                                                                              {2, 32},
+                                                                              {1, 64},
+                                                                              {2, 64},
+                                                                              {4, 64},
+                                                                              {1, 128},
+                                                                              {2, 128},
+                                                                              {4, 128},
+                                                                              {1, 256},
+                                                                              {2, 256}}) {
+        if (mats * r * cols * g * 4 <= max_shared &&
+            g <= device_.caps().max_workgroup_invocations) {
+          cands.push_back({r, g});
+        }
+      }
+      UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, true, cands));
+      s = {best.first, best.second};
+    }
+    if (opt.matvec_rows) s.rows = opt.matvec_rows;
+    if (opt.matvec_wg) s.wg = opt.matvec_wg;
+    return RecordMatMul(cmd, w, x, y, n, opt, true, s.rows, s.wg);
+  }
+  // Tiles of 128 where the shape fills them and shared memory holds them
+  // (32 * (BM + BN + 8) floats).
+  auto fits = [&](uint32_t bm, uint32_t bn) { return 32u * (bm + bn + 8) * 4 <= max_shared; };
+  uint32_t bm = opt.tile_m ? opt.tile_m : (m >= 128 && fits(128, 128) ? 128 : 64);
+  uint32_t bn = opt.tile_n ? opt.tile_n : (n > 64 && fits(bm, 128) ? 128 : 64);
+  if (autotune_ && opt.tile_m == 0 && opt.tile_n == 0 && device_.caps().timestamps) {
+    std::vector<std::pair<uint32_t, uint32_t>> cands;
+    for (uint32_t a : {64u, 128u}) {
+      for (uint32_t b : {64u, 128u}) {
+        if (fits(a, b)) cands.push_back({a, b});
+      }
+    }
+    UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, false, cands));
+    bm = best.first;
+    bn = best.second;
+  }
+  if ((bm != 64 && bm != 128) || (bn != 64 && bn != 128) || !fits(bm, bn)) {
+    return absl::InvalidArgumentError(absl::StrCat("[vk] matmul: no ", bm, " x ", bn, " tile"));
+  }
+  return RecordMatMul(cmd, w, x, y, n, opt, false, bm, bn);
+}
+
+Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x,
+                             const SubBuffer& y, uint32_t n, const MatMulOptions& opt, bool vector,
+                             uint32_t a, uint32_t b) {
+  const bool geglu = opt.flags & UNICORN_MM_GEGLU;
+  const uint32_t m = geglu ? w.rows / 2 : w.rows;
+  MatMulPush push{
+      w.cols,     m, n, opt.x_stride ? opt.x_stride : w.cols, opt.y_stride ? opt.y_stride : m,
+      opt.softcap};
+  SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
+  if (vector) {
+    const uint32_t cols = n == 1 ? 1 : kMatVecCols;
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
-                             Get("matvec", s.wg, {uint32_t(w.dtype), s.rows, opt.flags, cols}));
-    Groups g = Grid(CeilDiv(m, s.rows));
+                             Get("matvec", b, {uint32_t(w.dtype), a, opt.flags, cols}));
+    Groups g = Grid(CeilDiv(m, a));
     g.z = CeilDiv(n, cols);
     cmd.Dispatch(*p, {w.buf, x, y, bias}, push, g);
     return absl::OkStatus();
   }
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
-                           Get("matmul", 256, {uint32_t(w.dtype), 0, opt.flags}));
-  cmd.Dispatch(*p, {w.buf, x, y, bias}, push, {CeilDiv(m, kMatMulBM), CeilDiv(n, kMatMulBN), 1});
+                           Get("matmul", 256, {uint32_t(w.dtype), 0, opt.flags, a, b}));
+  cmd.Dispatch(*p, {w.buf, x, y, bias}, push, {CeilDiv(m, a), CeilDiv(n, b), 1});
   return absl::OkStatus();
+}
+
+StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
+    const Weight& w, uint32_t n, const MatMulOptions& opt, bool vector,
+    const std::vector<std::pair<uint32_t, uint32_t>>& candidates) {
+  const bool geglu = opt.flags & UNICORN_MM_GEGLU;
+  const uint32_t m = geglu ? w.rows / 2 : w.rows;
+  // Shapes that share a kernel variant and grid share the result: n only
+  // matters as 1 / few / many (rounded to the tile).
+  const uint32_t n_class = vector ? (n == 1 ? 1 : kMatVecCols) : (n + 63) / 64 * 64;
+  const std::string key =
+      absl::StrCat(vector ? "matvec " : "matmul ", std::string(Traits(w.dtype).name), " ", w.rows,
+                   "x", w.cols, " flags ", opt.flags, " n", n_class);
+  auto it = tuned_.find(key);
+  if (it != tuned_.end()) return it->second;
+  if (candidates.size() == 1) return tuned_[key] = candidates[0];
+
+  // Inputs of the right size: zeros in, scratch out.
+  const uint32_t xs = opt.x_stride ? opt.x_stride : w.cols;
+  const uint32_t ys = opt.y_stride ? opt.y_stride : m;
+  const VkDeviceSize xb = VkDeviceSize(n) * xs * 4, yb = VkDeviceSize(n) * ys * 4 + 16;
+  if (tune_x_.size() < xb) {
+    UNICORN_ASSIGN_OR_RETURN(tune_x_, device_.allocator().Create(xb, MemoryUse::kDevice, "tuning"));
+    UNICORN_RETURN_IF_ERROR(device_.allocator().Zero(tune_x_.All()));
+  }
+  if (tune_y_.size() < yb) {
+    UNICORN_ASSIGN_OR_RETURN(tune_y_, device_.allocator().Create(yb, MemoryUse::kDevice, "tuning"));
+  }
+  MatMulOptions o = opt;
+  o.bias = tune_y_.All();  // holds >= m floats; the values do not matter for timing
+  constexpr int kReps = 5;
+  std::pair<uint32_t, uint32_t> best = candidates[0];
+  double best_ms = 1e30;
+  CommandBuffer tc(device_, 2 * kReps + 2);
+  for (auto c : candidates) {
+    tc.Begin();
+    for (int r = 0; r <= kReps; ++r) {  // the first dispatch warms up
+      UNICORN_RETURN_IF_ERROR(
+          RecordMatMul(tc, w, tune_x_.All(), tune_y_.All(), n, o, vector, c.first, c.second));
+      tc.Barrier();
+    }
+    UNICORN_RETURN_IF_ERROR(tc.End());
+    UNICORN_RETURN_IF_ERROR(tc.SubmitAndWait());
+    UNICORN_ASSIGN_OR_RETURN(std::vector<TimestampRecord> prof, tc.Profile());
+    double ms = 1e30;
+    for (size_t i = 1; i < prof.size(); ++i) ms = std::min(ms, prof[i].ms);
+    if (ms < best_ms) {
+      best_ms = ms;
+      best = c;
+    }
+  }
+  tuning_log_.push_back(absl::StrCat(key, ": ", best.first, vector ? " rows x " : " x ",
+                                     best.second, absl::StrFormat(" (%.4f ms)", best_ms)));
+  return tuned_[key] = best;
 }
 
 Status Kernels::Embed(CommandBuffer& cmd, const Weight& table, const SubBuffer& ids,

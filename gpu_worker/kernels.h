@@ -35,6 +35,8 @@ struct MatMulOptions {
   uint32_t x_stride = 0;  // floats between tokens of x (0 = cols)
   uint32_t y_stride = 0;  // floats between tokens of y (0 = m)
   enum class Path { kAuto, kVector, kTiled } path = Path::kAuto;
+  uint32_t tile_m = 0, tile_n = 0;          // tiled kernel: 64 or 128 (0 = by shape and device)
+  uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
 };
 
 // What HeadNormRope does (UNICORN_HEAD_* flags) and its shapes.
@@ -83,6 +85,15 @@ class Kernels {
   // take the bandwidth-bound matvec kernel, many the tiled one.
   Status MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,
                 uint32_t n, const MatMulOptions& opt = {});
+
+  // With autotune on (and timestamps on the queue), the first product of
+  // each shape times the candidate workgroup shapes (matvec rows x
+  // invocations, or tile sizes) on the real weights with GPU timestamps and
+  // keeps the fastest; later products of that shape use it. The timing runs
+  // in its own submissions while `cmd` is being recorded.
+  void set_autotune(bool on) { autotune_ = on; }
+  // "matvec q4_0 10240x2560 flags 4 n1: 2 rows x 64 (0.031 ms)" per tuned shape.
+  const std::vector<std::string>& tuning_log() const { return tuning_log_; }
 
   // y[t, :] = table[ids[t], :] * scale.   ids: [n] i32   y: [n, y_stride]
   Status Embed(CommandBuffer& cmd, const Weight& table, const SubBuffer& ids, const SubBuffer& y,
@@ -138,8 +149,21 @@ class Kernels {
   // has (kernels skip the few extra groups of the last row).
   Groups Grid(uint64_t groups) const;
 
+  // Records the product with an explicit workgroup shape: matvec (a rows x
+  // b invocations) or tiled (a x b tile).
+  Status RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,
+                      uint32_t n, const MatMulOptions& opt, bool vector, uint32_t a, uint32_t b);
+  // The fastest of `candidates` for this product (see set_autotune).
+  StatusOr<std::pair<uint32_t, uint32_t>> Tune(
+      const Weight& w, uint32_t n, const MatMulOptions& opt, bool vector,
+      const std::vector<std::pair<uint32_t, uint32_t>>& candidates);
+
   Device& device_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+  bool autotune_ = false;
+  std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
+  std::vector<std::string> tuning_log_;
+  Buffer tune_x_, tune_y_;
 };
 
 }  // namespace unicorn::vk

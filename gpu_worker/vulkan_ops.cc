@@ -26,6 +26,11 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   std::unique_ptr<VulkanOps> ops(new VulkanOps(options));
   UNICORN_ASSIGN_OR_RETURN(ops->device_, Device::Open(options.device));
   UNICORN_ASSIGN_OR_RETURN(ops->kernels_, Kernels::Create(*ops->device_));
+  // Timing candidates pays off on GPUs; on a CPU driver (CI's lavapipe) it
+  // would only cost time.
+  const char* tune = std::getenv("UNICORN_VK_TUNE");
+  ops->kernels_->set_autotune(tune ? std::strcmp(tune, "0") != 0
+                                   : ops->device_->caps().type != "cpu");
   return ops;
 }
 
@@ -374,6 +379,7 @@ void VulkanOps::AvgPool(const unicorn::Buffer& x, int side, int c, int k, unicor
 
 std::string VulkanOps::ProfileReport() const {
   std::string out;
+  for (const std::string& t : kernels_->tuning_log()) absl::StrAppend(&out, "tuned ", t, "\n");
   for (const auto& [tokens, t] : profile_totals_) {
     if (t.steps == 0) continue;
     std::vector<std::pair<std::string, OpTotals>> rows(t.ops.begin(), t.ops.end());

@@ -40,8 +40,10 @@ class OpsBuffer;
 class OpsWeight;
 
 struct VulkanOptions {
-  std::string device;      // Instance::Select() syntax: "" = best, index, or name part
-  bool profile = false;    // GPU timestamps per dispatch (LastProfile())
+  std::string device;    // Instance::Select() syntax: "" = best, index, or name part
+  bool profile = false;  // GPU timestamps per dispatch (LastProfile())
+  // Matrix-product workgroup shapes are timed and picked per shape on GPUs
+  // (Kernels::set_autotune); UNICORN_VK_TUNE=0/1 overrides.
   size_t max_graphs = 16;  // cached command buffers
 };
 

@@ -18,6 +18,7 @@ struct Case {
   int m, k, n;
   Path path;
   uint32_t flags = 0;
+  uint32_t tile_m = 0, tile_n = 0;
 };
 
 void RunCase(const Case& c) {
@@ -36,6 +37,8 @@ void RunCase(const Case& c) {
   opt.bias = bb.All();
   opt.softcap = 3.0f;
   opt.path = c.path;
+  opt.tile_m = c.tile_m;
+  opt.tile_n = c.tile_n;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
@@ -58,6 +61,12 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, VkMatMulDtype,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
                                            DType::kQ4_0),
                          [](const auto& info) { return std::string(Traits(info.param).name); });
+
+// The 128-wide tiles (lavapipe's 32 KiB of shared memory holds 128 x 64).
+TEST(VkMatMul, WideTiles) {
+  RunCase({DType::kQ4_0, 200, 128, 70, Path::kTiled, 0, 128, 64});
+  RunCase({DType::kF16, 70, 96, 150, Path::kTiled, UNICORN_MM_BIAS, 64, 128});
+}
 
 TEST(VkMatMul, GeGluFusedIntoDecode) {
   RunCase({DType::kQ4_0, 33, 128, 1, Path::kVector, UNICORN_MM_GEGLU});
@@ -82,6 +91,31 @@ TEST(VkMatMul, UnalignedDenseRows) {
   for (Path p : {Path::kVector, Path::kTiled}) {
     RunCase({DType::kF16, 24, 588, 3, p, UNICORN_MM_BIAS});
     RunCase({DType::kF32, 24, 36, 2, p});
+  }
+}
+
+// Autotuning times the candidates on first use of a shape and records the
+// product with the winner; results stay exact.
+TEST(VkMatMul, AutotunePicksAShapeAndStaysExact) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  auto k = Kernels::Create(d);
+  ASSERT_TRUE(k.ok()) << k.status();
+  (*k)->set_autotune(true);
+  for (int n : {1, 70}) {
+    TestMatrix w = MakeMatrix(DType::kQ8_0, 40, 64, 3);
+    std::vector<float> x = Random(size_t(n) * 64, 4);
+    Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), by = Zeros(d, size_t(n) * 40 * 4);
+    RunCmd(d, [&](CommandBuffer& cmd) {
+      Status s = (*k)->MatMul(cmd, {bw.All(), DType::kQ8_0, 40, 64}, bx.All(), by.All(), n);
+      ASSERT_TRUE(s.ok()) << s;
+    });
+    EXPECT_LT(
+        MaxRelError(Download<float>(d, by, size_t(n) * 40), MatMulRef(w.values, x, 40, 64, n, 0)),
+        kMatTol);
+  }
+  if (d.caps().timestamps) {
+    EXPECT_EQ((*k)->tuning_log().size(), 2u);
   }
 }
 

@@ -1,0 +1,193 @@
+// unicorn-vk-kernel-bench: GPU time of the hot kernels at Gemma 3 4B shapes,
+// from timestamp queries, for tuning (not a test):
+//   - matvec (decode) of Q4_0 / Q8_0 matrices per workgroup shape: GB/s;
+//   - the tiled product (prefill, 512 tokens) per tile size: TFLOP/s;
+//   - decode attention at a few context lengths;
+//   - the cost of a dependent dispatch (a barrier and a tiny kernel).
+//   unicorn-vk-kernel-bench [--device SEL]
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gpu_worker/kernels.h"
+#include "model/quant.h"
+
+namespace unicorn::vk {
+namespace {
+
+Buffer RandomBytes(Device& d, size_t bytes, DType t) {
+  std::vector<uint8_t> v(bytes);
+  std::mt19937 rng(1);
+  for (auto& b : v) b = uint8_t(rng());
+  // Keep quant scales and F16/F32 values finite and small.
+  if (t == DType::kQ4_0 || t == DType::kQ8_0) {
+    const size_t bb = t == DType::kQ4_0 ? 18 : 34;
+    for (size_t i = 0; i + bb <= bytes; i += bb) {
+      uint16_t s = F32ToF16(0.01f);
+      std::memcpy(&v[i], &s, 2);
+    }
+  } else {
+    std::vector<float> f(bytes / 4);
+    for (auto& x : f) x = float(rng() % 1000) * 1e-4f;
+    std::memcpy(v.data(), f.data(), f.size() * 4);
+  }
+  auto b = d.allocator().Create(bytes, MemoryUse::kDevice, "bench");
+  UNICORN_CHECK(b.ok());
+  UNICORN_CHECK(d.allocator().Upload(*b, 0, v.data(), bytes).ok());
+  return std::move(*b);
+}
+
+// Median GPU ms of `fn` over `reps` recordings of `inner` back-to-back calls
+// (each followed by a barrier), per call.
+template <class Fn>
+double TimeMs(Device& d, int inner, Fn&& fn, int reps = 5) {
+  std::vector<double> t;
+  CommandBuffer cmd(d, 4096);
+  for (int r = 0; r < reps; ++r) {
+    cmd.Begin();
+    for (int i = 0; i < inner; ++i) {
+      fn(cmd);
+      cmd.Barrier();
+    }
+    UNICORN_CHECK(cmd.End().ok());
+    UNICORN_CHECK(cmd.SubmitAndWait().ok());
+    auto prof = cmd.Profile();
+    UNICORN_CHECK(prof.ok());
+    double sum = 0;
+    for (auto& p : *prof) sum += p.ms;
+    t.push_back(sum / inner);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int Main(int argc, char** argv) {
+  std::string sel;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--device") == 0) sel = argv[i + 1];
+  }
+  auto dev = Device::Open(sel);
+  if (!dev.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(dev.status().message()).c_str());
+    return 1;
+  }
+  Device& d = **dev;
+  auto kr = Kernels::Create(d);
+  UNICORN_CHECK(kr.ok());
+  Kernels& k = **kr;
+  std::printf("device: %s\n", d.Describe().c_str());
+  if (!d.caps().timestamps) {
+    std::printf("no timestamps on this queue\n");
+    return 1;
+  }
+  Buffer x = RandomBytes(d, 512 * 10240 * 4, DType::kF32);
+  Buffer y = RandomBytes(d, 512 * 262144 * 4 / 64, DType::kF32);
+  Buffer ylogits = RandomBytes(d, 262144 * 4, DType::kF32);
+
+  struct Mat {
+    const char* name;
+    DType t;
+    uint32_t rows, cols;
+  };
+  const Mat mats[] = {{"attn_q 2048x2560 q4_0", DType::kQ4_0, 2048, 2560},
+                      {"ffn_up 10240x2560 q4_0", DType::kQ4_0, 10240, 2560},
+                      {"ffn_down 2560x10240 q4_0", DType::kQ4_0, 2560, 10240},
+                      {"gate+up geglu 2x10240x2560", DType::kQ4_0, 20480, 2560},
+                      {"lm_head 262144x2560 q8_0", DType::kQ8_0, 262144, 2560}};
+  std::printf("\nmatvec (1 token): GB/s of weights (ms per call)\n");
+  std::printf("%-30s", "matrix \\ rows x wg");
+  const uint32_t shapes[][2] = {{1, 64},  {2, 64},  {4, 64}, {1, 128}, {2, 128},
+                                {4, 128}, {2, 256}, {1, 32}, {2, 32}};
+  for (auto& s : shapes) std::printf(" %11s", absl::StrFormat("%ux%u", s[0], s[1]).c_str());
+  std::printf("\n");
+  for (const Mat& m : mats) {
+    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+    Buffer w = RandomBytes(d, bytes, m.t);
+    const bool geglu = std::strstr(m.name, "geglu") != nullptr;
+    std::printf("%-30s", m.name);
+    for (auto& s : shapes) {
+      MatMulOptions opt;
+      opt.path = MatMulOptions::Path::kVector;
+      opt.matvec_rows = s[0];
+      opt.matvec_wg = s[1];
+      if (geglu) opt.flags = UNICORN_MM_GEGLU;
+      const Buffer& out = m.rows > 20480 ? ylogits : y;
+      double ms = TimeMs(d, 20, [&](CommandBuffer& c) {
+        UNICORN_CHECK(k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 1, opt).ok());
+      });
+      std::printf(" %5.0f(%.3f)", double(bytes) / (ms * 1e-3) * 1e-9, ms);
+    }
+    std::printf("\n");
+  }
+
+  std::printf("\ntiled product, 512 tokens: TFLOP/s (ms)\n");
+  for (const Mat& m : mats) {
+    if (m.rows > 20000) continue;
+    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+    Buffer w = RandomBytes(d, bytes, m.t);
+    Buffer out = RandomBytes(d, size_t(512) * m.rows * 4, DType::kF32);
+    std::printf("%-30s", m.name);
+    for (uint32_t tm : {64u, 128u}) {
+      for (uint32_t tn : {64u, 128u}) {
+        if (32u * (tm + tn + 8) * 4 > d.caps().max_shared_memory) continue;
+        MatMulOptions opt;
+        opt.path = MatMulOptions::Path::kTiled;
+        opt.tile_m = tm;
+        opt.tile_n = tn;
+        double ms = TimeMs(
+            d, 3,
+            [&](CommandBuffer& c) {
+              UNICORN_CHECK(
+                  k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 512, opt).ok());
+            },
+            3);
+        std::printf("  %ux%u %5.1f(%.3f)", tm, tn,
+                    2.0 * m.rows * m.cols * 512 / (ms * 1e-3) * 1e-12, ms);
+      }
+    }
+    std::printf("\n");
+  }
+
+  std::printf("\ndecode attention, 8 heads / 4 kv heads of 256, F32 store: ms\n");
+  for (uint32_t ctx : {128u, 1024u, 4096u}) {
+    Buffer ks = RandomBytes(d, size_t(ctx) * 4 * 256 * 4, DType::kF32);
+    Buffer vs = RandomBytes(d, size_t(ctx) * 4 * 256 * 4, DType::kF32);
+    std::vector<int32_t> span = {0, int32_t(ctx - 1)};
+    auto sb = d.allocator().Create(8, MemoryUse::kDevice, "span");
+    UNICORN_CHECK(sb.ok() && d.allocator().Upload(*sb, 0, span.data(), 8).ok());
+    for (uint32_t splits : {1u, 8u, 32u, 64u}) {
+      AttnParams ap;
+      ap.n_tokens = 1;
+      ap.n_heads = 8;
+      ap.n_kv_heads = 4;
+      ap.head_dim = 256;
+      ap.cap = ctx;
+      ap.scale = 0.0625f;
+      ap.n_splits = splits;
+      ap.path = AttnParams::Path::kDecode;
+      Buffer scratch = RandomBytes(d, Kernels::AttnScratchBytes(ap) + 16, DType::kF32);
+      double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+        UNICORN_CHECK(
+            k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), scratch.All(), ap)
+                .ok());
+      });
+      std::printf("  ctx %5u splits %2u: %.4f ms\n", ctx, splits, ms);
+    }
+  }
+
+  std::printf("\ndependent tiny dispatches (barrier + 1-workgroup kernel): us each\n");
+  double ms = TimeMs(d, 200, [&](CommandBuffer& c) {
+    UNICORN_CHECK(k.Add(c, y.Sub(0, 1024), y.Sub(0, 1024), y.Sub(0, 1024), 256).ok());
+  });
+  std::printf("  %.2f us\n", ms * 1e3);
+  return 0;
+}
+
+}  // namespace
+}  // namespace unicorn::vk
+
+int main(int argc, char** argv) { return unicorn::vk::Main(argc, argv); }
