@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "model/chat_template.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_loader.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 
@@ -33,7 +34,7 @@ namespace {
 using json = nlohmann::json;
 
 StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& model) {
-  return Tokenizer::FromFolder(model);
+  return LoadTokenizer(model);
 }
 
 // Runs `per_line` on each non-blank line of `path` ("-": stdin).
