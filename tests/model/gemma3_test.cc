@@ -6,11 +6,28 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <numeric>
 
 #include "npu_worker/cpu/cpu_ops.h"
 #include "tests/model/gemma3_reference.h"
+
+// Counts heap allocations while g_count_allocs is set (DecodeDoesNotAllocate).
+static std::atomic<bool> g_count_allocs{false};
+static std::atomic<long> g_allocs{0};
+void* operator new(size_t n) {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs++;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // our new is malloc
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace unicorn {
 namespace {
@@ -102,6 +119,19 @@ TEST(Gemma3Test, ChunkedPrefillAndDecodeMatchReference) {
     ASSERT_TRUE(s->Decode(tokens[size_t(i)], &logits).ok());
     EXPECT_LT(MaxAbsDiff(logits.data(), &ref[size_t(i * V)], size_t(V)), tol) << "position " << i;
   }
+}
+
+TEST(Gemma3Test, DecodeDoesNotAllocate) {
+  Fixture f(TinyConfig(), DType::kQ4_0, DType::kF32);
+  auto s = f.Session(8, 64);
+  std::vector<float> logits;
+  ASSERT_TRUE(s->Prefill(std::vector<int>{2, 5, 7}, {}, LogitsMode::kLast, &logits).ok());
+  ASSERT_TRUE(s->Decode(9, &logits).ok());  // warm-up: scratch reaches its size
+  g_allocs = 0;
+  g_count_allocs = true;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(s->Decode(10 + i, &logits).ok());
+  g_count_allocs = false;
+  EXPECT_EQ(g_allocs.load(), 0);
 }
 
 TEST(Gemma3Test, ImageRunsAttendBidirectionally) {
