@@ -174,6 +174,8 @@ struct FormatCase {
   double top1;  // minimum top-1 agreement
 };
 
+void PrintTo(const FormatCase& c, std::ostream* os) { *os << Traits(c.matrices).name; }
+
 class Gemma3FormatTest : public ::testing::TestWithParam<FormatCase> {};
 
 TEST_P(Gemma3FormatTest, MatchesReferenceOnTheSameWeights) {
