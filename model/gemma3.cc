@@ -151,6 +151,14 @@ StatusOr<std::unique_ptr<Gemma3Session>> Gemma3Session::Create(const Gemma3Model
   s->gate_ = ops.Alloc(C * size_t(c.intermediate_size));
   s->up_ = ops.Alloc(C * size_t(c.intermediate_size));
   s->last_ = ops.Alloc(H);
+  // The operand lists of the fused projections, built once (no allocation per step).
+  for (int l = 0; l < c.num_layers; ++l) {
+    const Gemma3LayerWeights& w = model.layer(l);
+    s->qkv_w_.push_back({w.q.get(), w.k.get(), w.v.get()});
+    s->gate_up_w_.push_back({w.gate.get(), w.up.get()});
+  }
+  s->qkv_out_ = {s->q_.get(), s->k_.get(), s->v_.get()};
+  s->gate_up_out_ = {s->gate_.get(), s->up_.get()};
   s->logits_ = ops.Alloc(size_t(c.vocab_size));
   return s;
 }
@@ -181,12 +189,11 @@ void Gemma3Session::AttentionHalf(int l, int n) {
   ap.softcap = float(c.attn_logit_softcapping);
 
   // Attention block.
-  ops_.RmsNorm(*x_, *w.attn_norm, n, H, eps, *xn_);             // input_layernorm
-  ops_.MatMulMulti(*xn_, {w.q.get(), w.k.get(), w.v.get()}, n,  // q/k/v_proj (GQA)
-                   {q_.get(), k_.get(), v_.get()});
-  ops_.RmsNorm(*q_, *w.q_norm, n * NH, D, eps, *q_);   // q_norm, per head over head_dim
-  ops_.RmsNorm(*k_, *w.k_norm, n * NKV, D, eps, *k_);  // k_norm
-  ops_.Rope(*q_, *pos_, n, NH, D, rope);               // apply_rotary_pos_emb (rotate_half)
+  ops_.RmsNorm(*x_, *w.attn_norm, n, H, eps, *xn_);        // input_layernorm
+  ops_.MatMulMulti(*xn_, qkv_w_[size_t(l)], n, qkv_out_);  // q/k/v_proj (GQA)
+  ops_.RmsNorm(*q_, *w.q_norm, n * NH, D, eps, *q_);       // q_norm, per head over head_dim
+  ops_.RmsNorm(*k_, *w.k_norm, n * NKV, D, eps, *k_);      // k_norm
+  ops_.Rope(*q_, *pos_, n, NH, D, rope);                   // apply_rotary_pos_emb (rotate_half)
   ops_.Rope(*k_, *pos_, n, NKV, D, rope);
   ops_.StoreKv(*k_, *v_, *pos_, n, NKV * D, ap.capacity, *k_store_[size_t(l)],
                *v_store_[size_t(l)]);
@@ -205,7 +212,7 @@ void Gemma3Session::FfnHalf(int l, int n) {
   const int H = c.hidden_size;
   const float eps = float(c.rms_norm_eps);
   ops_.RmsNorm(*x_, *w.ffn_norm, n, H, eps, *xn_);  // pre_feedforward_layernorm
-  ops_.MatMulMulti(*xn_, {w.gate.get(), w.up.get()}, n, {gate_.get(), up_.get()});
+  ops_.MatMulMulti(*xn_, gate_up_w_[size_t(l)], n, gate_up_out_);
   ops_.GeluMul(*gate_, *up_, size_t(n) * c.intermediate_size, *gate_);
   ops_.MatMul(*gate_, *w.down, nullptr, n, *o_);
   ops_.RmsNorm(*o_, *w.post_ffw_norm, n, H, eps, *o_);  // post_feedforward_layernorm

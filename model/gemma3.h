@@ -143,7 +143,10 @@ class Gemma3Session {
   std::unique_ptr<Buffer> o_;          // [chunk, hidden]
   std::unique_ptr<Buffer> gate_, up_;  // [chunk, intermediate]
   std::unique_ptr<Buffer> last_;       // [1, hidden]
-  std::unique_ptr<Buffer> logits_;     // [1 or chunk, vocab]
+  // Operand lists of MatMulMulti: per layer {q, k, v} and {gate, up}.
+  std::vector<std::vector<const Weight*>> qkv_w_, gate_up_w_;
+  std::vector<Buffer*> qkv_out_, gate_up_out_;
+  std::unique_ptr<Buffer> logits_;  // [1 or chunk, vocab]
 };
 
 }  // namespace unicorn

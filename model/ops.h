@@ -129,6 +129,7 @@ class Ops {
 
   // Several projections of one input in one dispatch (q/k/v, gate/up):
   // ys[j] = x Ws[j]^T; all Ws share `in`. Same result as separate MatMuls.
+  // (Callers on the decode path pass vectors they keep, so nothing allocates.)
   virtual void MatMulMulti(const Buffer& x, const std::vector<const Weight*>& ws, int n,
                            const std::vector<Buffer*>& ys) = 0;
 

@@ -179,7 +179,9 @@ void CpuOps::QuantizeActivations(const float* x, int n, int64_t cols) {
 }
 
 void CpuOps::MatMul(const Buffer& x, const Weight& w, const Weight* bias, int n, Buffer& y) {
-  MatMulMulti(x, {&w}, n, {&y});
+  const Weight* ws[] = {&w};
+  Buffer* ys[] = {&y};
+  MatMulImpl(x, ws, 1, n, ys);
   if (bias != nullptr) {
     UNICORN_CHECK(bias->cols() == w.rows() && bias->dtype() == DType::kF32);
     const float* bv = W(*bias).f32();
@@ -193,12 +195,18 @@ void CpuOps::MatMul(const Buffer& x, const Weight& w, const Weight* bias, int n,
 
 void CpuOps::MatMulMulti(const Buffer& x, const std::vector<const Weight*>& ws, int n,
                          const std::vector<Buffer*>& ys) {
-  UNICORN_CHECK(!ws.empty() && ws.size() == ys.size());
+  UNICORN_CHECK(ws.size() == ys.size());
+  MatMulImpl(x, ws.data(), ws.size(), n, ys.data());
+}
+
+void CpuOps::MatMulImpl(const Buffer& x, const Weight* const* ws, size_t count, int n,
+                        Buffer* const* ys) {
+  UNICORN_CHECK(count > 0);
   const int64_t cols = ws[0]->cols();
   UNICORN_CHECK(size_t(n) * cols <= x.size());
   bool quantized = false, plain = false;
   int64_t total = 0;
-  for (size_t j = 0; j < ws.size(); ++j) {
+  for (size_t j = 0; j < count; ++j) {
     UNICORN_CHECK(ws[j]->cols() == cols);
     UNICORN_CHECK(size_t(n) * ws[j]->rows() <= ys[j]->size());
     (IsQuantized(ws[j]->dtype()) ? quantized : plain) = true;
@@ -214,7 +222,7 @@ void CpuOps::MatMulMulti(const Buffer& x, const std::vector<const Weight*>& ws, 
   // One parallel loop over the rows of all weights, as if concatenated.
   pool_.For(total, 8, 4, [&](int64_t b, int64_t e, int) {
     int64_t first = 0;
-    for (size_t j = 0; j < ws.size() && b < e; ++j) {
+    for (size_t j = 0; j < count && b < e; ++j) {
       const int64_t rows = ws[j]->rows();
       if (b < first + rows) {
         const int64_t r0 = b - first, r1 = std::min(e - first, rows);

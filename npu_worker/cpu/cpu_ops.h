@@ -56,6 +56,8 @@ class CpuOps final : public Ops {
   void AvgPool(const Buffer& x, int side, int c, int k, Buffer& out) override;
 
  private:
+  // y_j = x W_j^T for `count` weights (MatMul and MatMulMulti).
+  void MatMulImpl(const Buffer& x, const Weight* const* ws, size_t count, int n, Buffer* const* ys);
   // Quantizes x [n, cols] into q8_ (for Q8_0 / Q4_0 weights).
   void QuantizeActivations(const float* x, int n, int64_t cols);
   // inv_freq of one (theta, factor, head_dim), cached.

@@ -6,11 +6,28 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <numeric>
 
 #include "npu_worker/cpu/cpu_ops.h"
 #include "tests/model/gemma3_reference.h"
+
+// Counts heap allocations while g_count_allocs is set (DecodeDoesNotAllocate).
+static std::atomic<bool> g_count_allocs{false};
+static std::atomic<long> g_allocs{0};
+void* operator new(size_t n) {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs++;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // our new is malloc
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace unicorn {
 namespace {
@@ -104,6 +121,19 @@ TEST(Gemma3Test, ChunkedPrefillAndDecodeMatchReference) {
   }
 }
 
+TEST(Gemma3Test, DecodeDoesNotAllocate) {
+  Fixture f(TinyConfig(), DType::kQ4_0, DType::kF32);
+  auto s = f.Session(8, 64);
+  std::vector<float> logits;
+  ASSERT_TRUE(s->Prefill(std::vector<int>{2, 5, 7}, {}, LogitsMode::kLast, &logits).ok());
+  ASSERT_TRUE(s->Decode(9, &logits).ok());  // warm-up: scratch reaches its size
+  g_allocs = 0;
+  g_count_allocs = true;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(s->Decode(10 + i, &logits).ok());
+  g_count_allocs = false;
+  EXPECT_EQ(g_allocs.load(), 0);
+}
+
 TEST(Gemma3Test, ImageRunsAttendBidirectionally) {
   Gemma3Config c = TinyConfig();
   c.sliding_window = 3;  // shorter than an image run: the run widens the window
@@ -143,6 +173,8 @@ struct FormatCase {
   double tol;   // max |logit error| / std(reference logits)
   double top1;  // minimum top-1 agreement
 };
+
+void PrintTo(const FormatCase& c, std::ostream* os) { *os << Traits(c.matrices).name; }
 
 class Gemma3FormatTest : public ::testing::TestWithParam<FormatCase> {};
 

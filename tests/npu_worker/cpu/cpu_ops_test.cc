@@ -89,6 +89,10 @@ struct MatMulCase {
   int64_t out, in;
 };
 
+void PrintTo(const MatMulCase& c, std::ostream* os) {
+  *os << Traits(c.dtype).name << " n=" << c.n << " " << c.out << "x" << c.in;
+}
+
 class MatMulTest : public ::testing::TestWithParam<MatMulCase> {
  protected:
   void Check();
