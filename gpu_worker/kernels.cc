@@ -51,6 +51,16 @@ struct MatVecShape {
 };
 MatVecShape PickMatVec(const Weight& w) { return {2, w.cols >= 4096 ? 128u : 64u}; }
 
+// Invocations per row of a norm: few rows (decode) are latency-bound, so a
+// wide workgroup loads the whole row at once (one vec4 each); many rows fill
+// the GPU with 256-wide workgroups.
+uint32_t NormWorkgroup(uint32_t rows, uint32_t n) {
+  if (rows > 64) return 256;
+  uint32_t wg = 64;
+  while (wg < 1024 && wg * 4 < n) wg *= 2;
+  return wg;
+}
+
 constexpr uint32_t kMaxVectorTokens = 8;  // more take the tiled kernel
 constexpr uint32_t kMatVecCols = 4;       // tokens per matvec workgroup (n > 1)
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
@@ -94,7 +104,8 @@ Groups Kernels::Grid(uint64_t groups) const {
 Status Kernels::RmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,
                         const SubBuffer& y, uint32_t rows, uint32_t n, float eps, uint32_t x_stride,
                         uint32_t y_stride) {
-  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("norm", 256, {UNICORN_NORM_RMS}));
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                           Get("norm", NormWorkgroup(rows, n), {UNICORN_NORM_RMS}));
   NormPush push{rows, n, x_stride ? x_stride : n, y_stride ? y_stride : n, 0, eps};
   cmd.Dispatch(*p, {x, w, y, w, y}, push, Grid(rows));
   return absl::OkStatus();
@@ -114,8 +125,8 @@ Status Kernels::AddRmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuff
                            uint32_t rows, uint32_t n, float eps) {
   const bool next = w_next.size > 0;
   UNICORN_ASSIGN_OR_RETURN(
-      const Pipeline* p,
-      Get("norm", 256, {next ? uint32_t(UNICORN_NORM_ADD_RMS) : uint32_t(UNICORN_NORM_ADD)}));
+      const Pipeline* p, Get("norm", NormWorkgroup(rows, n),
+                             {next ? uint32_t(UNICORN_NORM_ADD_RMS) : uint32_t(UNICORN_NORM_ADD)}));
   NormPush push{rows, n, n, n, n, eps};
   cmd.Dispatch(*p, {x, w_post, next ? y : h, next ? w_next : w_post, h}, push, Grid(rows));
   return absl::OkStatus();

@@ -23,6 +23,38 @@ layout(std430, binding = 1) readonly buffer W { float w[]; };
 layout(std430, binding = 2) buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer Aux { float aux[]; };
 layout(std430, binding = 4) buffer H { float h[]; };
+// The same buffers as vec4 (rows of a multiple of 4 floats): one 16-byte
+// load per invocation keeps a decode step's single-row norm short.
+layout(std430, binding = 0) readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 1) readonly buffer W4 { vec4 w4[]; };
+layout(std430, binding = 2) buffer Y4 { vec4 y4[]; };
+layout(std430, binding = 3) readonly buffer Aux4 { vec4 aux4[]; };
+layout(std430, binding = 4) buffer H4 { vec4 h4[]; };
+
+// RMS modes over rows of n = 4 * n4 floats (strides multiples of 4).
+void RmsVec4(uint row, uint tid) {
+  const uint n4 = p.n / 4;
+  const uint xo = row * p.x_stride / 4, yo = row * p.y_stride / 4, ho = row * p.h_stride / 4;
+  float ss = 0.0;
+  for (uint i = tid; i < n4; i += WG) ss += dot(x4[xo + i], x4[xo + i]);
+  const float scale = inversesqrt(WorkgroupSum(ss) / float(p.n) + p.eps);
+  if (MODE == UNICORN_NORM_RMS) {
+    for (uint i = tid; i < n4; i += WG) y4[yo + i] = x4[xo + i] * scale * (1.0 + w4[i]);
+    return;
+  }
+  if (MODE == UNICORN_NORM_ADD) {
+    for (uint i = tid; i < n4; i += WG) h4[ho + i] += x4[xo + i] * scale * (1.0 + w4[i]);
+    return;
+  }
+  float ss2 = 0.0;
+  for (uint i = tid; i < n4; i += WG) {
+    const vec4 v = h4[ho + i] + x4[xo + i] * scale * (1.0 + w4[i]);
+    h4[ho + i] = v;
+    ss2 += dot(v, v);
+  }
+  const float scale2 = inversesqrt(WorkgroupSum(ss2) / float(p.n) + p.eps);
+  for (uint i = tid; i < n4; i += WG) y4[yo + i] = h4[ho + i] * scale2 * (1.0 + aux4[i]);
+}
 
 void main() {
   const uint row = FlatGroup();
@@ -41,6 +73,10 @@ void main() {
     }
     const float rstd = inversesqrt(WorkgroupSum(ss) / float(p.n) + p.eps);
     for (uint i = tid; i < p.n; i += WG) y[yo + i] = (x[xo + i] - mean) * rstd * w[i] + aux[i];
+    return;
+  }
+  if (p.n % 4 == 0 && p.x_stride % 4 == 0 && p.y_stride % 4 == 0 && p.h_stride % 4 == 0) {
+    RmsVec4(row, tid);
     return;
   }
   float ss = 0.0;

@@ -24,10 +24,13 @@ TEST(VkLayerNorm, MatchesTwin) {
             kF32Tol);
 }
 
-TEST(VkAddRmsNorm, PostNormResidualAndNextNorm) {
+// n = 640 takes the vec4 path, n = 78 the scalar one.
+class VkAddRmsNorm : public ::testing::TestWithParam<int> {};
+
+TEST_P(VkAddRmsNorm, PostNormResidualAndNextNorm) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
-  const int rows = 3, n = 640;
+  const int rows = 3, n = GetParam();
   std::vector<float> x = Random(rows * n, 1, -5, 5), h = Random(rows * n, 2, -2, 2);
   std::vector<float> wp = Random(n, 3), wn = Random(n, 4);
   Buffer bx = Upload(d, x), bh = Upload(d, h), bwp = Upload(d, wp), bwn = Upload(d, wn);
@@ -52,6 +55,8 @@ TEST(VkAddRmsNorm, PostNormResidualAndNextNorm) {
   });
   EXPECT_LT(MaxRelError(Download<float>(d, bh2, h.size()), h_want), kF32Tol);
 }
+
+INSTANTIATE_TEST_SUITE_P(Widths, VkAddRmsNorm, ::testing::Values(640, 78));
 
 class VkEmbed : public ::testing::TestWithParam<DType> {};
 
@@ -122,10 +127,11 @@ TEST(VkHeadNormRope, InPlaceAndIntoTheStoreRing) {
       std::copy(&v[at], &v[at] + D, &v_want[slot]);
     }
   }
-  // Same F32 angle on both sides; the GPU's sin/cos after exact range
-  // reduction are within ~1e-6, the norm within a few ulp.
-  EXPECT_LT(MaxRelError(Download<float>(d, bx, x.size()), want), 1e-4);
-  EXPECT_LT(MaxRelError(Download<float>(d, bks, k_want.size()), k_want), 1e-4);
+  // Same F32 angle on both sides, reduced exactly to [-pi, pi]; there Vulkan
+  // lets sin/cos be off by 2^-11 (NVIDIA's were 1.2e-4 of the output scale),
+  // so 1e-3; a wrong position or frequency moves values by O(1).
+  EXPECT_LT(MaxRelError(Download<float>(d, bx, x.size()), want), 1e-3);
+  EXPECT_LT(MaxRelError(Download<float>(d, bks, k_want.size()), k_want), 1e-3);
   EXPECT_EQ(MaxRelError(Download<float>(d, bvs, v_want.size()), v_want), 0.0);
 }
 
