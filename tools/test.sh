@@ -22,7 +22,7 @@ if [ "${UNICORN_SKIP_ASAN:-0}" != 1 ]; then
   echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
   cmake -S . -B build-asan -G Ninja -DUNICORN_SANITIZE=ON -DUNICORN_WERROR=ON \
     -DCMAKE_BUILD_TYPE=Debug -DUNICORN_BUILD_BENCHMARKS=OFF >/dev/null
-  cmake --build build-asan -j"$jobs"
+  cmake --build build-asan -j"$jobs" --target unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'slow|npu|integration|gpu'
 fi
