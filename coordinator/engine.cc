@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "model/sampler.h"
 
 namespace unicorn {
 
@@ -16,7 +17,7 @@ struct Engine::Sequence {
   int generated = 0;
   std::unique_ptr<TokenSampler> sampler;
   std::unique_ptr<TextStream> text;
-  std::string held;  // decoded text not yet sent: it may begin a stop string
+  std::unique_ptr<StopMatcher> stop;  // EOS ids and stop strings; holds back text
   bool done = false;
 };
 
@@ -31,20 +32,6 @@ class ArgmaxSampler final : public TokenSampler {
     return best;
   }
 };
-
-// Length of the longest suffix of `text` that is a proper prefix of a stop string.
-size_t HeldBackLength(const std::string& text, const std::vector<std::string>& stops) {
-  size_t hold = 0;
-  for (const auto& stop : stops) {
-    for (size_t k = std::min(stop.size() - 1, text.size()); k > hold; --k) {
-      if (text.compare(text.size() - k, k, stop, 0, k) == 0) {
-        hold = k;
-        break;
-      }
-    }
-  }
-  return hold;
-}
 
 }  // namespace
 
@@ -81,6 +68,7 @@ StatusOr<uint64_t> Engine::Submit(EngineRequest request, EventSink sink) {
   seq->sampler = options_.make_sampler ? options_.make_sampler(seq->req.sampling)
                                        : std::make_unique<ArgmaxSampler>();
   if (options_.make_text_stream) seq->text = options_.make_text_stream();
+  seq->stop = std::make_unique<StopMatcher>(seq->req.stop_tokens, seq->req.stop);
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -127,7 +115,7 @@ void Engine::Finish(Sequence& s, FinishReason reason, Status error) {
   e.final = true;
   e.reason = reason;
   e.error = std::move(error);
-  if (reason == FinishReason::kLength) e.text = std::move(s.held);  // nothing more can match
+  if (reason == FinishReason::kLength) e.text = s.stop->Flush();  // nothing more can match
   e.prompt_tokens = s.prompt_len;
   e.completion_tokens = s.generated;
   s.sink(e);
@@ -147,24 +135,12 @@ void Engine::Emit(Sequence& s, int token, float logprob) {
   e.logprob = logprob;
   e.prompt_tokens = s.prompt_len;
   e.completion_tokens = s.generated;
-  bool stop_token = std::find(s.req.stop_tokens.begin(), s.req.stop_tokens.end(), token) !=
-                    s.req.stop_tokens.end();
-  if (!stop_token && s.text) s.held += s.text->Push(token);
-  // A stop string ends the output just before it.
-  size_t cut = std::string::npos;
-  for (const auto& stop : s.req.stop) cut = std::min(cut, s.held.find(stop));
-  if (cut != std::string::npos) {
-    e.text = s.held.substr(0, cut);
-    s.held.clear();
-    s.sink(e);
-    Finish(s, FinishReason::kStop);
-    return;
-  }
-  size_t hold = HeldBackLength(s.held, s.req.stop);
-  e.text = s.held.substr(0, s.held.size() - hold);
-  s.held.erase(0, s.held.size() - hold);
+  // An EOS token ends the output without text; a stop string ends it just
+  // before the string (StopMatcher holds back what may begin one).
+  bool stop_token = s.stop->IsEos(token);
+  e.text = s.stop->Feed(!stop_token && s.text ? s.text->Push(token) : std::string());
   s.sink(e);
-  if (stop_token) {
+  if (stop_token || s.stop->stopped()) {
     Finish(s, FinishReason::kStop);
   } else if (s.generated >= s.req.max_tokens || int(s.tokens.size()) >= executor_->max_context()) {
     Finish(s, FinishReason::kLength);
