@@ -135,7 +135,7 @@ HWY_INLINE __m512 PairScale(const uint8_t* blk0, const uint8_t* blk1, const floa
   memcpy(&h0, blk0, 2);
   memcpy(&h1, blk1, 2);
   const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(h0) | int(h1) << 16));
-  const __m128 s = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d))));
+  const __m128 s = _mm_mul_ps(dw, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d))));
   return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                _mm512_castps128_ps512(s));
 }
@@ -257,7 +257,7 @@ HWY_INLINE void Tile512(const MatMulArgs& args, int64_t r, int64_t i0) {
       __m512i seed = _mm512_loadu_si512(x.nbias + (row * nb + b) * 8);
       if (!kQ4) seed = _mm512_slli_epi32(seed, 4);
       const __m512 ds = PairBroadcast(
-          _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d + row * nb + b))));
+          _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.d + row * nb + b))));
       _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
         const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(seed, wv[k], a));
         acc[t][k] = _mm512_fmadd_ps(p, _mm512_mul_ps(ws[k], ds), acc[t][k]);

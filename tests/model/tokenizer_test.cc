@@ -57,7 +57,8 @@ TEST(GemmaTokenizer, DecodeEqualsHuggingFaceAndRoundTrips) {
     EXPECT_EQ(tok->Decode(Ids(rows[i]["ids_nobos"])), expected);
   }
   // Hand-made id sequences: invalid byte runs, ids past the vocabulary.
-  for (const json& c : ReadJson("meta.json")["decode_cases"]) {
+  const json meta = ReadJson("meta.json");  // the loop below must not outlive it
+  for (const json& c : meta["decode_cases"]) {
     SCOPED_TRACE(c["ids"].dump());
     EXPECT_EQ(tok->Decode(Ids(c["ids"])), c["text"].get<std::string>());
     EXPECT_EQ(tok->Decode(Ids(c["ids"]), true), c["skip_special"].get<std::string>());
@@ -71,7 +72,8 @@ TEST(GemmaTokenizer, StreamDecoderEmitsCompleteUtf8AndEqualsDecode) {
   const json rows = ReadJson("corpus_refs.json")["rows"];
   std::vector<std::vector<int32_t>> cases;
   for (const json& r : rows) cases.push_back(Ids(r["ids"]));
-  for (const json& c : ReadJson("meta.json")["decode_cases"]) cases.push_back(Ids(c["ids"]));
+  const json meta = ReadJson("meta.json");
+  for (const json& c : meta["decode_cases"]) cases.push_back(Ids(c["ids"]));
   for (const auto& ids : cases) {
     for (bool skip : {false, true}) {
       StreamDecoder dec(*tok, skip);
