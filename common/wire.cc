@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "proto/unicorn/worker.pb.h"
+
 namespace unicorn::wire {
 
 const char* CommandName(Command c) {
@@ -69,6 +71,13 @@ Status Send(zmq::socket_t& socket, const std::string& identity, Command command,
         absl::StrCat("[wire] send ", CommandName(command), ": ", e.what()));
   }
   return absl::OkStatus();
+}
+
+void SendError(zmq::socket_t& socket, const std::string& identity, const Status& status) {
+  Error err;
+  err.set_code(int(status.code()));
+  err.set_message(std::string(status.message()));
+  (void)Send(socket, identity, Command::kError, err);
 }
 
 StatusOr<Message> Decode(std::vector<zmq::message_t>& frames, bool with_identity) {

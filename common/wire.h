@@ -62,6 +62,10 @@ struct Message {
 Status Send(zmq::socket_t& socket, const std::string& identity, Command command,
             const google::protobuf::MessageLite& payload);
 
+// Answers a peer with an Error carrying `status` (best effort: a full or
+// closed peer is not an error of ours). `identity` is empty on the DEALER side.
+void SendError(zmq::socket_t& socket, const std::string& identity, const Status& status);
+
 // Receives one message without blocking. Returns nullopt when nothing is
 // waiting; an error for a malformed message (which has then been consumed).
 // `with_identity` is true on the ROUTER side; then, on an error, `*sender`

@@ -96,10 +96,9 @@ void WorkerLink::Handle(const wire::Message& m) {
     it->second(m);
     return;
   }
-  wire::Error err;
-  err.set_code(int(absl::StatusCode::kUnimplemented));
-  err.set_message(absl::StrCat("[link] worker cannot handle ", wire::CommandName(m.command)));
-  (void)wire::Send(*socket_, "", wire::Command::kError, err);
+  wire::SendError(*socket_, "",
+                  absl::UnimplementedError(
+                      absl::StrCat("[link] worker cannot handle ", wire::CommandName(m.command))));
 }
 
 bool WorkerLink::Poll(int timeout_ms) {
@@ -128,10 +127,7 @@ bool WorkerLink::Poll(int timeout_ms) {
       auto r = wire::TryReceive(*socket_, false);
       if (!r.ok()) {
         LOG_WARN("[link] dropped a bad message: {}", r.status().message());
-        wire::Error err;
-        err.set_code(int(r.status().code()));
-        err.set_message(std::string(r.status().message()));
-        (void)wire::Send(*socket_, "", wire::Command::kError, err);
+        wire::SendError(*socket_, "", r.status());
         continue;
       }
       if (!r->has_value()) break;

@@ -101,7 +101,7 @@ void PipelineExecutor::OnMessage(const std::string& worker, const wire::Message&
   }
 }
 
-StatusOr<wire::StageDone> PipelineExecutor::Await(const std::string& worker, uint64_t step_id) {
+StatusOr<wire::StageDone> PipelineExecutor::Await() {
   // Spin first (the answer usually comes within microseconds), yielding so the
   // ZeroMQ I/O threads get the core; then block.
   auto spin_until =
@@ -109,8 +109,6 @@ StatusOr<wire::StageDone> PipelineExecutor::Await(const std::string& worker, uin
   while (!reply_ready_.load() && std::chrono::steady_clock::now() < spin_until) sched_yield();
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return inflight_done_; });
-  (void)worker;
-  (void)step_id;
   if (!inflight_error_.ok()) return inflight_error_;
   return std::move(inflight_reply_);
 }
@@ -158,7 +156,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     Status posted = registry_.Post(st.worker, wire::Command::kRunStage, req.SerializeAsString());
     if (!posted.ok()) return posted;  // Unavailable: the engine replays once it is back
     hops_.fetch_add(1);
-    UNICORN_ASSIGN_OR_RETURN(done, Await(st.worker, step_id));
+    UNICORN_ASSIGN_OR_RETURN(done, Await());
     if (!done.error().empty()) {
       auto code = static_cast<absl::StatusCode>(done.error_code());
       // A worker that lost its shard (it restarted) cannot continue these

@@ -58,7 +58,8 @@ class PipelineExecutor final : public StepExecutor {
 
  private:
   void SendLoadShard(const std::string& worker);
-  StatusOr<wire::StageDone> Await(const std::string& worker, uint64_t step_id);
+  // Waits for the answer to the stage in flight (or its worker's loss).
+  StatusOr<wire::StageDone> Await();
 
   const Config& config_;
   ResolvedPlan plan_;

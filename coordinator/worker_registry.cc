@@ -11,18 +11,6 @@
 #include "proto/unicorn/worker.pb.h"
 
 namespace unicorn {
-namespace {
-
-void SendError(zmq::socket_t& sock, const std::string& identity, absl::StatusCode code,
-               std::string message) {
-  wire::Error err;
-  err.set_code(int(code));
-  err.set_message(std::move(message));
-  (void)wire::Send(sock, identity, wire::Command::kError, err);
-}
-
-}  // namespace
-
 WorkerRegistry::WorkerRegistry(const Config& config) : config_(config) {
   std::random_device rd;
   incarnation_ = (uint64_t(rd()) << 32) ^ rd();
@@ -94,7 +82,7 @@ void WorkerRegistry::HandleHello(void* socket, const wire::Message& m, int64_t n
                                                "' in ", config_.source_path)
                                 : std::string(ps.message());
       LOG_WARN("{}", msg);
-      SendError(sock, m.identity, absl::StatusCode::kNotFound, msg);
+      wire::SendError(sock, m.identity, absl::NotFoundError(msg));
       return;
     }
     if (w->incarnation != 0 && w->incarnation != hello.incarnation()) {
@@ -171,7 +159,7 @@ void WorkerRegistry::Loop(void* socket) {
       if (!r.ok()) {
         LOG_WARN("[registry] bad message: {}", r.status().message());
         if (!sender.empty()) {
-          SendError(sock, sender, r.status().code(), std::string(r.status().message()));
+          wire::SendError(sock, sender, r.status());
         }
         continue;
       }
@@ -209,8 +197,8 @@ void WorkerRegistry::Loop(void* socket) {
       if (name.empty()) {
         // A connection that never said Hello (or was expired): the worker's
         // link reconnects and says Hello again.
-        SendError(sock, m.identity, absl::StatusCode::kFailedPrecondition,
-                  "[registry] unknown peer: send Hello first");
+        wire::SendError(sock, m.identity,
+                        absl::FailedPreconditionError("[registry] unknown peer: send Hello first"));
         continue;
       }
       if (came_back && on_lifecycle_) on_lifecycle_(back, true);
