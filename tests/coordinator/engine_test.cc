@@ -34,6 +34,7 @@ std::vector<int> Reference(std::vector<int> tokens, int n) {
 class FakeExecutor : public StepExecutor {
  public:
   Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override {
+    if (gate_.valid()) gate_.wait();
     std::this_thread::sleep_for(step_delay_);
     std::lock_guard<std::mutex> lock(mu_);
     ++steps_;
@@ -71,6 +72,7 @@ class FakeExecutor : public StepExecutor {
   std::map<uint64_t, std::vector<int>> kv_;
   int steps_ = 0, max_batch_ = 0, max_chunk_ = 0, fail_at_step_ = -1;
   std::chrono::microseconds step_delay_{0};
+  std::shared_future<void> gate_;  // when set, every step waits for it
 };
 
 struct Collected {
@@ -118,6 +120,10 @@ TEST(Engine, GreedyMatchesTheModel) {
 
 TEST(Engine, ConcurrentRequestsAreBatchedAndIndependent) {
   FakeExecutor ex;
+  // Hold the first step until all eight are queued: on a loaded machine the
+  // engine could otherwise finish one request before the next is submitted.
+  std::promise<void> open;
+  ex.gate_ = open.get_future().share();
   EngineOptions opt;
   opt.max_sequences = 8;
   Engine engine(opt, &ex);
@@ -126,6 +132,7 @@ TEST(Engine, ConcurrentRequestsAreBatchedAndIndependent) {
     cs.push_back(std::make_unique<Collected>());
     ASSERT_TRUE(engine.Submit(Req({2, i, i * 3}, 40), Collect(cs.back().get())).ok());
   }
+  open.set_value();
   for (int i = 0; i < 8; ++i) {
     cs[i]->done.get_future().wait();
     EXPECT_EQ(cs[i]->tokens, Reference({2, i, i * 3}, 40)) << i;
