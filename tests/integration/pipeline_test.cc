@@ -151,6 +151,33 @@ TEST_F(Pipeline, BadRequestsGetClearErrorsAndTheSystemServesOn) {
   EXPECT_EQ(Complete(*stub, s, int(s.expected.size())), s.expected);
 }
 
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The baseline: the three processes give exactly the tokens of
+// `unicorn run --config` in one process on the same model and backend.
+TEST_F(Pipeline, GenerateEqualsUnicornRunInOneProcess) {
+  const std::string out = (sys_->dir() / "run.txt").string();
+  for (const Sample& s : LoadSamples()) {
+    if (!s.messages.empty()) continue;
+    const std::string args = " -p " + ShellQuote(s.prompt) + " -n 32 > " + out;
+    auto run = sys_->Cli("run --config " + sys_->config() + args);
+    ASSERT_EQ(run.code, 0) << run.out;
+    std::ifstream a(out);
+    std::string one_process((std::istreambuf_iterator<char>(a)), {});
+    one_process = one_process.substr(0, one_process.find("[run] "));  // its stderr report
+    auto gen = sys_->Cli("generate --server " + sys_->address() + args);
+    ASSERT_EQ(gen.code, 0) << gen.out;
+    std::ifstream b(out);
+    const std::string pipeline((std::istreambuf_iterator<char>(b)), {});
+    EXPECT_FALSE(pipeline.empty()) << s.name;
+    EXPECT_EQ(pipeline, one_process) << s.name;
+  }
+}
+
 TEST(PipelineVulkan, GreedyEqualsHuggingFaceWithTheGpuWorkerOnVulkan) {
   std::unique_ptr<TestSystem> sys(StartSplit("v", "vulkan"));
   auto stub = unicorn::v1::Unicorn::NewStub(

@@ -89,8 +89,10 @@ Status Bench(const BenchArgs& a) {
   const std::string desc = engine->ops().Describe();
   if (a.json) {
     nlohmann::json j;
-    j["model"] = a.model.model;
-    j["backend"] = a.model.backend;
+    ModelOptions m = a.model;
+    UNICORN_RETURN_IF_ERROR(ResolveModelOptions(&m));
+    j["model"] = m.model;
+    j["backend"] = m.backend;
     j["device"] = desc;
     j["threads"] = a.model.threads;
     for (const Result& r : results) {
@@ -106,7 +108,9 @@ Status Bench(const BenchArgs& a) {
                                  "t/s");
     std::cout << absl::StrFormat("| %-40s | %-36s | %8s | %20s |\n", std::string(40, '-'),
                                  std::string(36, '-'), std::string(8, '-'), std::string(20, '-'));
-    std::string model = a.model.model;
+    ModelOptions m = a.model;
+    UNICORN_RETURN_IF_ERROR(ResolveModelOptions(&m));
+    std::string model = m.model;
     if (model.size() > 40) model = "..." + model.substr(model.size() - 37);
     for (const Result& r : results) {
       std::cout << absl::StrFormat("| %-40s | %-36s | %8s | %20s |\n", model, desc, r.test,
