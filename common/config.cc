@@ -105,6 +105,7 @@ const WorkerConfig* Config::FindWorker(const std::string& name) const {
 }
 
 std::string Config::ControlEndpoint() const {
+  if (!control.endpoint.empty()) return control.endpoint;
   return absl::StrCat("ipc://", runtime_dir, "/control.sock");
 }
 
@@ -143,7 +144,7 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(
         r.CheckKeys(n, "coordinator",
                     {"grpc_address", "http_port", "metrics_port", "max_sequences", "max_queue",
-         "max_step_tokens", "max_context"}));
+                     "max_step_tokens", "max_context"}));
     auto& k = c.coordinator;
     UNICORN_RETURN_IF_ERROR(r.Get(n, "grpc_address", "coordinator.grpc_address", &k.grpc_address));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "http_port", "coordinator.http_port", &k.http_port));
@@ -163,9 +164,14 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
   if (YAML::Node n = root["control"]) {
     UNICORN_RETURN_IF_ERROR(
         r.CheckKeys(n, "control",
-                    {"heartbeat_interval_ms", "heartbeat_liveness", "reconnect_initial_ms",
-                     "reconnect_max_ms", "busy_poll_us"}));
+                    {"endpoint", "heartbeat_interval_ms", "heartbeat_liveness",
+                     "reconnect_initial_ms", "reconnect_max_ms", "busy_poll_us"}));
     auto& k = c.control;
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "endpoint", "control.endpoint", &k.endpoint));
+    if (!k.endpoint.empty() && k.endpoint.rfind("ipc://", 0) != 0 &&
+        k.endpoint.rfind("tcp://", 0) != 0) {
+      return r.Error("control.endpoint", "expected ipc://PATH or tcp://HOST:PORT");
+    }
     UNICORN_RETURN_IF_ERROR(r.Get(n, "heartbeat_interval_ms", "control.heartbeat_interval_ms",
                                   &k.heartbeat_interval_ms));
     UNICORN_RETURN_IF_ERROR(

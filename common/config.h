@@ -21,6 +21,10 @@ struct CoordinatorConfig {
 };
 
 struct ControlConfig {
+  // ZeroMQ control endpoint: "" = ipc://<runtime_dir>/control.sock; a
+  // tcp://HOST:PORT is allowed (activations still travel through this host's
+  // shared memory, so workers must run on the same host).
+  std::string endpoint;
   int heartbeat_interval_ms = 1000;  // both directions
   int heartbeat_liveness = 3;        // missed intervals before a peer is dead
   int reconnect_initial_ms = 250;    // worker reconnect backoff, doubling...
@@ -64,7 +68,8 @@ struct Config {
 
   // The worker with this name, or nullptr.
   const WorkerConfig* FindWorker(const std::string& name) const;
-  // The ZeroMQ control endpoint: ipc://<runtime_dir>/control.sock.
+  // The ZeroMQ control endpoint: control.endpoint, else
+  // ipc://<runtime_dir>/control.sock.
   std::string ControlEndpoint() const;
 };
 

@@ -40,6 +40,16 @@ TEST(Config, MinimalWithDefaultsAndRanges) {
   EXPECT_EQ(c->ControlEndpoint(), "ipc://" + c->runtime_dir + "/control.sock");
 }
 
+TEST(Config, TcpControlEndpointByConfig) {
+  auto c = ParseConfig(std::string(kMinimal) + "control: {endpoint: 'tcp://127.0.0.1:5599'}\n",
+                       "/etc/unicorn/x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->ControlEndpoint(), "tcp://127.0.0.1:5599");
+  auto bad = ParseConfig(std::string(kMinimal) + "control: {endpoint: 'udp://x'}\n", "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("control.endpoint"), std::string::npos) << bad.status();
+}
+
 struct BadCase {
   const char* yaml;
   const char* expected;  // substring of the error

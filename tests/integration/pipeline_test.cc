@@ -188,3 +188,27 @@ TEST(PipelineVulkan, GreedyEqualsHuggingFaceWithTheGpuWorkerOnVulkan) {
 }
 
 }  // namespace
+
+namespace {
+
+// control.endpoint: tcp:// instead of the default ipc:// socket.
+TEST(PipelineTcp, ControlOverTcpServesTheSameTokens) {
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(unicorn::testing::FreePort());
+  TestSystem sys(
+      "t", UNICORN_SOURCE_DIR "/models/demo",
+      "control: {endpoint: '" + endpoint +
+          "'}\n"
+          "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: cpu}\n"
+          "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n");
+  auto up = sys.Up();
+  ASSERT_EQ(up.code, 0) << up.out;
+  auto stub = unicorn::v1::Unicorn::NewStub(
+      grpc::CreateChannel(sys.address(), grpc::InsecureChannelCredentials()));
+  const Sample s = LoadSamples()[0];
+  EXPECT_EQ(Complete(*stub, s, int(s.expected.size())), s.expected);
+  std::ifstream log(sys.dir() / "run" / "logs" / "coordinator.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(text.find(endpoint), std::string::npos) << "the registry should log its endpoint";
+}
+
+}  // namespace
