@@ -45,8 +45,8 @@ int Main(const std::string& config_path) {
   if (!tokenizer.ok()) return Fail(tokenizer.status(), 2);
   auto plan = ResolvePlan(*config, model.num_layers);
   if (!plan.ok()) return Fail(plan.status(), 2);
-  LOG_INFO("[coordinator] {} ({} layers, vocab {}); plan {}", config->model, model.num_layers,
-           model.vocab_size, plan->Summary());
+  LOG_INFO("[coordinator] {} ({} layers, vocab {}); plan {} ({} hops per step)", config->model,
+           model.num_layers, model.vocab_size, plan->Summary(), plan->stages.size());
 
   const CoordinatorConfig& cc = config->coordinator;
   shm::ModelLimits limits;

@@ -1,4 +1,5 @@
 // Client subcommands that talk to a running coordinator over gRPC.
+#include <chrono>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
@@ -37,9 +38,23 @@ int Health(const std::string& server) {
 }
 
 // Prints the streamed text; with `chat`, sends the prompt as one user turn.
-int Generate(const std::string& server, const v1::GenerateRequest& req, bool chat) {
+// With `timings`, reports the time to the first token and the decode speed
+// after it on stderr, as `unicorn run` does for one process.
+int Generate(const std::string& server, const v1::GenerateRequest& req, bool chat, bool timings) {
   Client client(ServerAddress(server));
-  auto print = [](const v1::GenerateResponse& r) { std::cout << r.text() << std::flush; };
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  Clock::time_point first, last;
+  int tokens = 0;
+  v1::Usage usage;
+  auto print = [&](const v1::GenerateResponse& r) {
+    std::cout << r.text() << std::flush;
+    if (r.token_id() >= 0) {
+      last = Clock::now();
+      if (tokens++ == 0) first = last;
+    }
+    if (r.has_usage()) usage = r.usage();
+  };
   Status s;
   if (chat) {
     v1::ChatRequest c;
@@ -57,6 +72,14 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
     return 1;
   }
   std::cout << "\n";
+  if (timings && tokens > 0) {
+    const double ttft = std::chrono::duration<double>(first - t0).count();
+    const double tg = std::chrono::duration<double>(last - first).count();
+    std::cerr << absl::StrFormat(
+        "[generate] prompt %d tokens, first token after %.3f s | generation %d tokens, %.2f "
+        "tok/s\n",
+        usage.prompt_tokens(), ttft, tokens, tokens > 1 ? (tokens - 1) / tg : 0.0);
+  }
   return 0;
 }
 
@@ -74,12 +97,14 @@ void AddClientCommands(CLI::App& app) {
   static float temperature = 0;
   static uint64_t seed = 0;
   static bool chat = false;
+  static bool timings = false;
   auto* gen = app.add_subcommand("generate", "generate text from a prompt (prints only the text)");
   gen->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
   gen->add_option("-p,--prompt", prompt, "prompt text")->required();
   gen->add_option("-n,--max-tokens", max_tokens, "tokens to generate");
   gen->add_option("--temp", temperature, "temperature (0 = greedy)");
   auto* seed_opt = gen->add_option("--seed", seed, "sampling seed");
+  gen->add_flag("--timings", timings, "report time to first token and tok/s on stderr");
   gen->add_flag("--chat", chat, "send the prompt as a user turn of a chat (template applied)");
   gen->callback([seed_opt] {
     req.set_prompt(prompt);
@@ -89,7 +114,7 @@ void AddClientCommands(CLI::App& app) {
       req.mutable_sampling()->set_seed(seed);
       req.mutable_sampling()->set_has_seed(true);
     }
-    ExitCode() = Generate(server, req, chat);
+    ExitCode() = Generate(server, req, chat, timings);
   });
 }
 
