@@ -194,7 +194,7 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     w.name = kv.first.as<std::string>();
     std::string key = "workers." + w.name;
     UNICORN_RETURN_IF_ERROR(r.CheckKeys(
-        kv.second, key, {"kind", "backend", "device", "allow_cpu_fallback", "threads"}));
+        kv.second, key, {"kind", "backend", "device", "allow_cpu_fallback", "threads", "kernels"}));
     UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "kind", key + ".kind", &w.kind));
     UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "backend", key + ".backend", &w.backend));
     UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "device", key + ".device", &w.device));
@@ -215,6 +215,35 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
       return r.Error(key + ".kind", absl::StrCat("'", w.kind, "': expected npu or gpu"));
     }
     if (w.threads < 0) return r.Error(key + ".threads", "must be >= 0");
+    if (YAML::Node ks = kv.second["kernels"]) {
+      if (w.kind != "npu") return r.Error(key + ".kernels", "only npu workers take kernels");
+      if (!ks.IsSequence()) return r.Error(key + ".kernels", "expected a list of kernels");
+      for (size_t i = 0; i < ks.size(); ++i) {
+        std::string kk = absl::StrCat(key, ".kernels[", i, "]");
+        NpuKernelConfig k;
+        UNICORN_RETURN_IF_ERROR(
+            r.CheckKeys(ks[i], kk, {"name", "xclbin", "insts", "kernel", "dtype", "m", "k", "n"}));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "name", kk + ".name", &k.name));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "xclbin", kk + ".xclbin", &k.xclbin));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "insts", kk + ".insts", &k.insts));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "kernel", kk + ".kernel", &k.kernel));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "dtype", kk + ".dtype", &k.dtype));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "m", kk + ".m", &k.m));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "k", kk + ".k", &k.k));
+        UNICORN_RETURN_IF_ERROR(r.Get(ks[i], "n", kk + ".n", &k.n));
+        if (k.xclbin.empty() || k.insts.empty()) {
+          return r.Error(kk, "needs xclbin and insts paths");
+        }
+        if (k.dtype != "bf16" && k.dtype != "int8") {
+          return r.Error(kk + ".dtype", absl::StrCat("'", k.dtype, "': expected bf16 or int8"));
+        }
+        if (k.m <= 0 || k.k <= 0 || k.n <= 0) return r.Error(kk, "m, k and n must be positive");
+        if (k.name.empty()) k.name = absl::StrCat("gemm_", k.m, "x", k.k, "x", k.n, "_", k.dtype);
+        k.xclbin = Resolve(base, k.xclbin);
+        k.insts = Resolve(base, k.insts);
+        w.kernels.push_back(std::move(k));
+      }
+    }
     c.workers.push_back(std::move(w));
   }
 

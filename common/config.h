@@ -32,13 +32,25 @@ struct ControlConfig {
   int busy_poll_us = 200;            // spin on the socket before blocking
 };
 
+// One NPU GEMM kernel built from npu_worker/kernels (an mlir-aie design):
+// C [m, n] = A [m, k] Bt^T, for the weights of shape [n, k].
+struct NpuKernelConfig {
+  std::string name;                 // for logs and errors
+  std::string xclbin;               // path, absolute after loading
+  std::string insts;                // instruction sequence (insts.txt / .bin), absolute
+  std::string kernel = "MLIR_AIE";  // kernel name inside the xclbin
+  std::string dtype = "bf16";       // bf16 | int8 (weights and activations)
+  int m = 0, k = 0, n = 0;          // tile rows, reduction length, output columns
+};
+
 struct WorkerConfig {
-  std::string name;                // "npu", "gpu": the key used by the plan
-  std::string kind;                // "npu" or "gpu": which daemon serves it
-  std::string backend;             // npu: "cpu" | "xrt"; gpu: "vulkan" | "cpu"
-  std::string device;              // Vulkan device name substring or index; XRT device index
-  bool allow_cpu_fallback = true;  // npu: fall back to CPU when no NPU exists
-  int threads = 0;                 // CPU backend threads, 0 = all cores
+  std::string name;                      // "npu", "gpu": the key used by the plan
+  std::string kind;                      // "npu" or "gpu": which daemon serves it
+  std::string backend;                   // npu: "cpu" | "xrt"; gpu: "vulkan" | "cpu"
+  std::string device;                    // Vulkan device name substring or index; XRT device index
+  bool allow_cpu_fallback = true;        // npu: fall back to CPU when no NPU exists
+  int threads = 0;                       // CPU backend threads, 0 = all cores
+  std::vector<NpuKernelConfig> kernels;  // npu + xrt: GEMM kernels (none = every op on CPU)
 };
 
 // Where each part of the model runs, by worker name.

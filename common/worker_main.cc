@@ -44,6 +44,8 @@ int RunWorkerMain(const WorkerSpec& spec, int argc, char** argv) {
   hello.set_kind(spec.kind);
   hello.set_backend(backend->backend);
   hello.set_device(backend->device);
+  hello.set_requested_backend(wc->backend);
+  hello.set_backend_note(backend->note);
   WorkerLink link(*config, hello);
   if (Status s = link.Start(); !s.ok()) {
     LOG_ERROR("{}", s.message());

@@ -15,8 +15,12 @@
 namespace unicorn {
 
 struct BackendInfo {
+  BackendInfo(std::string b, std::string d, std::string n = "")
+      : backend(std::move(b)), device(std::move(d)), note(std::move(n)) {}
   std::string backend;  // what actually runs: "cpu", "xrt", "vulkan"
   std::string device;   // human-readable device description
+  // Set when `backend` is not what the config asked for: why (a fallback).
+  std::string note;
 };
 
 struct WorkerSpec {

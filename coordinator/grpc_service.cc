@@ -328,6 +328,8 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
     wi->set_kind(w.kind);
     wi->set_backend(w.backend);
     wi->set_device(w.device);
+    wi->set_requested_backend(w.requested_backend);
+    wi->set_backend_note(w.backend_note);
     wi->set_alive(w.alive);
     wi->set_ready(w.ready);
     wi->set_pid(w.pid);

@@ -97,6 +97,8 @@ void WorkerRegistry::HandleHello(void* socket, const wire::Message& m, int64_t n
     w->identity = m.identity;
     w->backend = hello.backend();
     w->device = hello.device();
+    w->requested_backend = hello.requested_backend();
+    w->backend_note = hello.backend_note();
     w->pid = hello.pid();
     w->incarnation = hello.incarnation();
     w->alive = true;

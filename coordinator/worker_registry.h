@@ -28,7 +28,9 @@ struct WorkerState {
   std::string kind;
   std::string backend;
   std::string device;
-  std::string identity;  // ZeroMQ routing id of the current connection
+  std::string requested_backend;  // the config's backend; differs from `backend` on a fallback
+  std::string backend_note;       // why it differs
+  std::string identity;           // ZeroMQ routing id of the current connection
   int pid = 0;
   uint64_t incarnation = 0;
   int64_t last_seen_ns = 0;

@@ -23,7 +23,7 @@ PACKAGES=(
   libstb-dev libpng-dev libjpeg-dev
   # systemd readiness/watchdog (sd_notify)
   libsystemd-dev
-  # NPU (XRT); only built with -DUNICORN_WITH_XRT=ON
+  # NPU (XRT): the XRT backend is compiled wherever these headers are found
   libxrt-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3-numpy

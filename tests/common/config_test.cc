@@ -83,6 +83,47 @@ TEST(Config, BadInputNamesKeyAndProblem) {
   }
 }
 
+TEST(Config, NpuKernelsParseWithPathsRelativeToTheFile) {
+  auto c = ParseConfig(R"(
+model: m.gguf
+workers:
+  npu:
+    kind: npu
+    backend: xrt
+    kernels:
+      - {name: q, xclbin: k/q.xclbin, insts: k/q.insts.bin, dtype: int8, m: 256, k: 1152, n: 1024}
+      - {xclbin: /abs/o.xclbin, insts: /abs/o.txt, m: 64, k: 1024, n: 1152}
+plan: {embedding: npu, lm_head: npu, layers: [{attention: npu, ffn: npu}]}
+)",
+                       "/etc/unicorn/x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto& ks = c->FindWorker("npu")->kernels;
+  ASSERT_EQ(ks.size(), 2u);
+  EXPECT_EQ(ks[0].name, "q");
+  EXPECT_EQ(ks[0].xclbin, "/etc/unicorn/k/q.xclbin");
+  EXPECT_EQ(ks[0].insts, "/etc/unicorn/k/q.insts.bin");
+  EXPECT_EQ(ks[0].kernel, "MLIR_AIE");
+  EXPECT_EQ(ks[0].dtype, "int8");
+  EXPECT_EQ(ks[0].m, 256);
+  EXPECT_EQ(ks[1].name, "gemm_64x1024x1152_bf16");
+  EXPECT_EQ(ks[1].dtype, "bf16");
+
+  for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
+           {"[{xclbin: a, m: 1, k: 1, n: 1}]", "kernels[0]: needs xclbin and insts"},
+           {"[{xclbin: a, insts: b, dtype: fp8, m: 1, k: 1, n: 1}]",
+            "'fp8': expected bf16 or int8"},
+           {"[{xclbin: a, insts: b, m: 0, k: 1, n: 1}]", "m, k and n must be positive"},
+           {"[{xclbin: a, insts: b, m: 1, k: 1, n: 1, bogus: 1}]", "bogus"},
+           {"{a: 1}", "expected a list of kernels"}}) {
+    auto r = ParseConfig(
+        "model: m\nworkers:\n  npu: {kind: npu, kernels: " + yaml +
+            "}\nplan: {embedding: npu, lm_head: npu, layers: [{attention: npu, ffn: npu}]}\n",
+        "t.yaml");
+    ASSERT_FALSE(r.ok()) << yaml;
+    EXPECT_NE(r.status().message().find(want), std::string::npos) << r.status();
+  }
+}
+
 TEST(Config, MissingFile) {
   auto r = LoadConfig("/nonexistent/x.yaml");
   ASSERT_FALSE(r.ok());

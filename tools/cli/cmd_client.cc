@@ -33,6 +33,10 @@ int Health(const std::string& server) {
                                  w.backend(), w.alive() ? "yes" : "NO", w.pid(),
                                  absl::StrFormat("%.0f us rtt", w.heartbeat_rtt_us()), w.restarts(),
                                  w.device());
+    if (!w.backend_note().empty()) {
+      std::cout << "    " << w.name() << ": requested " << w.requested_backend() << ", runs "
+                << w.backend() << ": " << w.backend_note() << "\n";
+    }
   }
   return info->serving() ? 0 : 3;
 }
