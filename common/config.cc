@@ -144,7 +144,7 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(
         r.CheckKeys(n, "coordinator",
                     {"grpc_address", "http_port", "metrics_port", "max_sequences", "max_queue",
-                     "max_step_tokens", "max_context"}));
+                     "max_step_tokens", "max_context", "tls"}));
     auto& k = c.coordinator;
     UNICORN_RETURN_IF_ERROR(r.Get(n, "grpc_address", "coordinator.grpc_address", &k.grpc_address));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "http_port", "coordinator.http_port", &k.http_port));
@@ -155,6 +155,16 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(
         r.Get(n, "max_step_tokens", "coordinator.max_step_tokens", &k.max_step_tokens));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "max_context", "coordinator.max_context", &k.max_context));
+    if (YAML::Node t = n["tls"]) {
+      UNICORN_RETURN_IF_ERROR(r.CheckKeys(t, "coordinator.tls", {"cert", "key"}));
+      UNICORN_RETURN_IF_ERROR(r.Get(t, "cert", "coordinator.tls.cert", &k.tls_cert));
+      UNICORN_RETURN_IF_ERROR(r.Get(t, "key", "coordinator.tls.key", &k.tls_key));
+      if (k.tls_cert.empty() || k.tls_key.empty()) {
+        return r.Error("coordinator.tls", "needs both cert and key (PEM files)");
+      }
+      k.tls_cert = Resolve(base, k.tls_cert);
+      k.tls_key = Resolve(base, k.tls_key);
+    }
     if (k.max_step_tokens < 1) return r.Error("coordinator.max_step_tokens", "must be >= 1");
     if (k.max_context < 2) return r.Error("coordinator.max_context", "must be >= 2");
     if (k.max_sequences < 1) return r.Error("coordinator.max_sequences", "must be >= 1");

@@ -18,6 +18,10 @@ struct CoordinatorConfig {
   int max_queue = 256;                           // waiting requests beyond that
   int max_step_tokens = 256;                     // prefill chunk per step, all sequences
   int max_context = 4096;                        // tokens per sequence (prompt + output)
+  // gRPC over TLS when both are set (`tls: {cert: server.pem, key: server.key}`,
+  // PEM files, relative to the config file); plaintext otherwise.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 struct ControlConfig {

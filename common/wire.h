@@ -14,9 +14,14 @@
 //            any traffic from the coordinator resets its liveness counter;
 //            liveness 0 -> close the socket, wait (backoff doubling up to a cap),
 //            reconnect and send Hello again with the same incarnation.
+//            An Error is not proof of life; an Error with UNAUTHENTICATED
+//            means "unknown connection" (the coordinator restarted): the
+//            worker says Hello again at once and keeps its process state.
 //   coordinator: a Hello registers (or re-registers) the worker by name; any
 //            traffic resets that worker's expiry; silence for
-//            interval * liveness marks it dead.
+//            interval * liveness marks it dead. Pipeline replies carry the
+//            step id they answer (RunStage.step_id): a reply to any step but
+//            the one in flight (a hung worker waking up) is dropped.
 // A malformed message is answered with an Error and otherwise ignored: a
 // peer never dies because of what it received.
 #pragma once

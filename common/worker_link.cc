@@ -86,6 +86,15 @@ void WorkerLink::Handle(const wire::Message& m) {
       wire::Error err;
       (void)wire::ParsePayload(m, &err);
       LOG_WARN("[link] coordinator reported an error: {}", err.message());
+      if (err.code() == int(absl::StatusCode::kUnauthenticated)) {
+        // The coordinator does not know this connection: it restarted (and
+        // ZeroMQ reconnected us under a new routing id). Register again now
+        // rather than after `liveness` silent intervals.
+        LOG_INFO("[link] the coordinator does not know this worker: saying Hello again");
+        acked_ = false;
+        Status s = wire::Send(*socket_, "", wire::Command::kHello, hello_);
+        if (!s.ok()) LOG_WARN("{}", s.message());
+      }
       return;
     }
     default:
@@ -131,7 +140,10 @@ bool WorkerLink::Poll(int timeout_ms) {
         continue;
       }
       if (!r->has_value()) break;
-      liveness_ = config_.control.heartbeat_liveness;
+      // Traffic proves the coordinator alive, except an Error: a restarted
+      // coordinator answers every message of an unknown connection with one,
+      // and counting those would keep this link from ever registering again.
+      if ((*r)->command != wire::Command::kError) liveness_ = config_.control.heartbeat_liveness;
       last_traffic_ns_ = wire::MonotonicNs();
       Handle(**r);
     }

@@ -40,13 +40,15 @@ Engine::Engine(EngineOptions options, StepExecutor* executor)
   thread_ = std::thread([this] { Loop(); });
 }
 
-Engine::~Engine() {
+Engine::~Engine() { Stop(); }
+
+void Engine::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 StatusOr<uint64_t> Engine::Submit(EngineRequest request, EventSink sink) {

@@ -104,7 +104,13 @@ struct EngineStats {
 class Engine {
  public:
   Engine(EngineOptions options, StepExecutor* executor);
-  ~Engine();  // stops the loop; unfinished requests get a final Unavailable event
+  ~Engine();  // Stop()
+
+  // Stops the loop: every unfinished request gets a final Unavailable event,
+  // and Submit() answers Unavailable from now on. Idempotent. The coordinator
+  // calls it before closing its gRPC server, so open streams end with
+  // UNAVAILABLE (retry elsewhere or later) rather than a cancellation.
+  void Stop();
 
   // Queues a request; returns its id. RESOURCE_EXHAUSTED when the queue is
   // full, INVALID_ARGUMENT for a request that can never run (empty prompt,

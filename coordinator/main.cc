@@ -5,6 +5,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -23,6 +25,15 @@
 
 namespace unicorn {
 namespace {
+
+// A whole (small) file, for PEM keys and certificates.
+StatusOr<std::string> ReadFileText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("[coordinator] cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 int Fail(const Status& s, int code = 1) {
   LOG_ERROR("{}", s.message());
@@ -88,7 +99,17 @@ int Main(const std::string& config_path) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(cc.grpc_address, grpc::InsecureServerCredentials(), &bound_port);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!cc.tls_cert.empty()) {
+    auto cert = ReadFileText(cc.tls_cert);
+    if (!cert.ok()) return Fail(cert.status(), 2);
+    auto key = ReadFileText(cc.tls_key);
+    if (!key.ok()) return Fail(key.status(), 2);
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(cc.grpc_address, creds, &bound_port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
@@ -100,7 +121,7 @@ int Main(const std::string& config_path) {
   // gRPC's health service starts out SERVING: say the truth until workers are ready.
   health->SetServingStatus(false);
   health->SetServingStatus("unicorn.v1.Unicorn", false);
-  LOG_INFO("[coordinator] gRPC on {}", cc.grpc_address);
+  LOG_INFO("[coordinator] gRPC on {}{}", cc.grpc_address, cc.tls_cert.empty() ? "" : " (TLS)");
   NotifyReady("serving gRPC; waiting for workers");
 
   bool was_serving = false;
@@ -120,8 +141,9 @@ int Main(const std::string& config_path) {
   NotifyStopping();
   LOG_INFO("[coordinator] stopping");
   health->SetServingStatus(false);
+  engine->Stop();  // open streams end with UNAVAILABLE; new ones are refused the same way
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  engine.reset();  // finishes open requests with Unavailable
+  engine.reset();
   registry.Stop(false);
   return 0;
 }

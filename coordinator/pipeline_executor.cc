@@ -55,6 +55,11 @@ void PipelineExecutor::OnWorker(const WorkerState& w, bool up) {
     SendLoadShard(w.name);
     return;
   }
+  // Whatever that worker held (KV caches of every running sequence) is gone,
+  // even if it was not the one in flight: the next step must not run on a
+  // restarted worker that lacks them. Run() fails with Unavailable until
+  // WaitReady() has seen every stage back.
+  lost_.store(true);
   std::lock_guard<std::mutex> lock(mu_);
   if (!inflight_done_ && inflight_worker_ == w.name && inflight_step_ != 0) {
     inflight_done_ = true;
@@ -93,7 +98,13 @@ void PipelineExecutor::OnMessage(const std::string& worker, const wire::Message&
     std::lock_guard<std::mutex> lock(mu_);
     // A reply to anything but the stage in flight is stale (for example from a
     // worker that hung, was declared dead, and woke up): ignore it.
-    if (d.step_id() != inflight_step_ || worker != inflight_worker_ || inflight_done_) return;
+    if (d.step_id() != inflight_step_ || worker != inflight_worker_ || inflight_done_) {
+      ++stale_replies_;
+      LOG_WARN(
+          "[pipeline] ignored a stale StageDone from '{}' (step {}; step {} on '{}' in flight)",
+          worker, d.step_id(), inflight_step_, inflight_worker_);
+      return;
+    }
     inflight_reply_ = std::move(d);
     inflight_done_ = true;
     reply_ready_.store(true);
@@ -138,6 +149,9 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
   wire::StageDone done;
   for (size_t i = 0; i < plan_.stages.size(); ++i) {
     const Stage& st = plan_.stages[i];
+    if (lost_.load()) {
+      return absl::UnavailableError("[pipeline] a worker was lost since the last replay");
+    }
     req.set_first_part(st.first_part);
     req.set_last_part(st.last_part);
     req.set_embedding(st.embedding);
@@ -192,6 +206,8 @@ void PipelineExecutor::Free(uint64_t seq_id) {
 }
 
 Status PipelineExecutor::WaitReady(int timeout_ms) {
+  // Cleared first: a loss during the wait sets it again and forces another replay.
+  lost_.store(false);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (!registry_.Serving()) {
     if (std::chrono::steady_clock::now() > deadline) {

@@ -55,6 +55,11 @@ class PipelineExecutor final : public StepExecutor {
   // Errors of shards that failed to load, by worker (for ModelInfo).
   std::map<std::string, std::string> ShardErrors() const;
   int64_t hops() const { return hops_.load(); }
+  // Replies dropped because they answered a step no longer in flight.
+  int64_t stale_replies() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stale_replies_;
+  }
 
  private:
   void SendLoadShard(const std::string& worker);
@@ -84,6 +89,8 @@ class PipelineExecutor final : public StepExecutor {
   std::map<std::string, std::string> shard_errors_;  // guarded by mu_
   uint64_t next_step_ = 0;
   std::atomic<int64_t> hops_{0};
+  std::atomic<bool> lost_{false};  // a worker was lost since the last WaitReady()
+  int64_t stale_replies_ = 0;      // guarded by mu_
 };
 
 }  // namespace unicorn

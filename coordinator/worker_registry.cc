@@ -199,8 +199,9 @@ void WorkerRegistry::Loop(void* socket) {
       if (name.empty()) {
         // A connection that never said Hello (or was expired): the worker's
         // link reconnects and says Hello again.
+        // UNAUTHENTICATED tells the worker to say Hello again (common/wire.h).
         wire::SendError(sock, m.identity,
-                        absl::FailedPreconditionError("[registry] unknown peer: send Hello first"));
+                        absl::UnauthenticatedError("[registry] unknown peer: send Hello first"));
         continue;
       }
       if (came_back && on_lifecycle_) on_lifecycle_(back, true);

@@ -14,6 +14,13 @@ StatusOr<Image> DecodeImage(const uint8_t* data, size_t size, const std::string&
     return absl::InvalidArgumentError(absl::StrCat("[image] ", what, ": file too large"));
   }
   int w = 0, h = 0, channels = 0;
+  // A small file may declare a huge image (a decompression bomb): check the
+  // header first. 2^26 pixels (8192 x 8192) is far above any vision input.
+  if (stbi_info_from_memory(data, int(size), &w, &h, &channels) &&
+      int64_t(w) * int64_t(h) > (int64_t(1) << 26)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[image] ", what, ": ", w, "x", h, " pixels is too large (limit 2^26)"));
+  }
   // Asking for 3 channels: grey is replicated, alpha dropped.
   stbi_uc* pixels = stbi_load_from_memory(data, int(size), &w, &h, &channels, 3);
   if (pixels == nullptr) {

@@ -8,16 +8,16 @@
 #
 # Usage: tools/fuzz.sh
 # Environment:
-#   FUZZ_SECONDS   seconds per target (default 20)
-#   FUZZ_TARGETS   targets to run (default "gguf safetensors config")
+#   FUZZ_SECONDS   seconds per target (default 15: 7 targets, under 2 minutes)
+#   FUZZ_TARGETS   targets to run (default: all seven)
 #   FUZZ_BUILD_DIR build folder (default build-fuzz)
 #   FUZZ_JOBS      parallel compile jobs (default 2)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
-seconds=${FUZZ_SECONDS:-20}
-targets=${FUZZ_TARGETS:-gguf safetensors config}
+seconds=${FUZZ_SECONDS:-15}
+targets=${FUZZ_TARGETS:-gguf safetensors config tokenizer image wire request}
 jobs=${FUZZ_JOBS:-2}
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 

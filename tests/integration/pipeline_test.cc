@@ -84,11 +84,10 @@ std::vector<int> Complete(unicorn::v1::Unicorn::Stub& stub, const Sample& s, int
 TestSystem* StartSplit(const std::string& tag, const std::string& gpu_backend) {
   auto* sys = new TestSystem(
       tag, UNICORN_SOURCE_DIR "/models/demo",
-      "coordinator: {max_sequences: 8}\n"
-      "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: " +
-          gpu_backend +
+      "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: " + gpu_backend +
           "}\n"
-          "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n");
+          "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n",
+      "max_sequences: 8");
   auto up = sys->Up();
   EXPECT_EQ(up.code, 0) << up.out;
   return sys;
