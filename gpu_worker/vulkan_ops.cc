@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/log.h"
+#include "gpu_worker/vk/external_memory.h"
 #include "gpu_worker/vulkan_ops_internal.h"
 #include "model/quant.h"
 
@@ -38,6 +39,7 @@ VulkanOps::VulkanOps(const VulkanOptions& o) : options_(o) {}
 
 VulkanOps::~VulkanOps() {
   if (device_) (void)device_->WaitIdle();
+  imports_.clear();
   if (options_.profile && !profile_totals_.empty()) {
     LOG_INFO("[vk] GPU profile ({}):\n{}", device_->caps().name, ProfileReport());
   }
@@ -151,6 +153,19 @@ void VulkanOps::Write(unicorn::Buffer& dst, size_t offset, const void* src, size
   const OpsBuffer& d = B(dst);
   UNICORN_CHECK(offset + n <= d.size());
   if (n == 0) return;
+  VkDeviceSize at = 0;
+  if (const Buffer* imp = FindImport(src, n * 4, &at)) {
+    // In place: the device reads the bytes when the queue runs, so the caller
+    // keeps them unchanged until the next flush (Read) returns.
+    Op op{OpKind::kCopy};
+    op.v[0] = imp->buffer();
+    op.v[1] = d.buf().buffer();
+    op.i[0] = int64_t(at);
+    op.i[1] = int64_t(offset * 4);
+    op.i[2] = int64_t(n * 4);
+    ++stats_.imported_writes;
+    return Enqueue(op);
+  }
   if (queue_.empty() && d.buf().mapped() != nullptr) {
     std::memcpy(static_cast<uint8_t*>(d.buf().mapped()) + offset * 4, src, n * 4);
     return;
@@ -184,6 +199,19 @@ void VulkanOps::Read(const unicorn::Buffer& src, size_t offset, void* dst, size_
   const OpsBuffer& s = B(src);
   UNICORN_CHECK(offset + n <= s.size());
   if (n == 0) return;
+  VkDeviceSize at = 0;
+  if (const Buffer* imp = FindImport(dst, n * 4, &at)) {
+    Op op{OpKind::kCopy};
+    op.v[0] = s.buf().buffer();
+    op.v[1] = imp->buffer();
+    op.i[0] = int64_t(offset * 4);
+    op.i[1] = int64_t(at);
+    op.i[2] = int64_t(n * 4);
+    ++stats_.imported_reads;
+    Enqueue(op);
+    if (!Flush().ok()) std::memset(dst, 0, n * 4);
+    return;
+  }
   if (queue_.empty() && s.buf().mapped() != nullptr && s.buf().host_cached()) {
     std::memcpy(dst, static_cast<const uint8_t*>(s.buf().mapped()) + offset * 4, n * 4);
     return;
@@ -223,6 +251,53 @@ void VulkanOps::Copy(const unicorn::Buffer& src, size_t src_off, unicorn::Buffer
   op.i[1] = int64_t(dst_off * 4);
   op.i[2] = int64_t(n * 4);
   Enqueue(op);
+}
+
+// ---- Imported host memory ---------------------------------------------------
+
+Status VulkanOps::ImportHostMemory(void* data, size_t bytes, int dma_buf_fd,
+                                   const std::string& what) {
+  const char* env = std::getenv("UNICORN_VK_IMPORT");
+  if (env != nullptr && std::strcmp(env, "0") == 0) {
+    return absl::UnavailableError(absl::StrCat("[vk] import of ", what, ": UNICORN_VK_IMPORT=0"));
+  }
+  StatusOr<Buffer> buf = absl::UnavailableError("no dma-buf");
+  std::string dma_buf_error;
+  if (dma_buf_fd >= 0) {
+    buf = ExternalMemory::ImportDmaBuf(*device_, dma_buf_fd, bytes, what);
+    if (!buf.ok()) dma_buf_error = absl::StrCat(buf.status().message(), "; ");
+  }
+  if (!buf.ok()) buf = ExternalMemory::ImportHost(*device_, data, bytes, what);
+  if (!buf.ok()) {
+    return absl::UnavailableError(absl::StrCat(dma_buf_error, buf.status().message()));
+  }
+  imports_.push_back({static_cast<const uint8_t*>(data), std::move(*buf)});
+  return absl::OkStatus();
+}
+
+void VulkanOps::ForgetHostMemory() {
+  if (imports_.empty()) return;
+  if (!queue_.empty()) (void)Flush();
+  DropGraphs();  // cached command buffers may name the imports
+  (void)device_->WaitIdle();
+  imports_.clear();
+}
+
+uint64_t VulkanOps::imported_bytes() const {
+  uint64_t n = 0;
+  for (const HostImport& h : imports_) n += h.buf.size();
+  return n;
+}
+
+const Buffer* VulkanOps::FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const {
+  const uint8_t* q = static_cast<const uint8_t*>(p);
+  for (const HostImport& h : imports_) {
+    if (q >= h.data && bytes <= h.buf.size() && size_t(q - h.data) <= h.buf.size() - bytes) {
+      *offset = VkDeviceSize(q - h.data);
+      return &h.buf;
+    }
+  }
+  return nullptr;
 }
 
 // ---- Compute ops (queued) ---------------------------------------------------

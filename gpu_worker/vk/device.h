@@ -38,6 +38,10 @@ struct DeviceCaps {
   VkDeviceSize max_storage_buffer_range = 0;
   bool timestamps = false;         // the compute queue can write timestamps
   double timestamp_period_ns = 0;  // nanoseconds per timestamp tick
+  // External memory (vk/external_memory.h), each enabled when the device has it.
+  bool external_memory_host = false;             // VK_EXT_external_memory_host
+  bool external_memory_dma_buf = false;          // VK_EXT_external_memory_dma_buf (+ _fd)
+  VkDeviceSize min_imported_host_alignment = 0;  // of pointer and size (host import)
 };
 
 class Device {
