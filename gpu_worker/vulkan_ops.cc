@@ -289,6 +289,26 @@ uint64_t VulkanOps::imported_bytes() const {
   return n;
 }
 
+bool VulkanOps::IsImport(VkBuffer b) const {
+  for (const HostImport& h : imports_) {
+    if (h.buf.buffer() == b) return true;
+  }
+  return false;
+}
+
+Status VulkanOps::RecordEdge(CommandBuffer& cmd, size_t first, size_t last, bool barrier_first) {
+  cmd.Begin();
+  if (barrier_first) cmd.Barrier();
+  for (size_t k = first; k < last; ++k) {
+    const Op& op = queue_[k];
+    const VkDeviceSize bytes = VkDeviceSize(op.i[2]);
+    cmd.Copy({op.v[0], VkDeviceSize(op.i[0]), bytes}, {op.v[1], VkDeviceSize(op.i[1]), bytes},
+             bytes);
+  }
+  if (!barrier_first) cmd.Barrier();
+  return cmd.End();
+}
+
 const Buffer* VulkanOps::FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const {
   const uint8_t* q = static_cast<const uint8_t*>(p);
   for (const HostImport& h : imports_) {
@@ -517,14 +537,41 @@ Status VulkanOps::Flush() {
     return status_;
   }
   ++stats_.flushes;
-  uint64_t h = 0;
-  for (const Op& op : queue_) h = Mix(h, op.Hash());
+  // Copies from imported memory at the start of the queue and into it at the
+  // end (a stage's input and output slots) are recorded apart, each time, and
+  // submitted with the graph: the cached graph then does not depend on which
+  // slot and rows they touch. The edge buffers end/start with a full barrier.
+  size_t lead = 0, trail = 0;
+  if (!imports_.empty()) {
+    auto is_edge = [&](const Op& op, int side) {
+      return op.kind == OpKind::kCopy && IsImport(op.v[side]);
+    };
+    while (lead < queue_.size() && is_edge(queue_[lead], 0)) ++lead;
+    while (trail < queue_.size() - lead && is_edge(queue_[queue_.size() - 1 - trail], 1)) ++trail;
+  }
+  std::vector<VkCommandBuffer> submit;
+  if (lead > 0) {
+    if (!edge_in_) edge_in_ = std::make_unique<CommandBuffer>(*device_);
+    if (Status s = RecordEdge(*edge_in_, 0, lead, false); !s.ok()) Fail(s);
+    submit.push_back(edge_in_->handle());
+  }
+  std::vector<Op> body(queue_.begin() + lead, queue_.end() - trail);
   Graph* g = nullptr;
+  if (trail > 0) {
+    if (!edge_out_) edge_out_ = std::make_unique<CommandBuffer>(*device_);
+    if (Status s = RecordEdge(*edge_out_, queue_.size() - trail, queue_.size(), true); !s.ok()) {
+      Fail(s);
+    }
+  }
+  uint64_t h = 0;
+  for (const Op& op : body) h = Mix(h, op.Hash());
   auto range = graphs_.equal_range(h);
   for (auto it = range.first; it != range.second; ++it) {
-    if (it->second->ops == queue_) g = it->second.get();
+    if (it->second->ops == body) g = it->second.get();
   }
-  if (g != nullptr) {
+  if (!status_.ok() || body.empty()) {
+    // Nothing to record (or an edge failed to record).
+  } else if (g != nullptr) {
     ++stats_.reused;
   } else {
     if (graphs_.size() >= options_.max_graphs) {  // evict the least recently used
@@ -534,7 +581,7 @@ Status VulkanOps::Flush() {
       }
       graphs_.erase(lru);
     }
-    auto rec = Record(queue_);
+    auto rec = Record(body);
     if (!rec.ok()) {
       Fail(rec.status());
       queue_.clear();
@@ -544,17 +591,22 @@ Status VulkanOps::Flush() {
     ++stats_.recorded;
     g = graphs_.emplace(h, std::move(*rec))->second.get();
   }
-  g->last_used = ++graph_clock_;
-  stats_.dispatches_last = g->dispatches;
-  stats_.barriers_last = g->barriers;
+  if (g != nullptr) {
+    g->last_used = ++graph_clock_;
+    stats_.dispatches_last = g->dispatches;
+    stats_.barriers_last = g->barriers;
+    submit.push_back(g->cmd->handle());
+  }
+  if (trail > 0) submit.push_back(edge_out_->handle());
   queue_.clear();
   upload_used_ = 0;
-  Status s = g->cmd->SubmitAndWait();
+  if (!status_.ok()) return status_;
+  Status s = device_->SubmitAndWait(submit);
   if (!s.ok()) {
     Fail(s);
     return status_;
   }
-  if (options_.profile) {
+  if (options_.profile && g != nullptr) {
     auto prof = g->cmd->Profile();
     if (prof.ok()) {
       last_profile_ = std::move(*prof);

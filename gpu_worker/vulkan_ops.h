@@ -140,6 +140,10 @@ class VulkanOps : public Ops {
   void DropGraphs();
   // The import holding [p, p + bytes) and p's byte offset in it, or nullptr.
   const Buffer* FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const;
+  bool IsImport(VkBuffer b) const;
+  // Records copies ops[first, last) into `cmd`, with a barrier after them
+  // (`barrier_first` false) or before them (true).
+  Status RecordEdge(CommandBuffer& cmd, size_t first, size_t last, bool barrier_first);
 
   VulkanOptions options_;
   std::unique_ptr<Device> device_;
@@ -155,6 +159,9 @@ class VulkanOps : public Ops {
   Buffer upload_;  // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host
+  // Copies from/to imported memory at the start/end of a queue (a stage's
+  // input and output), recorded each flush beside the cached graph.
+  std::unique_ptr<CommandBuffer> edge_in_, edge_out_;
   struct HostImport {
     const uint8_t* data;
     Buffer buf;

@@ -194,9 +194,13 @@ std::string Device::Describe() const {
 }
 
 Status Device::SubmitAndWait(VkCommandBuffer cmd) {
+  return SubmitAndWait(std::vector<VkCommandBuffer>{cmd});
+}
+
+Status Device::SubmitAndWait(const std::vector<VkCommandBuffer>& cmds) {
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cmd;
+  si.commandBufferCount = uint32_t(cmds.size());
+  si.pCommandBuffers = cmds.data();
   VkResult r = vkResetFences(device_, 1, &fence_);
   if (r != VK_SUCCESS) return VkError("vkResetFences", r);
   r = vkQueueSubmit(queue_, 1, &si, fence_);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "gpu_worker/vk/instance.h"
@@ -71,6 +72,9 @@ class Device {
 
   // Submits `cmd` to the queue and blocks until it has run.
   Status SubmitAndWait(VkCommandBuffer cmd);
+  // Submits `cmds` in order as one submission and blocks until all have run
+  // (a barrier in one covers the commands of those before it).
+  Status SubmitAndWait(const std::vector<VkCommandBuffer>& cmds);
   Status WaitIdle();
 
  private:
