@@ -1,6 +1,7 @@
 #include "common/stage_server.h"
 
 #include <cstring>
+#include <optional>
 
 #include "common/log.h"
 #include "common/shm_ref.h"
@@ -26,8 +27,8 @@ void ReplyShard(WorkerLink& link, uint64_t shard_id, const Status& s, const Stag
 
 }  // namespace
 
-StageServer::StageServer(WorkerLink& link, ShardLoader loader)
-    : link_(link), loader_(std::move(loader)) {
+StageServer::StageServer(WorkerLink& link, ShardLoader loader, ArenaHook on_arena)
+    : link_(link), loader_(std::move(loader)), on_arena_(std::move(on_arena)) {
   link_.SetHandler(wire::Command::kLoadShard, [this](const wire::Message& m) { OnLoadShard(m); });
   link_.SetHandler(wire::Command::kRunStage, [this](const wire::Message& m) { OnRunStage(m); });
   link_.SetHandler(wire::Command::kFreeSequences, [this](const wire::Message& m) { OnFree(m); });
@@ -35,6 +36,7 @@ StageServer::StageServer(WorkerLink& link, ShardLoader loader)
 
 StageServer::~StageServer() {
   if (pending_) pending_->result.wait();
+  if (arena_ && on_arena_) on_arena_(nullptr);
 }
 
 void StageServer::OnLoadShard(const wire::Message& m) {
@@ -59,7 +61,9 @@ void StageServer::OnLoadShard(const wire::Message& m) {
     ReplyShard(link_, req.shard_id(), arena.status(), nullptr, 0);
     return;
   }
+  if (arena_ && on_arena_) on_arena_(nullptr);
   arena_ = std::move(*arena);
+  if (on_arena_) on_arena_(arena_.get());
   writers_.clear();
   ShardSpec spec;
   spec.model_path = req.model_path();
@@ -157,27 +161,37 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   UNICORN_ASSIGN_OR_RETURN(std::span<uint8_t> out, writer->BeginWrite(*tensor));
   (void)out_elems;
 
-  // Hidden states: the input slot's rows, copied into a scratch buffer that the
-  // model updates in place (rows x hidden floats: small next to the weights).
-  static thread_local std::vector<float> hidden;
-  hidden.resize(size_t(rows) * H);
+  // Hidden states go from the input slot to the output slot with no copy
+  // here: the model reads and writes the slots' payloads in place (a backend
+  // that imported the arena moves them on the device). The input slot is
+  // checked again after Run returns, i.e. after the device is done with it
+  // (the seqlock of slot.h): a slot rewritten meanwhile fails the stage.
+  std::optional<shm::SlotView> in;
   if (!spec.embedding) {
-    UNICORN_ASSIGN_OR_RETURN(shm::SlotView in, shm::BeginRead(*arena_, FromShmRef(req.hidden())));
-    if (in.tensor.byte_size != hidden.size() * 4) {
+    UNICORN_ASSIGN_OR_RETURN(in, shm::BeginRead(*arena_, FromShmRef(req.hidden())));
+    if (in->tensor.byte_size != uint64_t(rows) * H * 4) {
       return absl::InvalidArgumentError(absl::StrCat("[worker] RunStage: input holds ",
-                                                     shm::TensorString(in.tensor),
+                                                     shm::TensorString(in->tensor),
                                                      ", expected f32[", rows, ", ", H, "]"));
     }
-    std::memcpy(hidden.data(), in.data, hidden.size() * 4);
-    UNICORN_RETURN_IF_ERROR(shm::EndRead(in));
-    shm::Release(in);
+  }
+  const float* hidden_in = in ? reinterpret_cast<const float*>(in->data) : nullptr;
+  float* hidden_out = reinterpret_cast<float*>(out.data());
+  float* logits = nullptr;
+  if (spec.lm_head) {
+    scratch_.resize(size_t(rows) * H);
+    hidden_out = scratch_.data();
+    logits = reinterpret_cast<float*>(out.data());
   }
   int64_t t0 = wire::MonotonicNs();
-  Status s = model_->Run(spec, seqs, ids_, {}, hidden.data(),
-                         spec.lm_head ? reinterpret_cast<float*>(out.data()) : nullptr);
+  Status s = model_->Run(spec, seqs, ids_, {}, hidden_in, hidden_out, logits);
   int64_t t1 = wire::MonotonicNs();
+  if (in) {
+    Status read = shm::EndRead(*in);
+    if (!read.ok()) return read;
+    shm::Release(*in);
+  }
   if (!s.ok()) return s;
-  if (!spec.lm_head) std::memcpy(out.data(), hidden.data(), hidden.size() * 4);
   UNICORN_ASSIGN_OR_RETURN(shm::SlotDescriptor d, writer->Commit());
   *done->mutable_output() = ToShmRef(d);
   if (req.profile()) {

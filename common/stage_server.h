@@ -20,10 +20,15 @@
 namespace unicorn {
 
 using ShardLoader = std::function<StatusOr<std::unique_ptr<StageModel>>(const ShardSpec&)>;
+// Called with the arena after the server attached it, so the backend can map
+// it for the device (the GPU worker imports it into Vulkan), and with nullptr
+// before that arena is unmapped (a new one attached, or the server closing).
+// The stage input and output pointers handed to StageModel::Run lie in it.
+using ArenaHook = std::function<void(const shm::Arena*)>;
 
 class StageServer {
  public:
-  StageServer(WorkerLink& link, ShardLoader loader);
+  StageServer(WorkerLink& link, ShardLoader loader, ArenaHook on_arena = nullptr);
   ~StageServer();
 
   // Call from the worker loop after each Poll(): finishes a pending load.
@@ -38,6 +43,7 @@ class StageServer {
 
   WorkerLink& link_;
   ShardLoader loader_;
+  ArenaHook on_arena_;
   uint64_t shard_id_ = 0;  // of the loaded (or loading) shard
   std::unique_ptr<StageModel> model_;
   std::unique_ptr<shm::Arena> arena_;
@@ -50,6 +56,7 @@ class StageServer {
   };
   std::unique_ptr<Pending> pending_;
   std::vector<int> ids_;
+  std::vector<float> scratch_;  // hidden rows an lm_head stage computes and drops
 };
 
 }  // namespace unicorn

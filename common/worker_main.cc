@@ -51,7 +51,7 @@ int RunWorkerMain(const WorkerSpec& spec, int argc, char** argv) {
     LOG_ERROR("{}", s.message());
     return 1;
   }
-  StageServer server(link, spec.load_shard);
+  StageServer server(link, spec.load_shard, spec.on_arena);
   NotifyReady(absl::StrCat("backend ", backend->backend, " on ", backend->device));
   while (!stop.load() && link.Poll(50)) {
     server.Tick();

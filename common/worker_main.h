@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/stage_server.h"
 #include "common/status.h"
 #include "common/worker_link.h"
 #include "model/stage.h"
@@ -31,6 +32,9 @@ struct WorkerSpec {
   // Loads a shard of the model on the opened device (called on a loader
   // thread; errors are reported to the coordinator, the worker lives on).
   std::function<StatusOr<std::unique_ptr<StageModel>>(const ShardSpec& spec)> load_shard;
+  // Optional: lets the backend use the coordinator's arena in place (see
+  // ArenaHook in stage_server.h).
+  ArenaHook on_arena;
 };
 
 int RunWorkerMain(const WorkerSpec& spec, int argc, char** argv);

@@ -3,6 +3,7 @@
 // gives it.
 #include "common/log.h"
 #include "common/worker_main.h"
+#include "gpu_worker/arena_import.h"
 #include "gpu_worker/vulkan_ops.h"
 #include "model/gemma3_stage.h"
 #include "npu_worker/cpu/cpu_ops.h"
@@ -11,6 +12,7 @@ namespace unicorn {
 namespace {
 
 std::unique_ptr<Ops> g_ops;
+vk::VulkanOps* g_vulkan = nullptr;  // g_ops when the backend is Vulkan
 
 StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   if (w.backend == "cpu") {
@@ -24,6 +26,7 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   vo.device = w.device;
   UNICORN_ASSIGN_OR_RETURN(auto ops, vk::VulkanOps::Create(vo));
   std::string desc = ops->Describe();
+  g_vulkan = ops.get();
   g_ops = std::move(ops);
   return BackendInfo{"vulkan", desc};
 }
@@ -33,12 +36,18 @@ StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec& spec) {
   return std::unique_ptr<StageModel>(std::move(m));
 }
 
+// Stage activations stay in the arena: imported, the GPU reads and writes the
+// slots directly (a failure is logged and the worker copies instead).
+void OnArena(const shm::Arena* arena) {
+  if (g_vulkan != nullptr) (void)vk::ImportArena(*g_vulkan, arena);
+}
+
 }  // namespace
 }  // namespace unicorn
 
 int main(int argc, char** argv) {
   unicorn::WorkerSpec spec{"gpu", "Unicorn GPU (Vulkan) worker", unicorn::OpenBackend,
-                           unicorn::LoadShard};
+                           unicorn::LoadShard, unicorn::OnArena};
   int rc = unicorn::RunWorkerMain(spec, argc, argv);
   unicorn::g_ops.reset();
   return rc;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/log.h"
+#include "gpu_worker/vk/external_memory.h"
 #include "gpu_worker/vulkan_ops_internal.h"
 #include "model/quant.h"
 
@@ -38,6 +39,7 @@ VulkanOps::VulkanOps(const VulkanOptions& o) : options_(o) {}
 
 VulkanOps::~VulkanOps() {
   if (device_) (void)device_->WaitIdle();
+  imports_.clear();
   if (options_.profile && !profile_totals_.empty()) {
     LOG_INFO("[vk] GPU profile ({}):\n{}", device_->caps().name, ProfileReport());
   }
@@ -151,6 +153,19 @@ void VulkanOps::Write(unicorn::Buffer& dst, size_t offset, const void* src, size
   const OpsBuffer& d = B(dst);
   UNICORN_CHECK(offset + n <= d.size());
   if (n == 0) return;
+  VkDeviceSize at = 0;
+  if (const Buffer* imp = FindImport(src, n * 4, &at)) {
+    // In place: the device reads the bytes when the queue runs, so the caller
+    // keeps them unchanged until the next flush (Read) returns.
+    Op op{OpKind::kCopy};
+    op.v[0] = imp->buffer();
+    op.v[1] = d.buf().buffer();
+    op.i[0] = int64_t(at);
+    op.i[1] = int64_t(offset * 4);
+    op.i[2] = int64_t(n * 4);
+    ++stats_.imported_writes;
+    return Enqueue(op);
+  }
   if (queue_.empty() && d.buf().mapped() != nullptr) {
     std::memcpy(static_cast<uint8_t*>(d.buf().mapped()) + offset * 4, src, n * 4);
     return;
@@ -184,6 +199,19 @@ void VulkanOps::Read(const unicorn::Buffer& src, size_t offset, void* dst, size_
   const OpsBuffer& s = B(src);
   UNICORN_CHECK(offset + n <= s.size());
   if (n == 0) return;
+  VkDeviceSize at = 0;
+  if (const Buffer* imp = FindImport(dst, n * 4, &at)) {
+    Op op{OpKind::kCopy};
+    op.v[0] = s.buf().buffer();
+    op.v[1] = imp->buffer();
+    op.i[0] = int64_t(offset * 4);
+    op.i[1] = int64_t(at);
+    op.i[2] = int64_t(n * 4);
+    ++stats_.imported_reads;
+    Enqueue(op);
+    if (!Flush().ok()) std::memset(dst, 0, n * 4);
+    return;
+  }
   if (queue_.empty() && s.buf().mapped() != nullptr && s.buf().host_cached()) {
     std::memcpy(dst, static_cast<const uint8_t*>(s.buf().mapped()) + offset * 4, n * 4);
     return;
@@ -223,6 +251,73 @@ void VulkanOps::Copy(const unicorn::Buffer& src, size_t src_off, unicorn::Buffer
   op.i[1] = int64_t(dst_off * 4);
   op.i[2] = int64_t(n * 4);
   Enqueue(op);
+}
+
+// ---- Imported host memory ---------------------------------------------------
+
+Status VulkanOps::ImportHostMemory(void* data, size_t bytes, int dma_buf_fd,
+                                   const std::string& what) {
+  const char* env = std::getenv("UNICORN_VK_IMPORT");
+  if (env != nullptr && std::strcmp(env, "0") == 0) {
+    return absl::UnavailableError(absl::StrCat("[vk] import of ", what, ": UNICORN_VK_IMPORT=0"));
+  }
+  StatusOr<Buffer> buf = absl::UnavailableError("no dma-buf");
+  std::string dma_buf_error;
+  if (dma_buf_fd >= 0) {
+    buf = ExternalMemory::ImportDmaBuf(*device_, dma_buf_fd, bytes, what);
+    if (!buf.ok()) dma_buf_error = absl::StrCat(buf.status().message(), "; ");
+  }
+  if (!buf.ok()) buf = ExternalMemory::ImportHost(*device_, data, bytes, what);
+  if (!buf.ok()) {
+    return absl::UnavailableError(absl::StrCat(dma_buf_error, buf.status().message()));
+  }
+  imports_.push_back({static_cast<const uint8_t*>(data), std::move(*buf)});
+  return absl::OkStatus();
+}
+
+void VulkanOps::ForgetHostMemory() {
+  if (imports_.empty()) return;
+  if (!queue_.empty()) (void)Flush();
+  DropGraphs();  // cached command buffers may name the imports
+  (void)device_->WaitIdle();
+  imports_.clear();
+}
+
+uint64_t VulkanOps::imported_bytes() const {
+  uint64_t n = 0;
+  for (const HostImport& h : imports_) n += h.buf.size();
+  return n;
+}
+
+bool VulkanOps::IsImport(VkBuffer b) const {
+  for (const HostImport& h : imports_) {
+    if (h.buf.buffer() == b) return true;
+  }
+  return false;
+}
+
+Status VulkanOps::RecordEdge(CommandBuffer& cmd, size_t first, size_t last, bool barrier_first) {
+  cmd.Begin();
+  if (barrier_first) cmd.Barrier();
+  for (size_t k = first; k < last; ++k) {
+    const Op& op = queue_[k];
+    const VkDeviceSize bytes = VkDeviceSize(op.i[2]);
+    cmd.Copy({op.v[0], VkDeviceSize(op.i[0]), bytes}, {op.v[1], VkDeviceSize(op.i[1]), bytes},
+             bytes);
+  }
+  if (!barrier_first) cmd.Barrier();
+  return cmd.End();
+}
+
+const Buffer* VulkanOps::FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const {
+  const uint8_t* q = static_cast<const uint8_t*>(p);
+  for (const HostImport& h : imports_) {
+    if (q >= h.data && bytes <= h.buf.size() && size_t(q - h.data) <= h.buf.size() - bytes) {
+      *offset = VkDeviceSize(q - h.data);
+      return &h.buf;
+    }
+  }
+  return nullptr;
 }
 
 // ---- Compute ops (queued) ---------------------------------------------------
@@ -442,14 +537,41 @@ Status VulkanOps::Flush() {
     return status_;
   }
   ++stats_.flushes;
-  uint64_t h = 0;
-  for (const Op& op : queue_) h = Mix(h, op.Hash());
+  // Copies from imported memory at the start of the queue and into it at the
+  // end (a stage's input and output slots) are recorded apart, each time, and
+  // submitted with the graph: the cached graph then does not depend on which
+  // slot and rows they touch. The edge buffers end/start with a full barrier.
+  size_t lead = 0, trail = 0;
+  if (!imports_.empty()) {
+    auto is_edge = [&](const Op& op, int side) {
+      return op.kind == OpKind::kCopy && IsImport(op.v[side]);
+    };
+    while (lead < queue_.size() && is_edge(queue_[lead], 0)) ++lead;
+    while (trail < queue_.size() - lead && is_edge(queue_[queue_.size() - 1 - trail], 1)) ++trail;
+  }
+  std::vector<VkCommandBuffer> submit;
+  if (lead > 0) {
+    if (!edge_in_) edge_in_ = std::make_unique<CommandBuffer>(*device_);
+    if (Status s = RecordEdge(*edge_in_, 0, lead, false); !s.ok()) Fail(s);
+    submit.push_back(edge_in_->handle());
+  }
+  std::vector<Op> body(queue_.begin() + lead, queue_.end() - trail);
   Graph* g = nullptr;
+  if (trail > 0) {
+    if (!edge_out_) edge_out_ = std::make_unique<CommandBuffer>(*device_);
+    if (Status s = RecordEdge(*edge_out_, queue_.size() - trail, queue_.size(), true); !s.ok()) {
+      Fail(s);
+    }
+  }
+  uint64_t h = 0;
+  for (const Op& op : body) h = Mix(h, op.Hash());
   auto range = graphs_.equal_range(h);
   for (auto it = range.first; it != range.second; ++it) {
-    if (it->second->ops == queue_) g = it->second.get();
+    if (it->second->ops == body) g = it->second.get();
   }
-  if (g != nullptr) {
+  if (!status_.ok() || body.empty()) {
+    // Nothing to record (or an edge failed to record).
+  } else if (g != nullptr) {
     ++stats_.reused;
   } else {
     if (graphs_.size() >= options_.max_graphs) {  // evict the least recently used
@@ -459,7 +581,7 @@ Status VulkanOps::Flush() {
       }
       graphs_.erase(lru);
     }
-    auto rec = Record(queue_);
+    auto rec = Record(body);
     if (!rec.ok()) {
       Fail(rec.status());
       queue_.clear();
@@ -469,17 +591,22 @@ Status VulkanOps::Flush() {
     ++stats_.recorded;
     g = graphs_.emplace(h, std::move(*rec))->second.get();
   }
-  g->last_used = ++graph_clock_;
-  stats_.dispatches_last = g->dispatches;
-  stats_.barriers_last = g->barriers;
+  if (g != nullptr) {
+    g->last_used = ++graph_clock_;
+    stats_.dispatches_last = g->dispatches;
+    stats_.barriers_last = g->barriers;
+    submit.push_back(g->cmd->handle());
+  }
+  if (trail > 0) submit.push_back(edge_out_->handle());
   queue_.clear();
   upload_used_ = 0;
-  Status s = g->cmd->SubmitAndWait();
+  if (!status_.ok()) return status_;
+  Status s = device_->SubmitAndWait(submit);
   if (!s.ok()) {
     Fail(s);
     return status_;
   }
-  if (options_.profile) {
+  if (options_.profile && g != nullptr) {
     auto prof = g->cmd->Profile();
     if (prof.ok()) {
       last_profile_ = std::move(*prof);

@@ -88,6 +88,23 @@ class VulkanOps : public Ops {
   void SoftCap(unicorn::Buffer& x, size_t n, float cap) override;
   void AvgPool(const unicorn::Buffer& x, int side, int c, int k, unicorn::Buffer& out) override;
 
+  // ---- Host memory used in place (the shared activation arena) ----------
+  // Imports [data, data + bytes) so that a Write() whose source, or a Read()
+  // whose destination, lies inside it becomes a device copy from or to that
+  // memory, queued with the ops: no staging buffer and no memcpy on the host.
+  // `dma_buf_fd` >= 0 names a dma-buf behind the mapping (imported through
+  // VK_EXT_external_memory_dma_buf; tried first), else the mapping itself is
+  // imported (VK_EXT_external_memory_host: `data` and `bytes` must be
+  // multiples of the device's minImportedHostPointerAlignment). Unavailable
+  // with the reason when neither works or UNICORN_VK_IMPORT=0 forces copies;
+  // Write/Read then copy as before. The memory must stay mapped until
+  // ForgetHostMemory() or the backend's destruction.
+  Status ImportHostMemory(void* data, size_t bytes, int dma_buf_fd, const std::string& what);
+  // Drops every import (after the queued work that uses them).
+  void ForgetHostMemory();
+  // Bytes imported so far.
+  uint64_t imported_bytes() const;
+
   // Submits what is queued and waits. Errors (which the void ops cannot
   // return) are kept: the first one is reported here and by status().
   Status Flush();
@@ -102,6 +119,7 @@ class VulkanOps : public Ops {
   // Statistics of the command-buffer cache.
   struct Stats {
     uint64_t flushes = 0, recorded = 0, reused = 0, dispatches_last = 0, barriers_last = 0;
+    uint64_t imported_writes = 0, imported_reads = 0;  // Write/Read served in place
   };
   const Stats& stats() const { return stats_; }
 
@@ -120,6 +138,12 @@ class VulkanOps : public Ops {
   StatusOr<SubBuffer> Arena(uint64_t bytes, const std::string& what, Buffer** owner,
                             VkDeviceSize* offset);
   void DropGraphs();
+  // The import holding [p, p + bytes) and p's byte offset in it, or nullptr.
+  const Buffer* FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const;
+  bool IsImport(VkBuffer b) const;
+  // Records copies ops[first, last) into `cmd`, with a barrier after them
+  // (`barrier_first` false) or before them (true).
+  Status RecordEdge(CommandBuffer& cmd, size_t first, size_t last, bool barrier_first);
 
   VulkanOptions options_;
   std::unique_ptr<Device> device_;
@@ -135,6 +159,14 @@ class VulkanOps : public Ops {
   Buffer upload_;  // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host
+  // Copies from/to imported memory at the start/end of a queue (a stage's
+  // input and output), recorded each flush beside the cached graph.
+  std::unique_ptr<CommandBuffer> edge_in_, edge_out_;
+  struct HostImport {
+    const uint8_t* data;
+    Buffer buf;
+  };
+  std::vector<HostImport> imports_;
   std::vector<TimestampRecord> last_profile_;
   struct OpTotals {
     double ms = 0;

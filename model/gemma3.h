@@ -104,12 +104,16 @@ class Gemma3Session {
   // Runs model parts [first_part, last_part) (part 2l: layer l's attention
   // half, 2l+1: its FFN half) over `tokens` at positions [start_pos,
   // start_pos + n), n <= the chunk size, as one pipeline stage
-  // (model/stage.h). `hidden` [n, hidden] is the input unless `embedding`,
-  // and receives the output unless `lm_head`; then `logits` gets the last
-  // row's [vocab]. Attention parts extend this session's KV cache: start_pos
-  // must not skip positions (it may go back, to rebuild after a loss).
+  // (model/stage.h). `hidden_in` [n, hidden] is the input unless
+  // `embedding`; `hidden_out` [n, hidden] receives the output unless
+  // `lm_head` (it may be hidden_in); then `logits` gets the last row's
+  // [vocab]. All three may lie in host memory the backend imported
+  // (VulkanOps::ImportHostMemory): they are then used in place. Attention parts extend this
+  // session's KV cache: start_pos must not skip positions (it may go back, to rebuild after a
+  // loss).
   Status RunParts(std::span<const int> tokens, int start_pos, bool embedding, int first_part,
-                  int last_part, bool lm_head, float* hidden, float* logits);
+                  int last_part, bool lm_head, const float* hidden_in, float* hidden_out,
+                  float* logits);
 
   int position() const { return n_past_; }
   int max_context() const { return max_context_; }
@@ -123,8 +127,8 @@ class Gemma3Session {
                LogitsMode mode, std::vector<float>* logits);
   void Layer(int l, int n);
   void LmHead(const Buffer& h, int rows);  // logits_ [rows, vocab] from h [rows, hidden]
-  void AttentionHalf(int l, int n);  // part 2l
-  void FfnHalf(int l, int n);        // part 2l + 1
+  void AttentionHalf(int l, int n);        // part 2l
+  void FfnHalf(int l, int n);              // part 2l + 1
 
   const Gemma3Model& model_;
   Ops& ops_;

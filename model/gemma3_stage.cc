@@ -7,8 +7,8 @@
 namespace unicorn {
 
 Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool embedding,
-                               int first_part, int last_part, bool lm_head, float* hidden,
-                               float* logits) {
+                               int first_part, int last_part, bool lm_head, const float* hidden_in,
+                               float* hidden_out, float* logits) {
   const Gemma3Config& c = model_.config();
   const Gemma3Parts& held = model_.parts();
   const int n = int(tokens.size());
@@ -62,7 +62,7 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool 
   if (embedding) {
     ops_.Embed(*ids_, model_.token_embd(), model_.embed_scale(), n, *x_);
   } else {
-    ops_.Write(*x_, 0, hidden, size_t(n) * H);
+    ops_.Write(*x_, 0, hidden_in, size_t(n) * H);
   }
   for (int p = first_part; p < last_part; ++p) {
     if (p % 2 == 0) {
@@ -77,7 +77,7 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool 
     LmHead(*last_, 1);
     ops_.Read(*logits_, 0, logits, size_t(c.vocab_size));
   } else {
-    ops_.Read(*x_, 0, hidden, size_t(n) * H);
+    ops_.Read(*x_, 0, hidden_out, size_t(n) * H);
   }
   return absl::OkStatus();
 }
@@ -134,8 +134,8 @@ StatusOr<Gemma3Session*> Gemma3StageModel::SessionFor(uint64_t seq_id) {
 }
 
 Status Gemma3StageModel::Run(const StageSpec& spec, std::span<const StageRows> seqs,
-                             std::span<const int> ids, std::span<const float>, float* hidden,
-                             float* logits) {
+                             std::span<const int> ids, std::span<const float>,
+                             const float* hidden_in, float* hidden_out, float* logits) {
   const size_t H = size_t(hidden_size()), V = size_t(vocab_size());
   size_t row = 0, logit_row = 0;
   for (const StageRows& s : seqs) {
@@ -143,10 +143,11 @@ Status Gemma3StageModel::Run(const StageSpec& spec, std::span<const StageRows> s
       return absl::InvalidArgumentError("[gemma3] stage: more rows than token ids");
     }
     UNICORN_ASSIGN_OR_RETURN(Gemma3Session * session, SessionFor(s.seq_id));
-    Status st =
-        session->RunParts(ids.subspan(row, size_t(s.n_tokens)), s.start_pos, spec.embedding,
-                          spec.first_part, spec.last_part, spec.lm_head && s.want_logits,
-                          hidden + row * H, logits != nullptr ? logits + logit_row * V : nullptr);
+    Status st = session->RunParts(ids.subspan(row, size_t(s.n_tokens)), s.start_pos, spec.embedding,
+                                  spec.first_part, spec.last_part, spec.lm_head && s.want_logits,
+                                  hidden_in != nullptr ? hidden_in + row * H : nullptr,
+                                  hidden_out != nullptr ? hidden_out + row * H : nullptr,
+                                  logits != nullptr ? logits + logit_row * V : nullptr);
     if (!st.ok()) return Annotate(st, absl::StrCat("sequence ", s.seq_id));
     row += size_t(s.n_tokens);
     if (spec.lm_head && s.want_logits) ++logit_row;

@@ -19,7 +19,8 @@ class Gemma3StageModel final : public StageModel {
   static StatusOr<std::unique_ptr<Gemma3StageModel>> Load(const ShardSpec& spec, Ops& ops);
 
   Status Run(const StageSpec& spec, std::span<const StageRows> seqs, std::span<const int> ids,
-             std::span<const float> images, float* hidden, float* logits) override;
+             std::span<const float> images, const float* hidden_in, float* hidden_out,
+             float* logits) override;
   void Free(uint64_t seq_id) override { sessions_.erase(seq_id); }
   void FreeAll() override { sessions_.clear(); }
   int hidden_size() const override { return model_->config().hidden_size; }

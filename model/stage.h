@@ -21,7 +21,7 @@ struct StageSpec {
   bool embedding = false;  // rows start as token embeddings
   int first_part = 0;      // parts [first_part, last_part)
   int last_part = 0;
-  bool lm_head = false;    // end with logits of the rows that want them
+  bool lm_head = false;  // end with logits of the rows that want them
 };
 
 struct StageRows {
@@ -52,14 +52,17 @@ class StageModel {
   // Runs `spec` over the rows of `seqs` (concatenated, in order).
   //   ids     i32 [rows]           token ids of every row
   //   images  f32 [image rows, hidden]: embeddings for the image-token rows
-  //   hidden  f32 [rows, hidden]   input (unless spec.embedding), and output
-  //                                (unless spec.lm_head)
-  //   logits  f32 [rows wanting logits, vocab] (spec.lm_head only)
+  //   hidden_in   f32 [rows, hidden]  input (unless spec.embedding)
+  //   hidden_out  f32 [rows, hidden]  output (unless spec.lm_head); may be hidden_in
+  //   logits      f32 [rows wanting logits, vocab] (spec.lm_head only)
+  // The pointers may lie in shared memory (the arena) that the backend
+  // imported: the backend then reads and writes them in place, and is done
+  // with them when Run returns.
   // Errors (bad ids, positions that do not continue a sequence's cache, parts
   // this shard does not hold) change no cache.
   virtual Status Run(const StageSpec& spec, std::span<const StageRows> seqs,
-                     std::span<const int> ids, std::span<const float> images, float* hidden,
-                     float* logits) = 0;
+                     std::span<const int> ids, std::span<const float> images,
+                     const float* hidden_in, float* hidden_out, float* logits) = 0;
 
   // Forgets a sequence's KV caches.
   virtual void Free(uint64_t seq_id) = 0;

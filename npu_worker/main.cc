@@ -99,6 +99,8 @@ StatusOr<std::unique_ptr<StageModel>> LoadShard(const ShardSpec& spec) {
 }  // namespace unicorn
 
 int main(int argc, char** argv) {
-  unicorn::WorkerSpec spec{"npu", "Unicorn NPU worker", unicorn::OpenBackend, unicorn::LoadShard};
+  // No arena hook: the CPU backend reads and writes the slots in place as it is.
+  unicorn::WorkerSpec spec{"npu", "Unicorn NPU worker", unicorn::OpenBackend, unicorn::LoadShard,
+                           nullptr};
   return unicorn::RunWorkerMain(spec, argc, argv);
 }

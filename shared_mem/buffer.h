@@ -10,7 +10,7 @@
 // Nothing here has a name in the file system: the fd is the only handle, and
 // it reaches peers only over a private Unix socket (fd_passing.h).
 //
-// For the GPU worker (Vulkan import, a later stage):
+// For the GPU worker's Vulkan import (gpu_worker/arena_import.h):
 //   fd()          the handle to import: with is_dma_buf(), through
 //                 VK_EXT_external_memory_dma_buf (dup() it first: a successful
 //                 import takes ownership of the fd);

@@ -1,5 +1,6 @@
 #include "gpu_worker/vk/device.h"
 
+#include <cstring>
 #include <vector>
 
 #include "common/log.h"
@@ -29,6 +30,13 @@ StatusOr<uint32_t> PickComputeFamily(VkPhysicalDevice pd, bool* timestamps) {
   return uint32_t(best);
 }
 
+bool HasExtension(const std::vector<VkExtensionProperties>& exts, const char* name) {
+  for (const VkExtensionProperties& e : exts) {
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Device>> Device::Open(const std::string& selector) {
@@ -53,6 +61,9 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   VkPhysicalDeviceVulkan12Properties p12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES};
   VkPhysicalDeviceVulkan11Properties p11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES};
   p11.pNext = &p12;
+  VkPhysicalDeviceExternalMemoryHostPropertiesEXT phost{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
+  p12.pNext = &phost;
   VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
   props.pNext = &p11;
   vkGetPhysicalDeviceProperties2(pd.handle, &props);
@@ -75,6 +86,24 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   c.min_storage_offset_alignment = lim.minStorageBufferOffsetAlignment;
   c.max_storage_buffer_range = lim.maxStorageBufferRange;
   c.timestamp_period_ns = lim.timestampPeriod;
+
+  // Optional extensions: external memory, for importing the shared arena.
+  uint32_t n_ext = 0;
+  vkEnumerateDeviceExtensionProperties(pd.handle, nullptr, &n_ext, nullptr);
+  std::vector<VkExtensionProperties> exts(n_ext);
+  vkEnumerateDeviceExtensionProperties(pd.handle, nullptr, &n_ext, exts.data());
+  std::vector<const char*> enabled;
+  if (HasExtension(exts, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME)) {
+    enabled.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+    c.external_memory_host = true;
+    c.min_imported_host_alignment = phost.minImportedHostPointerAlignment;
+  }
+  if (HasExtension(exts, VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME) &&
+      HasExtension(exts, VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME)) {
+    enabled.push_back(VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME);
+    enabled.push_back(VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME);
+    c.external_memory_dma_buf = true;
+  }
   for (uint32_t h = 0; h < d->memory_.memoryHeapCount; ++h) {
     if (d->memory_.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) {
       c.device_local_bytes += d->memory_.memoryHeaps[h].size;
@@ -131,6 +160,8 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   dci.pNext = &enable;
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
+  dci.enabledExtensionCount = uint32_t(enabled.size());
+  dci.ppEnabledExtensionNames = enabled.data();
   VkResult r = vkCreateDevice(pd.handle, &dci, nullptr, &d->device_);
   if (r != VK_SUCCESS) return Annotate(VkError("vkCreateDevice", r), pd.name);
   vkGetDeviceQueue(d->device_, d->queue_family_, 0, &d->queue_);
@@ -163,9 +194,13 @@ std::string Device::Describe() const {
 }
 
 Status Device::SubmitAndWait(VkCommandBuffer cmd) {
+  return SubmitAndWait(std::vector<VkCommandBuffer>{cmd});
+}
+
+Status Device::SubmitAndWait(const std::vector<VkCommandBuffer>& cmds) {
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cmd;
+  si.commandBufferCount = uint32_t(cmds.size());
+  si.pCommandBuffers = cmds.data();
   VkResult r = vkResetFences(device_, 1, &fence_);
   if (r != VK_SUCCESS) return VkError("vkResetFences", r);
   r = vkQueueSubmit(queue_, 1, &si, fence_);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "gpu_worker/vk/instance.h"
@@ -38,6 +39,10 @@ struct DeviceCaps {
   VkDeviceSize max_storage_buffer_range = 0;
   bool timestamps = false;         // the compute queue can write timestamps
   double timestamp_period_ns = 0;  // nanoseconds per timestamp tick
+  // External memory (vk/external_memory.h), each enabled when the device has it.
+  bool external_memory_host = false;             // VK_EXT_external_memory_host
+  bool external_memory_dma_buf = false;          // VK_EXT_external_memory_dma_buf (+ _fd)
+  VkDeviceSize min_imported_host_alignment = 0;  // of pointer and size (host import)
 };
 
 class Device {
@@ -67,6 +72,9 @@ class Device {
 
   // Submits `cmd` to the queue and blocks until it has run.
   Status SubmitAndWait(VkCommandBuffer cmd);
+  // Submits `cmds` in order as one submission and blocks until all have run
+  // (a barrier in one covers the commands of those before it).
+  Status SubmitAndWait(const std::vector<VkCommandBuffer>& cmds);
   Status WaitIdle();
 
  private:

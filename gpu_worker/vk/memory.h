@@ -21,6 +21,7 @@
 namespace unicorn::vk {
 
 class Device;
+class ExternalMemory;
 
 enum class MemoryUse {
   kDevice,  // weights, activations, KV cache
@@ -58,6 +59,7 @@ class Buffer {
 
  private:
   friend class Allocator;
+  friend class ExternalMemory;
   void Reset();
   VkDevice device_ = VK_NULL_HANDLE;
   VkBuffer buffer_ = VK_NULL_HANDLE;

@@ -178,12 +178,20 @@ TEST_F(Pipeline, GenerateEqualsUnicornRunInOneProcess) {
 }
 
 TEST(PipelineVulkan, GreedyEqualsHuggingFaceWithTheGpuWorkerOnVulkan) {
+  // Info level, so the GPU worker's log says whether it imported the arena.
+  ::setenv("UNICORN_LOG_LEVEL", "info", 1);
   std::unique_ptr<TestSystem> sys(StartSplit("v", "vulkan"));
+  ::setenv("UNICORN_LOG_LEVEL", "warn", 1);
   auto stub = unicorn::v1::Unicorn::NewStub(
       grpc::CreateChannel(sys->address(), grpc::InsecureChannelCredentials()));
   for (const Sample& s : LoadSamples()) {
     EXPECT_EQ(Complete(*stub, s, int(s.expected.size())), s.expected) << s.name;
   }
+  // The stages above ran on the imported arena (zero-copy), not the fallback.
+  std::ifstream in(sys->dir() / "run" / "logs" / "gpu.log");
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("[vk] arena imported"), std::string::npos) << log;
+  EXPECT_EQ(log.find("arena import unavailable"), std::string::npos) << log;
 }
 
 }  // namespace
