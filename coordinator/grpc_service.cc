@@ -144,48 +144,24 @@ EngineOptions MakeEngineOptions(const Tokenizer& tokenizer) {
   return o;
 }
 
-StatusOr<EngineRequest> UnicornService::ToEngineRequest(
+StatusOr<EngineRequest> UnicornService::ToEngine(
     grpc::CallbackServerContext* ctx, int max_tokens, const v1::SamplingParams& s,
     const google::protobuf::RepeatedPtrField<std::string>& stop) {
-  EngineRequest r;
-  if (max_tokens < 0 || max_tokens > limits_.max_tokens) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_tokens ", max_tokens, " outside 0..", limits_.max_tokens));
-  }
-  r.max_tokens = max_tokens == 0 ? limits_.default_max_tokens : max_tokens;
-  if (!(s.temperature() >= 0 && s.temperature() <= 100)) {
-    return absl::InvalidArgumentError("sampling.temperature must be in [0, 100]");
-  }
-  if (s.top_k() < 0) return absl::InvalidArgumentError("sampling.top_k must be >= 0");
-  if (!(s.top_p() >= 0 && s.top_p() <= 1)) {
-    return absl::InvalidArgumentError("sampling.top_p must be in [0, 1]");
-  }
-  if (!(s.min_p() >= 0 && s.min_p() <= 1)) {
-    return absl::InvalidArgumentError("sampling.min_p must be in [0, 1]");
-  }
-  if (!(s.repetition_penalty() >= 0 && s.repetition_penalty() <= 10)) {
-    return absl::InvalidArgumentError("sampling.repetition_penalty must be in [0, 10]");
-  }
-  r.sampling.temperature = s.temperature();
-  r.sampling.top_k = s.top_k();
-  r.sampling.top_p = s.top_p() == 0 ? 1 : s.top_p();
-  r.sampling.min_p = s.min_p();
-  r.sampling.repetition_penalty = s.repetition_penalty() == 0 ? 1 : s.repetition_penalty();
-  r.sampling.seed = s.seed();
-  r.sampling.has_seed = s.has_seed();
-  if (stop.size() > 16) return absl::InvalidArgumentError("at most 16 stop strings");
-  for (const auto& st : stop) {
-    if (st.empty() || st.size() > 256) {
-      return absl::InvalidArgumentError("stop strings must have 1..256 bytes");
-    }
-    r.stop.push_back(st);
-  }
-  r.stop_tokens.assign(tokenizer_.stop_ids().begin(), tokenizer_.stop_ids().end());
+  GenerationParams p;
+  p.max_tokens = max_tokens;
+  p.temperature = s.temperature();
+  p.top_k = s.top_k();
+  p.top_p = s.top_p();
+  p.min_p = s.min_p();
+  p.repetition_penalty = s.repetition_penalty();
+  p.seed = s.seed();
+  p.has_seed = s.has_seed();
+  p.stop.assign(stop.begin(), stop.end());
   auto deadline = ctx->deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
-    r.deadline = std::chrono::steady_clock::now() + (deadline - std::chrono::system_clock::now());
+    p.deadline = std::chrono::steady_clock::now() + (deadline - std::chrono::system_clock::now());
   }
-  return r;
+  return ToEngineRequest(p, limits_, tokenizer_);
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
@@ -233,52 +209,36 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Generate(
     grpc::CallbackServerContext* ctx, const v1::GenerateRequest* req) {
-  if (req->prompt().empty()) return new FailedStream(absl::InvalidArgumentError("empty prompt"));
-  if (int(req->prompt().size()) > limits_.max_prompt_bytes) {
-    return new FailedStream(absl::InvalidArgumentError(absl::StrCat(
-        "prompt of ", req->prompt().size(), " bytes exceeds ", limits_.max_prompt_bytes)));
-  }
-  if (req->images_size() > 0) {
-    return new FailedStream(
-        absl::UnimplementedError("images through the pipeline are not supported yet"));
-  }
-  auto er = ToEngineRequest(ctx, req->max_tokens(), req->sampling(), req->stop());
+  auto ids = EncodeRawPrompt(req->prompt(), req->images_size(), limits_, tokenizer_);
+  if (!ids.ok()) return new FailedStream(ids.status());
+  auto er = ToEngine(ctx, req->max_tokens(), req->sampling(), req->stop());
   if (!er.ok()) return new FailedStream(er.status());
-  std::vector<int32_t> ids = tokenizer_.Encode(req->prompt());
-  er->prompt.assign(ids.begin(), ids.end());
+  er->prompt = std::move(*ids);
   return Start(std::move(*er), req->request_id());
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Chat(
     grpc::CallbackServerContext* ctx, const v1::ChatRequest* req) {
-  if (req->messages_size() == 0) return new FailedStream(absl::InvalidArgumentError("no messages"));
   std::vector<ChatMessage> messages;
-  size_t bytes = 0;
   for (const auto& m : req->messages()) {
     ChatMessage cm;
     cm.role = m.role();
     std::vector<ChatPart> parts;
     for (const auto& p : m.parts()) {
       if (p.has_image()) {
-        return new FailedStream(
-            absl::UnimplementedError("images through the pipeline are not supported yet"));
+        parts.push_back(ChatPart{ChatPart::Kind::kImage, "", "image"});
+      } else {
+        parts.push_back(ChatPart{ChatPart::Kind::kText, p.text(), ""});
       }
-      bytes += p.text().size();
-      parts.push_back(ChatPart{ChatPart::Kind::kText, p.text(), ""});
     }
     cm.content = std::move(parts);
     messages.push_back(std::move(cm));
   }
-  if (int64_t(bytes) > limits_.max_prompt_bytes) {
-    return new FailedStream(absl::InvalidArgumentError("conversation exceeds the prompt limit"));
-  }
-  auto er = ToEngineRequest(ctx, req->max_tokens(), req->sampling(), req->stop());
+  auto ids = EncodeConversation(messages, limits_, tokenizer_, model_.vision.mm_tokens_per_image);
+  if (!ids.ok()) return new FailedStream(ids.status());
+  auto er = ToEngine(ctx, req->max_tokens(), req->sampling(), req->stop());
   if (!er.ok()) return new FailedStream(er.status());
-  ChatOptions opt;
-  opt.add_generation_prompt = true;
-  auto ids = EncodeChatPrompt(tokenizer_, messages, opt, model_.vision.mm_tokens_per_image);
-  if (!ids.ok()) return new FailedStream(absl::InvalidArgumentError(ids.status().message()));
-  er->prompt.assign(ids->begin(), ids->end());
+  er->prompt = std::move(*ids);
   return Start(std::move(*er), req->request_id());
 }
 

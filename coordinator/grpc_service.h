@@ -10,18 +10,13 @@
 #include "common/config.h"
 #include "coordinator/engine.h"
 #include "coordinator/pipeline_executor.h"
+#include "coordinator/request_builder.h"
 #include "coordinator/worker_registry.h"
 #include "model/gemma3_config.h"
 #include "model/tokenizer.h"
 #include "proto/unicorn/service.grpc.pb.h"
 
 namespace unicorn {
-
-struct ServiceLimits {
-  int max_prompt_bytes = 1 << 20;  // 1 MiB of prompt text
-  int max_tokens = 8192;           // per request
-  int default_max_tokens = 256;
-};
 
 // Engine hooks backed by model/sampler.h and the tokenizer's stream decoder.
 EngineOptions MakeEngineOptions(const Tokenizer& tokenizer);
@@ -56,10 +51,10 @@ class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
                                                        const v1::ChatRequest* req) override;
 
  private:
-  // Validates sampling and limits into an engine request (prompt set by caller).
-  StatusOr<EngineRequest> ToEngineRequest(
-      grpc::CallbackServerContext* ctx, int max_tokens, const v1::SamplingParams& sampling,
-      const google::protobuf::RepeatedPtrField<std::string>& stop);
+  // Translates sampling, limits and the call's deadline (request_builder.h).
+  StatusOr<EngineRequest> ToEngine(grpc::CallbackServerContext* ctx, int max_tokens,
+                                   const v1::SamplingParams& sampling,
+                                   const google::protobuf::RepeatedPtrField<std::string>& stop);
   grpc::ServerWriteReactor<v1::GenerateResponse>* Start(EngineRequest req,
                                                         const std::string& client_id);
 
