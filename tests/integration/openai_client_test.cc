@@ -3,10 +3,12 @@
 // real system started with `unicorn up` on the demo model. The client is
 // installed with `npm ci` into the build folder (offline from npm's cache
 // when it can); the test skips, saying why, only when node or the package
-// cannot be had.
+// cannot be had. The client is openai 4.x, which supports Debian 12's Node 18.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "tests/integration/test_system.h"
 
@@ -33,12 +35,20 @@ std::string PrepareClient(std::string* why) {
     *why = "node is not installed (tools/install-deps.sh installs nodejs and npm)";
     return "";
   }
-  if (!fs::exists(dir / "node_modules/openai/package.json")) {
+  // Installs again whenever package-lock.json changed since the last install.
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  fs::path stamp = dir / "node_modules/.unicorn-installed-lock";
+  if (!fs::exists(dir / "node_modules/openai/package.json") ||
+      read(stamp) != read(dir / "package-lock.json")) {
     auto r = Shell("cd " + dir.string() + " && npm ci --prefer-offline --no-audit --no-fund");
     if (r.code != 0 || !fs::exists(dir / "node_modules/openai/package.json")) {
       *why = "npm ci failed (no registry and no cache?): " + r.out;
       return "";
     }
+    fs::copy_file(dir / "package-lock.json", stamp, fs::copy_options::overwrite_existing);
   }
   return dir.string();
 }
