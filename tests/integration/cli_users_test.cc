@@ -159,6 +159,16 @@ TEST_F(CliUsers, ModelsAndStats) {
   ASSERT_TRUE(j.is_object()) << s.out;
   EXPECT_GE(j["requests_total"].get<int>(), 1);
   EXPECT_GE(j["generated_tokens_total"].get<int>(), 1);
+  // Once the answer is done nothing is reported running (the engine updates
+  // its counters right after the step that finished it).
+  int running = -1;
+  for (int i = 0; i < 20 && running != 0; ++i) {
+    auto again = nlohmann::json::parse(sys_.Cli("stats --json --server " + sys_.address()).out,
+                                       nullptr, false);
+    running = again.is_object() ? again["requests_running"].get<int>() : -1;
+    if (running != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(running, 0);
   EXPECT_EQ(sys_.Cli("stats --server 127.0.0.1:1").code, 1);
 }
 
