@@ -12,7 +12,7 @@ namespace unicorn {
 
 struct CoordinatorConfig {
   std::string grpc_address = "127.0.0.1:50051";  // loopback by default
-  int http_port = 8080;                          // OpenAI-compatible API
+  int http_port = 8080;                          // OpenAI-compatible API; 0 = off
   int metrics_port = 9464;                       // Prometheus /metrics
   int max_sequences = 16;                        // decoded together per step
   int max_queue = 256;                           // waiting requests beyond that

@@ -260,6 +260,10 @@ void Engine::Loop() {
     }
     running.erase(std::remove_if(running.begin(), running.end(), [](auto& s) { return s->done; }),
                   running.end());
+    // Counted again here so that an idle engine does not report its last
+    // finished requests as running while it waits for work.
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.running = int(running.size());
   }
   // Stopping: nobody is left waiting without an answer.
   Status gone = absl::UnavailableError("[engine] coordinator stopping");

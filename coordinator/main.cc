@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "coordinator/engine.h"
 #include "coordinator/grpc_service.h"
+#include "coordinator/openai_server.h"
 #include "coordinator/pipeline_executor.h"
 #include "coordinator/plan.h"
 #include "coordinator/worker_registry.h"
@@ -38,6 +39,15 @@ StatusOr<std::string> ReadFileText(const std::string& path) {
 int Fail(const Status& s, int code = 1) {
   LOG_ERROR("{}", s.message());
   return code;
+}
+
+// "127.0.0.1" of "127.0.0.1:50051", "::1" of "[::1]:50051".
+std::string HostOf(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host.empty() ? "0.0.0.0" : host;
 }
 
 int Main(const std::string& config_path) {
@@ -122,6 +132,22 @@ int Main(const std::string& config_path) {
   health->SetServingStatus(false);
   health->SetServingStatus("unicorn.v1.Unicorn", false);
   LOG_INFO("[coordinator] gRPC on {}{}", cc.grpc_address, cc.tls_cert.empty() ? "" : " (TLS)");
+
+  // The OpenAI-compatible HTTP API, on the gRPC address's host (loopback by default).
+  std::unique_ptr<OpenAiServer> http;
+  if (cc.http_port > 0) {
+    OpenAiServerOptions ho;
+    ho.host = HostOf(cc.grpc_address);
+    ho.port = cc.http_port;
+    ho.model_path = config->model;
+    ho.mm_tokens_per_image = model.vision.mm_tokens_per_image;
+    http = std::make_unique<OpenAiServer>(ho, *engine, **tokenizer);
+    if (Status s = http->Start(); !s.ok()) {
+      server->Shutdown();
+      registry.Stop(false);
+      return Fail(s);
+    }
+  }
   NotifyReady("serving gRPC; waiting for workers");
 
   bool was_serving = false;
@@ -141,6 +167,7 @@ int Main(const std::string& config_path) {
   NotifyStopping();
   LOG_INFO("[coordinator] stopping");
   health->SetServingStatus(false);
+  if (http) http->Stop();
   engine->Stop();  // open streams end with UNAVAILABLE; new ones are refused the same way
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   engine.reset();

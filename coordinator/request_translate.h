@@ -1,7 +1,8 @@
-// Translation of client requests (proto/unicorn/service.proto) into engine
-// requests: every limit and range check on what a client sends lives here, in
-// plain functions with no gRPC server types, so tests and the request fuzzer
-// (tests/fuzz/request_fuzz.cc) reach it directly.
+// Translation of the gRPC client messages (proto/unicorn/service.proto) into
+// engine requests, on top of the checks every API shares
+// (coordinator/request_builder.h). No gRPC server types, so tests and the
+// request fuzzer (tests/fuzz/request_fuzz.cc) reach it directly. The caller
+// sets the deadline.
 //
 // Errors are InvalidArgument (or Unimplemented for images through the
 // pipeline) with a message that names the field.
@@ -9,19 +10,13 @@
 
 #include "common/status.h"
 #include "coordinator/engine.h"
+#include "coordinator/request_builder.h"
 #include "model/tokenizer.h"
 #include "proto/unicorn/service.pb.h"
 
 namespace unicorn {
 
-struct ServiceLimits {
-  int max_prompt_bytes = 1 << 20;  // 1 MiB of prompt text
-  int max_tokens = 8192;           // per request
-  int default_max_tokens = 256;
-};
-
-// max_tokens, sampling and stop strings into an engine request (no prompt, no
-// deadline: the caller sets those).
+// max_tokens, sampling and stop strings into an engine request (no prompt).
 StatusOr<EngineRequest> TranslateOptions(
     int max_tokens, const v1::SamplingParams& sampling,
     const google::protobuf::RepeatedPtrField<std::string>& stop, const Tokenizer& tokenizer,

@@ -15,8 +15,8 @@ PACKAGES=(
   libvulkan-dev glslc glslang-tools spirv-headers mesa-vulkan-drivers
   # shared memory and dma-buf
   libboost-dev libdrm-dev
-  # config, CLI, logging, JSON
-  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  # config, CLI, logging, JSON, HTTP (the OpenAI-compatible API, loadtest)
+  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
   # CPU SIMD
   libhwy-dev
   # images
@@ -27,7 +27,12 @@ PACKAGES=(
   libxrt-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3-numpy
+  # end-to-end tests: the official `openai` npm client, and `unicorn chat` in a terminal
+  nodejs tmux
 )
+# Debian's npm package; skipped where npm came with another nodejs build
+# (e.g. NodeSource's, which bundles it and conflicts with Debian's npm).
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -57,10 +57,12 @@ class TestSystem {
     dir_ = std::filesystem::temp_directory_path() / ("uc" + tag + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
     port_ = FreePort();
+    http_port_ = FreePort();
     config_ = (dir_ / "test.yaml").string();
     std::ofstream(config_) << "model: " << model << "\n"
                            << "runtime_dir: " << (dir_ / "run").string() << "\n"
                            << "coordinator: {grpc_address: " << address()
+                           << ", http_port: " << http_port_
                            << (coordinator.empty() ? "" : ", " + coordinator) << "}\n"
                            << body;
     bin_ = std::string(UNICORN_BINARY_DIR) + "/bin/unicorn";
@@ -145,12 +147,15 @@ class TestSystem {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The OpenAI-compatible HTTP API's base URL, "http://127.0.0.1:<port>".
+  std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
   const std::string& config() const { return config_; }
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
   std::filesystem::path dir_;
   int port_ = 0;
+  int http_port_ = 0;
   std::string config_, bin_;
   std::vector<pid_t> children_;  // daemons restarted by this process
 };

@@ -2,7 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <thread>
+
+#include "common/config.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
+#include "tools/cli/commands.h"
 
 namespace unicorn::cli {
 namespace {
@@ -53,12 +57,50 @@ Status Client::Generate(const v1::GenerateRequest& req,
 }
 
 Status Client::Chat(const v1::ChatRequest& req,
-                    const std::function<void(const v1::GenerateResponse&)>& on_token) {
+                    const std::function<void(const v1::GenerateResponse&)>& on_token,
+                    const std::atomic<bool>* cancel) {
   grpc::ClientContext ctx;
+  std::atomic<bool> done = false;
+  std::thread watcher;
+  if (cancel != nullptr) {
+    watcher = std::thread([&] {
+      while (!done.load()) {
+        if (cancel->load()) {
+          ctx.TryCancel();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
   auto reader = stub_->Chat(&ctx, req);
   v1::GenerateResponse resp;
   while (reader->Read(&resp)) on_token(resp);
-  return FromGrpc(reader->Finish(), address_);
+  Status s = FromGrpc(reader->Finish(), address_);
+  done = true;
+  if (watcher.joinable()) watcher.join();
+  return s;
+}
+
+StatusOr<v1::StatsResponse> Client::Stats() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::StatsResponse resp;
+  grpc::Status s = stub_->Stats(&ctx, v1::StatsRequest(), &resp);
+  if (!s.ok()) return FromGrpc(s, address_);
+  return resp;
+}
+
+std::string ServerAddress(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  auto config = LoadConfig(DefaultConfigPath());
+  return config.ok() ? config->coordinator.grpc_address : CoordinatorConfig().grpc_address;
+}
+
+std::string DefaultHttpUrl() {
+  auto config = LoadConfig(DefaultConfigPath());
+  int port = config.ok() ? config->coordinator.http_port : CoordinatorConfig().http_port;
+  return absl::StrCat("http://127.0.0.1:", port);
 }
 
 }  // namespace unicorn::cli

@@ -2,6 +2,7 @@
 // client subcommands. Errors come back as Status with the server's message.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -24,8 +25,11 @@ class Client {
                   const std::function<void(const v1::GenerateResponse&)>& on_token);
 
   // Streams the answer to a conversation (the chat template is applied).
+  // When `cancel` becomes true the call is cancelled (CANCELLED comes back).
   Status Chat(const v1::ChatRequest& req,
-              const std::function<void(const v1::GenerateResponse&)>& on_token);
+              const std::function<void(const v1::GenerateResponse&)>& on_token,
+              const std::atomic<bool>* cancel = nullptr);
+  StatusOr<v1::StatsResponse> Stats();
 
   const std::string& address() const { return address_; }
 
@@ -34,5 +38,12 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Unicorn::Stub> stub_;
 };
+
+// --server if given, else the gRPC address of configs/default.yaml, else the
+// built-in default (127.0.0.1:50051).
+std::string ServerAddress(const std::string& flag);
+// The OpenAI-compatible API's base URL of the default config
+// ("http://127.0.0.1:8080").
+std::string DefaultHttpUrl();
 
 }  // namespace unicorn::cli

@@ -4,18 +4,12 @@
 
 #include "absl/strings/str_format.h"
 #include "common/config.h"
+#include "nlohmann/json.hpp"
 #include "tools/cli/client.h"
 #include "tools/cli/commands.h"
 
 namespace unicorn::cli {
 namespace {
-
-// --server, else the address in the default config, else the built-in default.
-std::string ServerAddress(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  auto config = LoadConfig(DefaultConfigPath());
-  return config.ok() ? config->coordinator.grpc_address : CoordinatorConfig().grpc_address;
-}
 
 int Health(const std::string& server) {
   Client client(ServerAddress(server));
@@ -87,6 +81,59 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
   return 0;
 }
 
+// The served model, as /v1/models names it, and what the coordinator knows of it.
+int Models(const std::string& server, bool json) {
+  Client client(ServerAddress(server));
+  auto info = client.ModelInfo();
+  if (!info.ok()) {
+    std::cerr << "unicorn models: " << info.status().message() << "\n";
+    return 1;
+  }
+  std::string path = info->model_path();
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::string id = path.substr(path.rfind('/') + 1);
+  if (id.size() > 5 && id.substr(id.size() - 5) == ".gguf") id.resize(id.size() - 5);
+  if (json) {
+    nlohmann::json j = {{"id", id},
+                        {"path", info->model_path()},
+                        {"architecture", info->architecture()},
+                        {"layers", info->num_layers()},
+                        {"vocab", info->vocab_size()},
+                        {"plan", info->plan_summary()},
+                        {"serving", info->serving()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat("%-20s %-24s %6s %7s  %s\n", "id", "architecture", "layers", "vocab",
+                               "path");
+  std::cout << absl::StrFormat("%-20s %-24s %6d %7d  %s\n", id, info->architecture(),
+                               info->num_layers(), info->vocab_size(), info->model_path());
+  std::cout << "plan: " << info->plan_summary() << "\n";
+  return 0;
+}
+
+int Stats(const std::string& server, bool json) {
+  Client client(ServerAddress(server));
+  auto s = client.Stats();
+  if (!s.ok()) {
+    std::cerr << "unicorn stats: " << s.status().message() << "\n";
+    return 1;
+  }
+  nlohmann::json j = {{"requests_total", s->requests_total()},
+                      {"requests_running", s->requests_running()},
+                      {"requests_waiting", s->requests_waiting()},
+                      {"prompt_tokens_total", s->prompt_tokens_total()},
+                      {"generated_tokens_total", s->generated_tokens_total()},
+                      {"replays_total", s->replays_total()},
+                      {"hops_total", s->hops_total()}};
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  for (auto& [k, v] : j.items()) std::cout << absl::StrFormat("%-24s %s\n", k, v.dump());
+  return 0;
+}
+
 }  // namespace
 
 void AddClientCommands(CLI::App& app) {
@@ -94,6 +141,16 @@ void AddClientCommands(CLI::App& app) {
   auto* health = app.add_subcommand("health", "show whether the system serves, and its workers");
   health->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
   health->callback([] { ExitCode() = Health(server); });
+
+  static bool json = false;
+  auto* models = app.add_subcommand("models", "show the model the system serves");
+  models->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
+  models->add_flag("--json", json, "print JSON");
+  models->callback([] { ExitCode() = Models(server, json); });
+  auto* stats = app.add_subcommand("stats", "show the server's request and token counters");
+  stats->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
+  stats->add_flag("--json", json, "print JSON");
+  stats->callback([] { ExitCode() = Stats(server, json); });
 
   static v1::GenerateRequest req;
   static std::string prompt;

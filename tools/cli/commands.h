@@ -17,7 +17,10 @@ std::string BinDir();
 std::string DefaultConfigPath();
 
 void AddDaemonCommands(CLI::App& app);  // up, down
-void AddClientCommands(CLI::App& app);  // health, generate
+void AddClientCommands(CLI::App& app);  // health, generate, models, stats
+void AddChatCommands(CLI::App& app);    // chat (interactive)
+void AddDoctorCommands(CLI::App& app);  // doctor (hardware and config check)
+void AddLoadtestCommands(CLI::App& app);  // loadtest (HTTP load generator)
 void AddTokenizeCommands(CLI::App& app);  // tokenize, detokenize, template
 
 void AddRunCommands(CLI::App& app);     // run (in-process generation)

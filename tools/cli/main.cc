@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   unicorn::cli::AddDaemonCommands(app);
   unicorn::cli::AddClientCommands(app);
+  unicorn::cli::AddChatCommands(app);
+  unicorn::cli::AddDoctorCommands(app);
+  unicorn::cli::AddLoadtestCommands(app);
   unicorn::cli::AddTokenizeCommands(app);
 
   unicorn::cli::AddRunCommands(app);

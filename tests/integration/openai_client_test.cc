@@ -1,0 +1,68 @@
+// The OpenAI-compatible HTTP API end to end: the official `openai` npm client
+// (tests/openai_client/test.mjs, pinned by its package-lock.json) against a
+// real system started with `unicorn up` on the demo model. The client is
+// installed with `npm ci` into the build folder (offline from npm's cache
+// when it can); the test skips, saying why, only when node or the package
+// cannot be had. The client is openai 4.x, which supports Debian 12's Node 18.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "tests/integration/test_system.h"
+
+namespace {
+
+using unicorn::testing::Shell;
+using unicorn::testing::TestSystem;
+
+constexpr char kDemo[] = UNICORN_SOURCE_DIR "/models/demo";
+constexpr char kBody[] =
+    "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: cpu}\n"
+    "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n";
+
+// build/tests/openai_client with node_modules/openai installed, or "" and why.
+std::string PrepareClient(std::string* why) {
+  namespace fs = std::filesystem;
+  fs::path src = fs::path(UNICORN_SOURCE_DIR) / "tests/openai_client";
+  fs::path dir = fs::path(UNICORN_BINARY_DIR) / "tests/openai_client";
+  fs::create_directories(dir);
+  for (const char* f : {"package.json", "package-lock.json", "test.mjs"}) {
+    fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
+  }
+  if (Shell("node --version").code != 0) {
+    *why = "node is not installed (tools/install-deps.sh installs nodejs and npm)";
+    return "";
+  }
+  // Installs again whenever package-lock.json changed since the last install.
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  fs::path stamp = dir / "node_modules/.unicorn-installed-lock";
+  if (!fs::exists(dir / "node_modules/openai/package.json") ||
+      read(stamp) != read(dir / "package-lock.json")) {
+    auto r = Shell("cd " + dir.string() + " && npm ci --prefer-offline --no-audit --no-fund");
+    if (r.code != 0 || !fs::exists(dir / "node_modules/openai/package.json")) {
+      *why = "npm ci failed (no registry and no cache?): " + r.out;
+      return "";
+    }
+    fs::copy_file(dir / "package-lock.json", stamp, fs::copy_options::overwrite_existing);
+  }
+  return dir.string();
+}
+
+TEST(OpenAiClient, OfficialNpmClientAgainstRunningSystem) {
+  std::string why;
+  std::string dir = PrepareClient(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  TestSystem sys("oa", kDemo, kBody);
+  auto up = sys.Up();
+  ASSERT_EQ(up.code, 0) << up.out;
+  auto r = Shell("cd " + dir + " && node test.mjs " + sys.http_url() + "/v1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("all checks passed"), std::string::npos) << r.out;
+}
+
+}  // namespace
