@@ -321,10 +321,11 @@ Status VulkanOps::RecordEdge(CommandBuffer& cmd, size_t first, size_t last, bool
 }
 
 const Buffer* VulkanOps::FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const {
-  const uint8_t* q = static_cast<const uint8_t*>(p);
+  const uintptr_t q = reinterpret_cast<uintptr_t>(p);
   for (const HostImport& h : imports_) {
-    if (q >= h.data && bytes <= h.buf.size() && size_t(q - h.data) <= h.buf.size() - bytes) {
-      *offset = VkDeviceSize(q - h.data);
+    const uintptr_t base = reinterpret_cast<uintptr_t>(h.data);
+    if (q >= base && bytes <= h.buf.size() && q - base <= h.buf.size() - bytes) {
+      *offset = VkDeviceSize(q - base);
       return &h.buf;
     }
   }
