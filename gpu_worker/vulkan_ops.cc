@@ -289,6 +289,17 @@ uint64_t VulkanOps::imported_bytes() const {
   return n;
 }
 
+VulkanOps::Graph* VulkanOps::FindGraph(const std::vector<Op>& ops, uint64_t* hash) {
+  uint64_t h = 0;
+  for (const Op& op : ops) h = Mix(h, op.Hash());
+  *hash = h;
+  auto range = graphs_.equal_range(h);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second->ops == ops) return it->second.get();
+  }
+  return nullptr;
+}
+
 bool VulkanOps::IsImport(VkBuffer b) const {
   for (const HostImport& h : imports_) {
     if (h.buf.buffer() == b) return true;
@@ -310,10 +321,11 @@ Status VulkanOps::RecordEdge(CommandBuffer& cmd, size_t first, size_t last, bool
 }
 
 const Buffer* VulkanOps::FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const {
-  const uint8_t* q = static_cast<const uint8_t*>(p);
+  const uintptr_t q = reinterpret_cast<uintptr_t>(p);
   for (const HostImport& h : imports_) {
-    if (q >= h.data && bytes <= h.buf.size() && size_t(q - h.data) <= h.buf.size() - bytes) {
-      *offset = VkDeviceSize(q - h.data);
+    const uintptr_t base = reinterpret_cast<uintptr_t>(h.data);
+    if (q >= base && bytes <= h.buf.size() && q - base <= h.buf.size() - bytes) {
+      *offset = VkDeviceSize(q - base);
       return &h.buf;
     }
   }
@@ -537,12 +549,16 @@ Status VulkanOps::Flush() {
     return status_;
   }
   ++stats_.flushes;
+  uint64_t h = 0;
+  Graph* g = FindGraph(queue_, &h);
   // Copies from imported memory at the start of the queue and into it at the
-  // end (a stage's input and output slots) are recorded apart, each time, and
-  // submitted with the graph: the cached graph then does not depend on which
-  // slot and rows they touch. The edge buffers end/start with a full barrier.
+  // end (a stage's input and output slots) differ by slot and row from step
+  // to step. While the cache has room they are part of the cached graph (one
+  // command buffer, fastest); once it is full they are recorded apart, each
+  // time, and submitted with a cached graph of the rest, which then does not
+  // depend on the slots. The edge buffers end/start with a full barrier.
   size_t lead = 0, trail = 0;
-  if (!imports_.empty()) {
+  if (g == nullptr && !imports_.empty() && graphs_.size() >= options_.max_graphs) {
     auto is_edge = [&](const Op& op, int side) {
       return op.kind == OpKind::kCopy && IsImport(op.v[side]);
     };
@@ -550,25 +566,23 @@ Status VulkanOps::Flush() {
     while (trail < queue_.size() - lead && is_edge(queue_[queue_.size() - 1 - trail], 1)) ++trail;
   }
   std::vector<VkCommandBuffer> submit;
-  if (lead > 0) {
-    if (!edge_in_) edge_in_ = std::make_unique<CommandBuffer>(*device_);
-    if (Status s = RecordEdge(*edge_in_, 0, lead, false); !s.ok()) Fail(s);
-    submit.push_back(edge_in_->handle());
-  }
-  std::vector<Op> body(queue_.begin() + lead, queue_.end() - trail);
-  Graph* g = nullptr;
-  if (trail > 0) {
-    if (!edge_out_) edge_out_ = std::make_unique<CommandBuffer>(*device_);
-    if (Status s = RecordEdge(*edge_out_, queue_.size() - trail, queue_.size(), true); !s.ok()) {
-      Fail(s);
+  std::vector<Op> split;
+  if (lead + trail > 0) {
+    if (lead > 0) {
+      if (!edge_in_) edge_in_ = std::make_unique<CommandBuffer>(*device_);
+      if (Status s = RecordEdge(*edge_in_, 0, lead, false); !s.ok()) Fail(s);
+      submit.push_back(edge_in_->handle());
     }
+    if (trail > 0) {
+      if (!edge_out_) edge_out_ = std::make_unique<CommandBuffer>(*device_);
+      if (Status s = RecordEdge(*edge_out_, queue_.size() - trail, queue_.size(), true); !s.ok()) {
+        Fail(s);
+      }
+    }
+    split.assign(queue_.begin() + lead, queue_.end() - trail);
+    g = FindGraph(split, &h);
   }
-  uint64_t h = 0;
-  for (const Op& op : body) h = Mix(h, op.Hash());
-  auto range = graphs_.equal_range(h);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (it->second->ops == body) g = it->second.get();
-  }
+  const std::vector<Op>& body = lead + trail > 0 ? split : queue_;
   if (!status_.ok() || body.empty()) {
     // Nothing to record (or an edge failed to record).
   } else if (g != nullptr) {

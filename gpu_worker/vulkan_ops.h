@@ -140,6 +140,8 @@ class VulkanOps : public Ops {
   void DropGraphs();
   // The import holding [p, p + bytes) and p's byte offset in it, or nullptr.
   const Buffer* FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const;
+  // The cached graph of exactly `ops`, or nullptr; `hash` gets their hash.
+  Graph* FindGraph(const std::vector<Op>& ops, uint64_t* hash);
   bool IsImport(VkBuffer b) const;
   // Records copies ops[first, last) into `cmd`, with a barrier after them
   // (`barrier_first` false) or before them (true).
