@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "common/shm_ref.h"
+#include "common/trace.h"
 #include "shared_mem/fd_passing.h"
 #include "shared_mem/tensor_desc.h"
 
@@ -162,6 +163,7 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   static thread_local std::vector<float> hidden;
   hidden.resize(size_t(rows) * H);
   if (!spec.embedding) {
+    trace::ScopedSpan span(trace::Kind::kShmRead);
     UNICORN_ASSIGN_OR_RETURN(shm::SlotView in, shm::BeginRead(*arena_, FromShmRef(req.hidden())));
     if (in.tensor.byte_size != hidden.size() * 4) {
       return absl::InvalidArgumentError(absl::StrCat("[worker] RunStage: input holds ",
@@ -172,29 +174,40 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
     UNICORN_RETURN_IF_ERROR(shm::EndRead(in));
     shm::Release(in);
   }
-  int64_t t0 = wire::MonotonicNs();
-  Status s = model_->Run(spec, seqs, ids_, {}, hidden.data(),
-                         spec.lm_head ? reinterpret_cast<float*>(out.data()) : nullptr);
-  int64_t t1 = wire::MonotonicNs();
-  if (!s.ok()) return s;
+  {
+    trace::ScopedSpan span(trace::Kind::kCompute);
+    UNICORN_RETURN_IF_ERROR(
+        model_->Run(spec, seqs, ids_, {}, hidden.data(),
+                    spec.lm_head ? reinterpret_cast<float*>(out.data()) : nullptr));
+  }
+  trace::ScopedSpan span(trace::Kind::kShmWrite);
   if (!spec.lm_head) std::memcpy(out.data(), hidden.data(), hidden.size() * 4);
   UNICORN_ASSIGN_OR_RETURN(shm::SlotDescriptor d, writer->Commit());
   *done->mutable_output() = ToShmRef(d);
-  if (req.profile()) {
-    wire::Span* span = done->add_spans();
-    span->set_name(absl::StrCat("compute parts ", spec.first_part, "-", spec.last_part));
-    span->set_start_ns(t0);
-    span->set_end_ns(t1);
-  }
   return absl::OkStatus();
 }
 
 void StageServer::OnRunStage(const wire::Message& m) {
+  const int64_t received = trace::NowNs();
   wire::RunStage req;
   wire::StageDone done;
   Status s = wire::ParsePayload(m, &req);
   done.set_step_id(req.step_id());
-  if (s.ok()) s = RunStage(req, &done);
+  if (s.ok()) {
+    // A profiled stage records its spans into spans_, which travel back in
+    // the reply; otherwise recording is off (one thread-local check per span).
+    spans_.Clear();
+    trace::StepScope scope(req.profile() ? &spans_ : nullptr, req.step_id());
+    trace::Record(trace::Kind::kReceive, received, trace::NowNs());
+    s = RunStage(req, &done);
+    for (const trace::Span& t : spans_.spans()) {
+      wire::Span* w = done.add_spans();
+      w->set_kind(int(t.kind));
+      w->set_layer(t.layer);
+      w->set_start_ns(t.start_ns);
+      w->set_end_ns(t.end_ns);
+    }
+  }
   if (!s.ok()) {
     LOG_WARN("{}", s.message());
     done.clear_output();

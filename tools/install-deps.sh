@@ -17,6 +17,8 @@ PACKAGES=(
   libboost-dev libdrm-dev
   # config, CLI, logging, JSON
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  # Prometheus /metrics: HTTP server, and the parser its integration test uses
+  libcpp-httplib-dev python3-prometheus-client
   # CPU SIMD
   libhwy-dev
   # images

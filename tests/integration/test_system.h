@@ -46,14 +46,17 @@ inline int FreePort() {
 // coordinator (workers, plan, control...).
 class TestSystem {
  public:
-  TestSystem(const std::string& tag, const std::string& model, const std::string& body) {
+  // `coordinator_extra`: more keys of the coordinator mapping ("metrics_port: 0").
+  TestSystem(const std::string& tag, const std::string& model, const std::string& body,
+             const std::string& coordinator_extra = "") {
     dir_ = std::filesystem::temp_directory_path() / ("uc" + tag + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
     port_ = FreePort();
     config_ = (dir_ / "test.yaml").string();
     std::ofstream(config_) << "model: " << model << "\n"
                            << "runtime_dir: " << (dir_ / "run").string() << "\n"
-                           << "coordinator: {grpc_address: " << address() << "}\n"
+                           << "coordinator: {grpc_address: " << address()
+                           << (coordinator_extra.empty() ? "" : ", " + coordinator_extra) << "}\n"
                            << body;
     bin_ = std::string(UNICORN_BINARY_DIR) + "/bin/unicorn";
   }

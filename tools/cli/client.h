@@ -27,6 +27,9 @@ class Client {
   Status Chat(const v1::ChatRequest& req,
               const std::function<void(const v1::GenerateResponse&)>& on_token);
 
+  // The trace of a request or a time window (Chrome JSON + text summary).
+  StatusOr<v1::ProfileResponse> Profile(const v1::ProfileRequest& req);
+
   const std::string& address() const { return address_; }
 
  private:

@@ -39,7 +39,11 @@ int Health(const std::string& server) {
 // Prints the streamed text; with `chat`, sends the prompt as one user turn.
 int Generate(const std::string& server, const v1::GenerateRequest& req, bool chat) {
   Client client(ServerAddress(server));
-  auto print = [](const v1::GenerateResponse& r) { std::cout << r.text() << std::flush; };
+  std::string id;
+  auto print = [&id](const v1::GenerateResponse& r) {
+    std::cout << r.text() << std::flush;
+    id = r.request_id();
+  };
   Status s;
   if (chat) {
     v1::ChatRequest c;
@@ -47,6 +51,7 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
     m->set_role("user");
     m->add_parts()->set_text(req.prompt());
     c.set_max_tokens(req.max_tokens());
+    c.set_trace(req.trace());
     *c.mutable_sampling() = req.sampling();
     s = client.Chat(c, print);
   } else {
@@ -57,6 +62,7 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
     return 1;
   }
   std::cout << "\n";
+  if (req.trace()) std::cerr << "traced: unicorn profile --request " << id << " -o trace.json\n";
   return 0;
 }
 
@@ -81,10 +87,13 @@ void AddClientCommands(CLI::App& app) {
   gen->add_option("--temp", temperature, "temperature (0 = greedy)");
   auto* seed_opt = gen->add_option("--seed", seed, "sampling seed");
   gen->add_flag("--chat", chat, "send the prompt as a user turn of a chat (template applied)");
+  static bool traced = false;
+  gen->add_flag("--trace", traced, "trace this request (then see `unicorn profile --request`)");
   gen->callback([seed_opt] {
     req.set_prompt(prompt);
     req.set_max_tokens(max_tokens);
     req.mutable_sampling()->set_temperature(temperature);
+    req.set_trace(traced);
     if (seed_opt->count() > 0) {
       req.mutable_sampling()->set_seed(seed);
       req.mutable_sampling()->set_has_seed(true);

@@ -16,13 +16,14 @@ std::string BinDir();
 // build (build/bin/../../configs/default.yaml).
 std::string DefaultConfigPath();
 
-void AddDaemonCommands(CLI::App& app);  // up, down
-void AddClientCommands(CLI::App& app);  // health, generate
+void AddDaemonCommands(CLI::App& app);    // up, down
+void AddClientCommands(CLI::App& app);    // health, generate
 void AddTokenizeCommands(CLI::App& app);  // tokenize, detokenize, template
 
-void AddRunCommands(CLI::App& app);     // run (in-process generation)
-void AddLogitsCommands(CLI::App& app);  // logits (.npy of a token sequence)
-void AddBenchCommands(CLI::App& app);   // bench (prefill / decode speed)
+void AddRunCommands(CLI::App& app);      // run (in-process generation)
+void AddLogitsCommands(CLI::App& app);   // logits (.npy of a token sequence)
+void AddBenchCommands(CLI::App& app);    // bench (prefill / decode speed)
 void AddInspectCommands(CLI::App& app);  // inspect
+void AddProfileCommands(CLI::App& app);  // profile (traces and their summary)
 
 }  // namespace unicorn::cli
