@@ -55,6 +55,7 @@ class Reader {
   static const char* TypeName() {
     if constexpr (std::is_same_v<T, int>) return "an integer";
     if constexpr (std::is_same_v<T, bool>) return "true or false";
+    if constexpr (std::is_same_v<T, double>) return "a number";
     return "a string";
   }
   static std::string Dump(const YAML::Node& n) {
@@ -127,7 +128,8 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
   }
   if (!root.IsMap()) return r.Error("<root>", "expected a mapping");
   UNICORN_RETURN_IF_ERROR(r.CheckKeys(
-      root, "", {"model", "mmproj", "runtime_dir", "coordinator", "control", "workers", "plan"}));
+      root, "",
+      {"model", "mmproj", "runtime_dir", "coordinator", "control", "profile", "workers", "plan"}));
 
   Config c;
   c.source_path = origin;
@@ -193,6 +195,18 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(r.Get(n, "busy_poll_us", "control.busy_poll_us", &k.busy_poll_us));
     if (k.heartbeat_interval_ms < 10) return r.Error("control.heartbeat_interval_ms", ">= 10");
     if (k.heartbeat_liveness < 1) return r.Error("control.heartbeat_liveness", "must be >= 1");
+  }
+
+  if (YAML::Node n = root["profile"]) {
+    UNICORN_RETURN_IF_ERROR(r.CheckKeys(n, "profile", {"sample_every_n_steps", "requests"}));
+    auto& k = c.profile;
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(n, "sample_every_n_steps", "profile.sample_every_n_steps", &k.sample_every_n_steps));
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "requests", "profile.requests", &k.requests));
+    if (k.sample_every_n_steps < 0) return r.Error("profile.sample_every_n_steps", "must be >= 0");
+    if (!(k.requests >= 0 && k.requests <= 1)) {
+      return r.Error("profile.requests", "must be in [0, 1]");
+    }
   }
 
   YAML::Node workers = root["workers"];

@@ -47,6 +47,15 @@ struct NpuKernelConfig {
   int m = 0, k = 0, n = 0;          // tile rows, reduction length, output columns
 };
 
+// Trace sampling (common/trace.h). A step is traced when its number is a
+// multiple of sample_every_n_steps (0 = never by step count) or when it runs
+// a sampled request; each request is sampled with probability `requests`.
+// Metrics (/metrics) are always on; only span recording is sampled.
+struct ProfileConfig {
+  int sample_every_n_steps = 0;
+  double requests = 0;  // 0..1
+};
+
 struct WorkerConfig {
   std::string name;                      // "npu", "gpu": the key used by the plan
   std::string kind;                      // "npu" or "gpu": which daemon serves it
@@ -79,6 +88,7 @@ struct Config {
   std::string runtime_dir;  // 0700 folder for sockets; default per user
   CoordinatorConfig coordinator;
   ControlConfig control;
+  ProfileConfig profile;
   std::vector<WorkerConfig> workers;
   PlanConfig plan;
 

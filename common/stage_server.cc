@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/shm_ref.h"
+#include "common/trace.h"
 #include "shared_mem/fd_passing.h"
 #include "shared_mem/tensor_desc.h"
 
@@ -168,6 +169,7 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   // (the seqlock of slot.h): a slot rewritten meanwhile fails the stage.
   std::optional<shm::SlotView> in;
   if (!spec.embedding) {
+    trace::ScopedSpan span(trace::Kind::kShmRead);
     UNICORN_ASSIGN_OR_RETURN(in, shm::BeginRead(*arena_, FromShmRef(req.hidden())));
     if (in->tensor.byte_size != uint64_t(rows) * H * 4) {
       return absl::InvalidArgumentError(absl::StrCat("[worker] RunStage: input holds ",
@@ -183,32 +185,44 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
     hidden_out = scratch_.data();
     logits = reinterpret_cast<float*>(out.data());
   }
-  int64_t t0 = wire::MonotonicNs();
-  Status s = model_->Run(spec, seqs, ids_, {}, hidden_in, hidden_out, logits);
-  int64_t t1 = wire::MonotonicNs();
+  Status s;
+  {
+    trace::ScopedSpan span(trace::Kind::kCompute);
+    s = model_->Run(spec, seqs, ids_, {}, hidden_in, hidden_out, logits);
+  }
   if (in) {
     Status read = shm::EndRead(*in);
     if (!read.ok()) return read;
     shm::Release(*in);
   }
   if (!s.ok()) return s;
+  trace::ScopedSpan span(trace::Kind::kShmWrite);  // the outputs are in place: the commit
   UNICORN_ASSIGN_OR_RETURN(shm::SlotDescriptor d, writer->Commit());
   *done->mutable_output() = ToShmRef(d);
-  if (req.profile()) {
-    wire::Span* span = done->add_spans();
-    span->set_name(absl::StrCat("compute parts ", spec.first_part, "-", spec.last_part));
-    span->set_start_ns(t0);
-    span->set_end_ns(t1);
-  }
   return absl::OkStatus();
 }
 
 void StageServer::OnRunStage(const wire::Message& m) {
+  const int64_t received = trace::NowNs();
   wire::RunStage req;
   wire::StageDone done;
   Status s = wire::ParsePayload(m, &req);
   done.set_step_id(req.step_id());
-  if (s.ok()) s = RunStage(req, &done);
+  if (s.ok()) {
+    // A profiled stage records its spans into spans_, which travel back in
+    // the reply; otherwise recording is off (one thread-local check per span).
+    spans_.Clear();
+    trace::StepScope scope(req.profile() ? &spans_ : nullptr, req.step_id());
+    trace::Record(trace::Kind::kReceive, received, trace::NowNs());
+    s = RunStage(req, &done);
+    for (const trace::Span& t : spans_.spans()) {
+      wire::Span* w = done.add_spans();
+      w->set_kind(int(t.kind));
+      w->set_layer(t.layer);
+      w->set_start_ns(t.start_ns);
+      w->set_end_ns(t.end_ns);
+    }
+  }
   if (!s.ok()) {
     LOG_WARN("{}", s.message());
     done.clear_output();

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 
+#include "common/trace.h"
 #include "common/worker_link.h"
 #include "model/stage.h"
 #include "shared_mem/arena.h"
@@ -57,6 +58,7 @@ class StageServer {
   std::unique_ptr<Pending> pending_;
   std::vector<int> ids_;
   std::vector<float> scratch_;  // hidden rows an lm_head stage computes and drops
+  trace::Collector spans_{1024};  // of the stage being run, when it is profiled
 };
 
 }  // namespace unicorn

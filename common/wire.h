@@ -24,6 +24,13 @@
 //            the one in flight (a hung worker waking up) is dropped.
 // A malformed message is answered with an Error and otherwise ignored: a
 // peer never dies because of what it received.
+//
+// Clocks: every timestamp in these messages (Heartbeat.sent_ns, Span.start_ns
+// ...) is the sender's CLOCK_MONOTONIC. On one host that clock is shared by
+// all processes, so the coordinator uses workers' spans as they are. A worker
+// on another host would be aligned with the offset its heartbeats measure:
+// offset = HeartbeatAck.received_ns - (echoed_sent_ns + rtt / 2), subtracted
+// from the worker's span times (error bound: rtt / 2).
 #pragma once
 
 #include <cstdint>

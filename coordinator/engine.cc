@@ -19,6 +19,9 @@ struct Engine::Sequence {
   std::unique_ptr<TextStream> text;
   std::unique_ptr<StopMatcher> stop;  // EOS ids and stop strings; holds back text
   bool done = false;
+  bool traced = false;  // sampled for tracing: every step it runs in is traced
+  // trace::NowNs() of: Submit, first step, first token, last token.
+  int64_t submit_ns = 0, admit_ns = 0, first_token_ns = 0, last_token_ns = 0;
 };
 
 namespace {
@@ -81,6 +84,15 @@ StatusOr<uint64_t> Engine::Submit(EngineRequest request, EventSink sink) {
     }
     id = next_id_++;
     seq->id = id;
+    seq->submit_ns = trace::NowNs();
+    if (options_.trace_ring != nullptr && options_.trace_requests > 0) {
+      // xorshift64: a cheap, deterministic-enough coin for sampling.
+      sample_state_ ^= sample_state_ << 13;
+      sample_state_ ^= sample_state_ >> 7;
+      sample_state_ ^= sample_state_ << 17;
+      seq->traced = double(sample_state_ >> 11) * 0x1.0p-53 < options_.trace_requests;
+    }
+    seq->traced |= seq->req.trace && options_.trace_ring != nullptr;
     live_.insert(id);
     stats_.prompt_tokens += seq->prompt_len;
     queue_.push_back(std::move(seq));
@@ -89,6 +101,17 @@ StatusOr<uint64_t> Engine::Submit(EngineRequest request, EventSink sink) {
   }
   cv_.notify_all();
   return id;
+}
+
+void Engine::Trace(trace::Kind kind, int64_t start, int64_t end, uint64_t request, uint64_t step) {
+  if (options_.trace_ring == nullptr) return;
+  trace::Span s;
+  s.kind = kind;
+  s.start_ns = start;
+  s.end_ns = end;
+  s.request_id = request;
+  s.step = step;
+  options_.trace_ring->Add(s);
 }
 
 bool Engine::Cancel(uint64_t request_id) {
@@ -122,6 +145,19 @@ void Engine::Finish(Sequence& s, FinishReason reason, Status error) {
   e.completion_tokens = s.generated;
   s.sink(e);
   executor_->Free(s.id);
+  if (options_.on_finish) {
+    int64_t now = trace::NowNs();
+    RequestTimes t;
+    int64_t admitted = s.admit_ns ? s.admit_ns : now;
+    t.queue = double(admitted - s.submit_ns) * 1e-9;
+    t.e2e = double(now - s.submit_ns) * 1e-9;
+    t.has_first_token = s.first_token_ns != 0;
+    if (t.has_first_token) {
+      t.prefill = double(s.first_token_ns - admitted) * 1e-9;
+      t.decode = double(now - s.first_token_ns) * 1e-9;
+    }
+    options_.on_finish(t);
+  }
 }
 
 void Engine::Emit(Sequence& s, int token, float logprob) {
@@ -131,6 +167,14 @@ void Engine::Emit(Sequence& s, int token, float logprob) {
     ++stats_.generated_tokens;
   }
   s.tokens.push_back(token);
+  int64_t now = trace::NowNs();
+  if (options_.on_token) {
+    bool first = s.first_token_ns == 0;
+    options_.on_token(first, double(now - (first ? s.submit_ns : s.last_token_ns)) * 1e-9);
+  }
+  if (s.first_token_ns == 0) s.first_token_ns = now;
+  s.last_token_ns = now;
+  trace::ScopedSpan span(trace::Kind::kStream, -1, s.id);
   EngineEvent e;
   e.request_id = s.id;
   e.token = token;
@@ -152,6 +196,14 @@ void Engine::Emit(Sequence& s, int token, float logprob) {
 void Engine::Admit(std::vector<std::unique_ptr<Sequence>>& running) {
   // Caller holds mu_.
   while (int(running.size()) < options_.max_sequences && !queue_.empty()) {
+    Sequence& s = *queue_.front();
+    s.admit_ns = trace::NowNs();
+    if (s.traced) {
+      if (s.req.tokenize_start_ns != 0) {
+        Trace(trace::Kind::kTokenize, s.req.tokenize_start_ns, s.req.tokenize_end_ns, s.id, 0);
+      }
+      Trace(trace::Kind::kQueue, s.submit_ns, s.admit_ns, s.id, 0);
+    }
     running.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -213,6 +265,14 @@ void Engine::Loop() {
     }
     if (running.empty()) continue;
 
+    // Tracing: this step is traced if its number says so or it runs a sampled request.
+    const uint64_t step = ++step_;
+    const int64_t step_start = trace::NowNs();
+    bool traced = options_.trace_ring != nullptr &&
+                  ((options_.trace_every_n_steps > 0 && step % options_.trace_every_n_steps == 0) ||
+                   std::any_of(running.begin(), running.end(), [](auto& s) { return s->traced; }));
+    trace::StepScope scope(traced ? options_.trace_ring : nullptr, step);
+
     // Decoding sequences first (one token each), then prefill chunks within the budget.
     std::stable_sort(running.begin(), running.end(), [](const auto& a, const auto& b) {
       return (a->tokens.size() - a->kv_len == 1) > (b->tokens.size() - b->kv_len == 1);
@@ -233,6 +293,7 @@ void Engine::Loop() {
       batch.push_back(step);
       batch_seqs.push_back(s.get());
     }
+    trace::Record(trace::Kind::kSchedule, step_start, trace::NowNs());
     Status st = executor_->Run(batch, &logits);
     if (absl::IsUnavailable(st)) {
       Replay(running);
@@ -252,18 +313,33 @@ void Engine::Loop() {
         std::span<const float> row_logits(logits.data() + row * size_t(vocab), size_t(vocab));
         ++row;
         float logprob = 0;
-        int token = s.sampler->Sample(row_logits, s.tokens, &logprob);
+        int token;
+        {
+          trace::ScopedSpan span(trace::Kind::kSample, -1, s.id);
+          token = s.sampler->Sample(row_logits, s.tokens, &logprob);
+        }
         Emit(s, token, logprob);
       }
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.steps;
     }
+    if (traced) {
+      int64_t step_end = trace::NowNs();
+      trace::Record(trace::Kind::kStep, step_start, step_end);
+      for (Sequence* s : batch_seqs) {
+        trace::Record(trace::Kind::kInStep, step_start, step_end, s->id);
+      }
+    }
     running.erase(std::remove_if(running.begin(), running.end(), [](auto& s) { return s->done; }),
                   running.end());
     // Counted again here so that an idle engine does not report its last
     // finished requests as running while it waits for work.
+    int64_t kv = 0;
+    for (auto& s : running) kv += s->kv_len;
     std::lock_guard<std::mutex> lock(mu_);
     stats_.running = int(running.size());
+    stats_.waiting = int(queue_.size());
+    stats_.kv_tokens = kv;
   }
   // Stopping: nobody is left waiting without an answer.
   Status gone = absl::UnavailableError("[engine] coordinator stopping");

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/trace.h"
 #include "coordinator/step_executor.h"
 
 namespace unicorn {
@@ -80,6 +81,18 @@ struct EngineRequest {
   std::vector<std::string> stop;  // stop strings (not included in the output)
   std::vector<int> stop_tokens;   // e.g. <eos>, <end_of_turn>
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // When the prompt text was turned into ids (trace::NowNs; 0 = not timed).
+  int64_t tokenize_start_ns = 0, tokenize_end_ns = 0;
+  bool trace = false;  // trace it whatever the sampling (needs EngineOptions::trace_ring)
+};
+
+// How long a finished request spent where (seconds), for metrics.
+struct RequestTimes {
+  double queue = 0;    // submitted -> first step
+  double prefill = 0;  // first step -> first token
+  double decode = 0;   // first token -> finished
+  double e2e = 0;      // submitted -> finished
+  bool has_first_token = false;
 };
 
 struct EngineOptions {
@@ -89,6 +102,15 @@ struct EngineOptions {
   int replay_wait_ms = 60000;  // how long to wait for a lost worker to come back
   std::function<std::unique_ptr<TokenSampler>(const SamplingOptions&)> make_sampler;
   std::function<std::unique_ptr<TextStream>()> make_text_stream;
+  // Tracing (common/trace.h): spans go to `trace_ring` (null = off). A step is
+  // traced when its number is a multiple of trace_every_n_steps (0 = never)
+  // or when it runs a request sampled with probability trace_requests.
+  trace::Ring* trace_ring = nullptr;
+  int trace_every_n_steps = 0;
+  double trace_requests = 0;
+  // Metrics hooks, called on the engine thread (must not block).
+  std::function<void(bool first, double seconds)> on_token;  // TTFT if first, else inter-token
+  std::function<void(const RequestTimes&)> on_finish;
 };
 
 struct EngineStats {
@@ -99,6 +121,7 @@ struct EngineStats {
   int64_t generated_tokens = 0;
   int64_t replays = 0;  // times running sequences were rebuilt after a worker loss
   int64_t steps = 0;
+  int64_t kv_tokens = 0;  // tokens held in the workers' KV caches, all running sequences
 };
 
 class Engine {
@@ -128,6 +151,8 @@ class Engine {
   void Finish(Sequence& s, FinishReason reason, Status error = absl::OkStatus());
   void Emit(Sequence& s, int token, float logprob);
   void Replay(std::vector<std::unique_ptr<Sequence>>& running);
+  // Adds a span to the trace ring (for spans outside a step's scope).
+  void Trace(trace::Kind kind, int64_t start, int64_t end, uint64_t request, uint64_t step);
 
   EngineOptions options_;
   StepExecutor* executor_;
@@ -139,6 +164,8 @@ class Engine {
   uint64_t next_id_ = 1;                         // guarded by mu_
   EngineStats stats_;                            // guarded by mu_
   bool stop_ = false;                            // guarded by mu_
+  uint64_t step_ = 0;                            // engine thread: steps run so far
+  uint64_t sample_state_ = 0x9e3779b97f4a7c15;   // guarded by mu_: request sampling
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 #include <deque>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "common/wire.h"
 #include "coordinator/grpc_status.h"
 #include "model/sampler.h"
@@ -176,7 +177,12 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
     if (e.final) state->ended = true;
     state->Pump();
   };
+  // Hold the lock over Submit so no event is built before request_id is set:
+  // without a client id, responses carry the engine's (what Profile takes).
+  std::unique_lock<std::recursive_mutex> id_lock(state->mu);
   auto id = engine_.Submit(std::move(req), sink);
+  if (id.ok() && client_id.empty()) state->request_id = std::to_string(*id);
+  id_lock.unlock();
   if (!id.ok()) {
     std::lock_guard<std::recursive_mutex> lock(state->mu);
     state->ended = true;
@@ -195,17 +201,25 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Generate(
     grpc::CallbackServerContext* ctx, const v1::GenerateRequest* req) {
+  const int64_t start_ns = trace::NowNs();
   auto er = TranslateGenerate(*req, tokenizer_, limits_);
   if (!er.ok()) return new FailedStream(er.status());
   SetDeadline(ctx, &*er);
+  er->trace = req->trace();
+  er->tokenize_start_ns = start_ns;  // checks and tokenization
+  er->tokenize_end_ns = trace::NowNs();
   return Start(std::move(*er), req->request_id());
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Chat(
     grpc::CallbackServerContext* ctx, const v1::ChatRequest* req) {
+  const int64_t start_ns = trace::NowNs();
   auto er = TranslateChat(*req, tokenizer_, model_.vision.mm_tokens_per_image, limits_);
   if (!er.ok()) return new FailedStream(er.status());
   SetDeadline(ctx, &*er);
+  er->trace = req->trace();
+  er->tokenize_start_ns = start_ns;  // checks and the chat template
+  er->tokenize_end_ns = trace::NowNs();
   return Start(std::move(*er), req->request_id());
 }
 
@@ -267,6 +281,57 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
     if (auto it = errors.find(w.name); it != errors.end()) wi->set_error(it->second);
   }
   auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* UnicornService::Profile(grpc::CallbackServerContext* ctx,
+                                                  const v1::ProfileRequest* req,
+                                                  v1::ProfileResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (ring_ == nullptr) {
+    reactor->Finish(ToGrpc(absl::FailedPreconditionError("tracing is not set up")));
+    return reactor;
+  }
+  std::vector<trace::Span> spans;
+  std::string what;
+  if (req->what_case() == v1::ProfileRequest::kSeconds) {
+    if (!(req->seconds() > 0 && req->seconds() <= 86400)) {
+      reactor->Finish(ToGrpc(absl::InvalidArgumentError("seconds must be in (0, 86400]")));
+      return reactor;
+    }
+    spans = ring_->Since(trace::NowNs() - int64_t(req->seconds() * 1e9));
+    what = absl::StrCat("the last ", req->seconds(), " s");
+  } else if (req->what_case() == v1::ProfileRequest::kRequestId) {
+    uint64_t id = 0;
+    {
+      std::lock_guard<std::mutex> lock(ids_mu_);
+      auto it = client_ids_.find(req->request_id());
+      if (it != client_ids_.end()) id = it->second;
+    }
+    if (id == 0 && !absl::SimpleAtoi(req->request_id(), &id)) id = 0;
+    if (id == 0) {
+      reactor->Finish(ToGrpc(
+          absl::NotFoundError(absl::StrCat("request '", req->request_id(), "' is unknown"))));
+      return reactor;
+    }
+    spans = ring_->ForRequest(id);
+    what = absl::StrCat("request ", req->request_id());
+  } else {
+    reactor->Finish(ToGrpc(absl::InvalidArgumentError("name a request_id or seconds")));
+    return reactor;
+  }
+  if (spans.empty()) {
+    reactor->Finish(ToGrpc(absl::NotFoundError(
+        absl::StrCat("no spans for ", what,
+                     ": only sampled steps are traced (config profile.sample_every_n_steps / "
+                     "profile.requests), and the ring keeps the most recent ",
+                     ring_->capacity(), " spans"))));
+    return reactor;
+  }
+  resp->set_trace_json(ChromeTraceJson(spans, stages_));
+  resp->set_summary(TraceSummary(spans, stages_));
+  resp->set_spans(int(spans.size()));
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

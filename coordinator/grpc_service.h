@@ -11,6 +11,7 @@
 #include "coordinator/engine.h"
 #include "coordinator/pipeline_executor.h"
 #include "coordinator/request_translate.h"
+#include "coordinator/trace_export.h"
 #include "coordinator/worker_registry.h"
 #include "model/gemma3_config.h"
 #include "model/tokenizer.h"
@@ -45,10 +46,19 @@ class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
                                      v1::TokenizeResponse* resp) override;
   grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* ctx, const v1::CancelRequest* req,
                                    v1::CancelResponse* resp) override;
+  grpc::ServerUnaryReactor* Profile(grpc::CallbackServerContext* ctx, const v1::ProfileRequest* req,
+                                    v1::ProfileResponse* resp) override;
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* ctx,
                                                            const v1::GenerateRequest* req) override;
   grpc::ServerWriteReactor<v1::GenerateResponse>* Chat(grpc::CallbackServerContext* ctx,
                                                        const v1::ChatRequest* req) override;
+
+  // Where Profile finds spans, and how it names the pipeline's stages. Without
+  // it, Profile answers FAILED_PRECONDITION.
+  void SetProfiler(const trace::Ring* ring, std::vector<StageLabel> stages) {
+    ring_ = ring;
+    stages_ = std::move(stages);
+  }
 
  private:
   // The client's deadline (if any) becomes the engine request's.
@@ -66,6 +76,8 @@ class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
   ServiceLimits limits_;
   std::mutex ids_mu_;
   std::map<std::string, uint64_t> client_ids_;  // client request_id -> engine id
+  const trace::Ring* ring_ = nullptr;
+  std::vector<StageLabel> stages_;
 };
 
 }  // namespace unicorn

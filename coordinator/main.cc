@@ -16,6 +16,8 @@
 #include "coordinator/engine.h"
 #include "coordinator/grpc_service.h"
 #include "coordinator/openai_server.h"
+#include "coordinator/metrics.h"
+#include "coordinator/metrics_server.h"
 #include "coordinator/pipeline_executor.h"
 #include "coordinator/plan.h"
 #include "coordinator/worker_registry.h"
@@ -52,6 +54,7 @@ std::string HostOf(const std::string& address) {
 
 int Main(const std::string& config_path) {
   InitLogging("coordinator");
+  trace::SetLocalProcessName("coordinator");
   std::atomic<bool>& stop = InstallStopHandlers();
   auto config = LoadConfig(config_path);
   if (!config.ok()) return Fail(config.status(), 2);
@@ -92,6 +95,10 @@ int Main(const std::string& config_path) {
                model.max_position_embeddings > 0 ? model.max_position_embeddings : cc.max_context);
   po.max_step_tokens = cc.max_step_tokens;
   PipelineExecutor executor(*config, *plan, model, registry, **arena, shm_socket, po);
+  CoordinatorMetrics metrics;
+  metrics.HookPipeline(executor, registry);
+  // The most recent spans of sampled steps (about 40 bytes each: 5 MiB).
+  trace::Ring trace_ring(1 << 17);
   registry.SetHandlers(
       [&](const WorkerState& w, bool up) { executor.OnWorker(w, up); },
       [&](const std::string& w, const wire::Message& m) { executor.OnMessage(w, m); });
@@ -101,10 +108,33 @@ int Main(const std::string& config_path) {
   eo.max_sequences = cc.max_sequences;
   eo.max_queue = cc.max_queue;
   eo.max_step_tokens = cc.max_step_tokens;
+  eo.trace_ring = &trace_ring;
+  eo.trace_every_n_steps = config->profile.sample_every_n_steps;
+  eo.trace_requests = config->profile.requests;
+  metrics.HookEngineOptions(&eo);
   auto engine = std::make_unique<Engine>(eo, &executor);
+  metrics.WatchEngine(*engine, registry, int64_t(po.max_sequences) * po.max_context);
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (cc.metrics_port > 0) {
+    auto ms = MetricsServer::Start(cc.metrics_port, [&metrics] { return metrics.Render(); });
+    if (ms.ok()) {
+      metrics_server = std::move(*ms);
+      LOG_INFO("[coordinator] Prometheus metrics on http://127.0.0.1:{}/metrics",
+               metrics_server->port());
+    } else {
+      // Serving clients matters more than metrics: say so and go on.
+      LOG_WARN("{}; serving without /metrics", ms.status().message());
+    }
+  }
 
   UnicornService service(*config, model, **tokenizer, *engine, registry, &executor,
                          plan->Summary());
+  {
+    std::vector<StageLabel> labels;
+    std::vector<std::string> names = executor.StageNames();
+    for (size_t i = 0; i < names.size(); ++i) labels.push_back({names[i], plan->stages[i].worker});
+    service.SetProfiler(&trace_ring, std::move(labels));
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -170,7 +200,8 @@ int Main(const std::string& config_path) {
   if (http) http->Stop();
   engine->Stop();  // open streams end with UNAVAILABLE; new ones are refused the same way
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  engine.reset();
+  metrics_server.reset();
+  engine.reset();  // finishes open requests with Unavailable
   registry.Stop(false);
   return 0;
 }

@@ -6,8 +6,10 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/shm_ref.h"
+#include "common/trace.h"
 #include "shared_mem/slot.h"
 
 namespace unicorn {
@@ -28,6 +30,24 @@ PipelineExecutor::PipelineExecutor(const Config& config, const ResolvedPlan& pla
   act_region_ = arena_.region("act")->id();
   act_slots_ = arena_.region("act")->slot_count();
   logits_region_ = arena_.region("logits")->id();
+  for (const Stage& st : plan_.stages) stage_process_.push_back(trace::ProcessId(st.worker));
+}
+
+std::vector<std::string> PipelineExecutor::StageNames() const {
+  std::vector<std::string> out;
+  for (const Stage& st : plan_.stages) {
+    std::vector<std::string> parts;
+    if (st.embedding) parts.push_back("embedding");
+    auto part = [](int p) { return absl::StrCat("L", p / 2, p % 2 == 0 ? " attention" : " ffn"); };
+    if (st.last_part - st.first_part == 1) {
+      parts.push_back(part(st.first_part));
+    } else if (st.last_part > st.first_part) {
+      parts.push_back(absl::StrCat(part(st.first_part), " .. ", part(st.last_part - 1)));
+    }
+    if (st.lm_head) parts.push_back("lm_head");
+    out.push_back(absl::StrJoin(parts, " + "));
+  }
+  return out;
 }
 
 void PipelineExecutor::SendLoadShard(const std::string& worker) {
@@ -125,6 +145,8 @@ StatusOr<wire::StageDone> PipelineExecutor::Await() {
 }
 
 Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>* logits) {
+  const bool traced = trace::Enabled();
+  const int64_t build_start = traced ? trace::NowNs() : 0;
   wire::RunStage req;
   int rows = 0, logit_rows = 0;
   for (const SeqStep& s : batch) {
@@ -142,12 +164,14 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
         "[pipeline] step of ", rows, " tokens exceeds max_step_tokens ", options_.max_step_tokens));
   }
   req.set_shard_id(shard_id_);
-  req.set_profile(options_.profile);
+  req.set_profile(traced);
   const uint64_t step_id = ++next_step_;
   req.set_step_id(step_id);
+  if (traced) trace::Record(trace::Kind::kSchedule, build_start, trace::NowNs());
 
   wire::StageDone done;
   for (size_t i = 0; i < plan_.stages.size(); ++i) {
+    const int64_t hop_start = trace::NowNs();  // always: the stage latency metric needs it
     const Stage& st = plan_.stages[i];
     if (lost_.load()) {
       return absl::UnavailableError("[pipeline] a worker was lost since the last replay");
@@ -171,6 +195,23 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     if (!posted.ok()) return posted;  // Unavailable: the engine replays once it is back
     hops_.fetch_add(1);
     UNICORN_ASSIGN_OR_RETURN(done, Await());
+    const int64_t hop_end = trace::NowNs();
+    if (on_hop_) on_hop_(i, double(hop_end - hop_start) * 1e-9);
+    if (traced) {
+      trace::Record(trace::Kind::kHop, hop_start, hop_end, 0, int32_t(i));
+      // The worker's spans, filed under this step and that worker.
+      trace::ThreadState& ts = trace::Current();
+      for (const wire::Span& w : done.spans()) {
+        trace::Span sp;
+        if (!trace::KindFromInt(w.kind(), &sp.kind)) continue;
+        sp.start_ns = w.start_ns();
+        sp.end_ns = w.end_ns();
+        sp.layer = w.layer();
+        sp.step = ts.step;
+        sp.process = stage_process_[i];
+        ts.sink->Add(sp);
+      }
+    }
     if (!done.error().empty()) {
       auto code = static_cast<absl::StatusCode>(done.error_code());
       // A worker that lost its shard (it restarted) cannot continue these
@@ -181,6 +222,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     }
   }
   // The last stage wrote the logits of the rows that want them.
+  trace::ScopedSpan logits_span(trace::Kind::kLogits);
   UNICORN_ASSIGN_OR_RETURN(shm::SlotView view, shm::BeginRead(arena_, FromShmRef(done.output())));
   const size_t want = size_t(logit_rows) * size_t(model_.vocab_size);
   if (view.tensor.byte_size != want * sizeof(float)) {

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -33,7 +34,6 @@ struct PipelineOptions {
   int max_sequences = 16;
   int max_context = 4096;
   int max_step_tokens = 256;
-  bool profile = false;
 };
 
 class PipelineExecutor final : public StepExecutor {
@@ -51,6 +51,16 @@ class PipelineExecutor final : public StepExecutor {
   Status WaitReady(int timeout_ms) override;
   int vocab_size() const override { return model_.vocab_size; }
   int max_context() const override { return options_.max_context; }
+
+  // Called after every stage of every step (engine thread) with the stage's
+  // index and its round trip (RunStage sent -> StageDone received), for the
+  // per-stage latency metric. Set before the first step.
+  void SetHopObserver(std::function<void(size_t stage, double seconds)> f) {
+    on_hop_ = std::move(f);
+  }
+  // One readable name per stage, in order: "L3 attention", "embedding + L0 ffn".
+  std::vector<std::string> StageNames() const;
+  const ResolvedPlan& plan() const { return plan_; }
 
   // Errors of shards that failed to load, by worker (for ModelInfo).
   std::map<std::string, std::string> ShardErrors() const;
@@ -91,6 +101,8 @@ class PipelineExecutor final : public StepExecutor {
   std::atomic<int64_t> hops_{0};
   std::atomic<bool> lost_{false};  // a worker was lost since the last WaitReady()
   int64_t stale_replies_ = 0;      // guarded by mu_
+  std::function<void(size_t, double)> on_hop_;
+  std::vector<uint16_t> stage_process_;  // trace::ProcessId of each stage's worker
 };
 
 }  // namespace unicorn

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/trace.h"
 #include "model/names.h"
 
 namespace unicorn {
@@ -59,20 +60,29 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool 
   ops_.Write(*pos_, 0, pos_host_.data(), size_t(n));
   ops_.Write(*spans_local_, 0, spans_local_host_.data(), 2 * size_t(n));
   ops_.Write(*spans_global_, 0, spans_global_host_.data(), 2 * size_t(n));
+  // Spans per part (common/trace.h; free when the step is not traced). They
+  // time the host calls: synchronous on the CPU backend; on Vulkan the ops are
+  // recorded and run at the Read below, so there the part spans are recording
+  // time and the device time lands in the last span (lm_head) or the stage's
+  // compute span.
   if (embedding) {
+    trace::ScopedSpan span(trace::Kind::kEmbedding);
     ops_.Embed(*ids_, model_.token_embd(), model_.embed_scale(), n, *x_);
   } else {
     ops_.Write(*x_, 0, hidden_in, size_t(n) * H);
   }
   for (int p = first_part; p < last_part; ++p) {
     if (p % 2 == 0) {
+      trace::ScopedSpan span(trace::Kind::kAttention, p / 2);
       AttentionHalf(p / 2, n);
     } else {
+      trace::ScopedSpan span(trace::Kind::kFfn, p / 2);
       FfnHalf(p / 2, n);
     }
   }
   if (attends) n_past_ = start_pos + n;
   if (lm_head) {
+    trace::ScopedSpan span(trace::Kind::kLmHead);
     ops_.Copy(*x_, size_t(n - 1) * H, *last_, 0, H);
     LmHead(*last_, 1);
     ops_.Read(*logits_, 0, logits, size_t(c.vocab_size));

@@ -15,8 +15,10 @@ PACKAGES=(
   libvulkan-dev glslc glslang-tools spirv-headers mesa-vulkan-drivers
   # shared memory and dma-buf
   libboost-dev libdrm-dev
-  # config, CLI, logging, JSON, HTTP (the OpenAI-compatible API, loadtest)
+  # config, CLI, logging, JSON, HTTP (the OpenAI-compatible API, /metrics, loadtest)
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
+  # the Prometheus text parser that the /metrics integration test uses
+  python3-prometheus-client
   # CPU SIMD
   libhwy-dev
   # images

@@ -124,6 +124,21 @@ plan: {embedding: npu, lm_head: npu, layers: [{attention: npu, ffn: npu}]}
   }
 }
 
+TEST(Config, ProfileSampling) {
+  auto c = ParseConfig(
+      std::string(kMinimal) + "profile: {sample_every_n_steps: 8, requests: 0.25}\n", "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->profile.sample_every_n_steps, 8);
+  EXPECT_DOUBLE_EQ(c->profile.requests, 0.25);
+  EXPECT_EQ(ParseConfig(kMinimal, "t.yaml")->profile.sample_every_n_steps, 0);  // off by default
+  auto bad = ParseConfig(std::string(kMinimal) + "profile: {requests: 2}\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("profile.requests"), std::string::npos) << bad.status();
+  auto typo = ParseConfig(std::string(kMinimal) + "profile: {every: 2}\n", "t.yaml");
+  EXPECT_NE(typo.status().message().find("profile.every: unknown key"), std::string::npos)
+      << typo.status();
+}
+
 TEST(Config, MissingFile) {
   auto r = LoadConfig("/nonexistent/x.yaml");
   ASSERT_FALSE(r.ok());

@@ -47,6 +47,15 @@ StatusOr<v1::ModelInfoResponse> Client::ModelInfo() {
   return resp;
 }
 
+StatusOr<v1::ProfileResponse> Client::Profile(const v1::ProfileRequest& req) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::ProfileResponse resp;
+  grpc::Status s = stub_->Profile(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, address_);
+  return resp;
+}
+
 Status Client::Generate(const v1::GenerateRequest& req,
                         const std::function<void(const v1::GenerateResponse&)>& on_token) {
   grpc::ClientContext ctx;

@@ -31,6 +31,9 @@ class Client {
               const std::atomic<bool>* cancel = nullptr);
   StatusOr<v1::StatsResponse> Stats();
 
+  // The trace of a request or a time window (Chrome JSON + text summary).
+  StatusOr<v1::ProfileResponse> Profile(const v1::ProfileRequest& req);
+
   const std::string& address() const { return address_; }
 
  private:

@@ -45,8 +45,10 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
   Clock::time_point first, last;
   int tokens = 0;
   v1::Usage usage;
+  std::string id;
   auto print = [&](const v1::GenerateResponse& r) {
     std::cout << r.text() << std::flush;
+    id = r.request_id();
     if (r.token_id() >= 0) {
       last = Clock::now();
       if (tokens++ == 0) first = last;
@@ -60,6 +62,7 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
     m->set_role("user");
     m->add_parts()->set_text(req.prompt());
     c.set_max_tokens(req.max_tokens());
+    c.set_trace(req.trace());
     *c.mutable_sampling() = req.sampling();
     s = client.Chat(c, print);
   } else {
@@ -78,6 +81,7 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
         "tok/s\n",
         usage.prompt_tokens(), ttft, tokens, tokens > 1 ? (tokens - 1) / tg : 0.0);
   }
+  if (req.trace()) std::cerr << "traced: unicorn profile --request " << id << " -o trace.json\n";
   return 0;
 }
 
@@ -167,10 +171,13 @@ void AddClientCommands(CLI::App& app) {
   auto* seed_opt = gen->add_option("--seed", seed, "sampling seed");
   gen->add_flag("--timings", timings, "report time to first token and tok/s on stderr");
   gen->add_flag("--chat", chat, "send the prompt as a user turn of a chat (template applied)");
+  static bool traced = false;
+  gen->add_flag("--trace", traced, "trace this request (then see `unicorn profile --request`)");
   gen->callback([seed_opt] {
     req.set_prompt(prompt);
     req.set_max_tokens(max_tokens);
     req.mutable_sampling()->set_temperature(temperature);
+    req.set_trace(traced);
     if (seed_opt->count() > 0) {
       req.mutable_sampling()->set_seed(seed);
       req.mutable_sampling()->set_has_seed(true);

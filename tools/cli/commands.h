@@ -23,9 +23,10 @@ void AddDoctorCommands(CLI::App& app);  // doctor (hardware and config check)
 void AddLoadtestCommands(CLI::App& app);  // loadtest (HTTP load generator)
 void AddTokenizeCommands(CLI::App& app);  // tokenize, detokenize, template
 
-void AddRunCommands(CLI::App& app);     // run (in-process generation)
-void AddLogitsCommands(CLI::App& app);  // logits (.npy of a token sequence)
-void AddBenchCommands(CLI::App& app);   // bench (prefill / decode speed)
+void AddRunCommands(CLI::App& app);      // run (in-process generation)
+void AddLogitsCommands(CLI::App& app);   // logits (.npy of a token sequence)
+void AddBenchCommands(CLI::App& app);    // bench (prefill / decode speed)
 void AddInspectCommands(CLI::App& app);  // inspect
+void AddProfileCommands(CLI::App& app);  // profile (traces and their summary)
 
 }  // namespace unicorn::cli

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   unicorn::cli::AddLogitsCommands(app);
   unicorn::cli::AddBenchCommands(app);
   unicorn::cli::AddInspectCommands(app);
+  unicorn::cli::AddProfileCommands(app);
   CLI11_PARSE(app, argc, argv);
   return unicorn::cli::ExitCode();
 }

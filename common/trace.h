@@ -1,0 +1,170 @@
+// Trace spans: where the time of a request, a step, a layer goes, across the
+// coordinator and the workers.
+//
+// A span is a fixed-size record (no strings, no allocation): a Kind (whose
+// name and category are static), start and end on CLOCK_MONOTONIC, the
+// process that ran it, and the request, step and layer it belongs to. On one
+// host CLOCK_MONOTONIC is shared by every process, so spans from different
+// processes line up as they are. (A worker on another host would have its
+// spans shifted by the clock offset that the heartbeats measure: see
+// common/wire.h.)
+//
+// Recording is sampled: a thread marks the step it runs as traced with a
+// StepScope (the engine, from the profile config), and the ScopedSpan /
+// Record calls below do nothing (one thread-local load) outside a traced
+// step. Spans go to a Sink: the coordinator's process-wide Ring, or a worker's
+// per-stage Collector whose spans travel back in the StageDone reply.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace unicorn::trace {
+
+// CLOCK_MONOTONIC in nanoseconds.
+int64_t NowNs();
+
+enum class Kind : uint8_t {
+  // Coordinator, per request.
+  kQueue,     // submitted -> admitted to a step
+  kTokenize,  // prompt text -> ids (chat template included)
+  kInStep,    // marks that a request ran in a step (start/end = the step's)
+  kSample,    // logits -> token
+  kStream,    // token -> text, handed to the client's stream
+  // Coordinator, per step.
+  kStep,      // one engine step: schedule .. last stream write
+  kSchedule,  // building the batch
+  kHop,       // one stage: RunStage sent -> StageDone received (layer = stage index)
+  kLogits,    // reading the logits slot
+  // Worker, per stage.
+  kReceive,  // parsing the RunStage request
+  kShmRead,  // input hidden states out of the arena
+  kCompute,  // the whole stage on the device
+  kEmbedding,
+  kAttention,  // layer = the layer
+  kFfn,        // layer = the layer
+  kLmHead,
+  kShmWrite,  // output into the arena (the reply itself is not timed: its
+              // span would have to travel in the message it times; the
+              // coordinator's hop span covers it)
+  kCount,
+};
+
+const char* KindName(Kind k);      // "queue", "attention", ...
+const char* KindCategory(Kind k);  // "request", "step", "worker", "layer"
+// A Kind from its wire value (spans that arrive in StageDone); false if unknown.
+bool KindFromInt(int v, Kind* out);
+
+struct Span {
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  uint64_t request_id = 0;  // 0 = not tied to one request (step and worker spans)
+  uint64_t step = 0;        // 0 = not in a step (queue, tokenize)
+  int32_t layer = -1;       // layer, or stage index for kHop; -1 = none
+  uint16_t process = 0;     // ProcessId(): 0 is this process
+  Kind kind = Kind::kStep;
+};
+
+// Names of processes ("coordinator", "npu", "gpu"): small ids, stable for the
+// life of this process. ProcessId("") is 0, the local process.
+uint16_t ProcessId(const std::string& name);
+std::string ProcessName(uint16_t id);
+void SetLocalProcessName(const std::string& name);
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void Add(const Span& s) = 0;
+};
+
+// A fixed-capacity ring of the most recent spans, safe from any thread. The
+// oldest spans are overwritten once it is full.
+class Ring final : public Sink {
+ public:
+  explicit Ring(size_t capacity);
+  void Add(const Span& s) override;
+  // Spans that end at or after `since_ns`, in recording order.
+  std::vector<Span> Since(int64_t since_ns) const;
+  // Spans of a request: its own, and every span of the steps it ran in.
+  std::vector<Span> ForRequest(uint64_t request_id) const;
+  size_t capacity() const { return buf_.size(); }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Span> buf_;
+  uint64_t next_ = 0;  // spans ever added
+};
+
+// A worker's spans of one stage: fixed capacity, reused, one thread.
+class Collector final : public Sink {
+ public:
+  explicit Collector(size_t capacity) { spans_.reserve(capacity); }
+  void Add(const Span& s) override {
+    if (spans_.size() < spans_.capacity()) spans_.push_back(s);
+  }
+  void Clear() { spans_.clear(); }
+  const std::vector<Span>& spans() const { return spans_; }
+
+ private:
+  std::vector<Span> spans_;
+};
+
+// The calling thread's tracing state: where spans go and the step they
+// belong to. A null sink means "not traced".
+struct ThreadState {
+  Sink* sink = nullptr;
+  uint64_t step = 0;
+};
+ThreadState& Current();
+
+inline bool Enabled() { return Current().sink != nullptr; }
+
+// Marks the calling thread as running `step`, traced into `sink` (null: not
+// traced), until the scope ends.
+class StepScope {
+ public:
+  StepScope(Sink* sink, uint64_t step) : saved_(Current()) { Current() = {sink, step}; }
+  ~StepScope() { Current() = saved_; }
+  StepScope(const StepScope&) = delete;
+  StepScope& operator=(const StepScope&) = delete;
+
+ private:
+  ThreadState saved_;
+};
+
+// Records a finished span in the current step (no-op when not traced).
+inline void Record(Kind kind, int64_t start_ns, int64_t end_ns, uint64_t request_id = 0,
+                   int32_t layer = -1) {
+  ThreadState& t = Current();
+  if (t.sink == nullptr) return;
+  Span s;
+  s.start_ns = start_ns;
+  s.end_ns = end_ns;
+  s.request_id = request_id;
+  s.step = t.step;
+  s.layer = layer;
+  s.kind = kind;
+  t.sink->Add(s);
+}
+
+// Times its own scope (no clock read when not traced).
+class ScopedSpan {
+ public:
+  explicit ScopedSpan(Kind kind, int32_t layer = -1, uint64_t request_id = 0)
+      : kind_(kind), layer_(layer), request_id_(request_id), start_(Enabled() ? NowNs() : 0) {}
+  ~ScopedSpan() {
+    if (start_ != 0) Record(kind_, start_, NowNs(), request_id_, layer_);
+  }
+  ScopedSpan(const ScopedSpan&) = delete;
+  ScopedSpan& operator=(const ScopedSpan&) = delete;
+
+ private:
+  Kind kind_;
+  int32_t layer_;
+  uint64_t request_id_;
+  int64_t start_;
+};
+
+}  // namespace unicorn::trace
