@@ -260,6 +260,9 @@ void Engine::Loop() {
     }
     running.erase(std::remove_if(running.begin(), running.end(), [](auto& s) { return s->done; }),
                   running.end());
+    // Before the loop may sleep: an idle engine reports 0 running.
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.running = int(running.size());
   }
   // Stopping: nobody is left waiting without an answer.
   Status gone = absl::UnavailableError("[engine] coordinator stopping");
