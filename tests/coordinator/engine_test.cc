@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <future>
-#include <thread>
 #include <map>
+#include <thread>
 
 namespace unicorn {
 namespace {
