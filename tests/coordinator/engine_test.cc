@@ -8,6 +8,7 @@
 #include <atomic>
 #include <future>
 #include <map>
+#include <thread>
 
 namespace unicorn {
 namespace {
@@ -116,6 +117,24 @@ TEST(Engine, GreedyMatchesTheModel) {
   c.done.get_future().wait();
   EXPECT_EQ(c.reason, FinishReason::kLength);
   EXPECT_EQ(c.tokens, Reference({2, 5, 7}, 20));
+}
+
+TEST(Engine, AnIdleEngineReportsNothingRunning) {
+  FakeExecutor ex;
+  Engine engine({}, &ex);
+  Collected c;
+  ASSERT_TRUE(engine.Submit(Req({2, 5, 7}, 3), Collect(&c)).ok());
+  c.done.get_future().wait();
+  // The loop updates its stats right after the final event; give it 2 s.
+  EngineStats s;
+  for (int i = 0; i < 400; ++i) {
+    s = engine.GetStats();
+    if (s.running == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(s.running, 0);
+  EXPECT_EQ(s.waiting, 0);
+  EXPECT_EQ(s.requests_total, 1);
 }
 
 TEST(Engine, ConcurrentRequestsAreBatchedAndIndependent) {
