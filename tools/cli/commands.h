@@ -24,5 +24,7 @@ void AddRunCommands(CLI::App& app);     // run (in-process generation)
 void AddLogitsCommands(CLI::App& app);  // logits (.npy of a token sequence)
 void AddBenchCommands(CLI::App& app);   // bench (prefill / decode speed)
 void AddInspectCommands(CLI::App& app);  // inspect
+void AddQuantizeCommands(CLI::App& app);  // quantize
+void AddQualityCommands(CLI::App& app);   // quality
 
 }  // namespace unicorn::cli

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   unicorn::cli::AddLogitsCommands(app);
   unicorn::cli::AddBenchCommands(app);
   unicorn::cli::AddInspectCommands(app);
+  unicorn::cli::AddQuantizeCommands(app);
+  unicorn::cli::AddQualityCommands(app);
   CLI11_PARSE(app, argc, argv);
   return unicorn::cli::ExitCode();
 }
