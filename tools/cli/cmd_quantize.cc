@@ -1,5 +1,5 @@
-// `unicorn quantize --in HF_FOLDER_OR_GGUF --out FILE.gguf --type T
-//                   [--recipe FILE.yaml] [--mmproj-out FILE.gguf] [--threads N]`
+// `unicorn quantize --in HF_FOLDER_OR_GGUF [--mmproj MMPROJ.gguf] --out FILE.gguf
+//                   --type T [--recipe FILE.yaml] [--mmproj-out FILE.gguf] [--threads N]`
 //
 // Writes a GGUF that llama.cpp loads (NF4 excepted: a Unicorn extension type,
 // model/kquant.h). Types per tensor: model/quant_plan.h (scheme, fallback);
@@ -34,7 +34,7 @@ namespace unicorn::cli {
 namespace {
 
 struct QuantizeArgs {
-  std::string in, out, type = "q4_k_m", recipe, mmproj_out;
+  std::string in, mmproj, out, type = "q4_k_m", recipe, mmproj_out;
   int threads = 0;
 };
 
@@ -137,7 +137,7 @@ Status Quantize(const QuantizeArgs& a) {
       UNICORN_RETURN_IF_ERROR(ParseQuantType(recipe.default_type).status());
     }
   }
-  UNICORN_ASSIGN_OR_RETURN(std::unique_ptr<ModelFiles> files, ModelFiles::Open(a.in));
+  UNICORN_ASSIGN_OR_RETURN(std::unique_ptr<ModelFiles> files, ModelFiles::Open(a.in, a.mmproj));
   const Gemma3Config& c = files->config();
   GgufVocab vocab;
   if (files->vocab() != nullptr) {
@@ -195,6 +195,7 @@ void AddQuantizeCommands(CLI::App& app) {
   static QuantizeArgs a;
   auto* cmd = app.add_subcommand("quantize", "write a quantized GGUF of a model");
   cmd->add_option("--in", a.in, "Hugging Face model folder or GGUF")->required();
+  cmd->add_option("--mmproj", a.mmproj, "vision GGUF of a GGUF --in (quantized to --mmproj-out)");
   cmd->add_option("--out", a.out, "output .gguf (text model)")->required();
   cmd->add_option("--type", a.type, "q8_0, q4_0, q4_k_m, q2_k, nf4, q3_k, q4_k, q5_k, q6_k")
       ->capture_default_str();
