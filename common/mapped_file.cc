@@ -47,4 +47,12 @@ void MappedFile::WillNeed(size_t offset, size_t len) const {
   ::madvise(const_cast<uint8_t*>(data_) + start, end - start, MADV_WILLNEED);
 }
 
+void MappedFile::DontNeed(size_t offset, size_t len) const {
+  if (data_ == nullptr || offset >= size_) return;
+  long page = ::sysconf(_SC_PAGESIZE);
+  size_t start = offset / page * page;
+  size_t end = std::min(size_, offset + len);
+  ::madvise(const_cast<uint8_t*>(data_) + start, end - start, MADV_DONTNEED);
+}
+
 }  // namespace unicorn

@@ -28,6 +28,9 @@ class MappedFile {
 
   // Advises the kernel that [offset, offset+len) will be read soon.
   void WillNeed(size_t offset, size_t len) const;
+  // Advises the kernel that [offset, offset+len) is done with: its pages
+  // leave this process's resident set (read-only mapping: nothing is lost).
+  void DontNeed(size_t offset, size_t len) const;
 
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size)

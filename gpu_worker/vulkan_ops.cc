@@ -141,6 +141,11 @@ StatusOr<std::unique_ptr<unicorn::Weight>> VulkanOps::LoadWeight(const TensorInf
         Annotate(device_->allocator().Upload(*owner, offset, f.data(), f.size() * 4), ctx));
     return std::unique_ptr<unicorn::Weight>(new OpsWeight(t.name, DType::kF32, rows, cols, sub));
   }
+  if (int(t.dtype) > int(DType::kQ4_0)) {  // the shaders read F32..Q4_0 only (dequant.glsl)
+    return absl::UnimplementedError(
+        absl::StrCat(ctx, ": ", std::string(tr.name),
+                     " matrices have no Vulkan kernel yet (the CPU backend runs them)"));
+  }
   UNICORN_ASSIGN_OR_RETURN(SubBuffer sub, Arena(bytes, t.name, &owner, &offset));
   UNICORN_RETURN_IF_ERROR(
       Annotate(device_->allocator().Upload(*owner, offset, t.data, bytes), ctx));

@@ -4,6 +4,11 @@
 //   Q4_0: blocks of 32 weights: f16 scale d, then 16 bytes; byte j holds
 //         weight j in its low nibble and weight j+16 in its high nibble;
 //         w = d * (nibble - 8)
+//   Q2_K..Q6_K: ggml's k-quants, super-blocks of 256 weights; the layouts
+//         are described in model/kquant.h.
+//   NF4:  a Unicorn extension (not a GGUF type): blocks of 32 weights laid
+//         out as Q4_0 (f16 absmax d, 16 bytes of nibbles, weight j low,
+//         j+16 high); w = d * kNf4Levels[nibble] (model/kquant.h).
 #pragma once
 
 #include <cstddef>
@@ -18,6 +23,12 @@ enum class DType : uint8_t {
   kBF16,
   kQ8_0,
   kQ4_0,
+  kQ2_K,
+  kQ3_K,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
+  kNF4,
 };
 
 struct DTypeTraits {

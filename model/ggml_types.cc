@@ -12,9 +12,9 @@ constexpr GgmlTypeInfo kTypes[] = {
     {2, "q4_0", 32, 18, DType::kQ4_0},      {3, "q4_1", 32, 20, std::nullopt},
     {6, "q5_0", 32, 22, std::nullopt},      {7, "q5_1", 32, 24, std::nullopt},
     {8, "q8_0", 32, 34, DType::kQ8_0},      {9, "q8_1", 32, 36, std::nullopt},
-    {10, "q2_k", 256, 84, std::nullopt},    {11, "q3_k", 256, 110, std::nullopt},
-    {12, "q4_k", 256, 144, std::nullopt},   {13, "q5_k", 256, 176, std::nullopt},
-    {14, "q6_k", 256, 210, std::nullopt},   {15, "q8_k", 256, 292, std::nullopt},
+    {10, "q2_k", 256, 84, DType::kQ2_K},    {11, "q3_k", 256, 110, DType::kQ3_K},
+    {12, "q4_k", 256, 144, DType::kQ4_K},   {13, "q5_k", 256, 176, DType::kQ5_K},
+    {14, "q6_k", 256, 210, DType::kQ6_K},   {15, "q8_k", 256, 292, std::nullopt},
     {16, "iq2_xxs", 256, 66, std::nullopt}, {17, "iq2_xs", 256, 74, std::nullopt},
     {18, "iq3_xxs", 256, 98, std::nullopt}, {19, "iq1_s", 256, 50, std::nullopt},
     {20, "iq4_nl", 32, 18, std::nullopt},   {21, "iq3_s", 256, 110, std::nullopt},
@@ -26,6 +26,9 @@ constexpr GgmlTypeInfo kTypes[] = {
     {35, "tq2_0", 256, 66, std::nullopt},   {39, "mxfp4", 32, 17, std::nullopt},
     {40, "nvfp4", 64, 36, std::nullopt},    {41, "q1_0", 128, 18, std::nullopt},
     {42, "q2_0", 64, 18, std::nullopt},
+    // Unicorn's NF4 (model/kquant.h): an id far beyond ggml's enum, so
+    // llama.cpp rejects the tensor ("invalid ggml type") instead of misreading it.
+    {kGgmlUnicornNF4, "unicorn_nf4", 32, 18, DType::kNF4},
 };
 
 }  // namespace

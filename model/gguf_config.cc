@@ -5,6 +5,9 @@
 #include <optional>
 
 namespace unicorn {
+
+// Unicorn's extension key (see TextConfigToGguf).
+constexpr const char* kUnicornQpasKey = "unicorn.query_pre_attn_scalar";
 namespace {
 
 Status Bad(const std::string& msg) { return absl::InvalidArgumentError(msg); }
@@ -178,6 +181,9 @@ StatusOr<Gemma3Config> TextConfigFromGguf(const GgufMetadata& md, int64_t token_
   c.attn_logit_softcapping = 0;  // removed in Gemma 3 (the converter asserts it is absent)
   c.query_pre_attn_scalar =
       LlamaCppQueryPreAttnScalar(c.num_layers, c.hidden_size, c.num_heads, c.head_dim);
+  if (md.Find(kUnicornQpasKey) != nullptr) {
+    UNICORN_ASSIGN_OR_RETURN(c.query_pre_attn_scalar, md.Float(kUnicornQpasKey));
+  }
 
   if (const GgufValue* t = md.Find("tokenizer.ggml.tokens")) {
     if (!t->is_array || t->type != GgufType::kString) {
@@ -248,10 +254,12 @@ Status VisionConfigFromGguf(const GgufMetadata& md, Gemma3Config* c) {
   return absl::OkStatus();
 }
 
-Status TextConfigToGguf(const Gemma3Config& c, GgufMetadata* md) {
+Status TextConfigToGguf(const Gemma3Config& c, GgufMetadata* md, bool unicorn_extensions) {
   const double qpas =
       LlamaCppQueryPreAttnScalar(c.num_layers, c.hidden_size, c.num_heads, c.head_dim);
-  if (c.query_pre_attn_scalar != qpas) {
+  if (c.query_pre_attn_scalar != qpas && unicorn_extensions) {
+    md->Set(kUnicornQpasKey, GgufValue::F32(float(c.query_pre_attn_scalar)));
+  } else if (c.query_pre_attn_scalar != qpas) {
     return Bad(absl::StrCat("query_pre_attn_scalar ", c.query_pre_attn_scalar,
                             " cannot be stored in GGUF: llama.cpp derives ", qpas,
                             " for this shape"));

@@ -80,7 +80,12 @@ Status VisionConfigFromGguf(const GgufMetadata& md, Gemma3Config* c);
 // The inverse, with the key types llama.cpp reads (u32 counts, f32 floats).
 // Fails for what GGUF cannot express (see quirk 1; a sliding-layer RoPE
 // scale; RoPE thetas or eps that are not finite).
-Status TextConfigToGguf(const Gemma3Config& c, GgufMetadata* md);
+// With `unicorn_extensions`, a config GGUF cannot express for llama.cpp
+// (query_pre_attn_scalar other than llama.cpp's derivation) is written as the
+// extension key unicorn.query_pre_attn_scalar (f32), which
+// TextConfigFromGguf honours and llama.cpp ignores (it computes its own);
+// without, it is an error.
+Status TextConfigToGguf(const Gemma3Config& c, GgufMetadata* md, bool unicorn_extensions = false);
 Status VisionConfigToGguf(const Gemma3Config& c, GgufMetadata* md);
 
 // query_pre_attn_scalar as llama.cpp derives it (quirk 1).

@@ -26,6 +26,18 @@ uint32_t FileType(DType matrix_type) {
       return 7;
     case DType::kBF16:
       return 32;
+    case DType::kQ2_K:
+      return 10;
+    case DType::kQ3_K:
+      return 12;  // Q3_K_M
+    case DType::kQ4_K:
+      return 15;  // Q4_K_M
+    case DType::kQ5_K:
+      return 17;  // Q5_K_M
+    case DType::kQ6_K:
+      return 18;
+    case DType::kNF4:
+      return 0;  // no llama.cpp file type: "all f32" is the neutral answer
   }
   return 0;
 }
@@ -79,7 +91,11 @@ std::vector<GgufTensorPlan> PlanTextGguf(const Gemma3Config& c, const GgufModelO
     DType t = DType::kF32;  // norms: convert_hf_to_gguf.py keeps 1-D tensors in f32
     if (e.role == TensorRole::kEmbedding) t = o.embedding_type;
     if (e.role == TensorRole::kMatrix) t = o.matrix_type;
-    plan.push_back(Plan(e, t));
+    GgufTensorPlan p = Plan(e, t);
+    if (o.text_type && (e.role == TensorRole::kMatrix || e.role == TensorRole::kEmbedding)) {
+      p.type = o.text_type(p);
+    }
+    plan.push_back(std::move(p));
   }
   return plan;
 }
@@ -104,7 +120,7 @@ Status WriteTextGguf(const std::string& path, const Gemma3Config& c, const GgufV
   if (Quantized(o.matrix_type) || Quantized(o.embedding_type)) {
     md.Set("general.quantization_version", GgufValue::U32(2));
   }
-  Status s = TextConfigToGguf(c, &md);
+  Status s = TextConfigToGguf(c, &md, o.unicorn_extensions);
   if (!s.ok()) return Annotate(s, absl::StrCat("[gguf] ", path));
   if (vocab != nullptr) {
     if (vocab->tokens.size() != size_t(c.vocab_size)) {

@@ -21,12 +21,19 @@
 
 namespace unicorn {
 
+struct GgufTensorPlan;
+
 struct GgufModelOptions {
   DType matrix_type = DType::kQ4_0;        // text projections
   DType embedding_type = DType::kQ8_0;     // token_embd
   DType vision_matrix_type = DType::kF16;  // SigLIP projections (convert's default)
   DType projection_type = DType::kF16;     // mm.input_projection (convert forces F16)
   uint32_t alignment = 32;
+  // Allow Unicorn's extension metadata keys (model/gguf_config.h).
+  bool unicorn_extensions = false;
+  // When set, the type of each text matrix and of token_embd (given its
+  // plan with the type above); mixes such as Q4_K_M use it.
+  std::function<DType(const GgufTensorPlan&)> text_type;
   std::string name = "gemma3";  // general.name
 };
 

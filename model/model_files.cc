@@ -108,6 +108,15 @@ void ModelFiles::WillNeed(const TensorInfo& t) const {
   }
 }
 
+void ModelFiles::DontNeed(const TensorInfo& t) const {
+  for (const auto& f : files_) {
+    if (t.data >= f->data() && t.data < f->data() + f->size()) {
+      f->DontNeed(size_t(t.data - f->data()), t.nbytes);
+      return;
+    }
+  }
+}
+
 StatusOr<std::unique_ptr<ModelFiles>> ModelFiles::Open(const std::string& path,
                                                        const std::string& mmproj) {
   std::unique_ptr<ModelFiles> m(new ModelFiles());
@@ -223,7 +232,8 @@ StatusOr<DType> SupportedType(const GgufTensor& t, const std::string& file) {
     return absl::UnimplementedError(absl::StrCat("[gguf] ", file, ": unsupported tensor type ",
                                                  absl::AsciiStrToUpper(GgmlTypeName(t.ggml_type)),
                                                  " in tensor ", t.name,
-                                                 " (supported: F32, F16, BF16, Q8_0, Q4_0)"));
+                                                 " (supported: F32, F16, BF16, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, "
+                                                 "Q6_K, UNICORN_NF4)"));
   }
   return *ti->dtype;
 }

@@ -72,6 +72,9 @@ class ModelFiles {
 
   // Asks the kernel to read this tensor's pages ahead (madvise WILLNEED).
   void WillNeed(const TensorInfo& t) const;
+  // Drops this tensor's mapped pages from the resident set (streaming
+  // readers such as `unicorn quantize` call it after each tensor).
+  void DontNeed(const TensorInfo& t) const;
 
   // The GGUF's tokenizer data, or nullptr (HF folders: read tokenizer.json
   // from dir()).

@@ -4,7 +4,29 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/kquant.h"
+
 namespace unicorn {
+namespace {
+
+using BlockFn = void (*)(const uint8_t*, float*);
+using QBlockFn = void (*)(const float*, uint8_t*);
+
+void DequantBlocks(BlockFn fn, DType t, const uint8_t* src, float* dst, int64_t n) {
+  const DTypeTraits& tr = Traits(t);
+  for (int64_t b = 0; b < n / tr.block_elems; ++b) {
+    fn(src + b * tr.block_bytes, dst + b * tr.block_elems);
+  }
+}
+
+void QuantBlocks(QBlockFn fn, DType t, const float* src, uint8_t* dst, int64_t n) {
+  const DTypeTraits& tr = Traits(t);
+  for (int64_t b = 0; b < n / tr.block_elems; ++b) {
+    fn(src + b * tr.block_elems, dst + b * tr.block_bytes);
+  }
+}
+
+}  // namespace
 
 float F16ToF32(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000) << 16;
@@ -66,6 +88,18 @@ uint16_t F32ToBF16(float f) {
 
 void DequantizeRow(DType type, const uint8_t* src, float* dst, int64_t n) {
   switch (type) {
+    case DType::kQ2_K:
+      return DequantBlocks(DequantizeQ2_K, type, src, dst, n);
+    case DType::kQ3_K:
+      return DequantBlocks(DequantizeQ3_K, type, src, dst, n);
+    case DType::kQ4_K:
+      return DequantBlocks(DequantizeQ4_K, type, src, dst, n);
+    case DType::kQ5_K:
+      return DequantBlocks(DequantizeQ5_K, type, src, dst, n);
+    case DType::kQ6_K:
+      return DequantBlocks(DequantizeQ6_K, type, src, dst, n);
+    case DType::kNF4:
+      return DequantBlocks(DequantizeNF4, type, src, dst, n);
     case DType::kF32:
       std::memcpy(dst, src, size_t(n) * 4);
       return;
@@ -107,6 +141,18 @@ void DequantizeRow(DType type, const uint8_t* src, float* dst, int64_t n) {
 
 void QuantizeRow(DType type, const float* src, uint8_t* dst, int64_t n) {
   switch (type) {
+    case DType::kQ2_K:
+      return QuantBlocks(QuantizeQ2_K, type, src, dst, n);
+    case DType::kQ3_K:
+      return QuantBlocks(QuantizeQ3_K, type, src, dst, n);
+    case DType::kQ4_K:
+      return QuantBlocks(QuantizeQ4_K, type, src, dst, n);
+    case DType::kQ5_K:
+      return QuantBlocks(QuantizeQ5_K, type, src, dst, n);
+    case DType::kQ6_K:
+      return QuantBlocks(QuantizeQ6_K, type, src, dst, n);
+    case DType::kNF4:
+      return QuantBlocks(QuantizeNF4, type, src, dst, n);
     case DType::kF32:
       std::memcpy(dst, src, size_t(n) * 4);
       return;

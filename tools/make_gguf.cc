@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "model/gguf_model_writer.h"
@@ -66,6 +67,17 @@ class RandomFiller {
  private:
   void FillRow(const GgufTensorPlan& t, int64_t n, Rng& rng, uint8_t* out) const {
     switch (t.type) {
+      case DType::kQ2_K:
+      case DType::kQ3_K:
+      case DType::kQ4_K:
+      case DType::kQ5_K:
+      case DType::kQ6_K:
+      case DType::kNF4: {  // random weights in [-0.05, 0.05), quantized
+        std::vector<float> v(static_cast<size_t>(n));
+        for (float& x : v) x = 0.05f * (2 * rng.Uniform() - 1);
+        QuantizeRow(t.type, v.data(), out, n);
+        return;
+      }
       case DType::kQ4_0:
         for (int64_t b = 0; b < n / 32; ++b) {
           BlockQ4_0 blk;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "model/quant.h"
 
@@ -194,6 +195,23 @@ void QuantMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
 }
 #endif
 
+float Dot(const float* a, const float* b, int64_t n);  // below
+
+// K-quants and NF4: each weight row is expanded to f32 once by the reference
+// DequantizeRow (model/quant.h), then dotted with all n activation rows by
+// the SIMD Dot. Activations stay f32 (no int8 rounding).
+void DequantMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  thread_local std::vector<float> row;  // [cols]
+  if (row.size() < size_t(a.cols)) row.resize(size_t(a.cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    DequantizeRow(a.wtype, a.w + r * a.w_row_bytes, row.data(), a.cols);
+    const float b = a.bias ? a.bias[r] : 0.0f;
+    for (int i = 0; i < a.n; ++i) {
+      a.y[i * a.y_stride + r] = Dot(a.x + i * a.cols, row.data(), a.cols) + b;
+    }
+  }
+}
+
 void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   switch (a.wtype) {
     case DType::kF32:
@@ -205,6 +223,13 @@ void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
     case DType::kQ8_0:
     case DType::kQ4_0:
       return QuantMatMulRows(a, r0, r1);
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kNF4:
+      return DequantMatMulRows(a, r0, r1);
   }
 }
 

@@ -34,7 +34,7 @@ struct MatMulArgs {
   size_t w_row_bytes = 0;
   int64_t cols = 0;
   int n = 0;                 // activation rows
-  const float* x = nullptr;  // [n, cols] f32, for F32/F16/BF16 weights
+  const float* x = nullptr;  // [n, cols] f32, for F32/F16/BF16, k-quant and NF4 weights
   Q8Rows xq;                 // [n, cols] quantized, for Q8_0/Q4_0 weights
   float* y = nullptr;        // y[i * y_stride + r]
   int64_t y_stride = 0;

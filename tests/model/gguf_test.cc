@@ -299,7 +299,8 @@ TEST(GgmlTypes, NamesAndSizes) {
   EXPECT_EQ(GgmlTypeName(12), "q4_k");
   EXPECT_EQ(GgmlTypeName(99), "type 99");
   EXPECT_EQ(FindGgmlType(14)->block_bytes, 210);  // q6_k
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ2_K,
+                  DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const GgmlTypeInfo* g = FindGgmlType(GgmlTypeOf(t));
     ASSERT_NE(g, nullptr);
     EXPECT_EQ(g->dtype, t);

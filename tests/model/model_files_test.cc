@@ -271,15 +271,15 @@ TEST(ModelFiles, UnsupportedTensorTypeIsAClearError) {
   ASSERT_TRUE(w.ok());
   for (const auto& [k, v] : md.entries()) (*w)->SetKv(k, v);
   ASSERT_TRUE((*w)->AddTensor("token_embd.weight", DType::kF32, {300, 64}).ok());
-  ASSERT_TRUE((*w)->AddTensor("blk.0.attn_q.weight", kGgmlQ4_K, {64, 256}).ok());
+  ASSERT_TRUE((*w)->AddTensor("blk.0.attn_q.weight", kGgmlIQ4_XS, {64, 256}).ok());
   ASSERT_TRUE((*w)->WriteHeader().ok());
-  std::vector<uint8_t> zeros(300 * 64 * 4 + 64 * 144);
+  std::vector<uint8_t> zeros(300 * 64 * 4 + 64 * 136);
   ASSERT_TRUE((*w)->Write(zeros.data(), zeros.size()).ok());
   ASSERT_TRUE((*w)->Finish().ok());
   EXPECT_EQ(OpenError(tmp.File("k.gguf")),
             "[gguf] " + tmp.File("k.gguf") +
-                ": unsupported tensor type Q4_K in tensor blk.0.attn_q.weight (supported: F32, "
-                "F16, BF16, Q8_0, Q4_0)");
+                ": unsupported tensor type IQ4_XS in tensor blk.0.attn_q.weight (supported: "
+                "F32, F16, BF16, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, UNICORN_NF4)");
 }
 
 TEST(ModelFiles, BadInputsAreErrorsNamingTheFile) {

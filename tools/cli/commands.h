@@ -28,5 +28,7 @@ void AddLogitsCommands(CLI::App& app);   // logits (.npy of a token sequence)
 void AddBenchCommands(CLI::App& app);    // bench (prefill / decode speed)
 void AddInspectCommands(CLI::App& app);  // inspect
 void AddProfileCommands(CLI::App& app);  // profile (traces and their summary)
+void AddQuantizeCommands(CLI::App& app);  // quantize
+void AddQualityCommands(CLI::App& app);   // quality
 
 }  // namespace unicorn::cli

@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   unicorn::cli::AddBenchCommands(app);
   unicorn::cli::AddInspectCommands(app);
   unicorn::cli::AddProfileCommands(app);
+  unicorn::cli::AddQuantizeCommands(app);
+  unicorn::cli::AddQualityCommands(app);
   CLI11_PARSE(app, argc, argv);
   return unicorn::cli::ExitCode();
 }

@@ -170,7 +170,11 @@ INSTANTIATE_TEST_SUITE_P(
                       MatMulCase{DType::kQ4_0, 11, 40, 64}, MatMulCase{DType::kQ4_0, 4, 3, 32},
                       // odd block counts (the 512-bit decode path pairs blocks)
                       MatMulCase{DType::kQ4_0, 1, 33, 96}, MatMulCase{DType::kQ8_0, 1, 17, 160},
-                      MatMulCase{DType::kQ4_0, 1, 9, 32}),
+                      MatMulCase{DType::kQ4_0, 1, 9, 32},
+                      // k-quants and NF4: rows expanded to f32 (x stays f32)
+                      MatMulCase{DType::kQ2_K, 3, 37, 512}, MatMulCase{DType::kQ3_K, 1, 20, 256},
+                      MatMulCase{DType::kQ4_K, 5, 41, 768}, MatMulCase{DType::kQ5_K, 2, 19, 256},
+                      MatMulCase{DType::kQ6_K, 7, 33, 512}, MatMulCase{DType::kNF4, 4, 30, 96}),
     [](const ::testing::TestParamInfo<MatMulCase>& info) {
       const MatMulCase& c = info.param;
       return std::string(Traits(c.dtype).name) + "_n" + std::to_string(c.n) + "_" +
