@@ -15,14 +15,15 @@
 #include "common/log.h"
 #include "coordinator/engine.h"
 #include "coordinator/grpc_service.h"
-#include "coordinator/openai_server.h"
 #include "coordinator/metrics.h"
 #include "coordinator/metrics_server.h"
+#include "coordinator/openai_server.h"
 #include "coordinator/pipeline_executor.h"
 #include "coordinator/plan.h"
 #include "coordinator/worker_registry.h"
 #include "model/model_files.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_loader.h"
 #include "shared_mem/arena.h"
 #include "shared_mem/fd_passing.h"
 
@@ -65,7 +66,8 @@ int Main(const std::string& config_path) {
   auto files = ModelFiles::Open(config->model, config->mmproj);
   if (!files.ok()) return Fail(files.status(), 2);
   const Gemma3Config& model = (*files)->config();
-  auto tokenizer = Tokenizer::FromFolder((*files)->dir());
+  // A folder's tokenizer.json, or a GGUF's own vocabulary (nothing beside it needed).
+  auto tokenizer = LoadTokenizer(config->model);
   if (!tokenizer.ok()) return Fail(tokenizer.status(), 2);
   auto plan = ResolvePlan(*config, model.num_layers);
   if (!plan.ok()) return Fail(plan.status(), 2);

@@ -16,18 +16,21 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 "$bin" up --config "$config" >/dev/null
 trap '"$bin" down --config "$config" >/dev/null' EXIT
-runtime=$(awk '/^runtime_dir:/ {print $2}' "$config")
+# The config's values (block or flow YAML), else the defaults.
+value() { grep -o "$1: *[^ ,}]*" "$config" | head -1 | sed "s/^$1: *//"; }
+runtime=$(value runtime_dir)
 log=${runtime:-${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/unicorn}}
 log=${log:-/tmp/unicorn-$(id -u)}/logs/coordinator.log
-hops=$(grep -o '([0-9]* hops per step)' "$log" | tail -1 | tr -dc 0-9)
-server=$(awk '/grpc_address:/ {print $2}' "$config")
+hops=$(grep -o '([0-9]* hops per step)' "$log" | tail -1 | tr -dc 0-9 || true)
+server=$(value grpc_address)
+server=${server:-127.0.0.1:50051}
 
 one=() three=()
 for r in $(seq "$rounds"); do
   one+=("$("$bin" run --config "$config" -p "$prompt" -n "$n" 2>&1 >/dev/null |
-    sed -n 's/.*generation [0-9]* tokens, [0-9.]* s, \([0-9.]*\) tok\/s.*/\1/p')")
+    sed -n 's/.*generation [0-9]* tokens, [0-9.]* s, \([0-9.]*\) tok\/s.*/\1/p' || true)")
   three+=("$("$bin" generate --server "$server" --timings -p "$prompt" -n "$n" 2>&1 >/dev/null |
-    sed -n 's/.*generation [0-9]* tokens, \([0-9.]*\) tok\/s.*/\1/p')")
+    sed -n 's/.*generation [0-9]* tokens, \([0-9.]*\) tok\/s.*/\1/p' || true)")
 done
 a=$(printf '%s\n' "${one[@]}" | median)
 b=$(printf '%s\n' "${three[@]}" | median)

@@ -200,7 +200,8 @@ namespace {
 
 // control.endpoint: tcp:// instead of the default ipc:// socket.
 TEST(PipelineTcp, ControlOverTcpServesTheSameTokens) {
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(unicorn::testing::FreePort());
+  const int port = unicorn::testing::FreePort();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
   TestSystem sys(
       "t", UNICORN_SOURCE_DIR "/models/demo",
       "control: {endpoint: '" + endpoint +
@@ -213,9 +214,15 @@ TEST(PipelineTcp, ControlOverTcpServesTheSameTokens) {
       grpc::CreateChannel(sys.address(), grpc::InsecureChannelCredentials()));
   const Sample s = LoadSamples()[0];
   EXPECT_EQ(Complete(*stub, s, int(s.expected.size())), s.expected);
-  std::ifstream log(sys.dir() / "run" / "logs" / "coordinator.log");
-  const std::string text((std::istreambuf_iterator<char>(log)), {});
-  EXPECT_NE(text.find(endpoint), std::string::npos) << "the registry should log its endpoint";
+  // The coordinator's ROUTER listens on that TCP port, and no ipc socket exists.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << endpoint;
+  close(fd);
+  EXPECT_FALSE(std::filesystem::exists(sys.dir() / "run" / "control.sock"));
 }
 
 }  // namespace

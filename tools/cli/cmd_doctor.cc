@@ -187,6 +187,7 @@ int Doctor(const std::string& config_path) {
   std::cout << "  amdxdna driver: " << (xdna ? "loaded" : "not loaded")
             << "; XRT runtime: " << (xrt ? "found (" + xrt_where + ")" : "not found") << "\n";
   bool npu = !accel.empty() && xrt;
+  bool npu_planned = false;  // the config plans work on an NPU worker
 
   std::cout << "== dma-buf\n";
   std::cout << "  /dev/dma_heap/system: " << Access("/dev/dma_heap/system") << "\n"
@@ -224,6 +225,7 @@ int Doctor(const std::string& config_path) {
           const WorkerConfig* w = config->FindWorker(name);
           if (w == nullptr) continue;
           std::string runs_on;
+          if (w->kind == "npu") npu_planned = true;
           if (w->kind == "npu") {
             if (w->backend == "xrt" && npu) {
               runs_on = "the NPU (XRT)";
@@ -280,7 +282,7 @@ int Doctor(const std::string& config_path) {
       }
     }
   }
-  if (!npu) {
+  if (!npu && npu_planned) {
     advice.push_back(
         "no NPU: attention planned on the npu worker runs on its CPU backend "
         "(allow_cpu_fallback), correct but slower");
