@@ -96,62 +96,70 @@ uint8_t Clip8(int32_t v) {
   return uint8_t(std::clamp(s, 0, 255));
 }
 
+// Resamples rows [row_first, row_first + rows) of `in` to `width` columns.
+Image HorizontalPass(const Image& in, int row_first, int rows, int width, const Coeffs& ch) {
+  Image out;
+  out.width = width;
+  out.height = rows;
+  out.rgb.resize(size_t(width) * size_t(rows) * 3);
+  for (int y = 0; y < rows; ++y) {
+    const uint8_t* row = in.rgb.data() + size_t(y + row_first) * size_t(in.width) * 3;
+    uint8_t* dst = out.rgb.data() + size_t(y) * size_t(width) * 3;
+    for (int xx = 0; xx < width; ++xx) {
+      const int32_t* k = ch.k.data() + size_t(xx) * size_t(ch.ksize);
+      const int x0 = ch.first[size_t(xx)];
+      for (int c = 0; c < 3; ++c) {
+        int32_t ss = 1 << (kPrecisionBits - 1);
+        for (int x = 0; x < ch.count[size_t(xx)]; ++x) ss += row[(x0 + x) * 3 + c] * k[x];
+        dst[xx * 3 + c] = Clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+// Resamples `src` (whose row 0 is input row `row0`) to `height` rows.
+Image VerticalPass(const Image& src, int row0, int height, const Coeffs& cv) {
+  Image out;
+  out.width = src.width;
+  out.height = height;
+  out.rgb.resize(size_t(src.width) * size_t(height) * 3);
+  for (int yy = 0; yy < height; ++yy) {
+    const int32_t* k = cv.k.data() + size_t(yy) * size_t(cv.ksize);
+    const int y0 = cv.first[size_t(yy)] - row0;
+    for (int x = 0; x < src.width * 3; ++x) {
+      int32_t ss = 1 << (kPrecisionBits - 1);
+      for (int y = 0; y < cv.count[size_t(yy)]; ++y) {
+        ss += src.rgb[size_t(y0 + y) * size_t(src.width) * 3 + size_t(x)] * k[y];
+      }
+      out.rgb[size_t(yy) * size_t(src.width) * 3 + size_t(x)] = Clip8(ss);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Image ResizeBilinear(const Image& in, int width, int height) {
   if (in.width == width && in.height == height) return in;
   const Coeffs ch = Precompute(in.width, width);
   const Coeffs cv = Precompute(in.height, height);
-  // PIL's ImagingResampleInner: the horizontal pass covers only the input
-  // rows the vertical pass reads.
+  // PIL's ImagingResampleInner: the horizontal pass first, over only the
+  // input rows the vertical pass reads (bit-exact with PIL).
   const int y_first = cv.first[0];
   const int y_last = cv.first[size_t(height - 1)] + cv.count[size_t(height - 1)];
   const bool horizontal = width != in.width;
   const bool vertical = height != in.height;
-
-  Image tmp;
-  const Image* src = &in;
-  int row0 = 0;  // input row of src's row 0
-  if (horizontal) {
-    tmp.width = width;
-    tmp.height = y_last - y_first;
-    tmp.rgb.resize(size_t(tmp.width) * tmp.height * 3);
-    for (int y = 0; y < tmp.height; ++y) {
-      const uint8_t* row = in.rgb.data() + size_t(y + y_first) * in.width * 3;
-      uint8_t* out = tmp.rgb.data() + size_t(y) * width * 3;
-      for (int xx = 0; xx < width; ++xx) {
-        const int32_t* k = ch.k.data() + size_t(xx) * ch.ksize;
-        const int x0 = ch.first[size_t(xx)];
-        for (int c = 0; c < 3; ++c) {
-          int32_t ss = 1 << (kPrecisionBits - 1);
-          for (int x = 0; x < ch.count[size_t(xx)]; ++x) ss += row[(x0 + x) * 3 + c] * k[x];
-          out[xx * 3 + c] = Clip8(ss);
-        }
-      }
-    }
-    src = &tmp;
-    row0 = y_first;
+  if (!horizontal) return VerticalPass(in, 0, height, cv);
+  // An image far taller than wide (a 2 x 1,000,000 strip) would make that
+  // intermediate [y_last - y_first, width] huge: over 2^24 pixels, shrink
+  // the height first (then the result may differ from PIL's by rounding).
+  if (vertical && int64_t(width) * (y_last - y_first) > (int64_t(1) << 24)) {
+    const Image tall = VerticalPass(in, 0, height, cv);
+    return HorizontalPass(tall, 0, height, width, ch);
   }
-  if (!vertical) {
-    if (src == &tmp) return tmp;
-    return in;
-  }
-  Image out;
-  out.width = width;
-  out.height = height;
-  out.rgb.resize(size_t(width) * height * 3);
-  for (int yy = 0; yy < height; ++yy) {
-    const int32_t* k = cv.k.data() + size_t(yy) * cv.ksize;
-    const int y0 = cv.first[size_t(yy)] - row0;
-    for (int x = 0; x < width * 3; ++x) {
-      int32_t ss = 1 << (kPrecisionBits - 1);
-      for (int y = 0; y < cv.count[size_t(yy)]; ++y) {
-        ss += src->rgb[size_t(y0 + y) * src->width * 3 + x] * k[y];
-      }
-      out.rgb[size_t(yy) * width * 3 + x] = Clip8(ss);
-    }
-  }
-  return out;
+  const Image tmp = HorizontalPass(in, y_first, y_last - y_first, width, ch);
+  return vertical ? VerticalPass(tmp, y_first, height, cv) : tmp;
 }
 
 std::vector<float> PixelValues(const Image& image, const VisionConfig& vision) {

@@ -257,6 +257,18 @@ TEST(HfRefsVisionTest, LogitsFromThePngFile) {
   }
 }
 
+// Copies of `files`' tensors: the matrices in `q` (`quant`) and those same
+// quantized values widened back to f32 (`dequant`); other tensors f32 in both.
+void QuantizedCopies(const ModelFiles& files, DType q, testing::TensorStore* quant,
+                     testing::TensorStore* dequant) {
+  for (const TensorInfo& t : files.tensors()) {
+    std::vector<float> v = testing::TensorStore::Dequantized(t);
+    const bool matrix = t.shape.size() == 2 && t.shape[1] % 32 == 0;
+    const TensorInfo& qt = quant->Add(t.name, matrix ? q : DType::kF32, t.shape, v);
+    dequant->Add(t.name, DType::kF32, t.shape, testing::TensorStore::Dequantized(qt));
+  }
+}
+
 // Q8_0 / Q4_0 copies of text-small's matrices, quantized here with the
 // reference quantizers (model/quant.h): the int8 kernels against our f32
 // path on the same (dequantized) weights, and against Hugging Face's logits.
@@ -269,12 +281,7 @@ TEST(HfRefsQuantTest, Q8_0AndQ4_0Copies) {
   const int V = base.config().vocab_size;
   for (DType q : {DType::kQ8_0, DType::kQ4_0}) {
     testing::TensorStore quant, dequant;
-    for (const TensorInfo& t : base.files->tensors()) {
-      std::vector<float> v = testing::TensorStore::Dequantized(t);
-      const bool matrix = t.shape.size() == 2 && t.shape[1] % 32 == 0;
-      const TensorInfo& qt = quant.Add(t.name, matrix ? q : DType::kF32, t.shape, v);
-      dequant.Add(t.name, DType::kF32, t.shape, testing::TensorStore::Dequantized(qt));
-    }
+    QuantizedCopies(*base.files, q, &quant, &dequant);
     Runner rq(*base.files, quant), rf(*base.files, dequant);
     std::vector<float> lq, lf;
     ASSERT_TRUE(rq.Session()->Prefill(prompt, {}, LogitsMode::kAll, &lq).ok());
@@ -316,12 +323,7 @@ TEST(HfRefsQuantTest, DemoModelTop1AgreementWithTheF32Path) {
   const int V = base.config().vocab_size;
   for (DType q : {DType::kQ8_0, DType::kQ4_0}) {
     testing::TensorStore quant, dequant;
-    for (const TensorInfo& t : base.files->tensors()) {
-      std::vector<float> v = testing::TensorStore::Dequantized(t);
-      const bool matrix = t.shape.size() == 2 && t.shape[1] % 32 == 0;
-      const TensorInfo& qt = quant.Add(t.name, matrix ? q : DType::kF32, t.shape, v);
-      dequant.Add(t.name, DType::kF32, t.shape, testing::TensorStore::Dequantized(qt));
-    }
+    QuantizedCopies(*base.files, q, &quant, &dequant);
     Runner rq(*base.files, quant), rf(*base.files, dequant);
     int agree = 0, total = 0, clear_agree = 0, clear_total = 0;
     for (size_t w = 0; w < kWindows; ++w) {

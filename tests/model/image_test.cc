@@ -62,3 +62,23 @@ TEST(ImageTest, UndecodableBytesAreAnError) {
 
 }  // namespace
 }  // namespace unicorn
+
+namespace unicorn {
+namespace {
+
+// A strip far taller than wide (found by the image fuzzer: a 2 x 1,048,577
+// BMP) resizes height first instead of building a [1,048,577 x 896]
+// intermediate; it must finish and give the requested size.
+TEST(ImageResize, TallStripShrinksHeightFirst) {
+  Image strip;
+  strip.width = 2;
+  strip.height = 1 << 20;
+  strip.rgb.assign(size_t(strip.width) * strip.height * 3, 200);
+  const Image r = ResizeBilinear(strip, 896, 896);
+  ASSERT_EQ(r.width, 896);
+  ASSERT_EQ(r.height, 896);
+  for (uint8_t v : r.rgb) ASSERT_EQ(v, 200);  // a flat image stays flat
+}
+
+}  // namespace
+}  // namespace unicorn
