@@ -9,7 +9,8 @@
 
 namespace unicorn {
 
-StatusOr<Image> DecodeImage(const uint8_t* data, size_t size, const std::string& what) {
+StatusOr<Image> DecodeImage(const uint8_t* data, size_t size, const std::string& what,
+                            int64_t max_pixels) {
   if (size > size_t(INT32_MAX)) {
     return absl::InvalidArgumentError(absl::StrCat("[image] ", what, ": file too large"));
   }
@@ -17,9 +18,9 @@ StatusOr<Image> DecodeImage(const uint8_t* data, size_t size, const std::string&
   // A small file may declare a huge image (a decompression bomb): check the
   // header first. 2^26 pixels (8192 x 8192) is far above any vision input.
   if (stbi_info_from_memory(data, int(size), &w, &h, &channels) &&
-      int64_t(w) * int64_t(h) > (int64_t(1) << 26)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("[image] ", what, ": ", w, "x", h, " pixels is too large (limit 2^26)"));
+      int64_t(w) * int64_t(h) > max_pixels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[image] ", what, ": ", w, "x", h, " pixels is too large (limit ", max_pixels, ")"));
   }
   // Asking for 3 channels: grey is replicated, alpha dropped.
   stbi_uc* pixels = stbi_load_from_memory(data, int(size), &w, &h, &channels, 3);

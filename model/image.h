@@ -23,8 +23,10 @@ struct Image {
 
 // Decodes an encoded image (PNG, JPEG, BMP, GIF first frame, ...). Grey
 // becomes RGB by replication, alpha is dropped (PIL's convert("RGB")).
-// Errors name `what` and the decoder's reason.
-StatusOr<Image> DecodeImage(const uint8_t* data, size_t size, const std::string& what);
+// Errors name `what` and the decoder's reason; an image whose header
+// declares more than `max_pixels` is refused before decoding.
+StatusOr<Image> DecodeImage(const uint8_t* data, size_t size, const std::string& what,
+                            int64_t max_pixels = int64_t(1) << 26);
 StatusOr<Image> DecodeImageFile(const std::string& path);
 
 // PIL's Image.resize((width, height), Image.BILINEAR) for 8-bit RGB: a

@@ -8,7 +8,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace unicorn;
-  StatusOr<Image> img = DecodeImage(data, size, "fuzz");
+  // 2^20 pixels, not the default 2^26: a legitimately large image takes
+  // seconds under the sanitizers and would read as a fuzzer timeout.
+  StatusOr<Image> img = DecodeImage(data, size, "fuzz", int64_t(1) << 20);
   if (!img.ok()) return 0;
   VisionConfig v;
   v.image_size = 28;  // small: the decoder is under test, not the resampler's speed
