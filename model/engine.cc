@@ -14,7 +14,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options,
   UNICORN_ASSIGN_OR_RETURN(e->files_, ModelFiles::Open(options.model, options.mmproj));
   const ModelFiles* files = e->files_.get();
   TensorLookup lookup = [files](const std::string& name) { return files->Find(name); };
-  UNICORN_ASSIGN_OR_RETURN(e->model_, Gemma3Model::Load(files->config(), lookup, *e->ops_));
+  UNICORN_ASSIGN_OR_RETURN(e->model_, Gemma3Model::Load(files->config(), lookup, *e->ops_, {}, options.progress));
   if (files->config().has_vision) {
     UNICORN_ASSIGN_OR_RETURN(e->vision_, SiglipTower::Load(files->config(), lookup, *e->ops_));
   }

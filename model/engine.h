@@ -21,6 +21,7 @@ struct EngineOptions {
   std::string mmproj;  // vision GGUF for a GGUF model (optional)
   std::string backend = "cpu";
   BackendOptions backend_options;
+  LoadProgress progress;  // optional: told after each text layer is bound
 };
 
 class Engine {

@@ -51,7 +51,8 @@ Status Validate(const Gemma3Config& c) {
 
 StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& config,
                                                          const TensorLookup& lookup, Ops& ops,
-                                                         const Gemma3Parts& parts) {
+                                                         const Gemma3Parts& parts,
+                                                         const LoadProgress& progress) {
   UNICORN_RETURN_IF_ERROR(Validate(config));
   for (const auto* v : {&parts.attention, &parts.ffn}) {
     if (!v->empty() && v->size() != size_t(config.num_layers)) {
@@ -77,21 +78,23 @@ StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& con
       return Bind(ops, lookup, names::Blk(i, what), std::move(shape));
     };
     if (parts.HasAttention(i)) {
-    UNICORN_ASSIGN_OR_RETURN(l.attn_norm, bind("attn_norm", {H}));
-    UNICORN_ASSIGN_OR_RETURN(l.q, bind("attn_q", {QD, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.k, bind("attn_k", {KD, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.v, bind("attn_v", {KD, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.q_norm, bind("attn_q_norm", {D}));
-    UNICORN_ASSIGN_OR_RETURN(l.k_norm, bind("attn_k_norm", {D}));
-    UNICORN_ASSIGN_OR_RETURN(l.o, bind("attn_output", {H, QD}));
-    UNICORN_ASSIGN_OR_RETURN(l.post_attn_norm, bind("post_attention_norm", {H}));
+      UNICORN_ASSIGN_OR_RETURN(l.attn_norm, bind("attn_norm", {H}));
+      UNICORN_ASSIGN_OR_RETURN(l.q, bind("attn_q", {QD, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.k, bind("attn_k", {KD, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.v, bind("attn_v", {KD, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.q_norm, bind("attn_q_norm", {D}));
+      UNICORN_ASSIGN_OR_RETURN(l.k_norm, bind("attn_k_norm", {D}));
+      UNICORN_ASSIGN_OR_RETURN(l.o, bind("attn_output", {H, QD}));
+      UNICORN_ASSIGN_OR_RETURN(l.post_attn_norm, bind("post_attention_norm", {H}));
     }
-    if (!parts.HasFfn(i)) continue;
-    UNICORN_ASSIGN_OR_RETURN(l.ffn_norm, bind("ffn_norm", {H}));
-    UNICORN_ASSIGN_OR_RETURN(l.gate, bind("ffn_gate", {I, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.up, bind("ffn_up", {I, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.down, bind("ffn_down", {H, I}));
-    UNICORN_ASSIGN_OR_RETURN(l.post_ffw_norm, bind("post_ffw_norm", {H}));
+    if (parts.HasFfn(i)) {
+      UNICORN_ASSIGN_OR_RETURN(l.ffn_norm, bind("ffn_norm", {H}));
+      UNICORN_ASSIGN_OR_RETURN(l.gate, bind("ffn_gate", {I, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.up, bind("ffn_up", {I, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.down, bind("ffn_down", {H, I}));
+      UNICORN_ASSIGN_OR_RETURN(l.post_ffw_norm, bind("post_ffw_norm", {H}));
+    }
+    if (progress) progress(i + 1, config.num_layers);
   }
   // Gemma3TextScaledWordEmbedding: embed_scale = hidden_size**0.5 is held as
   // an f32 tensor and cast to the dtype the embedding *runs* in

@@ -48,13 +48,19 @@ struct Gemma3Parts {
   bool HasFfn(int l) const { return ffn.empty() || ffn[size_t(l)]; }
 };
 
+// Told after each layer is bound (done = 1..total, total = num_layers), so a
+// caller can show progress: binding may repack or upload the weights, which
+// takes seconds on large models.
+using LoadProgress = std::function<void(int done, int total)>;
+
 class Gemma3Model {
  public:
   // Binds the text tensors of `config` found through `lookup` on `ops` (those
   // of `parts` only, if given). Errors name the missing or misshapen tensor.
   static StatusOr<std::unique_ptr<Gemma3Model>> Load(const Gemma3Config& config,
                                                      const TensorLookup& lookup, Ops& ops,
-                                                     const Gemma3Parts& parts = {});
+                                                     const Gemma3Parts& parts = {},
+                                                     const LoadProgress& progress = nullptr);
   const Gemma3Parts& parts() const { return parts_; }
 
   const Gemma3Config& config() const { return config_; }

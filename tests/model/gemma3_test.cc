@@ -261,5 +261,20 @@ TEST(Gemma3Test, LoadNamesMissingAndMisshapenTensors) {
   EXPECT_NE(m.status().message().find("shape"), std::string::npos) << m.status();
 }
 
+TEST(Gemma3Test, LoadReportsProgressPerLayer) {
+  const Gemma3Config c = TinyConfig();
+  TensorStore w = MakeRandomGemma3(c, DType::kF32, DType::kF32, 1);
+  cpu::CpuOps ops(cpu::CpuOptions{1});
+  std::vector<std::pair<int, int>> calls;
+  auto m = Gemma3Model::Load(
+      c, [&](const std::string& n) { return w.Find(n); }, ops, {},
+      [&](int done, int total) { calls.emplace_back(done, total); });
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(calls.size(), size_t(c.num_layers));
+  for (int i = 0; i < c.num_layers; ++i) {
+    EXPECT_EQ(calls[size_t(i)], std::make_pair(i + 1, c.num_layers));
+  }
+}
+
 }  // namespace
 }  // namespace unicorn

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -105,6 +106,28 @@ TEST_F(CliModelTest, RunIsReproducibleWithASeed) {
   EXPECT_NE(a.out.find("generation"), std::string::npos) << a.out;
   // Identical text (the timing line differs).
   EXPECT_EQ(a.out.substr(0, a.out.find("[run]")), b.out.substr(0, b.out.find("[run]")));
+}
+
+// On a terminal, loading draws a bar layer by layer (script(1) gives the
+// command a pseudo-terminal); off a terminal (the other tests, whose output
+// must parse) it draws nothing.
+TEST_F(CliModelTest, LoadShowsProgressOnATerminal) {
+  if (std::system("script --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1)";
+  const std::string run =
+      std::string(UNICORN_BINARY_DIR) + "/bin/unicorn run -m " + Model() + " -p hello -n 2";
+  FILE* p = popen(("script -qec '" + run + "' /dev/null").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  ASSERT_EQ(pclose(p), 0) << out;
+  const std::string last = "100% layer " + std::to_string(config_->num_layers) + "/" +
+                           std::to_string(config_->num_layers);
+  EXPECT_NE(out.find("loading ["), std::string::npos) << out;
+  EXPECT_NE(out.find(last), std::string::npos) << out;
+  EXPECT_EQ(Unicorn("run -m " + Model() + " -p hello -n 2").out.find("loading ["),
+            std::string::npos);
 }
 
 TEST_F(CliModelTest, BenchReportsJson) {

@@ -16,6 +16,7 @@
 #include "common/daemon.h"
 #include "tools/cli/client.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/progress.h"
 
 namespace unicorn::cli {
 namespace {
@@ -92,6 +93,21 @@ StatusOr<pid_t> Spawn(const Proc& p, const std::string& log) {
 
 int Down(const Config& c, bool quiet);
 
+// One step per milestone: the coordinator answers, then each worker is
+// connected and has loaded its shard (ModelInfo's alive / ready).
+void ShowStartup(Client& client, ProgressBar* bar) {
+  if (!bar->enabled()) return;
+  auto info = client.ModelInfo();
+  if (!info.ok()) return;  // the coordinator is still starting
+  int64_t done = 1;
+  std::string loading;
+  for (const auto& w : info->workers()) {
+    done += int(w.alive()) + int(w.ready());
+    if (w.alive() && !w.ready()) loading += (loading.empty() ? "loading: " : ", ") + w.name();
+  }
+  bar->Set(done, loading);
+}
+
 int Up(const std::string& config_path, int timeout_s) {
   auto config = LoadConfig(config_path);
   if (!config.ok()) {
@@ -128,10 +144,14 @@ int Up(const std::string& config_path, int timeout_s) {
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   Client client(config->coordinator.grpc_address);
+  // On a terminal: coordinator up, then each worker connected and loaded.
+  const int n_workers = int(procs.size()) - 1;
+  ProgressBar bar("starting", 1 + 2 * n_workers);
   while (std::chrono::steady_clock::now() < deadline) {
     for (size_t i = 0; i < pids.size(); ++i) {
       int st = 0;
       if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+        bar.Done();
         std::cerr << "unicorn up: " << procs[i].name << " exited ("
                   << (WIFEXITED(st) ? "status " + std::to_string(WEXITSTATUS(st))
                                     : "signal " + std::to_string(WTERMSIG(st)))
@@ -142,11 +162,15 @@ int Up(const std::string& config_path, int timeout_s) {
       }
     }
     if (client.Serving(std::chrono::milliseconds(500))) {
+      bar.Set(1 + 2 * n_workers, "SERVING");
+      bar.Done();
       std::cout << "unicorn is SERVING on " << config->coordinator.grpc_address << "\n";
       return 0;
     }
+    ShowStartup(client, &bar);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  bar.Done();
   std::cerr << "unicorn up: not SERVING after " << timeout_s << " s; the ends of the logs:\n";
   for (const auto& p : procs) {
     std::cerr << "  " << p.name << ":\n";

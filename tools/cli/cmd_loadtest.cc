@@ -22,6 +22,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/cli/client.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/progress.h"
 
 namespace unicorn::cli {
 namespace {
@@ -170,15 +171,9 @@ LevelResult RunLevel(const Target& t, int concurrency, int requests, int max_tok
   lr.concurrency = concurrency;
   lr.requests = requests;
   std::mutex mu;
-  std::atomic<int> next = 0, done = 0;
-  auto show = [&] {
-    if (!progress) return;
-    int d = done.load(), width = 30, fill = requests ? d * width / requests : width;
-    std::cerr << absl::StrFormat("\r%-28s [%s%s] %d/%d", label, std::string(size_t(fill), '#'),
-                                 std::string(size_t(width - fill), '.'), d, requests)
-              << std::flush;
-  };
-  show();
+  std::atomic<int> next = 0;
+  ProgressBar bar(label, requests, stderr, progress);
+  bar.Set(0);
   auto t0 = Clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < concurrency; ++c) {
@@ -194,14 +189,13 @@ LevelResult RunLevel(const Target& t, int concurrency, int requests, int max_tok
           lr.itl.insert(lr.itl.end(), r.itl_ms.begin(), r.itl_ms.end());
           lr.tokens += r.tokens;
         }
-        done.fetch_add(1);
-        show();
+        bar.Add(1);
       }
     });
   }
   for (auto& th : threads) th.join();
   lr.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (progress) std::cerr << "\r" << std::string(70, ' ') << "\r" << std::flush;
+  bar.Done();
   return lr;
 }
 

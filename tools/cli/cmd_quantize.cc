@@ -36,6 +36,7 @@
 #include "model/tokenizer.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/model_cli.h"
+#include "tools/cli/progress.h"
 
 namespace unicorn::cli {
 namespace {
@@ -66,25 +67,6 @@ void ParallelRows(int64_t b, int64_t e, int threads, F fn) {
   for (std::thread& th : pool) th.join();
 }
 
-class Progress {
- public:
-  explicit Progress(int64_t total) : total_(total), tty_(::isatty(2) != 0) {}
-  void Add(int64_t n, const std::string& what) {
-    done_ += n;
-    if (!tty_) return;
-    const int pct = total_ > 0 ? int(100 * done_ / total_) : 100;
-    const int bar = pct * 30 / 100;
-    std::fprintf(stderr, "\r[%s%s] %3d%% %-40.40s", std::string(size_t(bar), '#').c_str(),
-                 std::string(size_t(30 - bar), '.').c_str(), pct, what.c_str());
-    if (done_ >= total_) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  int64_t total_, done_ = 0;
-  bool tty_;
-};
-
 int64_t PlanElems(const std::vector<GgufTensorPlan>& plan) {
   int64_t n = 0;
   for (const GgufTensorPlan& t : plan) n += t.rows() * t.row_elems();
@@ -93,7 +75,7 @@ int64_t PlanElems(const std::vector<GgufTensorPlan>& plan) {
 
 // Reads from the opened source model, converts to GGUF conventions and
 // encodes each chunk of rows in its planned type.
-GgufTensorFiller SourceFiller(const ModelFiles& files, int threads, Progress* progress) {
+GgufTensorFiller SourceFiller(const ModelFiles& files, int threads, ProgressBar* progress) {
   return [&files, threads, progress](const GgufTensorPlan& t, int64_t row_begin, int64_t n_rows,
                                      uint8_t* out) -> Status {
     UNICORN_ASSIGN_OR_RETURN(const TensorInfo* src, files.Get(t.name));
@@ -272,7 +254,7 @@ StatusOr<std::map<std::string, DType>> AutoMix(const QuantizeArgs& a, const Mode
     cands.push_back(std::move(cd));
   }
   const std::string probe = a.out + ".probe.gguf";
-  int done = 0;
+  ProgressBar sensitivity("auto-mix sensitivity", int64_t(cands.size()));
   for (Cand& cd : cands) {
     for (size_t l = 0; l + 1 < levels.size(); ++l) {
       if (l > 0 && cd.types[l] == cd.types[l - 1]) {
@@ -283,17 +265,16 @@ StatusOr<std::map<std::string, DType>> AutoMix(const QuantizeArgs& a, const Mode
       o.text_type = [&](const GgufTensorPlan& p) {
         return p.name == cd.name ? cd.types[l] : DType::kBF16;
       };
-      Progress quiet(0);
+      ProgressBar quiet("", 0, stderr, /*enabled=*/false);
       UNICORN_RETURN_IF_ERROR(
           WriteTextGguf(probe, c, &vocab, o, SourceFiller(files, threads, &quiet)));
       UNICORN_ASSIGN_OR_RETURN(auto q, RunCalib(probe, threads, cal, a.calib_window));
       cd.kl.push_back(MeanKl(cal, q));
     }
     cd.kl.push_back(0);
-    if (::isatty(2)) {
-      std::fprintf(stderr, "\r[auto-mix] sensitivity %d/%zu", ++done, cands.size());
-    }
+    sensitivity.Add(1, cd.name);
   }
+  sensitivity.Done();
   std::remove(probe.c_str());
   double bits = fixed_bits;
   for (const Cand& cd : cands) bits += cd.bits[0];
@@ -392,9 +373,10 @@ Status Quantize(const QuantizeArgs& a) {
     elems += t.rows() * t.row_elems();
     bytes += int64_t(RowBytes(t.type, t.row_elems())) * t.rows();
   }
-  Progress progress(PlanElems(plan));
+  ProgressBar progress("quantize", PlanElems(plan));
   UNICORN_RETURN_IF_ERROR(
       WriteTextGguf(a.out, c, &vocab, o, SourceFiller(*files, threads, &progress)));
+  progress.Done();
   std::printf("wrote %s: %lld tensors, %.1f MB of weights, %.3f bits per weight (%s)\n",
               a.out.c_str(), (long long)plan.size(), double(bytes) / 1e6,
               8.0 * double(bytes) / double(elems), a.auto_mix > 0 ? "auto-mix" : a.type.c_str());
@@ -404,8 +386,9 @@ Status Quantize(const QuantizeArgs& a) {
       const std::filesystem::path p(a.out);
       mm = (p.parent_path() / ("mmproj-" + p.filename().string())).string();
     }
-    Progress vp(PlanElems(PlanMmprojGguf(c, o)));
+    ProgressBar vp("quantize vision", PlanElems(PlanMmprojGguf(c, o)));
     UNICORN_RETURN_IF_ERROR(WriteMmprojGguf(mm, c, o, SourceFiller(*files, threads, &vp)));
+    vp.Done();
     std::printf("wrote %s (vision)\n", mm.c_str());
   }
   return absl::OkStatus();
