@@ -66,31 +66,11 @@ StatusOr<Buffer> ExternalMemory::ImportHost(Device& device, void* ptr, size_t si
   if (r != VK_SUCCESS)
     return Unavailable(ctx, VkError("vkGetMemoryHostPointerPropertiesEXT", r).message());
 
-  Buffer b;
-  b.device_ = device.handle();
-  b.size_ = size;
-  UNICORN_ASSIGN_OR_RETURN(b.buffer_, CreateExternalBuffer(device, kType, size, ctx));
-  VkMemoryRequirements req;
-  vkGetBufferMemoryRequirements(device.handle(), b.buffer_, &req);
-  int type = PickCoherentType(device, req.memoryTypeBits & hp.memoryTypeBits);
-  if (type < 0) return Unavailable(ctx, "no host-coherent memory type accepts the pointer");
-  if (req.size > size) {
-    return Unavailable(ctx, absl::StrCat("the buffer needs ", req.size, " bytes of memory"));
-  }
   VkImportMemoryHostPointerInfoEXT imp{VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT};
   imp.handleType = kType;
   imp.pHostPointer = ptr;
-  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-  ai.pNext = &imp;
-  ai.allocationSize = size;
-  ai.memoryTypeIndex = uint32_t(type);
-  r = vkAllocateMemory(device.handle(), &ai, nullptr, &b.memory_);
-  if (r != VK_SUCCESS) return Unavailable(ctx, VkError("vkAllocateMemory", r).message());
-  r = vkBindBufferMemory(device.handle(), b.buffer_, b.memory_, 0);
-  if (r != VK_SUCCESS) return Annotate(VkError("vkBindBufferMemory", r), ctx);
-  const VkMemoryPropertyFlags f = device.memory_properties().memoryTypes[type].propertyFlags;
-  b.device_local_ = f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
-  b.host_cached_ = f & VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
+  UNICORN_ASSIGN_OR_RETURN(Buffer b, Import(device, kType, hp.memoryTypeBits, &imp, -1, size,
+                                            /*alloc_at_least_requirement=*/false, ctx));
   b.mapped_ = ptr;
   return b;
 }
@@ -110,29 +90,44 @@ StatusOr<Buffer> ExternalMemory::ImportDmaBuf(Device& device, int fd, size_t siz
   VkResult r = get_props(device.handle(), kType, fd, &fp);
   if (r != VK_SUCCESS) return Unavailable(ctx, VkError("vkGetMemoryFdPropertiesKHR", r).message());
 
-  Buffer b;
-  b.device_ = device.handle();
-  b.size_ = size;
-  UNICORN_ASSIGN_OR_RETURN(b.buffer_, CreateExternalBuffer(device, kType, size, ctx));
-  VkMemoryRequirements req;
-  vkGetBufferMemoryRequirements(device.handle(), b.buffer_, &req);
-  int type = PickCoherentType(device, req.memoryTypeBits & fp.memoryTypeBits);
-  if (type < 0) return Unavailable(ctx, "no host-coherent memory type accepts the dma-buf");
   // A successful import owns the fd; the caller keeps its own.
-  int dup_fd = ::dup(fd);
+  const int dup_fd = ::dup(fd);
   if (dup_fd < 0) return Unavailable(ctx, "dup() of the fd failed");
   VkImportMemoryFdInfoKHR imp{VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR};
   imp.handleType = kType;
   imp.fd = dup_fd;
-  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-  ai.pNext = &imp;
-  ai.allocationSize = std::max<VkDeviceSize>(req.size, size);
-  ai.memoryTypeIndex = uint32_t(type);
-  r = vkAllocateMemory(device.handle(), &ai, nullptr, &b.memory_);
-  if (r != VK_SUCCESS) {
-    ::close(dup_fd);
-    return Unavailable(ctx, VkError("vkAllocateMemory", r).message());
+  return Import(device, kType, fp.memoryTypeBits, &imp, dup_fd, size,
+                /*alloc_at_least_requirement=*/true, ctx);
+}
+
+StatusOr<Buffer> ExternalMemory::Import(Device& device,
+                                        VkExternalMemoryHandleTypeFlagBits handle_type,
+                                        uint32_t type_bits, const void* import_info, int import_fd,
+                                        size_t size, bool alloc_at_least_requirement,
+                                        const std::string& ctx) {
+  auto fail = [import_fd](Status s) {
+    if (import_fd >= 0) ::close(import_fd);
+    return s;
+  };
+  Buffer b;
+  b.device_ = device.handle();
+  b.size_ = size;
+  auto buffer = CreateExternalBuffer(device, handle_type, size, ctx);
+  if (!buffer.ok()) return fail(buffer.status());
+  b.buffer_ = *buffer;
+  VkMemoryRequirements req;
+  vkGetBufferMemoryRequirements(device.handle(), b.buffer_, &req);
+  const int type = PickCoherentType(device, req.memoryTypeBits & type_bits);
+  if (type < 0) return fail(Unavailable(ctx, "no host-coherent memory type accepts the import"));
+  if (!alloc_at_least_requirement && req.size > size) {
+    return fail(Unavailable(ctx, absl::StrCat("the buffer needs ", req.size, " bytes of memory")));
   }
+  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  ai.pNext = import_info;
+  ai.allocationSize = alloc_at_least_requirement ? std::max<VkDeviceSize>(req.size, size) : size;
+  ai.memoryTypeIndex = uint32_t(type);
+  VkResult r = vkAllocateMemory(device.handle(), &ai, nullptr, &b.memory_);
+  if (r != VK_SUCCESS) return fail(Unavailable(ctx, VkError("vkAllocateMemory", r).message()));
   r = vkBindBufferMemory(device.handle(), b.buffer_, b.memory_, 0);
   if (r != VK_SUCCESS) return Annotate(VkError("vkBindBufferMemory", r), ctx);
   const VkMemoryPropertyFlags f = device.memory_properties().memoryTypes[type].propertyFlags;

@@ -35,6 +35,18 @@ class ExternalMemory {
   // Buffer::mapped() is nullptr (the caller has its own mapping).
   static StatusOr<Buffer> ImportDmaBuf(Device& device, int fd, size_t size,
                                        const std::string& what);
+
+ private:
+  // The tail both imports share: a buffer of `size` bytes for handle type
+  // `handle_type`, backed by `alloc_size` bytes of memory allocated with
+  // `import_info` (a VkImport*Info, chained as pNext) from the first
+  // host-coherent type in `type_bits` (the handle's compatible types).
+  // `import_fd` (-1 for none) is the fd inside `import_info`: a successful
+  // allocation owns it, so Import closes it only if it fails before that.
+  static StatusOr<Buffer> Import(Device& device, VkExternalMemoryHandleTypeFlagBits handle_type,
+                                 uint32_t type_bits, const void* import_info, int import_fd,
+                                 size_t size, bool alloc_at_least_requirement,
+                                 const std::string& ctx);
 };
 
 }  // namespace unicorn::vk
