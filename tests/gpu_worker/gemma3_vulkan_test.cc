@@ -13,16 +13,19 @@
 #include "gpu_worker/vulkan_ops.h"
 #include "model/gemma3.h"
 #include "npu_worker/cpu/cpu_ops.h"
-#include "tests/model/gemma3_reference.h"
+#include "tests/model/gemma3_fixture.h"
 
 namespace unicorn {
 namespace {
 
 using testing::MakeRandomGemma3;
+using testing::MaxAbsDiff;
 using testing::RandomVector;
 using testing::ReferenceLogits;
+using testing::Std;
 using testing::TensorStore;
 using testing::TinyConfig;
+using testing::Tokens;
 
 // The Vulkan backend keeps activations in F32 for every weight format (the
 // products dequantize weights and multiply F32 activations), so it matches
@@ -44,51 +47,7 @@ vk::VulkanOps& SharedOps() {
   return *ops;
 }
 
-struct Fixture {
-  Gemma3Config config;
-  TensorStore weights;
-  std::unique_ptr<Gemma3Model> model;
-
-  Fixture(const Gemma3Config& c, DType matrices, DType norms, Ops& ops, uint32_t seed = 1)
-      : config(c), weights(MakeRandomGemma3(c, matrices, norms, seed)) {
-    auto m = Gemma3Model::Load(
-        config, [&](const std::string& n) { return weights.Find(n); }, ops);
-    EXPECT_TRUE(m.ok()) << m.status();
-    if (m.ok()) model = std::move(*m);
-  }
-  std::unique_ptr<Gemma3Session> Session(int max_chunk, int max_context = 256) {
-    auto s = Gemma3Session::Create(*model, SessionOptions{max_context, max_chunk});
-    EXPECT_TRUE(s.ok()) << s.status();
-    return std::move(*s);
-  }
-};
-
-std::vector<int> Tokens(int n, int vocab, uint32_t seed, int avoid) {
-  std::vector<int> t(static_cast<size_t>(n));
-  uint32_t x = seed;
-  for (int& v : t) {
-    do {
-      x = x * 1664525u + 1013904223u;
-      v = int((x >> 8) % uint32_t(vocab));
-    } while (v == avoid);
-  }
-  return t;
-}
-
-double Std(const std::vector<float>& v) {
-  double m = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()), s = 0;
-  for (float x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / double(v.size()));
-}
-
-double MaxAbsDiff(const float* a, const float* b, size_t n) {
-  double m = 0;
-  for (size_t i = 0; i < n; ++i) {
-    double d = std::fabs(double(a[i]) - double(b[i]));
-    m = std::isnan(d) ? INFINITY : std::max(m, d);
-  }
-  return m;
-}
+using Fixture = testing::Gemma3Fixture;
 
 #define VULKAN_OPS(ops)             \
   ASSERT_NE(&SharedOps(), nullptr); \

@@ -13,7 +13,7 @@
 #include <numeric>
 
 #include "npu_worker/cpu/cpu_ops.h"
-#include "tests/model/gemma3_reference.h"
+#include "tests/model/gemma3_fixture.h"
 
 // Counts heap allocations while g_count_allocs is set (DecodeDoesNotAllocate).
 static std::atomic<bool> g_count_allocs{false};
@@ -33,54 +33,24 @@ namespace unicorn {
 namespace {
 
 using testing::MakeRandomGemma3;
+using testing::MaxAbsDiff;
 using testing::RandomVector;
 using testing::ReferenceLogits;
+using testing::Std;
 using testing::TensorStore;
 using testing::TinyConfig;
+using testing::Tokens;
 
-struct Fixture {
-  Gemma3Config config;
-  TensorStore weights;
-  cpu::CpuOps ops{cpu::CpuOptions{2}};
-  std::unique_ptr<Gemma3Model> model;
+// One CPU backend for every test's model (weights keep no state in it).
+cpu::CpuOps& TestOps() {
+  static cpu::CpuOps* ops = new cpu::CpuOps(cpu::CpuOptions{2});
+  return *ops;
+}
 
+struct Fixture : testing::Gemma3Fixture {
   Fixture(const Gemma3Config& c, DType matrices, DType norms, uint32_t seed = 1)
-      : config(c), weights(MakeRandomGemma3(c, matrices, norms, seed)) {
-    auto m = Gemma3Model::Load(
-        config, [&](const std::string& n) { return weights.Find(n); }, ops);
-    EXPECT_TRUE(m.ok()) << m.status();
-    if (m.ok()) model = std::move(*m);
-  }
-  std::unique_ptr<Gemma3Session> Session(int max_chunk, int max_context = 256) {
-    auto s = Gemma3Session::Create(*model, SessionOptions{max_context, max_chunk});
-    EXPECT_TRUE(s.ok()) << s.status();
-    return std::move(*s);
-  }
+      : Gemma3Fixture(c, matrices, norms, TestOps(), seed) {}
 };
-
-std::vector<int> Tokens(int n, int vocab, uint32_t seed, int avoid) {
-  std::vector<int> t(static_cast<size_t>(n));
-  uint32_t x = seed;
-  for (int& v : t) {
-    do {
-      x = x * 1664525u + 1013904223u;
-      v = int((x >> 8) % uint32_t(vocab));
-    } while (v == avoid);
-  }
-  return t;
-}
-
-double Std(const std::vector<float>& v) {
-  double m = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()), s = 0;
-  for (float x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / double(v.size()));
-}
-
-double MaxAbsDiff(const float* a, const float* b, size_t n) {
-  double m = 0;
-  for (size_t i = 0; i < n; ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
-  return m;
-}
 
 // f32 activations against a double reference: errors are ~1e-6 of the logit
 // scale; 1e-4 leaves room for summation order and still catches any wrong
