@@ -1,5 +1,5 @@
-// The worker side of the pipeline: answers LoadShard, RunStage and
-// FreeSequences (proto/unicorn/worker.proto) with the worker's StageModel,
+// The worker side of the pipeline: answers LoadShard, RunStage (model parts,
+// or the vision tower when RunStage.vision is set) and FreeSequences (proto/unicorn/worker.proto) with the worker's StageModel,
 // reading and writing activations in the coordinator's shared arena.
 //
 // A bad request gets an error reply (StageDone.error or Error) and changes
@@ -40,6 +40,8 @@ class StageServer {
   void OnRunStage(const wire::Message& m);
   void OnFree(const wire::Message& m);
   Status RunStage(const wire::RunStage& req, wire::StageDone* done);
+  // RunStage with `vision` set: one image through the vision tower.
+  Status RunVision(const wire::RunStage& req, wire::StageDone* done);
   StatusOr<shm::SlotWriter*> Writer(uint32_t region, uint32_t slot);
 
   WorkerLink& link_;

@@ -19,6 +19,9 @@ constexpr KindInfo kKinds[] = {
     {"logits", "step"},      {"receive", "worker"},   {"shm read", "worker"}, {"compute", "worker"},
     {"embedding", "layer"},  {"attention", "layer"},  {"ffn", "layer"},       {"lm_head", "layer"},
     {"shm write", "worker"},
+    {"image preprocess", "request"},
+    {"vision hop", "step"},
+    {"vision", "layer"},
 };
 static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == size_t(Kind::kCount),
               "every Kind needs a name and a category");

@@ -161,9 +161,9 @@ void OpenAiServer::Handle(const httplib::Request& req, httplib::Response& res, b
     e.body["error"]["code"] = "model_not_found";  // OpenAI's code for this case
     return SendJson(res, e.http_status, e.body);
   }
-  auto ids = chat ? EncodeConversation(parsed->messages, options_.limits, tokenizer_,
-                                       options_.mm_tokens_per_image)
-                  : EncodeRawPrompt(parsed->prompt, 0, options_.limits, tokenizer_);
+  const int mm_tokens = options_.vision.config.mm_tokens_per_image;
+  auto ids = chat ? EncodeConversation(parsed->messages, options_.limits, tokenizer_, mm_tokens)
+                  : EncodeRawPrompt(parsed->prompt, 0, options_.limits, tokenizer_, mm_tokens);
   if (!ids.ok()) {
     Status s = ids.status();
     s.SetPayload("unicorn.openai.param", absl::Cord(chat ? "messages" : "prompt"));
@@ -171,6 +171,11 @@ void OpenAiServer::Handle(const httplib::Request& req, httplib::Response& res, b
   }
   auto er = ToEngineRequest(parsed->params, options_.limits, tokenizer_);
   if (!er.ok()) return SendError(res, er.status());
+  if (Status s = PreprocessImages(parsed->images, options_.vision, options_.limits, &*er);
+      !s.ok()) {
+    s.SetPayload("unicorn.openai.param", absl::Cord("messages"));
+    return SendError(res, s);
+  }
   er->prompt = std::move(*ids);
 
   auto pending = std::make_shared<Pending>();
