@@ -287,6 +287,29 @@ TEST_F(VisionPipeline, ReplayAfterTheVisionWorkerIsKilledKeepsTheStreamExact) {
   }
 }
 
+// The GPU worker on Vulkan (lavapipe in CI) runs the vision tower, the
+// embedding and the FFNs on the device: the same greedy tokens as the CPU
+// model in one process. Only 8 are compared: the backends sum in different
+// orders, and a later near-tie could flip (the 8 are equal on lavapipe).
+TEST(VisionPipelineVulkan, VisionTowerOnTheVulkanWorker) {
+  std::string body = kBody;
+  body.replace(body.find("backend: cpu"), 12, "backend: vulkan");
+  ::setenv("UNICORN_LOG_LEVEL", "info", 1);  // the shard's description is logged at info
+  TestSystem sys("visv", kModels, body, kCoordinator);
+  auto up = sys.Up();
+  ::setenv("UNICORN_LOG_LEVEL", "warn", 1);
+  ASSERT_EQ(up.code, 0) << up.out;
+  auto stub = unicorn::v1::Unicorn::NewStub(
+      grpc::CreateChannel(sys.address(), grpc::InsecureChannelCredentials()));
+  const std::string prompt = "Describe this image.";
+  const std::vector<int> want = OneProcess(kModels, "", PromptIds(kModels, prompt, 1, false), 1, 8);
+  Result got = Generate(*stub, prompt, {ReadFile(kImage)}, 8);
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  EXPECT_EQ(got.ids, want);
+  EXPECT_NE(sys.Log("gpu").find("vision tower on the same backend"), std::string::npos)
+      << sys.Log("gpu");
+}
+
 // The GGUF text model with its mmproj file: the worker loads the vision
 // tower from the mmproj.
 TEST(VisionPipelineGguf, GgufWithMmprojEqualsTheSingleProcessModel) {
