@@ -182,8 +182,8 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
       return absl::InvalidArgumentError("[worker] RunStage: a sequence with no rows");
     }
     if (s.image_rows() < 0 || s.image_rows() > s.n_tokens()) {
-      return absl::InvalidArgumentError(absl::StrCat("[worker] RunStage: ", s.image_rows(),
-                                                     " image rows of ", s.n_tokens()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("[worker] RunStage: ", s.image_rows(), " image rows of ", s.n_tokens()));
     }
     seqs.push_back({s.seq_id(), s.start_pos(), s.n_tokens(), s.want_logits(), s.image_rows()});
     rows += s.n_tokens();

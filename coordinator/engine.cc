@@ -100,9 +100,10 @@ StatusOr<uint64_t> Engine::Submit(EngineRequest request, EventSink sink) {
                                                      request.images.size(), " images"));
     }
     if (longest > options_.max_step_tokens) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "[engine] an image takes ", longest, " tokens, more than one step holds (max_step_tokens ",
-          options_.max_step_tokens, "): raise coordinator.max_step_tokens"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("[engine] an image takes ", longest,
+                       " tokens, more than one step holds (max_step_tokens ",
+                       options_.max_step_tokens, "): raise coordinator.max_step_tokens"));
     }
   }
   auto seq = std::make_unique<Sequence>();

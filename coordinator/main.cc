@@ -85,7 +85,8 @@ int Main(const std::string& config_path) {
     // slot 1 carries a step's image rows to the embedding stage. "pixels":
     // one image's pixel_values for the vision worker.
     limits.max_images = 1;
-    limits.tokens_per_image = std::max<int64_t>(cc.max_step_tokens, model.vision.mm_tokens_per_image);
+    limits.tokens_per_image =
+        std::max<int64_t>(cc.max_step_tokens, model.vision.mm_tokens_per_image);
     limits.image_slots = 2;
     limits.pixel_values = int64_t(3) * model.vision.image_size * model.vision.image_size;
   }

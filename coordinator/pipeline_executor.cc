@@ -148,8 +148,8 @@ StatusOr<wire::StageDone> PipelineExecutor::Await() {
 }
 
 StatusOr<shm::SlotDescriptor> PipelineExecutor::WriteSlot(uint32_t region, uint32_t slot,
-                                                           const float* data, int64_t rows,
-                                                           int64_t cols) {
+                                                          const float* data, int64_t rows,
+                                                          int64_t cols) {
   const shm::Region* r = arena_.region(region);
   if (r == nullptr) return absl::InternalError(absl::StrCat("[pipeline] no region ", region));
   UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter w,
@@ -273,9 +273,8 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     if (image_region_ == 0) {
       return absl::InvalidArgumentError("[pipeline] image rows, but the arena has no image region");
     }
-    UNICORN_ASSIGN_OR_RETURN(
-        shm::SlotDescriptor d,
-        WriteSlot(image_region_, 1, step_images_.data(), image_rows, int64_t(H)));
+    UNICORN_ASSIGN_OR_RETURN(shm::SlotDescriptor d, WriteSlot(image_region_, 1, step_images_.data(),
+                                                              image_rows, int64_t(H)));
     *req.mutable_image_embeds() = ToShmRef(d);
   }
   req.set_shard_id(shard_id_);

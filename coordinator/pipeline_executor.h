@@ -99,7 +99,7 @@ class PipelineExecutor final : public StepExecutor {
   uint32_t act_region_ = 0, logits_region_ = 0;
   uint32_t act_slots_ = 0;
   uint32_t image_region_ = 0, pixels_region_ = 0;  // 0: the arena has none (no vision)
-  std::vector<float> step_images_;                  // one step's image rows, gathered
+  std::vector<float> step_images_;                 // one step's image rows, gathered
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -25,14 +25,14 @@ struct ServiceLimits {
   int max_prompt_bytes = 1 << 20;  // 1 MiB of prompt text
   int max_tokens = 8192;           // per request
   int default_max_tokens = 256;
-  int max_stop = 16;  // stop strings per request, each 1..256 bytes
-  int max_images = 8;  // per request
+  int max_stop = 16;                  // stop strings per request, each 1..256 bytes
+  int max_images = 8;                 // per request
   int64_t max_image_bytes = 8 << 20;  // each, encoded
 };
 
 // What the served model and plan can do with images.
 struct VisionSupport {
-  std::string model_name;  // for errors: "model <name> has no vision tower"
+  std::string model_name;   // for errors: "model <name> has no vision tower"
   bool has_vision = false;  // the model has a vision tower (HF folder, or GGUF + mmproj)
   bool has_worker = false;  // the plan names a vision worker
   VisionConfig config;      // image_size, normalization, mm_tokens_per_image

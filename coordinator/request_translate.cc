@@ -22,9 +22,9 @@ StatusOr<EngineRequest> TranslateOptions(
 StatusOr<EngineRequest> TranslateGenerate(const v1::GenerateRequest& req,
                                           const Tokenizer& tokenizer, const VisionSupport& vision,
                                           const ServiceLimits& limits) {
-  UNICORN_ASSIGN_OR_RETURN(
-      std::vector<int> ids, EncodeRawPrompt(req.prompt(), req.images_size(), limits, tokenizer,
-                                            vision.config.mm_tokens_per_image));
+  UNICORN_ASSIGN_OR_RETURN(std::vector<int> ids,
+                           EncodeRawPrompt(req.prompt(), req.images_size(), limits, tokenizer,
+                                           vision.config.mm_tokens_per_image));
   UNICORN_ASSIGN_OR_RETURN(EngineRequest r, TranslateOptions(req.max_tokens(), req.sampling(),
                                                              req.stop(), tokenizer, limits));
   std::vector<std::string> images(req.images().begin(), req.images().end());
@@ -52,9 +52,9 @@ StatusOr<EngineRequest> TranslateChat(const v1::ChatRequest& req, const Tokenize
     cm.content = std::move(parts);
     messages.push_back(std::move(cm));
   }
-  UNICORN_ASSIGN_OR_RETURN(std::vector<int> ids,
-                           EncodeConversation(messages, limits, tokenizer,
-                                              vision.config.mm_tokens_per_image));
+  UNICORN_ASSIGN_OR_RETURN(
+      std::vector<int> ids,
+      EncodeConversation(messages, limits, tokenizer, vision.config.mm_tokens_per_image));
   UNICORN_ASSIGN_OR_RETURN(EngineRequest r, TranslateOptions(req.max_tokens(), req.sampling(),
                                                              req.stop(), tokenizer, limits));
   UNICORN_RETURN_IF_ERROR(PreprocessImages(images, vision, limits, &r));

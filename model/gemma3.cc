@@ -77,14 +77,14 @@ StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& con
       return Bind(ops, lookup, names::Blk(i, what), std::move(shape));
     };
     if (parts.HasAttention(i)) {
-    UNICORN_ASSIGN_OR_RETURN(l.attn_norm, bind("attn_norm", {H}));
-    UNICORN_ASSIGN_OR_RETURN(l.q, bind("attn_q", {QD, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.k, bind("attn_k", {KD, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.v, bind("attn_v", {KD, H}));
-    UNICORN_ASSIGN_OR_RETURN(l.q_norm, bind("attn_q_norm", {D}));
-    UNICORN_ASSIGN_OR_RETURN(l.k_norm, bind("attn_k_norm", {D}));
-    UNICORN_ASSIGN_OR_RETURN(l.o, bind("attn_output", {H, QD}));
-    UNICORN_ASSIGN_OR_RETURN(l.post_attn_norm, bind("post_attention_norm", {H}));
+      UNICORN_ASSIGN_OR_RETURN(l.attn_norm, bind("attn_norm", {H}));
+      UNICORN_ASSIGN_OR_RETURN(l.q, bind("attn_q", {QD, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.k, bind("attn_k", {KD, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.v, bind("attn_v", {KD, H}));
+      UNICORN_ASSIGN_OR_RETURN(l.q_norm, bind("attn_q_norm", {D}));
+      UNICORN_ASSIGN_OR_RETURN(l.k_norm, bind("attn_k_norm", {D}));
+      UNICORN_ASSIGN_OR_RETURN(l.o, bind("attn_output", {H, QD}));
+      UNICORN_ASSIGN_OR_RETURN(l.post_attn_norm, bind("post_attention_norm", {H}));
     }
     if (!parts.HasFfn(i)) continue;
     UNICORN_ASSIGN_OR_RETURN(l.ffn_norm, bind("ffn_norm", {H}));

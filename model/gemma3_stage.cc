@@ -180,12 +180,11 @@ int64_t Gemma3StageModel::image_embed_floats() const {
 Status Gemma3StageModel::EncodeImage(std::span<const float> pixels, float* out) {
   if (!vision_) {
     if (!model_->config().has_vision) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[gemma3] model ", files_->path(), " has no vision tower",
-                       files_->path().size() > 5 &&
-                               files_->path().substr(files_->path().size() - 5) == ".gguf"
-                           ? " (a GGUF model needs its mmproj file: config key mmproj)"
-                           : ""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[gemma3] model ", files_->path(), " has no vision tower",
+          files_->path().size() > 5 && files_->path().substr(files_->path().size() - 5) == ".gguf"
+              ? " (a GGUF model needs its mmproj file: config key mmproj)"
+              : ""));
     }
     return absl::InternalError(
         "[gemma3] this worker was not asked to hold the vision tower (plan.vision names another)");
@@ -244,8 +243,8 @@ Status Gemma3StageModel::Run(const StageSpec& spec, std::span<const StageRows> s
     std::span<const float> seq_images;
     if (spec.embedding) seq_images = images.subspan(image_row * H, size_t(s.image_rows) * H);
     Status st = session->RunParts(ids.subspan(row, size_t(s.n_tokens)), s.start_pos, s.image_rows,
-                                  seq_images, spec.embedding,
-                                  spec.first_part, spec.last_part, spec.lm_head && s.want_logits,
+                                  seq_images, spec.embedding, spec.first_part, spec.last_part,
+                                  spec.lm_head && s.want_logits,
                                   hidden_in != nullptr ? hidden_in + row * H : nullptr,
                                   hidden_out != nullptr ? hidden_out + row * H : nullptr,
                                   logits != nullptr ? logits + logit_row * V : nullptr);

@@ -68,8 +68,8 @@ TEST(OpenAiClient, OfficialNpmClientAgainstRunningSystem) {
   TestSystem vision("oav", UNICORN_SOURCE_DIR "/tests/data/models/vision-small", kVisionBody);
   up = vision.Up();
   ASSERT_EQ(up.code, 0) << up.out;
-  auto r = Shell("cd " + dir + " && node test.mjs " + sys.http_url() + "/v1 " +
-                 vision.http_url() + "/v1");
+  auto r = Shell("cd " + dir + " && node test.mjs " + sys.http_url() + "/v1 " + vision.http_url() +
+                 "/v1");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("all checks passed"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ok   image completion"), std::string::npos) << r.out;

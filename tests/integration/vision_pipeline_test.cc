@@ -319,7 +319,8 @@ TEST(VisionPipelineGguf, GgufWithMmprojEqualsTheSingleProcessModel) {
   auto stub = unicorn::v1::Unicorn::NewStub(
       grpc::CreateChannel(sys.address(), grpc::InsecureChannelCredentials()));
   const std::string prompt = "Describe this image.";
-  const std::vector<int> want = OneProcess(kGguf, kMmproj, PromptIds(kGguf, prompt, 1, false), 1, 16);
+  const std::vector<int> want =
+      OneProcess(kGguf, kMmproj, PromptIds(kGguf, prompt, 1, false), 1, 16);
   Result got = Generate(*stub, prompt, {ReadFile(kImage)}, 16);
   ASSERT_TRUE(got.status.ok()) << got.status.error_message();
   EXPECT_EQ(got.ids, want);
