@@ -79,9 +79,10 @@ void StageServer::OnLoadShard(const wire::Message& m) {
   spec.max_step_tokens = req.max_step_tokens();
   model_.reset();
   shard_id_ = 0;
-  LOG_INFO("[worker] loading shard {}: {} attention + {} ffn layers{}{} of {}", req.shard_id(),
+  LOG_INFO("[worker] loading shard {}: {} attention + {} ffn layers{}{}{} of {}", req.shard_id(),
            spec.attention_layers.size(), spec.ffn_layers.size(),
-           spec.embedding ? ", embedding" : "", spec.lm_head ? ", lm_head" : "", spec.model_path);
+           spec.embedding ? ", embedding" : "", spec.lm_head ? ", lm_head" : "",
+           spec.vision ? ", vision tower" : "", spec.model_path);
   pending_ = std::make_unique<Pending>();
   pending_->shard_id = req.shard_id();
   pending_->started_ns = wire::MonotonicNs();

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -78,8 +79,12 @@ std::string OpenAiServer::ModelIdFromPath(const std::string& path) {
 Status OpenAiServer::Start() {
   int threads = options_.threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
-  // Images arrive base64-encoded in the body.
-  server_->set_payload_max_length(size_t(options_.limits.max_prompt_bytes) * 32);
+  // Images arrive base64-encoded in the body (4 bytes per 3).
+  const ServiceLimits& l = options_.limits;
+  server_->set_payload_max_length(
+      std::max(size_t(l.max_prompt_bytes) * 32,
+               size_t(l.max_prompt_bytes) * 2 +
+                   size_t(l.max_images) * size_t(l.max_image_bytes) * 4 / 3 + (1 << 20)));
   Routes();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);

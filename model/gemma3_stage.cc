@@ -160,7 +160,7 @@ StatusOr<std::unique_ptr<Gemma3StageModel>> Gemma3StageModel::Load(const ShardSp
 
 std::string Gemma3StageModel::Describe() const {
   std::string d = model_->ops().Describe();
-  if (vision_) absl::StrAppend(&d, "; vision tower on the same backend");
+  if (vision_) absl::StrAppend(&d, "; vision tower (SigLIP + projector) on the same backend");
   if (spec_.vision && !vision_) absl::StrAppend(&d, "; no vision tower in the model");
   return d;
 }
