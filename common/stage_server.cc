@@ -79,9 +79,10 @@ void StageServer::OnLoadShard(const wire::Message& m) {
   spec.max_step_tokens = req.max_step_tokens();
   model_.reset();
   shard_id_ = 0;
-  LOG_INFO("[worker] loading shard {}: {} attention + {} ffn layers{}{} of {}", req.shard_id(),
+  LOG_INFO("[worker] loading shard {}: {} attention + {} ffn layers{}{}{} of {}", req.shard_id(),
            spec.attention_layers.size(), spec.ffn_layers.size(),
-           spec.embedding ? ", embedding" : "", spec.lm_head ? ", lm_head" : "", spec.model_path);
+           spec.embedding ? ", embedding" : "", spec.lm_head ? ", lm_head" : "",
+           spec.vision ? ", vision tower" : "", spec.model_path);
   pending_ = std::make_unique<Pending>();
   pending_->shard_id = req.shard_id();
   pending_->started_ns = wire::MonotonicNs();
@@ -128,23 +129,67 @@ StatusOr<shm::SlotWriter*> StageServer::Writer(uint32_t region, uint32_t slot) {
   return &writers_.emplace(key, std::move(w)).first->second;
 }
 
+Status StageServer::RunVision(const wire::RunStage& req, wire::StageDone* done) {
+  const int64_t in_floats = model_->pixel_floats(), out_floats = model_->image_embed_floats();
+  if (in_floats == 0) {
+    // The model's own error: no vision tower, or not on this shard.
+    return model_->EncodeImage({}, nullptr);
+  }
+  UNICORN_ASSIGN_OR_RETURN(auto tensor, shm::RowMajor(shm::TensorDType::kF32, {out_floats}));
+  UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter * writer,
+                           Writer(req.output_region(), req.output_slot()));
+  UNICORN_ASSIGN_OR_RETURN(std::span<uint8_t> out, writer->BeginWrite(tensor));
+  shm::SlotView in;
+  {
+    trace::ScopedSpan span(trace::Kind::kShmRead);
+    UNICORN_ASSIGN_OR_RETURN(in, shm::BeginRead(*arena_, FromShmRef(req.pixels())));
+  }
+  if (in.tensor.byte_size != uint64_t(in_floats) * 4) {
+    shm::Release(in);
+    return absl::InvalidArgumentError(absl::StrCat("[worker] vision: pixels slot holds ",
+                                                   shm::TensorString(in.tensor), ", expected f32[",
+                                                   in_floats, "]"));
+  }
+  Status s;
+  {
+    trace::ScopedSpan span(trace::Kind::kCompute);
+    s = model_->EncodeImage(
+        std::span<const float>(reinterpret_cast<const float*>(in.data), size_t(in_floats)),
+        reinterpret_cast<float*>(out.data()));
+  }
+  Status read = shm::EndRead(in);
+  shm::Release(in);
+  UNICORN_RETURN_IF_ERROR(read);
+  UNICORN_RETURN_IF_ERROR(s);
+  trace::ScopedSpan span(trace::Kind::kShmWrite);
+  UNICORN_ASSIGN_OR_RETURN(shm::SlotDescriptor d, writer->Commit());
+  *done->mutable_output() = ToShmRef(d);
+  return absl::OkStatus();
+}
+
 Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   if (!model_ || req.shard_id() != shard_id_) {
     return absl::FailedPreconditionError(
         absl::StrCat("[worker] RunStage for shard ", req.shard_id(), " but shard ", shard_id_,
                      " is loaded", pending_ ? " (still loading)" : ""));
   }
+  if (req.vision()) return RunVision(req, done);
   const int H = model_->hidden_size();
   StageSpec spec{req.embedding(), req.first_part(), req.last_part(), req.lm_head()};
   std::vector<StageRows> seqs;
-  int rows = 0, logit_rows = 0;
+  int rows = 0, logit_rows = 0, image_rows = 0;
   for (const auto& s : req.seqs()) {
     if (s.n_tokens() <= 0 || s.start_pos() < 0) {
       return absl::InvalidArgumentError("[worker] RunStage: a sequence with no rows");
     }
-    seqs.push_back({s.seq_id(), s.start_pos(), s.n_tokens(), s.want_logits()});
+    if (s.image_rows() < 0 || s.image_rows() > s.n_tokens()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[worker] RunStage: ", s.image_rows(), " image rows of ", s.n_tokens()));
+    }
+    seqs.push_back({s.seq_id(), s.start_pos(), s.n_tokens(), s.want_logits(), s.image_rows()});
     rows += s.n_tokens();
     logit_rows += s.want_logits() ? 1 : 0;
+    image_rows += s.image_rows();
   }
   if (req.token_ids_size() != rows) {
     return absl::InvalidArgumentError(absl::StrCat("[worker] RunStage: ", req.token_ids_size(),
@@ -153,9 +198,12 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   ids_.assign(req.token_ids().begin(), req.token_ids().end());
 
   int64_t out_elems = spec.lm_head ? int64_t(logit_rows) * model_->vocab_size() : int64_t(rows) * H;
-  auto tensor = spec.lm_head
-                    ? shm::RowMajor(shm::TensorDType::kF32, {logit_rows, model_->vocab_size()})
-                    : shm::RowMajor(shm::TensorDType::kF32, {rows, H});
+  // A step of prefill chunks that all continue later wants no logits: the
+  // lm_head stage then still runs its parts (for the KV caches) and commits
+  // a one-row placeholder.
+  auto tensor = spec.lm_head ? shm::RowMajor(shm::TensorDType::kF32,
+                                             {std::max(1, logit_rows), model_->vocab_size()})
+                             : shm::RowMajor(shm::TensorDType::kF32, {rows, H});
   if (!tensor.ok()) return tensor.status();
   UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter * writer,
                            Writer(req.output_region(), req.output_slot()));
@@ -177,6 +225,24 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
                                                      ", expected f32[", rows, ", ", H, "]"));
     }
   }
+  // The image rows' embeddings (embedding stages of prefill steps with images).
+  std::optional<shm::SlotView> images;
+  if (spec.embedding && image_rows > 0) {
+    trace::ScopedSpan span(trace::Kind::kShmRead);
+    UNICORN_ASSIGN_OR_RETURN(images, shm::BeginRead(*arena_, FromShmRef(req.image_embeds())));
+    if (images->tensor.byte_size != uint64_t(image_rows) * H * 4) {
+      shm::Release(*images);
+      if (in) shm::Release(*in);
+      return absl::InvalidArgumentError(absl::StrCat("[worker] RunStage: image slot holds ",
+                                                     shm::TensorString(images->tensor),
+                                                     ", expected f32[", image_rows, ", ", H, "]"));
+    }
+  }
+  std::span<const float> image_rows_in;
+  if (images) {
+    image_rows_in = std::span<const float>(reinterpret_cast<const float*>(images->data),
+                                           size_t(image_rows) * H);
+  }
   const float* hidden_in = in ? reinterpret_cast<const float*>(in->data) : nullptr;
   float* hidden_out = reinterpret_cast<float*>(out.data());
   float* logits = nullptr;
@@ -188,7 +254,15 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   Status s;
   {
     trace::ScopedSpan span(trace::Kind::kCompute);
-    s = model_->Run(spec, seqs, ids_, {}, hidden_in, hidden_out, logits);
+    s = model_->Run(spec, seqs, ids_, image_rows_in, hidden_in, hidden_out, logits);
+  }
+  if (images) {
+    Status read = shm::EndRead(*images);
+    shm::Release(*images);
+    if (!read.ok()) {
+      if (in) shm::Release(*in);
+      return read;
+    }
   }
   if (in) {
     Status read = shm::EndRead(*in);

@@ -1,6 +1,6 @@
-// The worker side of the pipeline: answers LoadShard, RunStage and
-// FreeSequences (proto/unicorn/worker.proto) with the worker's StageModel,
-// reading and writing activations in the coordinator's shared arena.
+// The worker side of the pipeline: answers LoadShard, RunStage (model parts,
+// or the vision tower when RunStage.vision is set) and FreeSequences (proto/unicorn/worker.proto)
+// with the worker's StageModel, reading and writing activations in the coordinator's shared arena.
 //
 // A bad request gets an error reply (StageDone.error or Error) and changes
 // nothing; the worker keeps serving. Loading runs on a separate thread so
@@ -40,6 +40,8 @@ class StageServer {
   void OnRunStage(const wire::Message& m);
   void OnFree(const wire::Message& m);
   Status RunStage(const wire::RunStage& req, wire::StageDone* done);
+  // RunStage with `vision` set: one image through the vision tower.
+  Status RunVision(const wire::RunStage& req, wire::StageDone* done);
   StatusOr<shm::SlotWriter*> Writer(uint32_t region, uint32_t slot);
 
   WorkerLink& link_;
@@ -57,7 +59,7 @@ class StageServer {
   };
   std::unique_ptr<Pending> pending_;
   std::vector<int> ids_;
-  std::vector<float> scratch_;  // hidden rows an lm_head stage computes and drops
+  std::vector<float> scratch_;    // hidden rows an lm_head stage computes and drops
   trace::Collector spans_{1024};  // of the stage being run, when it is profiled
 };
 

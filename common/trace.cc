@@ -14,11 +14,13 @@ struct KindInfo {
 };
 
 constexpr KindInfo kKinds[] = {
-    {"queue", "request"},    {"tokenize", "request"}, {"in step", "request"}, {"sample", "request"},
-    {"stream", "request"},   {"step", "step"},        {"schedule", "step"},   {"hop", "step"},
-    {"logits", "step"},      {"receive", "worker"},   {"shm read", "worker"}, {"compute", "worker"},
-    {"embedding", "layer"},  {"attention", "layer"},  {"ffn", "layer"},       {"lm_head", "layer"},
-    {"shm write", "worker"},
+    {"queue", "request"},   {"tokenize", "request"}, {"in step", "request"},
+    {"sample", "request"},  {"stream", "request"},   {"step", "step"},
+    {"schedule", "step"},   {"hop", "step"},         {"logits", "step"},
+    {"receive", "worker"},  {"shm read", "worker"},  {"compute", "worker"},
+    {"embedding", "layer"}, {"attention", "layer"},  {"ffn", "layer"},
+    {"lm_head", "layer"},   {"shm write", "worker"}, {"image preprocess", "request"},
+    {"vision hop", "step"}, {"vision", "layer"},
 };
 static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == size_t(Kind::kCount),
               "every Kind needs a name and a category");

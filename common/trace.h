@@ -49,6 +49,10 @@ enum class Kind : uint8_t {
   kShmWrite,  // output into the arena (the reply itself is not timed: its
               // span would have to travel in the message it times; the
               // coordinator's hop span covers it)
+  // Images (appended: the wire carries kinds by value).
+  kImagePreprocess,  // coordinator, per request: decode, resize, normalize its images
+  kVisionHop,        // coordinator: pixels written -> the vision worker's answer read
+  kVision,           // worker: SigLIP + projector on one image
   kCount,
 };
 

@@ -22,6 +22,15 @@
 //            interval * liveness marks it dead. Pipeline replies carry the
 //            step id they answer (RunStage.step_id): a reply to any step but
 //            the one in flight (a hung worker waking up) is dropped.
+//
+// Images (version 1 carries them without a new command): the coordinator
+// decodes and normalizes each image, writes its pixels into the arena and
+// sends a RunStage with `vision` set to the plan's vision worker, which
+// answers a StageDone naming the slot of the image's embeddings. The
+// coordinator keeps those embeddings with the request (a replay after a
+// worker loss reuses them) and hands each prefill step's image rows to the
+// embedding stage in RunStage.image_embeds; SeqRows.image_rows says which
+// rows they are, for the embedding and for the attention mask.
 // A malformed message is answered with an Error and otherwise ignored: a
 // peer never dies because of what it received.
 //

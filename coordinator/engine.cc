@@ -20,6 +20,19 @@ struct Engine::Sequence {
   std::unique_ptr<StopMatcher> stop;  // EOS ids and stop strings; holds back text
   bool done = false;
   bool traced = false;  // sampled for tracing: every step it runs in is traced
+  // Images: image_before[i] = image tokens of the prompt before position i
+  // (size prompt_len + 1; empty without images), their embeddings
+  // [image tokens, hidden] once the vision tower ran (kept for replays), and
+  // whether the next step must make room for a run of image tokens.
+  std::vector<int> image_before;
+  std::vector<float> image_embeds;
+  size_t image_row_floats = 0;  // hidden
+  bool embedded = false;
+  bool image_waits = false;
+  bool IsImage(int pos) const {
+    return pos < prompt_len && !image_before.empty() &&
+           image_before[size_t(pos) + 1] > image_before[size_t(pos)];
+  }
   // trace::NowNs() of: Submit, first step, first token, last token.
   int64_t submit_ns = 0, admit_ns = 0, first_token_ns = 0, last_token_ns = 0;
 };
@@ -65,11 +78,41 @@ StatusOr<uint64_t> Engine::Submit(EngineRequest request, EventSink sink) {
   for (const auto& s : request.stop) {
     if (s.empty()) return absl::InvalidArgumentError("[engine] empty stop string");
   }
+  std::vector<int> image_before;
+  if (!request.images.empty()) {
+    // One run of image tokens per image, each within one step.
+    if (options_.image_token_id < 0) {
+      return absl::InvalidArgumentError("[engine] this model takes no images");
+    }
+    const std::vector<int>& p = request.prompt;
+    image_before.assign(p.size() + 1, 0);
+    int runs = 0, run = 0, longest = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      const bool image = p[i] == options_.image_token_id;
+      image_before[i + 1] = image_before[i] + (image ? 1 : 0);
+      run = image ? run + 1 : 0;
+      runs += run == 1 ? 1 : 0;
+      longest = std::max(longest, run);
+    }
+    if (runs != int(request.images.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("[engine] the prompt has ", runs,
+                                                     " runs of image tokens for ",
+                                                     request.images.size(), " images"));
+    }
+    if (longest > options_.max_step_tokens) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[engine] an image takes ", longest,
+                       " tokens, more than one step holds (max_step_tokens ",
+                       options_.max_step_tokens, "): raise coordinator.max_step_tokens"));
+    }
+  }
   auto seq = std::make_unique<Sequence>();
   seq->req = std::move(request);
   seq->sink = std::move(sink);
   seq->tokens = seq->req.prompt;
   seq->prompt_len = int(seq->tokens.size());
+  seq->image_before = std::move(image_before);
+  seq->embedded = seq->req.images.empty();
   seq->sampler = options_.make_sampler ? options_.make_sampler(seq->req.sampling)
                                        : std::make_unique<ArgmaxSampler>();
   if (options_.make_text_stream) seq->text = options_.make_text_stream();
@@ -202,6 +245,10 @@ void Engine::Admit(std::vector<std::unique_ptr<Sequence>>& running) {
       if (s.req.tokenize_start_ns != 0) {
         Trace(trace::Kind::kTokenize, s.req.tokenize_start_ns, s.req.tokenize_end_ns, s.id, 0);
       }
+      if (s.req.preprocess_start_ns != 0) {
+        Trace(trace::Kind::kImagePreprocess, s.req.preprocess_start_ns, s.req.preprocess_end_ns,
+              s.id, 0);
+      }
       Trace(trace::Kind::kQueue, s.submit_ns, s.admit_ns, s.id, 0);
     }
     running.push_back(std::move(queue_.front()));
@@ -227,6 +274,45 @@ void Engine::Replay(std::vector<std::unique_ptr<Sequence>>& running) {
                  "[engine] a worker was lost and did not come back: ", ready.message())));
     }
   }
+}
+
+Status Engine::EmbedImages(std::vector<std::unique_ptr<Sequence>>& running) {
+  for (auto& s : running) {
+    if (s->embedded || s->done) continue;
+    std::vector<float> embeds;
+    Status st;
+    for (const std::vector<float>& pixels : s->req.images) {
+      st = executor_->EncodeImage(pixels, &embeds);
+      if (!st.ok()) break;
+    }
+    if (absl::IsUnavailable(st)) return st;  // the images run again after the replay
+    const int image_tokens = s->image_before.back();
+    if (st.ok() && (image_tokens == 0 || embeds.size() % size_t(image_tokens) != 0)) {
+      st = absl::InternalError(absl::StrCat("[engine] ", embeds.size(),
+                                            " floats of image embeddings for ", image_tokens,
+                                            " image tokens"));
+    }
+    if (!st.ok()) {
+      Finish(*s, FinishReason::kError, st);
+      continue;
+    }
+    s->image_embeds = std::move(embeds);
+    s->image_row_floats = s->image_embeds.size() / size_t(image_tokens);
+    s->embedded = true;
+    s->req.images.clear();  // the embeddings are what a replay needs
+    s->req.images.shrink_to_fit();
+  }
+  return absl::OkStatus();
+}
+
+int Engine::ChunkWithoutSplit(const Sequence& s, int budget) {
+  const int pending = int(s.tokens.size()) - s.kv_len;
+  int end = s.kv_len + std::min(pending, budget);
+  // A cut between two image tokens moves back to the start of their run.
+  while (end > s.kv_len && end < int(s.tokens.size()) && s.IsImage(end) && s.IsImage(end - 1)) {
+    --end;
+  }
+  return end - s.kv_len;
 }
 
 void Engine::Loop() {
@@ -273,8 +359,26 @@ void Engine::Loop() {
                    std::any_of(running.begin(), running.end(), [](auto& s) { return s->traced; }));
     trace::StepScope scope(traced ? options_.trace_ring : nullptr, step);
 
-    // Decoding sequences first (one token each), then prefill chunks within the budget.
-    std::stable_sort(running.begin(), running.end(), [](const auto& a, const auto& b) {
+    // Images of newly admitted requests through the vision tower, in this
+    // step's trace (their first step).
+    if (Status vs = EmbedImages(running); absl::IsUnavailable(vs)) {
+      Replay(running);
+      running.erase(std::remove_if(running.begin(), running.end(), [](auto& s) { return s->done; }),
+                    running.end());
+      continue;
+    }
+    running.erase(std::remove_if(running.begin(), running.end(), [](auto& s) { return s->done; }),
+                  running.end());
+    if (running.empty()) continue;
+
+    // Decoding sequences first (one token each), then prefill chunks within
+    // the budget. A prefill whose next run of image tokens did not fit the
+    // last step's budget goes first instead, with decoders waiting one step,
+    // so that the run (at most max_step_tokens) always gets its step.
+    const bool image_first =
+        std::any_of(running.begin(), running.end(), [](auto& s) { return s->image_waits; });
+    std::stable_sort(running.begin(), running.end(), [&](const auto& a, const auto& b) {
+      if (image_first) return a->image_waits > b->image_waits;
       return (a->tokens.size() - a->kv_len == 1) > (b->tokens.size() - b->kv_len == 1);
     });
     batch.clear();
@@ -282,18 +386,33 @@ void Engine::Loop() {
     int budget = options_.max_step_tokens;
     for (auto& s : running) {
       int pending = int(s->tokens.size()) - s->kv_len;
-      int n = std::min(pending, std::max(1, budget));
-      if (budget <= 0 && pending > 1) continue;  // prefill waits for the next step
+      if (image_first && pending == 1) continue;  // decoders wait one step
+      if (budget <= 0 && pending > 1) continue;   // prefill waits for the next step
+      int n = ChunkWithoutSplit(*s, std::max(1, budget));
+      if (n == 0) {  // the run of image tokens at kv_len needs a step of its own
+        s->image_waits = true;
+        continue;
+      }
+      s->image_waits = false;
       budget -= n;
       SeqStep step;
       step.seq_id = s->id;
       step.start_pos = s->kv_len;
       step.tokens = std::span<const int>(s->tokens).subspan(size_t(s->kv_len), size_t(n));
       step.want_logits = s->kv_len + n == int(s->tokens.size());
+      if (!s->image_before.empty() && s->kv_len < s->prompt_len) {
+        const int first = s->image_before[size_t(s->kv_len)];
+        const int last = s->image_before[size_t(std::min(s->kv_len + n, s->prompt_len))];
+        step.image_rows = last - first;
+        step.image_embeds = std::span<const float>(s->image_embeds)
+                                .subspan(size_t(first) * s->image_row_floats,
+                                         size_t(last - first) * s->image_row_floats);
+      }
       batch.push_back(step);
       batch_seqs.push_back(s.get());
     }
     trace::Record(trace::Kind::kSchedule, step_start, trace::NowNs());
+    if (batch.empty()) continue;  // nothing fits (cannot happen: see image_first)
     Status st = executor_->Run(batch, &logits);
     if (absl::IsUnavailable(st)) {
       Replay(running);

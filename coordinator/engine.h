@@ -84,6 +84,12 @@ struct EngineRequest {
   // When the prompt text was turned into ids (trace::NowNs; 0 = not timed).
   int64_t tokenize_start_ns = 0, tokenize_end_ns = 0;
   bool trace = false;  // trace it whatever the sampling (needs EngineOptions::trace_ring)
+  // Images, in prompt order: pixel_values [3, image_size, image_size] each
+  // (model/image.h), one per run of image tokens in the prompt. The engine
+  // runs them through the vision tower when the request is admitted and keeps
+  // the embeddings (not the pixels) for replays.
+  std::vector<std::vector<float>> images;
+  int64_t preprocess_start_ns = 0, preprocess_end_ns = 0;  // decoding them (0 = not timed)
 };
 
 // How long a finished request spent where (seconds), for metrics.
@@ -100,6 +106,7 @@ struct EngineOptions {
   int max_queue = 256;         // waiting beyond that: RESOURCE_EXHAUSTED
   int max_step_tokens = 512;   // prefill chunk budget per step, over all sequences
   int replay_wait_ms = 60000;  // how long to wait for a lost worker to come back
+  int image_token_id = -1;     // the model's <image_soft_token> (-1: no images)
   std::function<std::unique_ptr<TokenSampler>(const SamplingOptions&)> make_sampler;
   std::function<std::unique_ptr<TextStream>()> make_text_stream;
   // Tracing (common/trace.h): spans go to `trace_ring` (null = off). A step is
@@ -137,7 +144,8 @@ class Engine {
 
   // Queues a request; returns its id. RESOURCE_EXHAUSTED when the queue is
   // full, INVALID_ARGUMENT for a request that can never run (empty prompt,
-  // longer than the context).
+  // longer than the context, images that do not match the prompt's image
+  // tokens, an image's tokens longer than max_step_tokens).
   StatusOr<uint64_t> Submit(EngineRequest request, EventSink sink);
   // Cancels a queued or running request (its sink gets a final kCancelled
   // event). Returns false if it is unknown or already finished.
@@ -151,6 +159,13 @@ class Engine {
   void Finish(Sequence& s, FinishReason reason, Status error = absl::OkStatus());
   void Emit(Sequence& s, int token, float logprob);
   void Replay(std::vector<std::unique_ptr<Sequence>>& running);
+  // Runs the vision tower on the images of sequences that have not been
+  // embedded yet. Returns Unavailable when a worker was lost.
+  Status EmbedImages(std::vector<std::unique_ptr<Sequence>>& running);
+  // How many of s's pending tokens from kv_len a step may take, at most
+  // `budget`, without splitting a run of image tokens (0: the run at kv_len
+  // does not fit).
+  static int ChunkWithoutSplit(const Sequence& s, int budget);
   // Adds a span to the trace ring (for spans outside a step's scope).
   void Trace(trace::Kind kind, int64_t start, int64_t end, uint64_t request, uint64_t step);
 

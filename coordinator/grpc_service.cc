@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <deque>
+#include <filesystem>
 #include <random>
 
 #include "absl/strings/numbers.h"
@@ -144,6 +145,17 @@ EngineOptions MakeEngineOptions(const Tokenizer& tokenizer) {
   return o;
 }
 
+VisionSupport VisionSupportOf(const Config& config, const Gemma3Config& model) {
+  VisionSupport v;
+  std::filesystem::path p(config.model);
+  while (!p.empty() && p.filename().empty()) p = p.parent_path();  // trailing '/'
+  v.model_name = p.filename().string();
+  v.has_vision = model.has_vision;
+  v.has_worker = !config.plan.vision.empty();
+  v.config = model.vision;
+  return v;
+}
+
 void UnicornService::SetDeadline(grpc::CallbackServerContext* ctx, EngineRequest* r) {
   auto deadline = ctx->deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
@@ -202,7 +214,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Generate(
     grpc::CallbackServerContext* ctx, const v1::GenerateRequest* req) {
   const int64_t start_ns = trace::NowNs();
-  auto er = TranslateGenerate(*req, tokenizer_, limits_);
+  auto er = TranslateGenerate(*req, tokenizer_, vision_, limits_);
   if (!er.ok()) return new FailedStream(er.status());
   SetDeadline(ctx, &*er);
   er->trace = req->trace();
@@ -214,7 +226,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Generate(
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Chat(
     grpc::CallbackServerContext* ctx, const v1::ChatRequest* req) {
   const int64_t start_ns = trace::NowNs();
-  auto er = TranslateChat(*req, tokenizer_, model_.vision.mm_tokens_per_image, limits_);
+  auto er = TranslateChat(*req, tokenizer_, vision_, limits_);
   if (!er.ok()) return new FailedStream(er.status());
   SetDeadline(ctx, &*er);
   er->trace = req->trace();

@@ -22,6 +22,9 @@ namespace unicorn {
 // Engine hooks backed by model/sampler.h and the tokenizer's stream decoder.
 EngineOptions MakeEngineOptions(const Tokenizer& tokenizer);
 
+// What the served model and the config's plan can do with images.
+VisionSupport VisionSupportOf(const Config& config, const Gemma3Config& model);
+
 class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
  public:
   UnicornService(const Config& config, const Gemma3Config& model, const Tokenizer& tokenizer,
@@ -34,7 +37,8 @@ class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
         registry_(registry),
         pipeline_(pipeline),
         plan_summary_(std::move(plan_summary)),
-        limits_(limits) {}
+        limits_(limits),
+        vision_(VisionSupportOf(config, model)) {}
 
   grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* ctx,
                                       const v1::ModelInfoRequest* req,
@@ -74,6 +78,7 @@ class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
   const PipelineExecutor* pipeline_;
   std::string plan_summary_;
   ServiceLimits limits_;
+  VisionSupport vision_;
   std::mutex ids_mu_;
   std::map<std::string, uint64_t> client_ids_;  // client request_id -> engine id
   const trace::Ring* ring_ = nullptr;

@@ -80,6 +80,16 @@ int Main(const std::string& config_path) {
   limits.vocab = model.vocab_size;
   limits.max_batch_tokens = cc.max_step_tokens;
   limits.max_sequences = cc.max_sequences;
+  if (model.has_vision && !config->plan.vision.empty()) {
+    // "image": slot 0 receives one image's embeddings from the vision worker,
+    // slot 1 carries a step's image rows to the embedding stage. "pixels":
+    // one image's pixel_values for the vision worker.
+    limits.max_images = 1;
+    limits.tokens_per_image =
+        std::max<int64_t>(cc.max_step_tokens, model.vision.mm_tokens_per_image);
+    limits.image_slots = 2;
+    limits.pixel_values = int64_t(3) * model.vision.image_size * model.vision.image_size;
+  }
   auto arena_plan = shm::ArenaPlan::ForModel(limits);
   if (!arena_plan.ok()) return Fail(arena_plan.status());
   auto arena = shm::Arena::Create(*arena_plan);
@@ -110,6 +120,7 @@ int Main(const std::string& config_path) {
   eo.max_sequences = cc.max_sequences;
   eo.max_queue = cc.max_queue;
   eo.max_step_tokens = cc.max_step_tokens;
+  eo.image_token_id = model.has_vision ? model.image_token_id : -1;
   eo.trace_ring = &trace_ring;
   eo.trace_every_n_steps = config->profile.sample_every_n_steps;
   eo.trace_requests = config->profile.requests;
@@ -172,7 +183,7 @@ int Main(const std::string& config_path) {
     ho.host = HostOf(cc.grpc_address);
     ho.port = cc.http_port;
     ho.model_path = config->model;
-    ho.mm_tokens_per_image = model.vision.mm_tokens_per_image;
+    ho.vision = VisionSupportOf(*config, model);
     http = std::make_unique<OpenAiServer>(ho, *engine, **tokenizer);
     if (Status s = http->Start(); !s.ok()) {
       server->Shutdown();

@@ -91,8 +91,9 @@ Status ParseCommon(const json& body, ApiRequest* r) {
   return absl::OkStatus();
 }
 
-// "data:image/png;base64,...": checks that it is a PNG or JPEG that decodes.
-Status CheckImageUrl(const json& part, const std::string& where) {
+// "data:image/png;base64,...": checks that it is a PNG or JPEG that decodes;
+// its bytes go to *bytes.
+Status CheckImageUrl(const json& part, const std::string& where, std::string* bytes_out) {
   const json* url = nullptr;
   if (auto it = part.find("image_url"); it != part.end()) {
     if (it->is_string()) {
@@ -123,10 +124,11 @@ Status CheckImageUrl(const json& part, const std::string& where) {
   }
   auto img = DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), where);
   if (!img.ok()) return ParamError(where, std::string(img.status().message()));
+  *bytes_out = std::move(bytes);
   return absl::OkStatus();
 }
 
-StatusOr<ChatMessage> ParseMessage(const json& m, size_t i) {
+StatusOr<ChatMessage> ParseMessage(const json& m, size_t i, std::vector<std::string>* images) {
   std::string where = absl::StrCat("messages[", i, "]");
   if (!m.is_object()) return ParamError(where, absl::StrCat(where, " must be an object"));
   auto role = m.find("role");
@@ -157,8 +159,10 @@ StatusOr<ChatMessage> ParseMessage(const json& m, size_t i) {
       if (type == "text" && part.contains("text") && part["text"].is_string()) {
         parts.push_back(ChatPart{ChatPart::Kind::kText, part["text"].get<std::string>(), ""});
       } else if (type == "image_url") {
-        UNICORN_RETURN_IF_ERROR(CheckImageUrl(part, pw));
+        std::string bytes;
+        UNICORN_RETURN_IF_ERROR(CheckImageUrl(part, pw, &bytes));
         parts.push_back(ChatPart{ChatPart::Kind::kImage, "", "data-url"});
+        images->push_back(std::move(bytes));
       } else {
         return ParamError(pw, absl::StrCat(pw,
                                            ": expected {\"type\": \"text\", \"text\": ...} or "
@@ -202,7 +206,7 @@ StatusOr<ApiRequest> ParseChatRequest(absl::string_view body) {
     return ParamError("messages", "messages must be a non-empty array");
   }
   for (size_t i = 0; i < messages->size(); ++i) {
-    UNICORN_ASSIGN_OR_RETURN(ChatMessage m, ParseMessage((*messages)[i], i));
+    UNICORN_ASSIGN_OR_RETURN(ChatMessage m, ParseMessage((*messages)[i], i, &r.images));
     r.messages.push_back(std::move(m));
   }
   return r;

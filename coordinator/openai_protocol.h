@@ -26,7 +26,8 @@ namespace unicorn::openai {
 // A parsed /v1/chat/completions or /v1/completions body.
 struct ApiRequest {
   std::string model;
-  std::vector<ChatMessage> messages;  // chat; image parts carry "data:" URLs
+  std::vector<ChatMessage> messages;  // chat
+  std::vector<std::string> images;    // the image parts' bytes (PNG/JPEG from data: URLs), in order
   std::string prompt;                 // completions
   GenerationParams params;
   bool stream = false;

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -78,8 +79,12 @@ std::string OpenAiServer::ModelIdFromPath(const std::string& path) {
 Status OpenAiServer::Start() {
   int threads = options_.threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
-  // Images arrive base64-encoded in the body.
-  server_->set_payload_max_length(size_t(options_.limits.max_prompt_bytes) * 32);
+  // Images arrive base64-encoded in the body (4 bytes per 3).
+  const ServiceLimits& l = options_.limits;
+  server_->set_payload_max_length(
+      std::max(size_t(l.max_prompt_bytes) * 32,
+               size_t(l.max_prompt_bytes) * 2 +
+                   size_t(l.max_images) * size_t(l.max_image_bytes) * 4 / 3 + (1 << 20)));
   Routes();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
@@ -161,9 +166,9 @@ void OpenAiServer::Handle(const httplib::Request& req, httplib::Response& res, b
     e.body["error"]["code"] = "model_not_found";  // OpenAI's code for this case
     return SendJson(res, e.http_status, e.body);
   }
-  auto ids = chat ? EncodeConversation(parsed->messages, options_.limits, tokenizer_,
-                                       options_.mm_tokens_per_image)
-                  : EncodeRawPrompt(parsed->prompt, 0, options_.limits, tokenizer_);
+  const int mm_tokens = options_.vision.config.mm_tokens_per_image;
+  auto ids = chat ? EncodeConversation(parsed->messages, options_.limits, tokenizer_, mm_tokens)
+                  : EncodeRawPrompt(parsed->prompt, 0, options_.limits, tokenizer_, mm_tokens);
   if (!ids.ok()) {
     Status s = ids.status();
     s.SetPayload("unicorn.openai.param", absl::Cord(chat ? "messages" : "prompt"));
@@ -171,6 +176,11 @@ void OpenAiServer::Handle(const httplib::Request& req, httplib::Response& res, b
   }
   auto er = ToEngineRequest(parsed->params, options_.limits, tokenizer_);
   if (!er.ok()) return SendError(res, er.status());
+  if (Status s = PreprocessImages(parsed->images, options_.vision, options_.limits, &*er);
+      !s.ok()) {
+    s.SetPayload("unicorn.openai.param", absl::Cord("messages"));
+    return SendError(res, s);
+  }
   er->prompt = std::move(*ids);
 
   auto pending = std::make_shared<Pending>();

@@ -29,7 +29,7 @@ struct OpenAiServerOptions {
   int port = 8080;                 // 0 = any free port (see port())
   std::string model_id;            // what /v1/models lists and responses name
   std::string model_path;          // also accepted as "model" in requests
-  int mm_tokens_per_image = 256;
+  VisionSupport vision;            // what the model can do with images
   ServiceLimits limits;
   int threads = 64;  // concurrent connections (a streaming request holds one)
 };

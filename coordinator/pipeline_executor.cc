@@ -11,6 +11,7 @@
 #include "common/shm_ref.h"
 #include "common/trace.h"
 #include "shared_mem/slot.h"
+#include "shared_mem/tensor_desc.h"
 
 namespace unicorn {
 
@@ -30,6 +31,8 @@ PipelineExecutor::PipelineExecutor(const Config& config, const ResolvedPlan& pla
   act_region_ = arena_.region("act")->id();
   act_slots_ = arena_.region("act")->slot_count();
   logits_region_ = arena_.region("logits")->id();
+  if (const shm::Region* r = arena_.region("image")) image_region_ = r->id();
+  if (const shm::Region* r = arena_.region("pixels")) pixels_region_ = r->id();
   for (const Stage& st : plan_.stages) stage_process_.push_back(trace::ProcessId(st.worker));
 }
 
@@ -144,24 +147,135 @@ StatusOr<wire::StageDone> PipelineExecutor::Await() {
   return std::move(inflight_reply_);
 }
 
+StatusOr<shm::SlotDescriptor> PipelineExecutor::WriteSlot(uint32_t region, uint32_t slot,
+                                                          const float* data, int64_t rows,
+                                                          int64_t cols) {
+  const shm::Region* r = arena_.region(region);
+  if (r == nullptr) return absl::InternalError(absl::StrCat("[pipeline] no region ", region));
+  UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter w,
+                           shm::SlotWriter::Claim(*r, slot, r->NextWriterGeneration()));
+  UNICORN_ASSIGN_OR_RETURN(auto tensor, shm::RowMajor(shm::TensorDType::kF32, {rows, cols}));
+  UNICORN_ASSIGN_OR_RETURN(std::span<uint8_t> out, w.BeginWrite(tensor));
+  std::memcpy(out.data(), data, size_t(rows * cols) * sizeof(float));
+  return w.Commit();
+}
+
+StatusOr<wire::StageDone> PipelineExecutor::RoundTrip(const std::string& worker, uint64_t step_id,
+                                                      const wire::RunStage& req) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inflight_worker_ = worker;
+    inflight_step_ = step_id;
+    inflight_done_ = false;
+    inflight_error_ = absl::OkStatus();
+    reply_ready_.store(false);
+  }
+  Status posted = registry_.Post(worker, wire::Command::kRunStage, req.SerializeAsString());
+  if (!posted.ok()) return posted;  // Unavailable: the engine replays once it is back
+  hops_.fetch_add(1);
+  return Await();
+}
+
+Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<float>* embeds) {
+  if (plan_.vision.empty()) {
+    return absl::InvalidArgumentError("[pipeline] the plan names no vision worker (plan.vision)");
+  }
+  if (image_region_ == 0 || pixels_region_ == 0 || !model_.has_vision) {
+    return absl::InvalidArgumentError("[pipeline] the model has no vision tower");
+  }
+  if (lost_.load()) {
+    return absl::UnavailableError("[pipeline] a worker was lost since the last replay");
+  }
+  const bool traced = trace::Enabled();
+  const int64_t start = trace::NowNs();
+  UNICORN_ASSIGN_OR_RETURN(shm::SlotDescriptor px,
+                           WriteSlot(pixels_region_, 0, pixels.data(), 1, int64_t(pixels.size())));
+  wire::RunStage req;
+  req.set_shard_id(shard_id_);
+  req.set_vision(true);
+  req.set_profile(traced);
+  const uint64_t step_id = ++next_step_;
+  req.set_step_id(step_id);
+  *req.mutable_pixels() = ToShmRef(px);
+  req.set_output_region(image_region_);
+  req.set_output_slot(0);
+  UNICORN_ASSIGN_OR_RETURN(wire::StageDone done, RoundTrip(plan_.vision, step_id, req));
+  if (traced) {
+    trace::ThreadState& ts = trace::Current();
+    const uint16_t process = trace::ProcessId(plan_.vision);
+    for (const wire::Span& w : done.spans()) {
+      trace::Span sp;
+      if (!trace::KindFromInt(w.kind(), &sp.kind)) continue;
+      sp.start_ns = w.start_ns();
+      sp.end_ns = w.end_ns();
+      sp.layer = w.layer();
+      sp.step = ts.step;
+      sp.process = process;
+      ts.sink->Add(sp);
+    }
+  }
+  if (!done.error().empty()) {
+    auto code = static_cast<absl::StatusCode>(done.error_code());
+    if (code == absl::StatusCode::kFailedPrecondition) code = absl::StatusCode::kUnavailable;
+    return Status(code, absl::StrCat("[pipeline] vision on '", plan_.vision, "': ", done.error()));
+  }
+  UNICORN_ASSIGN_OR_RETURN(shm::SlotView view, shm::BeginRead(arena_, FromShmRef(done.output())));
+  const size_t want = size_t(model_.vision.mm_tokens_per_image) * size_t(model_.hidden_size);
+  if (view.tensor.byte_size != want * sizeof(float)) {
+    shm::Release(view);
+    return absl::InternalError(absl::StrCat("[pipeline] image slot holds ", view.tensor.byte_size,
+                                            " bytes, expected ", want * sizeof(float)));
+  }
+  const size_t old = embeds->size();
+  embeds->resize(old + want);
+  std::memcpy(embeds->data() + old, view.data, want * sizeof(float));
+  Status read = shm::EndRead(view);
+  shm::Release(view);
+  UNICORN_RETURN_IF_ERROR(read);
+  if (traced) trace::Record(trace::Kind::kVisionHop, start, trace::NowNs());
+  return absl::OkStatus();
+}
+
 Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>* logits) {
   const bool traced = trace::Enabled();
   const int64_t build_start = traced ? trace::NowNs() : 0;
   wire::RunStage req;
-  int rows = 0, logit_rows = 0;
+  int rows = 0, logit_rows = 0, image_rows = 0;
+  const size_t H = size_t(model_.hidden_size);
+  step_images_.clear();
   for (const SeqStep& s : batch) {
     wire::SeqRows* r = req.add_seqs();
     r->set_seq_id(s.seq_id);
     r->set_start_pos(s.start_pos);
     r->set_n_tokens(int(s.tokens.size()));
     r->set_want_logits(s.want_logits);
+    r->set_image_rows(s.image_rows);
     for (int t : s.tokens) req.add_token_ids(t);
     rows += int(s.tokens.size());
     logit_rows += s.want_logits ? 1 : 0;
+    if (s.image_rows > 0) {
+      if (s.image_embeds.size() != size_t(s.image_rows) * H) {
+        return absl::InvalidArgumentError(absl::StrCat("[pipeline] ", s.image_rows,
+                                                       " image rows but ", s.image_embeds.size(),
+                                                       " floats of image embeddings"));
+      }
+      step_images_.insert(step_images_.end(), s.image_embeds.begin(), s.image_embeds.end());
+      image_rows += s.image_rows;
+    }
   }
   if (rows > options_.max_step_tokens) {
     return absl::InvalidArgumentError(absl::StrCat(
         "[pipeline] step of ", rows, " tokens exceeds max_step_tokens ", options_.max_step_tokens));
+  }
+  if (image_rows > 0) {
+    // The step's image rows, for the embedding stage: slot 1 of the image
+    // region (slot 0 is the vision worker's output).
+    if (image_region_ == 0) {
+      return absl::InvalidArgumentError("[pipeline] image rows, but the arena has no image region");
+    }
+    UNICORN_ASSIGN_OR_RETURN(shm::SlotDescriptor d, WriteSlot(image_region_, 1, step_images_.data(),
+                                                              image_rows, int64_t(H)));
+    *req.mutable_image_embeds() = ToShmRef(d);
   }
   req.set_shard_id(shard_id_);
   req.set_profile(traced);
@@ -183,18 +297,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     if (i > 0) *req.mutable_hidden() = done.output();
     req.set_output_region(st.lm_head ? logits_region_ : act_region_);
     req.set_output_slot(st.lm_head ? 0 : uint32_t(i % act_slots_));  // never the input slot
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      inflight_worker_ = st.worker;
-      inflight_step_ = step_id;
-      inflight_done_ = false;
-      inflight_error_ = absl::OkStatus();
-      reply_ready_.store(false);
-    }
-    Status posted = registry_.Post(st.worker, wire::Command::kRunStage, req.SerializeAsString());
-    if (!posted.ok()) return posted;  // Unavailable: the engine replays once it is back
-    hops_.fetch_add(1);
-    UNICORN_ASSIGN_OR_RETURN(done, Await());
+    UNICORN_ASSIGN_OR_RETURN(done, RoundTrip(st.worker, step_id, req));
     const int64_t hop_end = trace::NowNs();
     if (on_hop_) on_hop_(i, double(hop_end - hop_start) * 1e-9);
     if (traced) {
@@ -221,7 +324,12 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
                     absl::StrCat("[pipeline] stage ", i, " on '", st.worker, "': ", done.error()));
     }
   }
-  // The last stage wrote the logits of the rows that want them.
+  // The last stage wrote the logits of the rows that want them (a step of
+  // prefill chunks that all continue later wants none).
+  if (logit_rows == 0) {
+    logits->clear();
+    return absl::OkStatus();
+  }
   trace::ScopedSpan logits_span(trace::Kind::kLogits);
   UNICORN_ASSIGN_OR_RETURN(shm::SlotView view, shm::BeginRead(arena_, FromShmRef(done.output())));
   const size_t want = size_t(logit_rows) * size_t(model_.vocab_size);

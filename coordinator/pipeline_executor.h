@@ -27,6 +27,7 @@
 #include "model/gemma3_config.h"
 #include "proto/unicorn/worker.pb.h"
 #include "shared_mem/arena.h"
+#include "shared_mem/descriptor.h"
 
 namespace unicorn {
 
@@ -47,6 +48,11 @@ class PipelineExecutor final : public StepExecutor {
   void OnMessage(const std::string& worker, const wire::Message& m);
 
   Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override;
+  // One RunStage with `vision` set to the plan's vision worker: the pixels go
+  // through the arena's "pixels" slot, the embeddings come back in slot 0 of
+  // its "image" region (slot 1 carries each step's image rows to the
+  // embedding stage).
+  Status EncodeImage(std::span<const float> pixels, std::vector<float>* embeds) override;
   void Free(uint64_t seq_id) override;
   Status WaitReady(int timeout_ms) override;
   int vocab_size() const override { return model_.vocab_size; }
@@ -75,6 +81,12 @@ class PipelineExecutor final : public StepExecutor {
   void SendLoadShard(const std::string& worker);
   // Waits for the answer to the stage in flight (or its worker's loss).
   StatusOr<wire::StageDone> Await();
+  // Posts `req` to `worker` as the stage in flight and waits for its answer.
+  StatusOr<wire::StageDone> RoundTrip(const std::string& worker, uint64_t step_id,
+                                      const wire::RunStage& req);
+  // Writes `data` into slot `slot` of `region` as f32 [rows, cols]; returns its descriptor.
+  StatusOr<shm::SlotDescriptor> WriteSlot(uint32_t region, uint32_t slot, const float* data,
+                                          int64_t rows, int64_t cols);
 
   const Config& config_;
   ResolvedPlan plan_;
@@ -86,6 +98,8 @@ class PipelineExecutor final : public StepExecutor {
   uint64_t shard_id_;
   uint32_t act_region_ = 0, logits_region_ = 0;
   uint32_t act_slots_ = 0;
+  uint32_t image_region_ = 0, pixels_region_ = 0;  // 0: the arena has none (no vision)
+  std::vector<float> step_images_;                 // one step's image rows, gathered
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,6 +1,8 @@
 #include "coordinator/request_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/trace.h"
+#include "model/image.h"
 
 namespace unicorn {
 
@@ -46,22 +48,72 @@ StatusOr<EngineRequest> ToEngineRequest(const GenerationParams& p, const Service
   return r;
 }
 
-Status ImagesNotSupported() {
-  return absl::UnimplementedError(
-      "images through the pipeline are not supported yet (the coordinator has no vision stage); "
-      "send text only");
+Status PreprocessImages(const std::vector<std::string>& images, const VisionSupport& vision,
+                        const ServiceLimits& limits, EngineRequest* r) {
+  if (images.empty()) return absl::OkStatus();
+  if (int(images.size()) > limits.max_images) {
+    return absl::InvalidArgumentError(absl::StrCat(images.size(), " images exceed the limit of ",
+                                                   limits.max_images, " per request"));
+  }
+  if (!vision.has_vision) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model ", vision.model_name,
+                     " has no vision tower: it cannot take images (send text only, or serve a "
+                     "Gemma 3 model with vision; a GGUF needs its mmproj file)"));
+  }
+  if (!vision.has_worker) {
+    return absl::InvalidArgumentError(
+        "the plan names no vision worker (config plan.vision): images cannot be served");
+  }
+  const int64_t start = trace::NowNs();
+  r->images.clear();
+  for (size_t i = 0; i < images.size(); ++i) {
+    const std::string& bytes = images[i];
+    if (int64_t(bytes.size()) > limits.max_image_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("image ", i, ": ", bytes.size(),
+                                                     " bytes exceed the limit of ",
+                                                     limits.max_image_bytes, " per image"));
+    }
+    auto img = DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                           absl::StrCat("image ", i), int64_t(1) << 26);
+    if (!img.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot decode the image (PNG or JPEG expected): ", img.status().message()));
+    }
+    r->images.push_back(PixelValues(*img, vision.config));  // [3, size, size]
+  }
+  r->preprocess_start_ns = start;
+  r->preprocess_end_ns = trace::NowNs();
+  return absl::OkStatus();
 }
 
 StatusOr<std::vector<int>> EncodeRawPrompt(const std::string& prompt, int n_images,
-                                           const ServiceLimits& limits,
-                                           const Tokenizer& tokenizer) {
+                                           const ServiceLimits& limits, const Tokenizer& tokenizer,
+                                           int mm_tokens_per_image) {
   if (prompt.empty()) return absl::InvalidArgumentError("empty prompt");
   if (int64_t(prompt.size()) > limits.max_prompt_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("prompt of ", prompt.size(), " bytes exceeds ", limits.max_prompt_bytes));
   }
-  if (n_images > 0) return ImagesNotSupported();
-  std::vector<int32_t> ids = tokenizer.Encode(prompt);
+  std::string text = prompt;
+  if (n_images > 0) {
+    constexpr absl::string_view kMarker = "<start_of_image>";
+    int markers = 0;
+    for (size_t p = text.find(kMarker.data()); p != std::string::npos;
+         p = text.find(kMarker.data(), p + 1)) {
+      ++markers;
+    }
+    if (markers == 0) {
+      std::string prefix;
+      for (int i = 0; i < n_images; ++i) absl::StrAppend(&prefix, kMarker);
+      text = prefix + text;
+    } else if (markers != n_images) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the prompt has ", markers, " <start_of_image> markers for ", n_images, " images"));
+    }
+    text = ExpandImageTokens(text, mm_tokens_per_image);
+  }
+  std::vector<int32_t> ids = tokenizer.Encode(text);
   return std::vector<int>(ids.begin(), ids.end());
 }
 
@@ -75,10 +127,7 @@ StatusOr<std::vector<int>> EncodeConversation(const std::vector<ChatMessage>& me
       bytes += s->size();
       continue;
     }
-    for (const ChatPart& p : std::get<std::vector<ChatPart>>(m.content)) {
-      if (p.kind == ChatPart::Kind::kImage) return ImagesNotSupported();
-      bytes += p.text.size();
-    }
+    for (const ChatPart& p : std::get<std::vector<ChatPart>>(m.content)) bytes += p.text.size();
   }
   if (int64_t(bytes) > limits.max_prompt_bytes) {
     return absl::InvalidArgumentError("conversation exceeds the prompt limit");

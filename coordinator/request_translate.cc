@@ -20,18 +20,23 @@ StatusOr<EngineRequest> TranslateOptions(
 }
 
 StatusOr<EngineRequest> TranslateGenerate(const v1::GenerateRequest& req,
-                                          const Tokenizer& tokenizer, const ServiceLimits& limits) {
+                                          const Tokenizer& tokenizer, const VisionSupport& vision,
+                                          const ServiceLimits& limits) {
   UNICORN_ASSIGN_OR_RETURN(std::vector<int> ids,
-                           EncodeRawPrompt(req.prompt(), req.images_size(), limits, tokenizer));
+                           EncodeRawPrompt(req.prompt(), req.images_size(), limits, tokenizer,
+                                           vision.config.mm_tokens_per_image));
   UNICORN_ASSIGN_OR_RETURN(EngineRequest r, TranslateOptions(req.max_tokens(), req.sampling(),
                                                              req.stop(), tokenizer, limits));
+  std::vector<std::string> images(req.images().begin(), req.images().end());
+  UNICORN_RETURN_IF_ERROR(PreprocessImages(images, vision, limits, &r));
   r.prompt = std::move(ids);
   return r;
 }
 
 StatusOr<EngineRequest> TranslateChat(const v1::ChatRequest& req, const Tokenizer& tokenizer,
-                                      int mm_tokens_per_image, const ServiceLimits& limits) {
+                                      const VisionSupport& vision, const ServiceLimits& limits) {
   std::vector<ChatMessage> messages;
+  std::vector<std::string> images;
   for (const auto& m : req.messages()) {
     ChatMessage cm;
     cm.role = m.role();
@@ -39,6 +44,7 @@ StatusOr<EngineRequest> TranslateChat(const v1::ChatRequest& req, const Tokenize
     for (const auto& p : m.parts()) {
       if (p.has_image()) {
         parts.push_back(ChatPart{ChatPart::Kind::kImage, "", "image"});
+        images.push_back(p.image());
       } else {
         parts.push_back(ChatPart{ChatPart::Kind::kText, p.text(), ""});
       }
@@ -46,10 +52,12 @@ StatusOr<EngineRequest> TranslateChat(const v1::ChatRequest& req, const Tokenize
     cm.content = std::move(parts);
     messages.push_back(std::move(cm));
   }
-  UNICORN_ASSIGN_OR_RETURN(std::vector<int> ids,
-                           EncodeConversation(messages, limits, tokenizer, mm_tokens_per_image));
+  UNICORN_ASSIGN_OR_RETURN(
+      std::vector<int> ids,
+      EncodeConversation(messages, limits, tokenizer, vision.config.mm_tokens_per_image));
   UNICORN_ASSIGN_OR_RETURN(EngineRequest r, TranslateOptions(req.max_tokens(), req.sampling(),
                                                              req.stop(), tokenizer, limits));
+  UNICORN_RETURN_IF_ERROR(PreprocessImages(images, vision, limits, &r));
   r.prompt = std::move(ids);
   return r;
 }

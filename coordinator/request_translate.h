@@ -4,8 +4,8 @@
 // request fuzzer (tests/fuzz/request_fuzz.cc) reach it directly. The caller
 // sets the deadline.
 //
-// Errors are InvalidArgument (or Unimplemented for images through the
-// pipeline) with a message that names the field.
+// Errors are InvalidArgument with a message that names the field or the
+// problem. Images are decoded and normalized here (PreprocessImages).
 #pragma once
 
 #include "common/status.h"
@@ -24,10 +24,11 @@ StatusOr<EngineRequest> TranslateOptions(
 
 // A Generate request: the prompt text is tokenized.
 StatusOr<EngineRequest> TranslateGenerate(const v1::GenerateRequest& req,
-                                          const Tokenizer& tokenizer, const ServiceLimits& limits);
+                                          const Tokenizer& tokenizer, const VisionSupport& vision,
+                                          const ServiceLimits& limits);
 
 // A Chat request: the messages go through the Gemma 3 chat template.
 StatusOr<EngineRequest> TranslateChat(const v1::ChatRequest& req, const Tokenizer& tokenizer,
-                                      int mm_tokens_per_image, const ServiceLimits& limits);
+                                      const VisionSupport& vision, const ServiceLimits& limits);
 
 }  // namespace unicorn

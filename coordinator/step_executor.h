@@ -20,6 +20,12 @@ struct SeqStep {
   int start_pos = 0;
   std::span<const int> tokens;
   bool want_logits = true;
+  // The first image_rows tokens equal to the model's image token id are image
+  // rows: they take, in order, the rows of image_embeds [image_rows, hidden]
+  // instead of their token embedding, and each run of them attends to itself
+  // bidirectionally. The engine never splits a run across steps.
+  int image_rows = 0;
+  std::span<const float> image_embeds;
 };
 
 class StepExecutor {
@@ -32,6 +38,16 @@ class StepExecutor {
   // all running sequences once WaitReady() returns OK. Other errors fail only
   // the sequences of this batch.
   virtual Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) = 0;
+
+  // Runs the vision tower on one image: pixels [3, image_size, image_size]
+  // f32 -> embeddings [mm_tokens_per_image, hidden] appended to `embeds`.
+  // Unavailable means a worker was lost (as for Run); INVALID_ARGUMENT, e.g.
+  // a model without a vision tower, fails only the request.
+  virtual Status EncodeImage(std::span<const float> pixels, std::vector<float>* embeds) {
+    (void)pixels;
+    (void)embeds;
+    return absl::InvalidArgumentError("[executor] this executor runs no vision tower");
+  }
 
   // Drops a sequence's KV cache (finished, cancelled, or before a replay).
   virtual void Free(uint64_t seq_id) = 0;

@@ -15,7 +15,8 @@ namespace {
 using trace::Kind;
 
 bool OnRequestTrack(Kind k) {
-  return k == Kind::kQueue || k == Kind::kTokenize || k == Kind::kInStep;
+  return k == Kind::kQueue || k == Kind::kTokenize || k == Kind::kInStep ||
+         k == Kind::kImagePreprocess;
 }
 
 std::string SpanName(const trace::Span& s, const std::vector<StageLabel>& stages) {
@@ -114,6 +115,13 @@ std::string TraceSummary(const std::vector<trace::Span>& spans,
       case Kind::kTokenize:
       case Kind::kInStep:
         continue;  // per request, not part of the token time
+      case Kind::kImagePreprocess:
+        key = {-1, "image preprocess (before the steps)"};  // per request, outside the steps
+        break;
+      case Kind::kVisionHop:
+        key = {999999, "vision hop"};  // in the request's first step, before its prefill
+        covered_us += d;
+        break;
       case Kind::kSchedule:
         key = {0, "schedule"};
         covered_us += d;

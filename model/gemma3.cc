@@ -107,6 +107,26 @@ StatusOr<std::unique_ptr<Gemma3Model>> Gemma3Model::Load(const Gemma3Config& con
   return m;
 }
 
+int FindImageRuns(std::span<const int> tokens, int image_token_id, int max_image_rows,
+                  std::vector<int>* run_start, std::vector<int>* run_end) {
+  const int n = int(tokens.size());
+  run_start->assign(size_t(n), -1);
+  run_end->assign(size_t(n), -1);
+  int n_image = 0;
+  for (int i = 0; i < n && n_image < max_image_rows; ++i) {
+    if (tokens[size_t(i)] != image_token_id) continue;
+    ++n_image;
+    (*run_start)[size_t(i)] =
+        (i > 0 && (*run_start)[size_t(i - 1)] >= 0) ? (*run_start)[size_t(i - 1)] : i;
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    if ((*run_start)[size_t(i)] < 0) continue;
+    (*run_end)[size_t(i)] =
+        (i + 1 < n && (*run_end)[size_t(i + 1)] >= 0) ? (*run_end)[size_t(i + 1)] : i;
+  }
+  return n_image;
+}
+
 StatusOr<std::unique_ptr<Gemma3Session>> Gemma3Session::Create(const Gemma3Model& model,
                                                                const SessionOptions& options) {
   const Gemma3Config& c = model.config();
@@ -284,19 +304,10 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
                                                      " outside the vocabulary of ", c.vocab_size));
     }
   }
-  // Image runs: maximal runs of image tokens (transformers'
-  // create_causal_mask_mapping groups them the same way).
-  std::vector<int> run_start(size_t(n), -1), run_end(size_t(n), -1);
-  int n_image = 0;
+  std::vector<int> run_start, run_end;
+  const int n_image = FindImageRuns(tokens, c.image_token_id, n, &run_start, &run_end);
   for (int i = 0; i < n; ++i) {
-    if (tokens[size_t(i)] != c.image_token_id) continue;
-    ++n_image;
-    run_start[size_t(i)] = (i > 0 && run_start[size_t(i - 1)] >= 0) ? run_start[size_t(i - 1)] : i;
-  }
-  for (int i = n - 1; i >= 0; --i) {
-    if (run_start[size_t(i)] < 0) continue;
-    run_end[size_t(i)] = (i + 1 < n && run_end[size_t(i + 1)] >= 0) ? run_end[size_t(i + 1)] : i;
-    if (run_end[size_t(i)] - run_start[size_t(i)] + 1 > max_chunk_) {
+    if (run_start[size_t(i)] >= 0 && run_end[size_t(i)] - run_start[size_t(i)] + 1 > max_chunk_) {
       return absl::InvalidArgumentError(
           absl::StrCat("[gemma3] prefill: a run of ", run_end[size_t(i)] - run_start[size_t(i)] + 1,
                        " image tokens exceeds the prefill chunk of ", max_chunk_));
@@ -324,14 +335,11 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
       const int p = n_past_ + i;
       ids_host_[size_t(r)] = tokens[size_t(i)];
       pos_host_[size_t(r)] = p;
-      // Spans (transformers' masking_utils): causal kv <= q; sliding layers
-      // also kv > q - sliding_window; an image token also sees its whole run.
-      int lo_local = std::max(0, p - c.sliding_window + 1), lo_global = 0, hi = p;
-      if (run_start[size_t(i)] >= 0) {
-        image_row_at[size_t(r)] = image_row++;
-        lo_local = std::min(lo_local, n_past_ + run_start[size_t(i)]);
-        hi = n_past_ + run_end[size_t(i)];
-      }
+      const bool image = run_start[size_t(i)] >= 0;
+      if (image) image_row_at[size_t(r)] = image_row++;
+      int lo_local, lo_global, hi;
+      AttentionSpan(p, c.sliding_window, image ? n_past_ + run_start[size_t(i)] : -1,
+                    image ? n_past_ + run_end[size_t(i)] : -1, &lo_local, &lo_global, &hi);
       spans_local_host_[2 * size_t(r)] = lo_local;
       spans_local_host_[2 * size_t(r) + 1] = hi;
       spans_global_host_[2 * size_t(r)] = lo_global;

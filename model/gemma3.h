@@ -8,6 +8,7 @@
 //                  runs a prompt in chunks, Decode() one token at a time.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <span>
@@ -82,6 +83,28 @@ class Gemma3Model {
   float embed_scale_ = 1.0f;
 };
 
+// Image rows in a forward pass: the first `max_image_rows` rows of `tokens`
+// whose id is `image_token_id`. For each row, the first and last row of its
+// maximal run of image rows (transformers' create_causal_mask_mapping groups
+// the same way), or -1 for a text row. Returns the number of image rows.
+int FindImageRuns(std::span<const int> tokens, int image_token_id, int max_image_rows,
+                  std::vector<int>* run_start, std::vector<int>* run_end);
+
+// The key positions [lo, hi] that the row at position `p` attends to, on a
+// sliding (`local`) or global layer (transformers' masking_utils): causal
+// kv <= p; sliding layers also kv > p - sliding_window; an image row sees its
+// whole run, positions [run_lo, run_hi] (pass -1 for a text row).
+inline void AttentionSpan(int p, int sliding_window, int run_lo, int run_hi, int* lo_local,
+                          int* lo_global, int* hi) {
+  *lo_local = std::max(0, p - sliding_window + 1);
+  *lo_global = 0;
+  *hi = p;
+  if (run_lo >= 0) {
+    *lo_local = std::min(*lo_local, run_lo);
+    *hi = run_hi;
+  }
+}
+
 struct SessionOptions {
   int max_context = 4096;  // positions this session can hold (capped by the model's)
   int max_chunk = 256;     // prefill rows per forward pass (>= one image's tokens + 1)
@@ -117,7 +140,14 @@ class Gemma3Session {
   // (VulkanOps::ImportHostMemory): they are then used in place. Attention parts extend this
   // session's KV cache: start_pos must not skip positions (it may go back, to rebuild after a
   // loss).
-  Status RunParts(std::span<const int> tokens, int start_pos, bool embedding, int first_part,
+  // Images: the first `image_rows` rows whose id is the config's
+  // image_token_id are image rows. With `embedding` they take, in order, the
+  // rows of `image_embeds` ([image_rows, hidden]) instead of their token
+  // embedding; in attention parts each maximal run of image rows attends to
+  // itself bidirectionally, as in Prefill(). The caller never splits a run
+  // across calls.
+  Status RunParts(std::span<const int> tokens, int start_pos, int image_rows,
+                  std::span<const float> image_embeds, bool embedding, int first_part,
                   int last_part, bool lm_head, const float* hidden_in, float* hidden_out,
                   float* logits);
 

@@ -3,12 +3,14 @@
 #include <algorithm>
 
 #include "common/trace.h"
+#include "model/image.h"
 #include "model/names.h"
 
 namespace unicorn {
 
-Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool embedding,
-                               int first_part, int last_part, bool lm_head, const float* hidden_in,
+Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, int image_rows,
+                               std::span<const float> image_embeds, bool embedding, int first_part,
+                               int last_part, bool lm_head, const float* hidden_in,
                                float* hidden_out, float* logits) {
   const Gemma3Config& c = model_.config();
   const Gemma3Parts& held = model_.parts();
@@ -41,20 +43,36 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool 
   if (attends && start_pos > n_past_) {
     return error(absl::StrCat("positions start at ", start_pos, " but the cache holds ", n_past_));
   }
-  for (int t : tokens) {
-    if (t < 0 || t >= c.vocab_size) {
-      return error(absl::StrCat("token id ", t, " outside the vocabulary of ", c.vocab_size,
-                                t == c.image_token_id ? " (images are not staged yet)" : ""));
+  if (image_rows < 0) return error(absl::StrCat(image_rows, " image rows"));
+  std::vector<int> run_start, run_end;
+  const int n_image = FindImageRuns(tokens, c.image_token_id, image_rows, &run_start, &run_end);
+  if (n_image != image_rows) {
+    return error(absl::StrCat(image_rows, " image rows but ", n_image, " image tokens (id ",
+                              c.image_token_id, ") among the ", n, " rows"));
+  }
+  if (embedding && image_embeds.size() != size_t(n_image) * H) {
+    return error(absl::StrCat(n_image, " image rows but ", image_embeds.size(),
+                              " floats of image embeddings (hidden ", H, ")"));
+  }
+  for (int r = 0; r < n; ++r) {
+    const int t = tokens[size_t(r)];
+    if (run_start[size_t(r)] < 0 && (t < 0 || t >= c.vocab_size)) {
+      return error(absl::StrCat("token id ", t, " outside the vocabulary of ", c.vocab_size));
     }
   }
   for (int r = 0; r < n; ++r) {
     const int p = start_pos + r;
-    ids_host_[size_t(r)] = tokens[size_t(r)];
+    const bool image = run_start[size_t(r)] >= 0;
+    // An image row's id may lie beyond the vocabulary: its embedding is replaced.
+    ids_host_[size_t(r)] = image ? 0 : tokens[size_t(r)];
     pos_host_[size_t(r)] = p;
-    spans_local_host_[2 * size_t(r)] = std::max(0, p - c.sliding_window + 1);
-    spans_local_host_[2 * size_t(r) + 1] = p;
-    spans_global_host_[2 * size_t(r)] = 0;
-    spans_global_host_[2 * size_t(r) + 1] = p;
+    int lo_local, lo_global, hi;
+    AttentionSpan(p, c.sliding_window, image ? start_pos + run_start[size_t(r)] : -1,
+                  image ? start_pos + run_end[size_t(r)] : -1, &lo_local, &lo_global, &hi);
+    spans_local_host_[2 * size_t(r)] = lo_local;
+    spans_local_host_[2 * size_t(r) + 1] = hi;
+    spans_global_host_[2 * size_t(r)] = lo_global;
+    spans_global_host_[2 * size_t(r) + 1] = hi;
   }
   ops_.Write(*ids_, 0, ids_host_.data(), size_t(n));
   ops_.Write(*pos_, 0, pos_host_.data(), size_t(n));
@@ -68,6 +86,12 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, bool 
   if (embedding) {
     trace::ScopedSpan span(trace::Kind::kEmbedding);
     ops_.Embed(*ids_, model_.token_embd(), model_.embed_scale(), n, *x_);
+    // Gemma3Model.forward's masked_scatter: image features (not scaled)
+    // replace the image rows.
+    for (int r = 0, k = 0; r < n; ++r) {
+      if (run_start[size_t(r)] < 0) continue;
+      ops_.Write(*x_, size_t(r) * H, image_embeds.data() + size_t(k++) * H, H);
+    }
   } else {
     ops_.Write(*x_, 0, hidden_in, size_t(n) * H);
   }
@@ -125,8 +149,64 @@ StatusOr<std::unique_ptr<Gemma3StageModel>> Gemma3StageModel::Load(const ShardSp
     return t;
   };
   UNICORN_ASSIGN_OR_RETURN(m->model_, Gemma3Model::Load(c, lookup, ops, parts));
+  // The vision tower runs on the shard's backend: every backend implements
+  // the ops SigLIP needs (layer norm, biased products, GELU, pooling).
+  if (spec.vision && c.has_vision) {
+    UNICORN_ASSIGN_OR_RETURN(m->vision_, SiglipTower::Load(c, lookup, ops));
+  }
   m->weight_bytes_ = bytes;
   return m;
+}
+
+std::string Gemma3StageModel::Describe() const {
+  std::string d = model_->ops().Describe();
+  if (vision_) absl::StrAppend(&d, "; vision tower (SigLIP + projector) on the same backend");
+  if (spec_.vision && !vision_) absl::StrAppend(&d, "; no vision tower in the model");
+  return d;
+}
+
+int64_t Gemma3StageModel::pixel_floats() const {
+  if (!vision_) return 0;
+  const VisionConfig& v = model_->config().vision;
+  return int64_t(3) * v.image_size * v.image_size;
+}
+
+int64_t Gemma3StageModel::image_embed_floats() const {
+  if (!vision_) return 0;
+  const Gemma3Config& c = model_->config();
+  return int64_t(c.vision.mm_tokens_per_image) * c.hidden_size;
+}
+
+Status Gemma3StageModel::EncodeImage(std::span<const float> pixels, float* out) {
+  if (!vision_) {
+    if (!model_->config().has_vision) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[gemma3] model ", files_->path(), " has no vision tower",
+          files_->path().size() > 5 && files_->path().substr(files_->path().size() - 5) == ".gguf"
+              ? " (a GGUF model needs its mmproj file: config key mmproj)"
+              : ""));
+    }
+    return absl::InternalError(
+        "[gemma3] this worker was not asked to hold the vision tower (plan.vision names another)");
+  }
+  if (int64_t(pixels.size()) != pixel_floats()) {
+    return absl::InvalidArgumentError(absl::StrCat("[gemma3] vision: ", pixels.size(),
+                                                   " pixel floats, expected ", pixel_floats()));
+  }
+  const VisionConfig& v = model_->config().vision;
+  const std::vector<float> px(pixels.begin(), pixels.end());
+  const std::vector<float> patches = Patchify(px, v.image_size, v.patch_size);
+  {
+    trace::ScopedSpan span(trace::Kind::kVision);
+    UNICORN_RETURN_IF_ERROR(vision_->Encode(patches, &embeds_));
+  }
+  if (int64_t(embeds_.size()) != image_embed_floats()) {
+    return absl::InternalError(absl::StrCat("[gemma3] vision: ", embeds_.size(),
+                                            " floats of embeddings, expected ",
+                                            image_embed_floats()));
+  }
+  std::copy(embeds_.begin(), embeds_.end(), out);
+  return absl::OkStatus();
 }
 
 StatusOr<Gemma3Session*> Gemma3StageModel::SessionFor(uint64_t seq_id) {
@@ -144,22 +224,33 @@ StatusOr<Gemma3Session*> Gemma3StageModel::SessionFor(uint64_t seq_id) {
 }
 
 Status Gemma3StageModel::Run(const StageSpec& spec, std::span<const StageRows> seqs,
-                             std::span<const int> ids, std::span<const float>,
+                             std::span<const int> ids, std::span<const float> images,
                              const float* hidden_in, float* hidden_out, float* logits) {
   const size_t H = size_t(hidden_size()), V = size_t(vocab_size());
-  size_t row = 0, logit_row = 0;
+  size_t total_image_rows = 0;
+  for (const StageRows& s : seqs) total_image_rows += size_t(std::max(0, s.image_rows));
+  if (spec.embedding && images.size() != total_image_rows * H) {
+    return absl::InvalidArgumentError(absl::StrCat("[gemma3] stage: ", total_image_rows,
+                                                   " image rows but ", images.size(),
+                                                   " floats of image embeddings"));
+  }
+  size_t row = 0, logit_row = 0, image_row = 0;
   for (const StageRows& s : seqs) {
     if (row + size_t(s.n_tokens) > ids.size()) {
       return absl::InvalidArgumentError("[gemma3] stage: more rows than token ids");
     }
     UNICORN_ASSIGN_OR_RETURN(Gemma3Session * session, SessionFor(s.seq_id));
-    Status st = session->RunParts(ids.subspan(row, size_t(s.n_tokens)), s.start_pos, spec.embedding,
-                                  spec.first_part, spec.last_part, spec.lm_head && s.want_logits,
+    std::span<const float> seq_images;
+    if (spec.embedding) seq_images = images.subspan(image_row * H, size_t(s.image_rows) * H);
+    Status st = session->RunParts(ids.subspan(row, size_t(s.n_tokens)), s.start_pos, s.image_rows,
+                                  seq_images, spec.embedding, spec.first_part, spec.last_part,
+                                  spec.lm_head && s.want_logits,
                                   hidden_in != nullptr ? hidden_in + row * H : nullptr,
                                   hidden_out != nullptr ? hidden_out + row * H : nullptr,
                                   logits != nullptr ? logits + logit_row * V : nullptr);
     if (!st.ok()) return Annotate(st, absl::StrCat("sequence ", s.seq_id));
     row += size_t(s.n_tokens);
+    image_row += size_t(std::max(0, s.image_rows));
     if (spec.lm_head && s.want_logits) ++logit_row;
   }
   return absl::OkStatus();

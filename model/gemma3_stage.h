@@ -8,6 +8,7 @@
 
 #include "model/gemma3.h"
 #include "model/model_files.h"
+#include "model/siglip.h"
 #include "model/stage.h"
 
 namespace unicorn {
@@ -26,7 +27,11 @@ class Gemma3StageModel final : public StageModel {
   int hidden_size() const override { return model_->config().hidden_size; }
   int vocab_size() const override { return model_->config().vocab_size; }
   int64_t weight_bytes() const override { return weight_bytes_; }
-  std::string Describe() const override { return model_->ops().Describe(); }
+  std::string Describe() const override;
+
+  Status EncodeImage(std::span<const float> pixels, float* out) override;
+  int64_t pixel_floats() const override;
+  int64_t image_embed_floats() const override;
 
  private:
   StatusOr<Gemma3Session*> SessionFor(uint64_t seq_id);
@@ -35,6 +40,8 @@ class Gemma3StageModel final : public StageModel {
   std::unique_ptr<ModelFiles> files_;
   std::unique_ptr<Gemma3Model> model_;
   std::map<uint64_t, std::unique_ptr<Gemma3Session>> sessions_;
+  std::unique_ptr<SiglipTower> vision_;  // spec.vision and the model has one
+  std::vector<float> embeds_;            // [mm_tokens_per_image, hidden] scratch
   int64_t weight_bytes_ = 0;
 };
 

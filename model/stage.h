@@ -29,6 +29,9 @@ struct StageRows {
   int start_pos = 0;  // positions [start_pos, start_pos + n_tokens)
   int n_tokens = 0;
   bool want_logits = false;  // its last row's logits (lm_head stages)
+  // The first image_rows rows with the image token id are image rows (see
+  // Gemma3Session::RunParts): embeddings from `images`, bidirectional runs.
+  int image_rows = 0;
 };
 
 // What a worker is asked to load (one LoadShard message).
@@ -51,7 +54,8 @@ class StageModel {
 
   // Runs `spec` over the rows of `seqs` (concatenated, in order).
   //   ids     i32 [rows]           token ids of every row
-  //   images  f32 [image rows, hidden]: embeddings for the image-token rows
+  //   images  f32 [image rows, hidden]: embeddings of every sequence's image
+  //           rows (StageRows::image_rows), in order (embedding stages)
   //   hidden_in   f32 [rows, hidden]  input (unless spec.embedding)
   //   hidden_out  f32 [rows, hidden]  output (unless spec.lm_head); may be hidden_in
   //   logits      f32 [rows wanting logits, vocab] (spec.lm_head only)
@@ -63,6 +67,21 @@ class StageModel {
   virtual Status Run(const StageSpec& spec, std::span<const StageRows> seqs,
                      std::span<const int> ids, std::span<const float> images,
                      const float* hidden_in, float* hidden_out, float* logits) = 0;
+
+  // The vision tower (SigLIP + projector), held when the shard was loaded
+  // with ShardSpec::vision and the model has one:
+  //   pixels  f32 [3, image_size, image_size]  (model/image.h PixelValues)
+  //   embeds  f32 [mm_tokens_per_image, hidden], written to `out`
+  // INVALID_ARGUMENT "... has no vision tower" for a text-only model,
+  // INTERNAL when this shard was not asked to hold it.
+  virtual Status EncodeImage(std::span<const float> pixels, float* out) {
+    (void)pixels;
+    (void)out;
+    return absl::InternalError("[stage] this shard holds no vision tower");
+  }
+  // Floats of EncodeImage's input and output (0 without a vision tower).
+  virtual int64_t pixel_floats() const { return 0; }
+  virtual int64_t image_embed_floats() const { return 0; }
 
   // Forgets a sequence's KV caches.
   virtual void Free(uint64_t seq_id) = 0;

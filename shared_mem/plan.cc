@@ -53,6 +53,11 @@ StatusOr<ArenaPlan> ArenaPlan::ForModel(const ModelLimits& m) {
                                                        m.hidden, m.activation_bytes));
     plan.regions.push_back({"image", image, static_cast<uint32_t>(m.image_slots)});
   }
+  if (m.pixel_values < 0) return absl::InvalidArgumentError("[shm] plan: pixel_values < 0");
+  if (m.pixel_values > 0) {
+    UNICORN_ASSIGN_OR_RETURN(uint64_t px, SlotBytes("pixels", 1, m.pixel_values, 4));
+    plan.regions.push_back({"pixels", px, 1});
+  }
   for (const RegionPlan& r : plan.regions) {
     if (r.slot_count > kMaxSlotsPerRegion) {
       return absl::InvalidArgumentError(absl::StrCat("[shm] plan: ", r.name, ": ", r.slot_count,

@@ -27,6 +27,9 @@ struct ModelLimits {
   int64_t max_images = 0;
   int64_t tokens_per_image = 256;
   int image_slots = 1;
+  // The vision worker's input: one image's pixel_values [3, S, S] floats
+  // (S = the vision tower's image_size), 0 = none.
+  int64_t pixel_values = 0;
 };
 
 struct ArenaPlan {
@@ -36,6 +39,7 @@ struct ArenaPlan {
   //   "act"    [max_batch_tokens, hidden]          x activation_slots
   //   "logits" [max_sequences, vocab]              x logits_slots
   //   "image"  [max_images * tokens_per_image, hidden] x image_slots (if max_images > 0)
+  //   "pixels" [pixel_values]                      x 1            (if pixel_values > 0)
   // Errors: a non-positive limit, or a slot over 4 GiB (a sign of a unit
   // mistake, and beyond what one device allocation reliably takes).
   static StatusOr<ArenaPlan> ForModel(const ModelLimits& limits);

@@ -263,5 +263,144 @@ TEST(Engine, DeadlineEndsARequestWithAnError) {
   EXPECT_EQ(c.error.code(), absl::StatusCode::kDeadlineExceeded);
 }
 
+// Images: a fake vision tower whose embedding rows are (image value, row),
+// hidden 2. It records every step's image rows to check what the engine
+// hands the executor.
+constexpr int kImageToken = 96;
+constexpr int kImageTokens = 6;
+
+class VisionExecutor : public FakeExecutor {
+ public:
+  Status EncodeImage(std::span<const float> pixels, std::vector<float>* embeds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++encodes_;
+    for (int r = 0; r < kImageTokens; ++r) {
+      embeds->push_back(pixels[0]);
+      embeds->push_back(float(r));
+    }
+    return absl::OkStatus();
+  }
+  Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const SeqStep& s : batch) {
+        steps_seen_.push_back({s.start_pos, std::vector<int>(s.tokens.begin(), s.tokens.end()),
+                               s.image_rows,
+                               std::vector<float>(s.image_embeds.begin(), s.image_embeds.end())});
+      }
+    }
+    return FakeExecutor::Run(batch, logits);
+  }
+  struct Seen {
+    int start;
+    std::vector<int> tokens;
+    int image_rows;
+    std::vector<float> embeds;
+  };
+  std::vector<Seen> steps_seen_;
+  int encodes_ = 0;
+};
+
+// Text, an image, text, an image, text: each image is a run of 6 tokens.
+std::vector<int> ImagePrompt() {
+  std::vector<int> p = {2, 3, 4, 5};
+  p.insert(p.end(), kImageTokens, kImageToken);
+  p.insert(p.end(), {7, 8});
+  p.insert(p.end(), kImageTokens, kImageToken);
+  p.push_back(9);
+  return p;
+}
+
+EngineRequest ImageReq(int n) {
+  EngineRequest r = Req(ImagePrompt(), n);
+  r.images = {{10.0f}, {20.0f}};  // "pixels": the fake tower tags rows with them
+  return r;
+}
+
+// Checks every prefill step of the image prompt: no step ends inside an
+// image run, and each step's image rows are the right images' rows, in order.
+void CheckImageSteps(const VisionExecutor& ex) {
+  const std::vector<int> prompt = ImagePrompt();
+  const int P = int(prompt.size());
+  auto is_image = [&](int pos) { return pos < P && prompt[size_t(pos)] == kImageToken; };
+  int prefill_steps = 0;
+  for (const auto& s : ex.steps_seen_) {
+    if (s.start >= P) continue;
+    ++prefill_steps;
+    const int end = s.start + int(s.tokens.size());
+    EXPECT_FALSE(is_image(end - 1) && is_image(end)) << "a step ends inside an image at " << end;
+    EXPECT_FALSE(is_image(s.start - 1) && is_image(s.start)) << "a step starts inside an image";
+    int rows = 0;
+    for (int p = s.start; p < std::min(end, P); ++p) {
+      if (!is_image(p)) continue;
+      // The image of position p: the first run is image 10, the second 20.
+      const float image = p < 10 ? 10.0f : 20.0f;
+      ASSERT_LT(size_t(2 * rows + 1), s.embeds.size());
+      EXPECT_EQ(s.embeds[size_t(2 * rows)], image) << "position " << p;
+      EXPECT_EQ(s.embeds[size_t(2 * rows + 1)], float((p - 4) % 8 % kImageTokens)) << p;
+      ++rows;
+    }
+    EXPECT_EQ(s.image_rows, rows) << "step at " << s.start;
+    EXPECT_EQ(s.embeds.size(), size_t(2 * rows));
+  }
+  EXPECT_GE(prefill_steps, 3);  // 8 tokens per step: the prompt of 19 needs 3 at least
+}
+
+TEST(EngineImages, ImageRunsAreNeverSplitAndCarryTheirEmbeddings) {
+  VisionExecutor ex;
+  EngineOptions o;
+  o.max_step_tokens = 8;
+  o.image_token_id = kImageToken;
+  Engine engine(o, &ex);
+  Collected c;
+  ASSERT_TRUE(engine.Submit(ImageReq(12), Collect(&c)).ok());
+  c.done.get_future().wait();
+  EXPECT_EQ(c.reason, FinishReason::kLength) << c.error;
+  EXPECT_EQ(c.tokens, Reference(ImagePrompt(), 12));
+  EXPECT_EQ(ex.encodes_, 2);
+  CheckImageSteps(ex);
+  // The first step stops before the first image (4 of 8 tokens): the image
+  // (6) would not fit behind them.
+  ASSERT_FALSE(ex.steps_seen_.empty());
+  EXPECT_EQ(ex.steps_seen_[0].tokens.size(), 4u);
+}
+
+TEST(EngineImages, ReplayReusesTheEmbeddingsWithoutTheVisionTower) {
+  VisionExecutor ex;
+  ex.fail_at_step_ = 3;  // after the first image's step: every cache is lost
+  EngineOptions o;
+  o.max_step_tokens = 8;
+  o.image_token_id = kImageToken;
+  Engine engine(o, &ex);
+  Collected c;
+  ASSERT_TRUE(engine.Submit(ImageReq(12), Collect(&c)).ok());
+  c.done.get_future().wait();
+  EXPECT_EQ(c.reason, FinishReason::kLength) << c.error;
+  EXPECT_EQ(c.tokens, Reference(ImagePrompt(), 12));
+  EXPECT_EQ(ex.encodes_, 2) << "the replay ran the vision tower again";
+  CheckImageSteps(ex);
+  EXPECT_EQ(engine.GetStats().replays, 1);
+}
+
+TEST(EngineImages, ImpossibleImageRequestsAreRefusedAtSubmit) {
+  VisionExecutor ex;
+  EngineOptions o;
+  o.max_step_tokens = 5;  // an image of 6 tokens never fits a step
+  o.image_token_id = kImageToken;
+  Engine engine(o, &ex);
+  Collected c;
+  auto r = engine.Submit(ImageReq(4), Collect(&c));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("max_step_tokens"), std::string::npos) << r.status();
+  EngineRequest one = ImageReq(4);
+  one.images.pop_back();  // two runs of image tokens, one image
+  o.max_step_tokens = 8;
+  Engine engine2(o, &ex);
+  r = engine2.Submit(one, Collect(&c));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("2 runs of image tokens for 1 images"), std::string::npos)
+      << r.status();
+}
+
 }  // namespace
 }  // namespace unicorn

@@ -56,6 +56,22 @@ TEST(OpenAiProtocol, ErrorsNameTheParam) {
   EXPECT_EQ(ToApiError(absl::UnavailableError("down")).http_status, 503);
 }
 
+TEST(OpenAiProtocol, ImageDataUrlsKeepTheirBytesInOrder) {
+  const std::string png =
+      "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/"
+      "x0F8jngAAAABJRU5ErkJggg==";
+  auto r = ParseChatRequest(R"({"model":"m","messages":[{"role":"user","content":[
+      {"type":"image_url","image_url":{"url":"data:image/png;base64,)" +
+                            png + R"("}},
+      {"type":"text","text":"and"},
+      {"type":"image_url","image_url":"data:image/png;base64,)" +
+                            png + R"("}]}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->images.size(), 2u);
+  EXPECT_EQ(r->images[0].substr(1, 3), "PNG");
+  EXPECT_EQ(r->images[0], r->images[1]);
+}
+
 TEST(OpenAiProtocol, CompletionPromptAndShapes) {
   auto r = ParseCompletionRequest(R"({"model":"m","prompt":["Once"]})");
   ASSERT_TRUE(r.ok()) << r.status();

@@ -28,11 +28,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (data[0] & 1) {
     v1::ChatRequest req;
     if (!req.ParseFromArray(data + 1, int(size - 1))) return 0;
-    r = TranslateChat(req, Demo(), 256, limits);
+    r = TranslateChat(req, Demo(), VisionSupport{}, limits);
   } else {
     v1::GenerateRequest req;
     if (!req.ParseFromArray(data + 1, int(size - 1))) return 0;
-    r = TranslateGenerate(req, Demo(), limits);
+    r = TranslateGenerate(req, Demo(), VisionSupport{}, limits);
   }
   if (!r.ok()) return 0;
   if (r->max_tokens <= 0 || r->max_tokens > limits.max_tokens) abort();

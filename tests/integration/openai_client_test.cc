@@ -1,6 +1,7 @@
 // The OpenAI-compatible HTTP API end to end: the official `openai` npm client
 // (tests/openai_client/test.mjs, pinned by its package-lock.json) against a
-// real system started with `unicorn up` on the demo model. The client is
+// real system started with `unicorn up` on the demo model, and a second one on
+// vision-small for the image checks. The client is
 // installed with `npm ci` into the build folder (offline from npm's cache
 // when it can); the test skips, saying why, only when node or the package
 // cannot be had. The client is openai 4.x, which supports Debian 12's Node 18.
@@ -21,6 +22,9 @@ constexpr char kDemo[] = UNICORN_SOURCE_DIR "/models/demo";
 constexpr char kBody[] =
     "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: cpu}\n"
     "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n";
+constexpr char kVisionBody[] =
+    "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: cpu}\n"
+    "plan: {embedding: gpu, lm_head: gpu, vision: gpu, layers: [{attention: npu, ffn: gpu}]}\n";
 
 // build/tests/openai_client with node_modules/openai installed, or "" and why.
 std::string PrepareClient(std::string* why) {
@@ -60,9 +64,15 @@ TEST(OpenAiClient, OfficialNpmClientAgainstRunningSystem) {
   TestSystem sys("oa", kDemo, kBody);
   auto up = sys.Up();
   ASSERT_EQ(up.code, 0) << up.out;
-  auto r = Shell("cd " + dir + " && node test.mjs " + sys.http_url() + "/v1");
+  // A second system on vision-small, for the image checks.
+  TestSystem vision("oav", UNICORN_SOURCE_DIR "/tests/data/models/vision-small", kVisionBody);
+  up = vision.Up();
+  ASSERT_EQ(up.code, 0) << up.out;
+  auto r = Shell("cd " + dir + " && node test.mjs " + sys.http_url() + "/v1 " + vision.http_url() +
+                 "/v1");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("all checks passed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok   image completion"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "proto/unicorn/service.grpc.pb.h"
 #include "tests/integration/test_system.h"
 
@@ -148,6 +149,42 @@ TEST_F(Pipeline, BadRequestsGetClearErrorsAndTheSystemServesOn) {
   // Still serving afterwards.
   const Sample s = LoadSamples()[0];
   EXPECT_EQ(Complete(*stub, s, int(s.expected.size())), s.expected);
+}
+
+// The demo model is text only: an image gets INVALID_ARGUMENT naming the
+// missing vision tower, through Generate and Chat alike.
+TEST_F(Pipeline, ImageToATextOnlyModelIsInvalidArgument) {
+  auto stub = Stub();
+  // A 4x4 red PNG.
+  std::string png;
+  ASSERT_TRUE(absl::Base64Unescape(
+      "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/"
+      "x0F8jngAAAABJRU5ErkJggg==",
+      &png));
+  for (bool chat : {false, true}) {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<unicorn::v1::GenerateResponse>> reader;
+    if (chat) {
+      unicorn::v1::ChatRequest req;
+      auto* m = req.add_messages();
+      m->set_role("user");
+      m->add_parts()->set_image(png);
+      m->add_parts()->set_text("What colour is this?");
+      reader = stub->Chat(&ctx, req);
+    } else {
+      unicorn::v1::GenerateRequest req;
+      req.set_prompt("What colour is this?");
+      req.add_images(png);
+      reader = stub->Generate(&ctx, req);
+    }
+    unicorn::v1::GenerateResponse r;
+    while (reader->Read(&r)) {
+    }
+    grpc::Status st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << chat;
+    EXPECT_NE(st.error_message().find("model demo has no vision tower"), std::string::npos)
+        << st.error_message();
+  }
 }
 
 std::string ShellQuote(const std::string& s) {

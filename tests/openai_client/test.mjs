@@ -1,6 +1,7 @@
 // End-to-end test of Unicorn's OpenAI-compatible HTTP API with the official
 // `openai` npm client, against a running system.
-// Usage: node test.mjs http://127.0.0.1:8080/v1
+// Usage: node test.mjs http://127.0.0.1:8080/v1 [http://127.0.0.1:8081/v1]
+// (the second: a server of a model with a vision tower, for the image checks)
 // Prints one line per check and exits 1 if any failed.
 import OpenAI from 'openai';
 
@@ -106,16 +107,47 @@ await expectError('temperature 5 -> 400', client.chat.completions.create({ model
 await expectError('bad role -> 400', client.chat.completions.create({ model, messages: [{ role: 'tool', content: 'x' }] }),
   400, (e) => e.type === 'invalid_request_error' && /role/.test(e.message));
 
-// Images: a valid PNG data URL is decoded, then refused clearly (no vision stage yet).
+// Images to a text-only model (the demo): a valid PNG data URL is decoded,
+// then refused clearly, naming the missing vision tower.
 const image = [{ role: 'user', content: [
   { type: 'text', text: 'What colour is this?' },
   { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] }];
-await expectError('image -> clear 400', client.chat.completions.create({ model, messages: image }),
-  400, (e) => /images/.test(e.message) && /not supported yet/.test(e.message));
+await expectError('image to a text-only model -> clear 400', client.chat.completions.create({ model, messages: image }),
+  400, (e) => e.type === 'invalid_request_error' && /has no vision tower/.test(e.message));
 const broken = [{ role: 'user', content: [
   { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }];
 await expectError('broken image -> 400', client.chat.completions.create({ model, messages: broken }),
   400, (e) => e.param === 'messages[0].content[0]');
+
+// Images to a model with a vision tower (vision-small), when a second
+// server is given: the image goes through the vision worker.
+const visionURL = process.argv[3];
+if (visionURL) {
+  const vclient = new OpenAI({ baseURL: visionURL, apiKey: 'unused', maxRetries: 0, timeout: 120_000 });
+  const vmodels = [];
+  for await (const m of vclient.models.list()) vmodels.push(m);
+  const vmodel = vmodels[0]?.id;
+  const vchat = await vclient.chat.completions.create({ model: vmodel, messages: image, max_tokens: 8, temperature: 0 });
+  const vu = vchat.usage;
+  // The prompt holds the image's 16 soft tokens besides the text.
+  check('image completion', vchat.object === 'chat.completion' &&
+        typeof vchat.choices[0].message.content === 'string' && vu.completion_tokens > 0 &&
+        vu.prompt_tokens > 16, JSON.stringify({ content: vchat.choices[0].message.content, vu }));
+  const again = await vclient.chat.completions.create({ model: vmodel, messages: image, max_tokens: 8, temperature: 0 });
+  check('image completion is deterministic', again.choices[0].message.content === vchat.choices[0].message.content);
+  // A bad data URL: OpenAI's error JSON with HTTP 400, read raw.
+  const bad = await fetch(`${visionURL}/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: vmodel, messages: broken }) });
+  const badBody = await bad.json();
+  check('bad data URL -> OpenAI error JSON, 400', bad.status === 400 &&
+        badBody.error?.type === 'invalid_request_error' && typeof badBody.error?.message === 'string' &&
+        badBody.error?.param === 'messages[0].content[0]', JSON.stringify(badBody));
+  const remote = [{ role: 'user', content: [
+    { type: 'image_url', image_url: { url: 'http://example.com/cat.png' } }] }];
+  await expectError('remote image URL -> clear 400', vclient.chat.completions.create({ model: vmodel, messages: remote }),
+    400, (e) => /only data: URLs/.test(e.message));
+}
 
 console.log(failures ? `${failures} check(s) failed` : 'all checks passed');
 process.exit(failures ? 1 : 0);
