@@ -1,9 +1,12 @@
-// A Q4_K_M model (Q4_K matrices, Q6_K token_embd and the use_more_bits
-// layers' attn_v / ffn_down, exactly as `unicorn quantize --type q4_k_m`
-// plans it) on the Vulkan backend against the CPU backend: prefill logits at
-// every position and greedy decode. The model is generated here with widths
-// that are whole 256-weight super-blocks (the repository's tiny models are
-// 64 wide, where every k-quant falls back to Q4_0).
+// Q4_K_M models (Q4_K matrices, Q6_K token_embd and the use_more_bits
+// layers' attn_v / ffn_down, as `unicorn quantize --type q4_k_m` plans them)
+// on the Vulkan backend:
+//  - a random model generated here with widths that are whole 256-weight
+//    super-blocks (the repository's tiny models are 64 wide, where every
+//    k-quant falls back to Q4_0), against the double-precision reference on
+//    the file's dequantized weights, and the CPU backend;
+//  - the trained demo model (models/demo) quantized by the `unicorn` binary,
+//    against the CPU backend: logits and greedy tokens.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,16 +19,29 @@
 #include "model/gguf.h"
 #include "model/quant_plan.h"
 #include "npu_worker/cpu/cpu_backend.h"
+#include "tests/model/gemma3_reference.h"
 #include "tests/model/test_model.h"
 
 namespace unicorn {
 namespace {
 
-// The repository's Vulkan bound: 1e-2 of the logit scale (std). The two
-// backends decode the same weights but may round activations differently
-// (the CPU's integer kernels quantize them to 8 bits per block; Vulkan keeps
-// F32), which moves logits by ~1e-3 of their scale on this model.
-constexpr double kTol = 1e-2;
+// Vulkan keeps activations in F32 and decodes the weights exactly, so it
+// matches the double reference on the same dequantized weights to F32
+// rounding (~1e-6 of the logit scale); 1e-4 as gemma3_vulkan_test.
+constexpr double kRefTol = 1e-4;
+// The CPU backend rounds activations to 8 bits per block before its integer
+// kernels (Q8_K for the k-quants, Q8_0 for Q4_0/Q8_0). On a random model
+// nothing in the logits stands above that noise: measured ~0.13 of the logit
+// std (max over 3600 logits; Q8_0 weights give ~0.08 on the same model), so
+// this bound (0.3) only catches gross errors; the trained model below holds
+// the CPU to the repository's Vulkan bound.
+constexpr double kCpuRandomTol = 0.3;
+// Between the backends on the trained demo model: the repository's 1e-2 of
+// the logit scale holds where both keep F32 activations; here the CPU rounds
+// them to 8 bits. Measured on this model (max |dlogit| / std, 12 positions):
+// Q4_K_M 2.3e-2, and for the older formats Q4_0 2.1e-2, Q8_0 1.9e-2. 5e-2
+// keeps Q4_K_M in that family; a wrong sub-block scale costs O(1).
+constexpr double kDemoTol = 5e-2;
 
 const BackendRegistry& Registry() {
   static const BackendRegistry* r = [] {
@@ -79,9 +95,12 @@ std::map<std::string, int> WriteQ4KM(const std::string& path) {
 struct Outputs {
   std::vector<float> logits;  // [prompt, vocab]
   std::vector<int> greedy;    // 16 tokens after the prompt
+  testing::TensorStore f32;   // the file's tensors, dequantized
+  Gemma3Config config;
 };
 
-Outputs RunModel(const std::string& path, const std::string& backend) {
+Outputs RunModel(const std::string& path, const std::string& backend,
+                 const std::vector<int>& prompt, bool keep_weights = false) {
   Outputs out;
   EngineOptions eo;
   eo.model = path;
@@ -93,7 +112,12 @@ Outputs RunModel(const std::string& path, const std::string& backend) {
   EXPECT_TRUE(engine.ok()) << engine.status();
   if (!engine.ok()) return out;
   const int vocab = (*engine)->config().vocab_size;
-  const std::vector<int> prompt = {2, 17, 250, 33, 91, 4, 120, 7, 64, 199, 12, 45};
+  out.config = (*engine)->config();
+  if (keep_weights) {
+    for (const TensorInfo& t : (*engine)->files().tensors()) {
+      out.f32.Add(t.name, DType::kF32, t.shape, testing::TensorStore::Dequantized(t));
+    }
+  }
   SessionOptions so;
   so.max_context = 64;
   so.max_chunk = 32;
@@ -118,7 +142,19 @@ double Std(const std::vector<float>& v) {
   return std::sqrt(s / double(v.size()));
 }
 
-TEST(VkQ4KM, LogitsAndGreedyMatchCpu) {
+double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double err = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    const double d = std::fabs(double(a[i]) - double(b[i]));
+    err = std::isnan(d) ? INFINITY : std::max(err, d);
+  }
+  return err;
+}
+
+int ArgMax(const float* v, int n) { return int(std::max_element(v, v + n) - v); }
+
+TEST(VkQ4KM, RandomModelMatchesReference) {
   testing::TempDir dir;
   const std::string path = dir.File("q4_k_m.gguf");
   std::map<std::string, int> types = WriteQ4KM(path);
@@ -127,18 +163,50 @@ TEST(VkQ4KM, LogitsAndGreedyMatchCpu) {
   EXPECT_GT(types["q4_k"], 0);
   EXPECT_GT(types["q6_k"], 1);
 
-  const Outputs vk = RunModel(path, "vulkan");
-  const Outputs cpu = RunModel(path, "cpu");
-  ASSERT_EQ(vk.logits.size(), cpu.logits.size());
-  ASSERT_FALSE(cpu.logits.empty());
-  double err = 0;
-  for (size_t i = 0; i < cpu.logits.size(); ++i) {
-    err = std::max(err, std::fabs(double(vk.logits[i]) - double(cpu.logits[i])));
+  const std::vector<int> prompt = {2, 17, 250, 33, 91, 4, 120, 7, 64, 199, 12, 45};
+  const Outputs vk = RunModel(path, "vulkan", prompt, true);
+  const Outputs cpu = RunModel(path, "cpu", prompt);
+  ASSERT_FALSE(vk.logits.empty());
+  ASSERT_EQ(vk.greedy.size(), 16u);
+  // The reference over the prompt and Vulkan's greedy tokens (teacher
+  // forced): its logits at the prompt, and its argmax at every later step.
+  std::vector<int> seq = prompt;
+  seq.insert(seq.end(), vk.greedy.begin(), vk.greedy.end() - 1);
+  const std::vector<float> ref = testing::ReferenceLogits(vk.config, vk.f32, seq, {});
+  const int V = vk.config.vocab_size;
+  const std::vector<float> ref_prompt(ref.begin(), ref.begin() + size_t(prompt.size()) * V);
+  const double scale = Std(ref_prompt);
+  const double err_vk = MaxDiff(vk.logits, ref_prompt) / scale;
+  const double err_cpu = MaxDiff(cpu.logits, ref_prompt) / scale;
+  std::printf(
+      "random q4_k_m: max |dlogit| / std: vulkan vs reference %.2e, cpu vs reference %.2e\n",
+      err_vk, err_cpu);
+  EXPECT_LT(err_vk, kRefTol);
+  EXPECT_LT(err_cpu, kCpuRandomTol);
+  for (size_t i = 0; i < vk.greedy.size(); ++i) {
+    const size_t pos = prompt.size() - 1 + i;
+    EXPECT_EQ(vk.greedy[i], ArgMax(ref.data() + pos * V, V)) << "step " << i;
   }
-  if (std::isnan(err)) err = INFINITY;
-  const double rel = err / Std(cpu.logits);
-  std::printf("q4_k_m: vulkan vs cpu max |dlogit| / std = %.2e\n", rel);
-  EXPECT_LT(rel, kTol);
+}
+
+// The trained demo model (hidden 192: its Q4_K_M has Q4_K/Q6_K attn_output
+// and ffn_down, the 192-wide matrices fall back to Q4_0, token_embd to Q8_0).
+TEST(VkQ4KM, DemoModelMatchesCpu) {
+  testing::TempDir dir;
+  const std::string path = dir.File("demo-q4_k_m.gguf");
+  const std::string cmd = std::string(UNICORN_BINARY_DIR) + "/bin/unicorn quantize --in " +
+                          UNICORN_SOURCE_DIR + "/models/demo --out " + path +
+                          " --type q4_k_m > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  // Token ids of "The capital of France is" style text would do; any ids
+  // work for the logits. Greedy from here has no near-tie in 16 steps.
+  const std::vector<int> prompt = {2, 1045, 1013, 1217, 622, 3000, 17, 99, 405, 1200, 77, 310};
+  const Outputs vk = RunModel(path, "vulkan", prompt);
+  const Outputs cpu = RunModel(path, "cpu", prompt);
+  ASSERT_FALSE(cpu.logits.empty());
+  const double rel = MaxDiff(vk.logits, cpu.logits) / Std(cpu.logits);
+  std::printf("demo q4_k_m: vulkan vs cpu max |dlogit| / std = %.2e\n", rel);
+  EXPECT_LT(rel, kDemoTol);
   EXPECT_EQ(vk.greedy, cpu.greedy);
 }
 
