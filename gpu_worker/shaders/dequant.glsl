@@ -13,6 +13,7 @@
 
 layout(std430, binding = 0) readonly buffer WeightU16 { uint16_t w_u16[]; };
 layout(std430, binding = 0) readonly buffer WeightU4 { uvec4 w_u4[]; };
+layout(std430, binding = 0) readonly buffer WeightU2 { uvec2 w_u2[]; };
 layout(std430, binding = 0) readonly buffer WeightF4 { vec4 w_f4[]; };
 layout(std430, binding = 0) readonly buffer WeightF { float w_f[]; };
 

@@ -1,6 +1,8 @@
 // K-quant weights (Q2_K..Q6_K) in the matrix kernels (matvec.comp for few
 // tokens, matmul.comp tiled) and the embedding lookup, against the F64 twin
 // on the reference dequantization (model/kquant.cc, byte-exact with ggml).
+#include "gpu_worker/vulkan_ops.h"
+#include "model/quant.h"
 #include "tests/gpu_worker/cpu_twins.h"
 #include "tests/gpu_worker/vk_test_util.h"
 
@@ -90,6 +92,29 @@ INSTANTIATE_TEST_SUITE_P(KQuants, VkKQuant,
                          ::testing::Values(DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
                                            DType::kQ6_K),
                          [](const auto& info) { return std::string(Traits(info.param).name); });
+
+// Every k-quant loads into the Vulkan backend; NF4 (no shader) keeps a clear
+// refusal that names the tensor and the type.
+TEST(VkKQuantLoad, KQuantsLoadAndNf4IsRefused) {
+  const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
+  auto ops = VulkanOps::Create({sel ? sel : ""});
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  for (DType t :
+       {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kNF4}) {
+    TestMatrix m = MakeMatrix(t, 3, 256, 5);
+    TensorInfo info{"blk.0.ffn_down.weight", t, {3, 256}, m.bytes.data(), m.bytes.size(), "test"};
+    auto w = (*ops)->LoadWeight(info);
+    if (t != DType::kNF4) {
+      EXPECT_TRUE(w.ok()) << w.status();
+    } else {
+      ASSERT_FALSE(w.ok());
+      EXPECT_EQ(w.status().code(), absl::StatusCode::kUnimplemented);
+      EXPECT_NE(w.status().message().find("blk.0.ffn_down.weight"), absl::string_view::npos)
+          << w.status();
+      EXPECT_NE(w.status().message().find("nf4"), absl::string_view::npos) << w.status();
+    }
+  }
+}
 
 }  // namespace
 }  // namespace unicorn::vk::testing
