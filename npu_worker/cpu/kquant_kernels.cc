@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "model/kquant.h"
 #include "model/quant.h"
@@ -188,31 +189,47 @@ HWY_INLINE float HSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Rows [r0, r1): each row's super-blocks are unpacked once per tile of up to
-// 4 activation rows (a weight row of 10240 stays in L1 across tiles).
+// Rows [r0, r1): each super-block of a row is unpacked once and dotted with
+// the matching block of every activation row (one f32 accumulator vector per
+// activation row, so the x blocks stream once per weight row).
 template <DType T>
 void Rows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.cols / kQK;
   const size_t bs = size_t(Traits(T).block_bytes);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* w = a.w + r * a.w_row_bytes;
-    const float bias = a.bias ? a.bias[r] : 0.0f;
-    for (int i0 = 0; i0 < a.n; i0 += 4) {
-      const int nt = std::min(4, a.n - i0);
-      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                       _mm256_setzero_ps()};
+  if (a.n == 1) {  // decode: the accumulator stays in a register
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* w = a.w + r * a.w_row_bytes;
+      __m256 acc = _mm256_setzero_ps();
       for (int64_t b = 0; b < nb; ++b) {
-        // Two blocks ahead of the hardware prefetcher, as the Q4_0 decode does.
         _mm_prefetch(reinterpret_cast<const char*>(w + b * bs) + 1024, _MM_HINT_T0);
         Unpacked u;
         Unpack<T>(w + b * bs, u);
-        for (int t = 0; t < nt; ++t) {
-          const int64_t i = i0 + t;
-          acc[t] = BlockDot(u, a.xk.q + i * a.cols + b * kQK, a.xk.bsums + (i * nb + b) * 16,
-                            a.xk.d[i * nb + b], acc[t]);
-        }
+        acc = BlockDot(u, a.xk.q + b * kQK, a.xk.bsums + b * 16, a.xk.d[b], acc);
       }
-      for (int t = 0; t < nt; ++t) a.y[(i0 + t) * a.y_stride + r] = HSum(acc[t]) + bias;
+      a.y[r] = HSum(acc) + (a.bias ? a.bias[r] : 0.0f);
+    }
+    return;
+  }
+  thread_local std::vector<float> acc;  // [n, 8] partial sums
+  if (acc.size() < size_t(a.n) * 8) acc.resize(size_t(a.n) * 8);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* w = a.w + r * a.w_row_bytes;
+    const float bias = a.bias ? a.bias[r] : 0.0f;
+    std::fill(acc.begin(), acc.begin() + a.n * 8, 0.0f);
+    for (int64_t b = 0; b < nb; ++b) {
+      // Ahead of the hardware prefetcher, as the Q4_0 decode does.
+      _mm_prefetch(reinterpret_cast<const char*>(w + b * bs) + 1024, _MM_HINT_T0);
+      Unpacked u;
+      Unpack<T>(w + b * bs, u);
+      for (int i = 0; i < a.n; ++i) {
+        float* ai = acc.data() + size_t(i) * 8;
+        _mm256_storeu_ps(ai,
+                         BlockDot(u, a.xk.q + i * a.cols + b * kQK, a.xk.bsums + (i * nb + b) * 16,
+                                  a.xk.d[i * nb + b], _mm256_loadu_ps(ai)));
+      }
+    }
+    for (int i = 0; i < a.n; ++i) {
+      a.y[i * a.y_stride + r] = HSum(_mm256_loadu_ps(acc.data() + size_t(i) * 8)) + bias;
     }
   }
 }
