@@ -1,6 +1,7 @@
 // unicorn-vk-kernel-bench: GPU time of the hot kernels at Gemma 3 4B shapes,
 // from timestamp queries, for tuning (not a test):
-//   - matvec (decode) of Q4_0 / Q8_0 matrices per workgroup shape: GB/s;
+//   - matvec (decode) of Q4_0 / Q8_0 / Q4_K / Q6_K matrices per workgroup
+//     shape: GB/s;
 //   - the tiled product (prefill, 512 tokens) per tile size: TFLOP/s;
 //   - decode attention at a few context lengths;
 //   - the cost of a dependent dispatch (a barrier and a tiny kernel).
@@ -29,6 +30,19 @@ Buffer RandomBytes(Device& d, size_t bytes, DType t) {
     for (size_t i = 0; i + bb <= bytes; i += bb) {
       uint16_t s = F32ToF16(0.01f);
       std::memcpy(&v[i], &s, 2);
+    }
+  } else if (t >= DType::kQ2_K && t <= DType::kQ6_K) {
+    // Random codes and sub-block scales; the f16 super-block scales small.
+    const size_t bb = size_t(Traits(t).block_bytes);
+    const size_t off = t == DType::kQ2_K   ? 80
+                       : t == DType::kQ3_K ? 108
+                       : t == DType::kQ6_K ? 208
+                                           : 0;
+    const bool two = t == DType::kQ2_K || t == DType::kQ4_K || t == DType::kQ5_K;
+    const uint16_t s = F32ToF16(0.001f);
+    for (size_t i = 0; i + bb <= bytes; i += bb) {
+      std::memcpy(&v[i + off], &s, 2);
+      if (two) std::memcpy(&v[i + off + 2], &s, 2);
     }
   } else {
     std::vector<float> f(bytes / 4);
@@ -97,6 +111,11 @@ int Main(int argc, char** argv) {
                       {"ffn_up 10240x2560 q4_0", DType::kQ4_0, 10240, 2560},
                       {"ffn_down 2560x10240 q4_0", DType::kQ4_0, 2560, 10240},
                       {"gate+up geglu 2x10240x2560", DType::kQ4_0, 20480, 2560},
+                      {"ffn_up 10240x2560 q4_k", DType::kQ4_K, 10240, 2560},
+                      {"ffn_down 2560x10240 q4_k", DType::kQ4_K, 2560, 10240},
+                      {"gate+up geglu q4_k", DType::kQ4_K, 20480, 2560},
+                      {"ffn_down 2560x10240 q6_k", DType::kQ6_K, 2560, 10240},
+                      {"lm_head 262144x2560 q6_k", DType::kQ6_K, 262144, 2560},
                       {"lm_head 262144x2560 q8_0", DType::kQ8_0, 262144, 2560}};
   std::printf("\nmatvec (1 token): GB/s of weights (ms per call)\n");
   std::printf("%-30s", "matrix \\ rows x wg");

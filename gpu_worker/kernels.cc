@@ -12,7 +12,9 @@ namespace {
 
 static_assert(UNICORN_DT_F32 == int(DType::kF32) && UNICORN_DT_F16 == int(DType::kF16) &&
                   UNICORN_DT_BF16 == int(DType::kBF16) && UNICORN_DT_Q8_0 == int(DType::kQ8_0) &&
-                  UNICORN_DT_Q4_0 == int(DType::kQ4_0),
+                  UNICORN_DT_Q4_0 == int(DType::kQ4_0) && UNICORN_DT_Q2_K == int(DType::kQ2_K) &&
+                  UNICORN_DT_Q3_K == int(DType::kQ3_K) && UNICORN_DT_Q4_K == int(DType::kQ4_K) &&
+                  UNICORN_DT_Q5_K == int(DType::kQ5_K) && UNICORN_DT_Q6_K == int(DType::kQ6_K),
               "shader dtype ids must equal unicorn::DType");
 
 struct ShaderInfo {

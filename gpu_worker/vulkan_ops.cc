@@ -141,7 +141,7 @@ StatusOr<std::unique_ptr<unicorn::Weight>> VulkanOps::LoadWeight(const TensorInf
         Annotate(device_->allocator().Upload(*owner, offset, f.data(), f.size() * 4), ctx));
     return std::unique_ptr<unicorn::Weight>(new OpsWeight(t.name, DType::kF32, rows, cols, sub));
   }
-  if (int(t.dtype) > int(DType::kQ4_0)) {  // the shaders read F32..Q4_0 only (dequant.glsl)
+  if (int(t.dtype) > int(DType::kQ6_K)) {  // the shaders read F32..Q6_K only (dequant.glsl)
     return absl::UnimplementedError(
         absl::StrCat(ctx, ": ", std::string(tr.name),
                      " matrices have no Vulkan kernel yet (the CPU backend runs them)"));

@@ -9,11 +9,15 @@
 //   Q8_0  weights 32b+8q .. 32b+8q+7
 //   dense weights 8c .. 8c+7 (one 16-byte load for F16/BF16; needs k % 8 == 0,
 //         else use LoadOne)
+//   Q2_K..Q6_K weights 8c .. 8c+7 (dequant_kquant.glsl)
 
 layout(std430, binding = 0) readonly buffer WeightU16 { uint16_t w_u16[]; };
 layout(std430, binding = 0) readonly buffer WeightU4 { uvec4 w_u4[]; };
+layout(std430, binding = 0) readonly buffer WeightU2 { uvec2 w_u2[]; };
 layout(std430, binding = 0) readonly buffer WeightF4 { vec4 w_f4[]; };
 layout(std430, binding = 0) readonly buffer WeightF { float w_f[]; };
+
+#include "dequant_kquant.glsl"
 
 uint XLo(uint c) {
   if (DTYPE == UNICORN_DT_Q4_0) return (c >> 2) * 32 + (c & 3) * 4;
@@ -50,6 +54,16 @@ void LoadChunk(uint r, uint k, uint c, out vec4 lo, out vec4 hi) {
     const uint v1 = uint(w_u16[b + 2]) | (uint(w_u16[b + 3]) << 16);
     lo = d * vec4(ivec4(uvec4(v0) << uvec4(24, 16, 8, 0)) >> 24);
     hi = d * vec4(ivec4(uvec4(v1) << uvec4(24, 16, 8, 0)) >> 24);
+  } else if (DTYPE == UNICORN_DT_Q4_K) {
+    LoadQ4K(r, k, c, lo, hi);
+  } else if (DTYPE == UNICORN_DT_Q6_K) {
+    LoadQ6K(r, k, c, lo, hi);
+  } else if (DTYPE == UNICORN_DT_Q5_K) {
+    LoadQ5K(r, k, c, lo, hi);
+  } else if (DTYPE == UNICORN_DT_Q3_K) {
+    LoadQ3K(r, k, c, lo, hi);
+  } else if (DTYPE == UNICORN_DT_Q2_K) {
+    LoadQ2K(r, k, c, lo, hi);
   } else if (DTYPE == UNICORN_DT_F16) {
     const uvec4 u = w_u4[r * (k / 8) + c];
     lo = F16x4(u.xy);

@@ -23,6 +23,11 @@ using uint = uint32_t;
 #define UNICORN_DT_BF16 2
 #define UNICORN_DT_Q8_0 3
 #define UNICORN_DT_Q4_0 4
+#define UNICORN_DT_Q2_K 5  // k-quants: rows of whole 256-weight super-blocks
+#define UNICORN_DT_Q3_K 6
+#define UNICORN_DT_Q4_K 7
+#define UNICORN_DT_Q5_K 8
+#define UNICORN_DT_Q6_K 9
 
 // norm.comp modes (specialization constant MODE).
 #define UNICORN_NORM_RMS 0      // y = x * rsqrt(mean(x^2) + eps) * (1 + w)

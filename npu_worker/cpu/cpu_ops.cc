@@ -56,6 +56,7 @@ const int32_t* I(const Buffer& b) {
 const CpuWeight& W(const Weight& w) { return static_cast<const CpuWeight&>(w); }
 
 bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+bool IsKQuant(DType t) { return t >= DType::kQ2_K && t <= DType::kQ6_K; }
 
 // Element-wise jobs smaller than this run on the calling thread: a few
 // microseconds of work, about what waking the pool costs.
@@ -178,6 +179,16 @@ void CpuOps::QuantizeActivations(const float* x, int n, int64_t cols) {
   });
 }
 
+void CpuOps::QuantizeActivationsK(const float* x, int n, int64_t cols) {
+  Grow(q8k_q_, size_t(n) * cols);
+  Grow(q8k_d_, size_t(n) * cols / 256);
+  Grow(q8k_bsums_, size_t(n) * cols / 16);
+  Q8KRows q{q8k_q_.data(), q8k_d_.data(), q8k_bsums_.data()};
+  pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) QuantizeRowQ8K(x + i * cols, cols, q, i);
+  });
+}
+
 void CpuOps::MatMul(const Buffer& x, const Weight& w, const Weight* bias, int n, Buffer& y) {
   const Weight* ws[] = {&w};
   Buffer* ys[] = {&y};
@@ -204,20 +215,23 @@ void CpuOps::MatMulImpl(const Buffer& x, const Weight* const* ws, size_t count, 
   UNICORN_CHECK(count > 0);
   const int64_t cols = ws[0]->cols();
   UNICORN_CHECK(size_t(n) * cols <= x.size());
-  bool quantized = false, plain = false;
+  bool quantized = false, kquant = false, plain = false;
   int64_t total = 0;
   for (size_t j = 0; j < count; ++j) {
     UNICORN_CHECK(ws[j]->cols() == cols);
     UNICORN_CHECK(size_t(n) * ws[j]->rows() <= ys[j]->size());
-    (IsQuantized(ws[j]->dtype()) ? quantized : plain) = true;
+    const DType t = ws[j]->dtype();
+    (IsQuantized(t) ? quantized : IsKQuant(t) ? kquant : plain) = true;
     total += ws[j]->rows();
   }
   if (quantized) QuantizeActivations(F(x), n, cols);
+  if (kquant) QuantizeActivationsK(F(x), n, cols);
   MatMulArgs base;
   base.cols = cols;
   base.n = n;
   base.x = F(x);
   base.xq = Q8Rows{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
+  base.xk = Q8KRows{q8k_q_.data(), q8k_d_.data(), q8k_bsums_.data()};
   (void)plain;
   // One parallel loop over the rows of all weights, as if concatenated.
   pool_.For(total, 8, 4, [&](int64_t b, int64_t e, int) {

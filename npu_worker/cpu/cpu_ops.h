@@ -60,6 +60,8 @@ class CpuOps final : public Ops {
   void MatMulImpl(const Buffer& x, const Weight* const* ws, size_t count, int n, Buffer* const* ys);
   // Quantizes x [n, cols] into q8_ (for Q8_0 / Q4_0 weights).
   void QuantizeActivations(const float* x, int n, int64_t cols);
+  // Quantizes x [n, cols] into q8k_ (for Q2_K..Q6_K weights, blocks of 256).
+  void QuantizeActivationsK(const float* x, int n, int64_t cols);
   // inv_freq of one (theta, factor, head_dim), cached.
   const std::vector<float>& InvFreq(const RopeParams& p, int head_dim);
 
@@ -68,6 +70,9 @@ class CpuOps final : public Ops {
   std::vector<int8_t> q8_q_;
   std::vector<float> q8_d_;
   std::vector<int32_t> q8_bias_;
+  std::vector<int8_t> q8k_q_;
+  std::vector<float> q8k_d_;
+  std::vector<int16_t> q8k_bsums_;
   std::vector<std::vector<float>> scores_;
   std::vector<float> rope_cs_;  // [n, half, 2] cos/sin of the current Rope call
   std::map<std::tuple<float, float, int>, std::vector<float>> inv_freq_;

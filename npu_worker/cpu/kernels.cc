@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/quant.h"
+#include "npu_worker/cpu/kquant_kernels.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "npu_worker/cpu/kernels.cc"
@@ -197,7 +198,7 @@ void QuantMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
 
 float Dot(const float* a, const float* b, int64_t n);  // below
 
-// K-quants and NF4: each weight row is expanded to f32 once by the reference
+// NF4: each weight row is expanded to f32 once by the reference
 // DequantizeRow (model/quant.h), then dotted with all n activation rows by
 // the SIMD Dot. Activations stay f32 (no int8 rounding).
 void DequantMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
@@ -228,6 +229,7 @@ void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+      return cpu::KQuantMatMulRows(a, r0, r1);  // kquant_kernels.cc, its own dispatch
     case DType::kNF4:
       return DequantMatMulRows(a, r0, r1);
   }

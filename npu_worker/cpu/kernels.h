@@ -27,6 +27,22 @@ struct Q8Rows {
 // Quantizes one row of `cols` (a multiple of 32) floats into row `row` of out.
 void QuantizeRowQ8(const float* x, int64_t cols, const Q8Rows& out, int64_t row);
 
+// Activations quantized for the k-quant weights (Q2_K..Q6_K), in blocks of
+// 256 as llama.cpp's Q8_K (so both engines round the same way), planar:
+//   q [n, cols] int8, d [n, cols/256] f32, bsums [n, cols/256, 16] int16,
+// with, per block, m = the element of largest |x| (sign kept), d = -m / 127,
+// q = min(127, round(x / d)) (ties to even), and bsums[j] = the sum of
+// q[16j .. 16j+15] (it carries the sub-block mins and zero points). A weight
+// super-block's dot is then exact in int32 up to the rounding of x.
+struct Q8KRows {
+  int8_t* q = nullptr;
+  float* d = nullptr;
+  int16_t* bsums = nullptr;
+};
+
+// Quantizes one row of `cols` (a multiple of 256) floats into row `row` of out.
+void QuantizeRowQ8K(const float* x, int64_t cols, const Q8KRows& out, int64_t row);
+
 // The arguments of a matrix product y = x W^T over a range of W's rows.
 struct MatMulArgs {
   DType wtype = DType::kF32;
@@ -34,8 +50,9 @@ struct MatMulArgs {
   size_t w_row_bytes = 0;
   int64_t cols = 0;
   int n = 0;                 // activation rows
-  const float* x = nullptr;  // [n, cols] f32, for F32/F16/BF16, k-quant and NF4 weights
+  const float* x = nullptr;  // [n, cols] f32, for F32/F16/BF16 and NF4 weights
   Q8Rows xq;                 // [n, cols] quantized, for Q8_0/Q4_0 weights
+  Q8KRows xk;                // [n, cols] quantized, for Q2_K..Q6_K weights
   float* y = nullptr;        // y[i * y_stride + r]
   int64_t y_stride = 0;
   const float* bias = nullptr;  // [rows] f32 or null

@@ -104,8 +104,12 @@ Gemma3Config TinyConfig(bool vision) {
 }
 
 TinyModel MakeTinyModel(bool vision, uint32_t seed) {
+  return MakeTinyModel(TinyConfig(vision), seed);
+}
+
+TinyModel MakeTinyModel(const Gemma3Config& config, uint32_t seed) {
   TinyModel m;
-  m.config = TinyConfig(vision);
+  m.config = config;
   uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
   auto next = [&]() {  // splitmix64 -> uniform [-1, 1)
     uint64_t z = (s += 0x9E3779B97F4A7C15ull);

@@ -54,6 +54,8 @@ struct TinyModel {
   std::map<std::string, std::vector<float>> w;
 };
 TinyModel MakeTinyModel(bool vision, uint32_t seed = 1);
+// The same for any config (e.g. widths that are whole k-quant super-blocks).
+TinyModel MakeTinyModel(const Gemma3Config& config, uint32_t seed);
 
 enum class HfDialect { kGoogle, kTransformers5 };
 enum class HfPrefix {

@@ -83,6 +83,26 @@ std::vector<float> Q8Rounded(const std::vector<float>& x) {
   return out;
 }
 
+// x rounded as the Q8_K activation blocks of kernels.h (k-quant weights).
+std::vector<float> Q8KRounded(const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  for (size_t b = 0; b < x.size() / 256; ++b) {
+    float amax = 0, m = 0;
+    for (int j = 0; j < 256; ++j) {
+      if (std::fabs(x[b * 256 + j]) > amax) {
+        amax = std::fabs(x[b * 256 + j]);
+        m = x[b * 256 + j];
+      }
+    }
+    const float iscale = amax != 0 ? -127.0f / m : 0.0f;
+    const float d = amax != 0 ? 1.0f / iscale : 0.0f;
+    for (int j = 0; j < 256; ++j) {
+      out[b * 256 + j] = d * float(std::min(127.0f, std::nearbyint(iscale * x[b * 256 + j])));
+    }
+  }
+  return out;
+}
+
 struct MatMulCase {
   DType dtype;
   int n;
@@ -136,10 +156,15 @@ void MatMulTest::Check() {
   const std::vector<float> y = Download(ops, *yb, size_t(c.n * c.out));
 
   const std::vector<float> wd = TensorStore::Dequantized(wt);
-  const bool quant = c.dtype == DType::kQ8_0 || c.dtype == DType::kQ4_0;
+  const bool kquant = c.dtype >= DType::kQ2_K && c.dtype <= DType::kQ6_K;
+  const bool quant = c.dtype == DType::kQ8_0 || c.dtype == DType::kQ4_0 || kquant;
   // Quantized weights: the exact twin rounds the activations like the kernel
-  // does; the remaining difference is f32 summation order only.
-  const std::vector<double> ref = NaiveMatMul(quant ? Q8Rounded(x) : x, wd, c.n, c.out, c.in);
+  // does (Q8_0 blocks of 32, or Q8_K blocks of 256 for the k-quants); the
+  // remaining difference is f32 summation order only.
+  const std::vector<double> ref = NaiveMatMul(kquant  ? Q8KRounded(x)
+                                              : quant ? Q8Rounded(x)
+                                                      : x,
+                                              wd, c.n, c.out, c.in);
   const std::vector<double> ref_f32 = NaiveMatMul(x, wd, c.n, c.out, c.in);
   const std::vector<float> bv = TensorStore::Dequantized(bt);
   double max_err = 0, max_err_f32 = 0, scale = 0;
@@ -171,10 +196,15 @@ INSTANTIATE_TEST_SUITE_P(
                       // odd block counts (the 512-bit decode path pairs blocks)
                       MatMulCase{DType::kQ4_0, 1, 33, 96}, MatMulCase{DType::kQ8_0, 1, 17, 160},
                       MatMulCase{DType::kQ4_0, 1, 9, 32},
-                      // k-quants and NF4: rows expanded to f32 (x stays f32)
+                      // k-quants: integer dots with Q8_K activations, tiles of 4
+                      // activation rows plus remainders
                       MatMulCase{DType::kQ2_K, 3, 37, 512}, MatMulCase{DType::kQ3_K, 1, 20, 256},
                       MatMulCase{DType::kQ4_K, 5, 41, 768}, MatMulCase{DType::kQ5_K, 2, 19, 256},
-                      MatMulCase{DType::kQ6_K, 7, 33, 512}, MatMulCase{DType::kNF4, 4, 30, 96}),
+                      MatMulCase{DType::kQ6_K, 7, 33, 512}, MatMulCase{DType::kQ4_K, 1, 9, 2560},
+                      MatMulCase{DType::kQ6_K, 1, 5, 1280}, MatMulCase{DType::kQ3_K, 9, 6, 512},
+                      MatMulCase{DType::kQ2_K, 1, 7, 1024}, MatMulCase{DType::kQ5_K, 6, 13, 768},
+                      // NF4: rows expanded to f32 (x stays f32)
+                      MatMulCase{DType::kNF4, 4, 30, 96}),
     [](const ::testing::TestParamInfo<MatMulCase>& info) {
       const MatMulCase& c = info.param;
       return std::string(Traits(c.dtype).name) + "_n" + std::to_string(c.n) + "_" +
