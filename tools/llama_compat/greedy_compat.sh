@@ -1,7 +1,15 @@
 #!/bin/bash
 # llama.cpp compatibility of `unicorn quantize` output: for Q4_0, Q8_0 and
 # Q4_K_M, quantizes a model, then generates greedily from the same file with
-# llama.cpp's llama-simple and with `unicorn run`, and requires the same text.
+# llama.cpp's llama-simple and with `unicorn run`, and requires the same
+# tokens up to near-ties: where the texts part, the token llama.cpp chose
+# must be within 5% of the logit standard deviation of Unicorn's choice in
+# Unicorn's own logits (tools/llama_compat/divergence.py). The demo model
+# is small and its logits often nearly tie: llama.cpp's own CPU paths
+# (runtime repacking on and off) part from each other on these prompts, and
+# Unicorn's CPU and Vulkan backends differ by up to ~2% of the logit std
+# (8-bit vs f32 activations), so a flip under 5% is rounding, not a format
+# or model difference (those move logits by O(std) and fail here).
 #
 #   LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin tools/llama_compat/greedy_compat.sh [BUILD_DIR]
 #
@@ -33,18 +41,19 @@ for type in q4_0 q8_0 q4_k_m; do
     theirs=${theirs#"$p"}
     if [[ "$ours" == "$theirs" ]]; then
       echo "OK   $type \"$p\" -> ${ours//$'\n'/\\n}"
-    elif [[ "$type" == q4_k_m ]]; then
-      # llama.cpp rounds activations to 8 bits for Q4_K/Q6_K (Q8_K), Unicorn's
-      # CPU path keeps f32: a near-tie may flip; reported, not a failure.
-      echo "NEAR $type \"$p\" (activation rounding differs)"
-      echo "  unicorn:   ${ours//$'\n'/\\n}"
-      echo "  llama.cpp: ${theirs//$'\n'/\\n}"
+      continue
+    fi
+    where=$("${PYTHON3:-/usr/bin/python3}" "$root/tools/llama_compat/divergence.py" "$build/bin/unicorn" \
+      "$tmp/model" "$tmp/$type.gguf" "$p" "$ours" "$theirs")
+    margin=$(sed -n 's/.*margin \(-\?[0-9.]*\) .*/\1/p' <<<"$where")
+    if [[ -n "$margin" ]] && awk -v m="$margin" 'BEGIN { exit !(m < 0.05) }'; then
+      echo "NEAR $type \"$p\": $where"
     else
-      echo "DIFF $type \"$p\""
-      echo "  unicorn:   ${ours//$'\n'/\\n}"
-      echo "  llama.cpp: ${theirs//$'\n'/\\n}"
+      echo "DIFF $type \"$p\": $where"
       fail=1
     fi
+    echo "  unicorn:   ${ours//$'\n'/\\n}"
+    echo "  llama.cpp: ${theirs//$'\n'/\\n}"
   done
 done
 exit $fail
