@@ -151,6 +151,26 @@ void UnicornService::SetDeadline(grpc::CallbackServerContext* ctx, EngineRequest
   }
 }
 
+void UnicornService::RememberClientId(const std::string& client_id, uint64_t id) {
+  std::lock_guard<std::mutex> lock(ids_mu_);
+  client_ids_[client_id] = id;
+  id_order_.emplace_back(client_id, id);
+  while (id_order_.size() > kMaxClientIds) {
+    auto& [old, old_id] = id_order_.front();
+    // A reused client id maps to its newest request: keep that one.
+    if (auto it = client_ids_.find(old); it != client_ids_.end() && it->second == old_id) {
+      client_ids_.erase(it);
+    }
+    id_order_.pop_front();
+  }
+}
+
+uint64_t UnicornService::FindClientId(const std::string& client_id) {
+  std::lock_guard<std::mutex> lock(ids_mu_);
+  auto it = client_ids_.find(client_id);
+  return it == client_ids_.end() ? 0 : it->second;
+}
+
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
     EngineRequest req, const std::string& client_id) {
   auto state = std::make_shared<StreamState>();
@@ -191,10 +211,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
     return stream;
   }
   stream->set_id(*id);
-  if (!client_id.empty()) {
-    std::lock_guard<std::mutex> lock(ids_mu_);
-    client_ids_[client_id] = *id;
-  }
+  if (!client_id.empty()) RememberClientId(client_id, *id);
   stream->Kick();
   return stream;
 }
@@ -239,12 +256,7 @@ grpc::ServerUnaryReactor* UnicornService::Tokenize(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* UnicornService::Cancel(grpc::CallbackServerContext* ctx,
                                                  const v1::CancelRequest* req,
                                                  v1::CancelResponse* resp) {
-  uint64_t id = 0;
-  {
-    std::lock_guard<std::mutex> lock(ids_mu_);
-    auto it = client_ids_.find(req->request_id());
-    if (it != client_ids_.end()) id = it->second;
-  }
+  uint64_t id = FindClientId(req->request_id());
   resp->set_found(id != 0 && engine_.Cancel(id));
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -303,12 +315,7 @@ grpc::ServerUnaryReactor* UnicornService::Profile(grpc::CallbackServerContext* c
     spans = ring_->Since(trace::NowNs() - int64_t(req->seconds() * 1e9));
     what = absl::StrCat("the last ", req->seconds(), " s");
   } else if (req->what_case() == v1::ProfileRequest::kRequestId) {
-    uint64_t id = 0;
-    {
-      std::lock_guard<std::mutex> lock(ids_mu_);
-      auto it = client_ids_.find(req->request_id());
-      if (it != client_ids_.end()) id = it->second;
-    }
+    uint64_t id = FindClientId(req->request_id());
     if (id == 0 && !absl::SimpleAtoi(req->request_id(), &id)) id = 0;
     if (id == 0) {
       reactor->Finish(ToGrpc(
