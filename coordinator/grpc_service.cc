@@ -270,7 +270,9 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
   resp->set_architecture(model_.architecture);
   resp->set_num_layers(model_.num_layers);
   resp->set_vocab_size(model_.vocab_size);
-  resp->set_plan_summary(plan_summary_);
+  std::string failover = pipeline_ != nullptr ? pipeline_->FailoverSummary() : "";
+  resp->set_plan_summary(failover.empty() ? plan_summary_
+                                          : absl::StrCat(plan_summary_, " (", failover, ")"));
   resp->set_serving(registry_.Serving());
   std::map<std::string, std::string> errors;
   if (pipeline_ != nullptr) errors = pipeline_->ShardErrors();
@@ -290,6 +292,8 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
     wi->set_heartbeat_rtt_us(w.rtt_us);
     wi->set_last_seen_ms_ago(w.last_seen_ns ? (now - w.last_seen_ns) / 1000000 : -1);
     wi->set_restarts(w.restarts);
+    if (const WorkerConfig* wc = config_.FindWorker(w.name)) wi->set_standby_for(wc->standby_for);
+    if (pipeline_ != nullptr) wi->set_runs_parts_of(pipeline_->RoleOf(w.name));
     if (auto it = errors.find(w.name); it != errors.end()) wi->set_error(it->second);
   }
   auto* reactor = ctx->DefaultReactor();
@@ -352,7 +356,10 @@ grpc::ServerUnaryReactor* UnicornService::Stats(grpc::CallbackServerContext* ctx
   resp->set_prompt_tokens_total(s.prompt_tokens);
   resp->set_generated_tokens_total(s.generated_tokens);
   resp->set_replays_total(s.replays);
-  if (pipeline_ != nullptr) resp->set_hops_total(pipeline_->hops());
+  if (pipeline_ != nullptr) {
+    resp->set_hops_total(pipeline_->hops());
+    resp->set_failovers_total(pipeline_->failovers());
+  }
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
