@@ -10,8 +10,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <thread>
 
@@ -28,6 +30,7 @@ const char* const kPrompts[2] = {"The quick brown fox", "Once upon a time, in a 
 
 struct StreamResult {
   std::vector<int> ids;
+  std::vector<Clock::time_point> at;  // arrival of each token
   grpc::Status status;
 };
 
@@ -49,6 +52,7 @@ StreamResult Generate(const std::string& address, const char* prompt, std::atomi
   while (reader->Read(&r)) {
     if (r.token_id() < 0) continue;
     out.ids.push_back(r.token_id());
+    out.at.push_back(Clock::now());
     if (received != nullptr) received->fetch_add(1);
   }
   out.status = reader->Finish();
@@ -132,8 +136,29 @@ TEST(Failover, DeadGpuWorkersPartsMoveToItsStandbyAndStay) {
   }
 
   // SIGKILL gpu a quarter of the way through; nobody restarts it.
+  Clock::time_point killed;
   auto crashed = RunBoth(
-      addr, [&] { sys.Signal("gpu", SIGKILL); }, kTokens / 2);
+      addr,
+      [&] {
+        killed = Clock::now();
+        sys.Signal("gpu", SIGKILL);
+      },
+      kTokens / 2);
+  // What a client noticed: the first token after the kill, from the kill.
+  double stall_ms = 0;
+  for (const auto& r : crashed) {
+    for (auto at : r.at) {
+      if (at > killed) {
+        stall_ms =
+            std::max(stall_ms, std::chrono::duration<double, std::milli>(at - killed).count());
+        break;
+      }
+    }
+  }
+  std::printf(
+      "[failover] gpu SIGKILLed: first token on the standby %.0f ms later "
+      "(declared dead after ~300 ms, failover_after_ms 400, shard load, replay)\n",
+      stall_ms);
   for (size_t i = 0; i < crashed.size(); ++i) {
     EXPECT_TRUE(crashed[i].status.ok())
         << "stream " << i << ": " << crashed[i].status.error_message() << "\n"
