@@ -158,14 +158,16 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
         r.Get(n, "max_step_tokens", "coordinator.max_step_tokens", &k.max_step_tokens));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "max_context", "coordinator.max_context", &k.max_context));
     if (YAML::Node t = n["tls"]) {
-      UNICORN_RETURN_IF_ERROR(r.CheckKeys(t, "coordinator.tls", {"cert", "key"}));
+      UNICORN_RETURN_IF_ERROR(r.CheckKeys(t, "coordinator.tls", {"cert", "key", "ca"}));
       UNICORN_RETURN_IF_ERROR(r.Get(t, "cert", "coordinator.tls.cert", &k.tls_cert));
       UNICORN_RETURN_IF_ERROR(r.Get(t, "key", "coordinator.tls.key", &k.tls_key));
+      UNICORN_RETURN_IF_ERROR(r.Get(t, "ca", "coordinator.tls.ca", &k.tls_ca));
       if (k.tls_cert.empty() || k.tls_key.empty()) {
         return r.Error("coordinator.tls", "needs both cert and key (PEM files)");
       }
       k.tls_cert = Resolve(base, k.tls_cert);
       k.tls_key = Resolve(base, k.tls_key);
+      if (!k.tls_ca.empty()) k.tls_ca = Resolve(base, k.tls_ca);
     }
     if (k.max_step_tokens < 1) return r.Error("coordinator.max_step_tokens", "must be >= 1");
     if (k.max_context < 2) return r.Error("coordinator.max_context", "must be >= 2");
@@ -174,10 +176,10 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
   }
 
   if (YAML::Node n = root["control"]) {
-    UNICORN_RETURN_IF_ERROR(
-        r.CheckKeys(n, "control",
-                    {"endpoint", "heartbeat_interval_ms", "heartbeat_liveness",
-                     "reconnect_initial_ms", "reconnect_max_ms", "busy_poll_us"}));
+    UNICORN_RETURN_IF_ERROR(r.CheckKeys(
+        n, "control",
+        {"endpoint", "heartbeat_interval_ms", "heartbeat_liveness", "reconnect_initial_ms",
+         "reconnect_max_ms", "busy_poll_us", "failover_after_ms"}));
     auto& k = c.control;
     UNICORN_RETURN_IF_ERROR(r.Get(n, "endpoint", "control.endpoint", &k.endpoint));
     if (!k.endpoint.empty() && k.endpoint.rfind("ipc://", 0) != 0 &&
@@ -195,6 +197,12 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(r.Get(n, "busy_poll_us", "control.busy_poll_us", &k.busy_poll_us));
     if (k.heartbeat_interval_ms < 10) return r.Error("control.heartbeat_interval_ms", ">= 10");
     if (k.heartbeat_liveness < 1) return r.Error("control.heartbeat_liveness", "must be >= 1");
+    UNICORN_RETURN_IF_ERROR(
+        r.Get(n, "failover_after_ms", "control.failover_after_ms", &k.failover_after_ms));
+    if (k.failover_after_ms < 0 || k.failover_after_ms >= 60000) {
+      return r.Error("control.failover_after_ms",
+                     "must be in [0, 60000) (below the 60 s a replay waits for a worker)");
+    }
   }
 
   if (YAML::Node n = root["profile"]) {
@@ -218,7 +226,9 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     w.name = kv.first.as<std::string>();
     std::string key = "workers." + w.name;
     UNICORN_RETURN_IF_ERROR(r.CheckKeys(
-        kv.second, key, {"kind", "backend", "device", "allow_cpu_fallback", "threads", "kernels"}));
+        kv.second, key,
+        {"kind", "backend", "device", "allow_cpu_fallback", "threads", "kernels", "standby_for"}));
+    UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "standby_for", key + ".standby_for", &w.standby_for));
     UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "kind", key + ".kind", &w.kind));
     UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "backend", key + ".backend", &w.backend));
     UNICORN_RETURN_IF_ERROR(r.Get(kv.second, "device", key + ".device", &w.device));
@@ -299,6 +309,32 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     std::string key = absl::StrCat("plan.layers[", i, "]");
     UNICORN_RETURN_IF_ERROR(check_worker(key + ".attention", c.plan.layers[i].attention));
     UNICORN_RETURN_IF_ERROR(check_worker(key + ".ffn", c.plan.layers[i].ffn));
+  }
+  // Standbys: each names a plan worker, is not in the plan itself, and no
+  // worker has two (the coordinator moves parts between exactly two).
+  std::set<std::string> in_plan = {c.plan.embedding, c.plan.lm_head, c.plan.vision};
+  for (const auto& l : c.plan.layers) {
+    in_plan.insert(l.attention);
+    in_plan.insert(l.ffn);
+  }
+  std::set<std::string> covered;
+  for (const auto& w : c.workers) {
+    if (w.standby_for.empty()) continue;
+    std::string key = "workers." + w.name + ".standby_for";
+    if (!c.FindWorker(w.standby_for)) {
+      return r.Error(key, absl::StrCat("unknown worker '", w.standby_for, "'"));
+    }
+    if (in_plan.count(w.name)) {
+      return r.Error(key,
+                     "a standby must not be named by the plan (it runs parts only after a "
+                     "failover)");
+    }
+    if (!in_plan.count(w.standby_for)) {
+      return r.Error(key, absl::StrCat("'", w.standby_for, "' runs nothing in the plan"));
+    }
+    if (!covered.insert(w.standby_for).second) {
+      return r.Error(key, absl::StrCat("'", w.standby_for, "' already has a standby"));
+    }
   }
   return c;
 }

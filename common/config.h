@@ -22,6 +22,10 @@ struct CoordinatorConfig {
   // PEM files, relative to the config file); plaintext otherwise.
   std::string tls_cert;
   std::string tls_key;
+  // Optional `tls.ca`: the CA that signed `cert`, which the `unicorn` client
+  // commands reading this config trust (unset: `cert` itself, which suits a
+  // self-signed certificate). Not used by the coordinator.
+  std::string tls_ca;
 };
 
 struct ControlConfig {
@@ -34,6 +38,10 @@ struct ControlConfig {
   int reconnect_initial_ms = 250;    // worker reconnect backoff, doubling...
   int reconnect_max_ms = 8000;       // ...up to this
   int busy_poll_us = 200;            // spin on the socket before blocking
+  // A plan worker declared dead that has not come back within this long has
+  // its parts moved to its standby (a worker with standby_for naming it),
+  // if that one is alive. Must stay below the engine's replay wait (60 s).
+  int failover_after_ms = 10000;
 };
 
 // One NPU GEMM kernel built from npu_worker/kernels (an mlir-aie design):
@@ -64,6 +72,12 @@ struct WorkerConfig {
   bool allow_cpu_fallback = true;        // npu: fall back to CPU when no NPU exists
   int threads = 0;                       // CPU backend threads, 0 = all cores
   std::vector<NpuKernelConfig> kernels;  // npu + xrt: GEMM kernels (none = every op on CPU)
+  // Failover: the plan worker this one stands in for ("" = none). A standby
+  // is not named by the plan; it runs, idle, until that worker has been dead
+  // for control.failover_after_ms, then the coordinator loads the worker's
+  // parts onto it and replays the running requests. It keeps them when the
+  // primary comes back (which then idles as the standby of its standby).
+  std::string standby_for;
 };
 
 // Where each part of the model runs, by worker name.

@@ -163,6 +163,26 @@ void UnicornService::SetDeadline(grpc::CallbackServerContext* ctx, EngineRequest
   }
 }
 
+void UnicornService::RememberClientId(const std::string& client_id, uint64_t id) {
+  std::lock_guard<std::mutex> lock(ids_mu_);
+  client_ids_[client_id] = id;
+  id_order_.emplace_back(client_id, id);
+  while (id_order_.size() > kMaxClientIds) {
+    auto& [old, old_id] = id_order_.front();
+    // A reused client id maps to its newest request: keep that one.
+    if (auto it = client_ids_.find(old); it != client_ids_.end() && it->second == old_id) {
+      client_ids_.erase(it);
+    }
+    id_order_.pop_front();
+  }
+}
+
+uint64_t UnicornService::FindClientId(const std::string& client_id) {
+  std::lock_guard<std::mutex> lock(ids_mu_);
+  auto it = client_ids_.find(client_id);
+  return it == client_ids_.end() ? 0 : it->second;
+}
+
 grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
     EngineRequest req, const std::string& client_id) {
   auto state = std::make_shared<StreamState>();
@@ -203,10 +223,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* UnicornService::Start(
     return stream;
   }
   stream->set_id(*id);
-  if (!client_id.empty()) {
-    std::lock_guard<std::mutex> lock(ids_mu_);
-    client_ids_[client_id] = *id;
-  }
+  if (!client_id.empty()) RememberClientId(client_id, *id);
   stream->Kick();
   return stream;
 }
@@ -251,12 +268,7 @@ grpc::ServerUnaryReactor* UnicornService::Tokenize(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* UnicornService::Cancel(grpc::CallbackServerContext* ctx,
                                                  const v1::CancelRequest* req,
                                                  v1::CancelResponse* resp) {
-  uint64_t id = 0;
-  {
-    std::lock_guard<std::mutex> lock(ids_mu_);
-    auto it = client_ids_.find(req->request_id());
-    if (it != client_ids_.end()) id = it->second;
-  }
+  uint64_t id = FindClientId(req->request_id());
   resp->set_found(id != 0 && engine_.Cancel(id));
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -270,7 +282,9 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
   resp->set_architecture(model_.architecture);
   resp->set_num_layers(model_.num_layers);
   resp->set_vocab_size(model_.vocab_size);
-  resp->set_plan_summary(plan_summary_);
+  std::string failover = pipeline_ != nullptr ? pipeline_->FailoverSummary() : "";
+  resp->set_plan_summary(failover.empty() ? plan_summary_
+                                          : absl::StrCat(plan_summary_, " (", failover, ")"));
   resp->set_serving(registry_.Serving());
   std::map<std::string, std::string> errors;
   if (pipeline_ != nullptr) errors = pipeline_->ShardErrors();
@@ -290,6 +304,8 @@ grpc::ServerUnaryReactor* UnicornService::ModelInfo(grpc::CallbackServerContext*
     wi->set_heartbeat_rtt_us(w.rtt_us);
     wi->set_last_seen_ms_ago(w.last_seen_ns ? (now - w.last_seen_ns) / 1000000 : -1);
     wi->set_restarts(w.restarts);
+    if (const WorkerConfig* wc = config_.FindWorker(w.name)) wi->set_standby_for(wc->standby_for);
+    if (pipeline_ != nullptr) wi->set_runs_parts_of(pipeline_->RoleOf(w.name));
     if (auto it = errors.find(w.name); it != errors.end()) wi->set_error(it->second);
   }
   auto* reactor = ctx->DefaultReactor();
@@ -315,12 +331,7 @@ grpc::ServerUnaryReactor* UnicornService::Profile(grpc::CallbackServerContext* c
     spans = ring_->Since(trace::NowNs() - int64_t(req->seconds() * 1e9));
     what = absl::StrCat("the last ", req->seconds(), " s");
   } else if (req->what_case() == v1::ProfileRequest::kRequestId) {
-    uint64_t id = 0;
-    {
-      std::lock_guard<std::mutex> lock(ids_mu_);
-      auto it = client_ids_.find(req->request_id());
-      if (it != client_ids_.end()) id = it->second;
-    }
+    uint64_t id = FindClientId(req->request_id());
     if (id == 0 && !absl::SimpleAtoi(req->request_id(), &id)) id = 0;
     if (id == 0) {
       reactor->Finish(ToGrpc(
@@ -357,7 +368,10 @@ grpc::ServerUnaryReactor* UnicornService::Stats(grpc::CallbackServerContext* ctx
   resp->set_prompt_tokens_total(s.prompt_tokens);
   resp->set_generated_tokens_total(s.generated_tokens);
   resp->set_replays_total(s.replays);
-  if (pipeline_ != nullptr) resp->set_hops_total(pipeline_->hops());
+  if (pipeline_ != nullptr) {
+    resp->set_hops_total(pipeline_->hops());
+    resp->set_failovers_total(pipeline_->failovers());
+  }
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

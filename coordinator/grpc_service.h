@@ -3,9 +3,11 @@
 // map through ToGrpc() in one place (coordinator/grpc_status.h).
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "common/config.h"
 #include "coordinator/engine.h"
@@ -79,8 +81,16 @@ class UnicornService final : public unicorn::v1::Unicorn::CallbackService {
   std::string plan_summary_;
   ServiceLimits limits_;
   VisionSupport vision_;
+
+  // Client request ids of the most recent requests, for Cancel and Profile.
+  // Bounded: a long-running coordinator sees an unbounded number of ids, and
+  // a Profile by id only finds spans of recent requests anyway (the ring).
+  static constexpr size_t kMaxClientIds = 4096;
+  void RememberClientId(const std::string& client_id, uint64_t id);
+  uint64_t FindClientId(const std::string& client_id);  // 0 = unknown
   std::mutex ids_mu_;
-  std::map<std::string, uint64_t> client_ids_;  // client request_id -> engine id
+  std::map<std::string, uint64_t> client_ids_;             // guarded: request_id -> engine id
+  std::deque<std::pair<std::string, uint64_t>> id_order_;  // guarded: oldest first
   const trace::Ring* ring_ = nullptr;
   std::vector<StageLabel> stages_;
 };

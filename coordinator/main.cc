@@ -195,6 +195,7 @@ int Main(const std::string& config_path) {
 
   bool was_serving = false;
   while (!stop.load()) {
+    executor.CheckFailover();  // workers.<name>.standby_for
     bool serving = registry.Serving();
     if (serving != was_serving) {
       health->SetServingStatus(serving);

@@ -43,6 +43,10 @@ void CoordinatorMetrics::HookPipeline(PipelineExecutor& pipeline, const WorkerRe
   std::vector<std::string> workers;
   for (const Stage& st : pipeline.plan().stages) workers.push_back(st.worker);
   stages_.assign(names.size(), nullptr);
+  auto* failovers = registry_.GetCounter(
+      "unicorn_failovers_total",
+      "Times a dead worker's plan parts were moved to its standby (workers.<name>.standby_for).");
+  registry_.OnCollect([failovers, &pipeline] { failovers->Set(double(pipeline.failovers())); });
   pipeline.SetHopObserver([this, names, workers, &registry](size_t i, double seconds) {
     if (i >= stages_.size()) return;
     if (stages_[i] == nullptr) {

@@ -5,7 +5,8 @@
 //               unicorn_request_prefill_time_seconds, unicorn_request_decode_time_seconds,
 //               unicorn_stage_latency_seconds{stage,worker,device}
 //   counters    unicorn_prompt_tokens_total, unicorn_generation_tokens_total,
-//               unicorn_worker_restarts_total{worker}, unicorn_replays_total
+//               unicorn_worker_restarts_total{worker}, unicorn_replays_total,
+//               unicorn_failovers_total
 //   gauges      unicorn_num_requests_running, unicorn_num_requests_waiting,
 //               unicorn_kv_cache_usage_ratio
 // Request histograms and stage latencies are fed by engine and pipeline hooks

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <set>
@@ -34,6 +35,81 @@ PipelineExecutor::PipelineExecutor(const Config& config, const ResolvedPlan& pla
   if (const shm::Region* r = arena_.region("image")) image_region_ = r->id();
   if (const shm::Region* r = arena_.region("pixels")) pixels_region_ = r->id();
   for (const Stage& st : plan_.stages) stage_process_.push_back(trace::ProcessId(st.worker));
+  for (const WorkerConfig& w : config_.workers) {
+    if (w.standby_for.empty()) continue;
+    partner_[w.standby_for] = w.name;
+    partner_[w.name] = w.standby_for;
+    active_[w.standby_for] = w.standby_for;
+  }
+}
+
+std::string PipelineExecutor::WorkerFor(const std::string& role) const {
+  auto it = active_.find(role);
+  return it == active_.end() ? role : it->second;
+}
+
+std::vector<std::string> PipelineExecutor::Roles() const {
+  std::vector<std::string> roles = plan_.Workers();
+  if (!plan_.vision.empty() && std::find(roles.begin(), roles.end(), plan_.vision) == roles.end()) {
+    roles.push_back(plan_.vision);
+  }
+  return roles;
+}
+
+std::vector<std::string> PipelineExecutor::ActiveWorkers() const {
+  std::vector<std::string> out;
+  for (const std::string& role : Roles()) out.push_back(WorkerFor(role));
+  return out;
+}
+
+std::string PipelineExecutor::RoleOf(const std::string& worker) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& role : Roles()) {
+    if (WorkerFor(role) == worker) return role;
+  }
+  return "";
+}
+
+std::string PipelineExecutor::FailoverSummary() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> moved;
+  for (const auto& [role, worker] : active_) {
+    if (worker != role) moved.push_back(absl::StrCat(role, "'s parts on ", worker));
+  }
+  return moved.empty() ? "" : absl::StrCat("failover: ", absl::StrJoin(moved, ", "));
+}
+
+void PipelineExecutor::CheckFailover() {
+  if (partner_.empty()) return;
+  std::vector<WorkerState> workers = registry_.Snapshot();
+  auto alive = [&](const std::string& name) {
+    for (const WorkerState& w : workers) {
+      if (w.name == name) return w.alive;
+    }
+    return false;
+  };
+  const int64_t now = wire::MonotonicNs();
+  const int64_t after_ns = int64_t(config_.control.failover_after_ms) * 1000000;
+  std::vector<std::pair<std::string, std::string>> moves;  // role, new worker
+  std::vector<std::string> serving;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [role, worker] : active_) {
+      auto dead = dead_since_.find(worker);
+      if (dead == dead_since_.end() || now - dead->second < after_ns) continue;
+      const std::string& other = partner_.at(worker);
+      if (!alive(other)) continue;
+      LOG_WARN("[pipeline] worker '{}' has been dead for {} ms: moving {}'s parts to '{}'", worker,
+               (now - dead->second) / 1000000, role, other);
+      worker = other;
+      moves.emplace_back(role, other);
+      failovers_.fetch_add(1);
+    }
+    if (moves.empty()) return;
+    serving = ActiveWorkers();
+  }
+  registry_.SetServingWorkers(std::move(serving));
+  for (const auto& [role, to] : moves) SendLoadShard(role, to);
 }
 
 std::vector<std::string> PipelineExecutor::StageNames() const {
@@ -53,7 +129,8 @@ std::vector<std::string> PipelineExecutor::StageNames() const {
   return out;
 }
 
-void PipelineExecutor::SendLoadShard(const std::string& worker) {
+void PipelineExecutor::SendLoadShard(const std::string& role, const std::string& to) {
+  const std::string& worker = role;
   wire::LoadShard req;
   req.set_shard_id(shard_id_);
   req.set_model_path(config_.model);
@@ -69,21 +146,33 @@ void PipelineExecutor::SendLoadShard(const std::string& worker) {
   req.set_max_context(options_.max_context);
   req.set_max_step_tokens(options_.max_step_tokens);
   req.set_shm_socket(shm_socket_);
-  Status s = registry_.Post(worker, wire::Command::kLoadShard, req.SerializeAsString());
-  if (!s.ok()) LOG_WARN("[pipeline] LoadShard to '{}': {}", worker, s.message());
+  Status s = registry_.Post(to, wire::Command::kLoadShard, req.SerializeAsString());
+  if (!s.ok()) LOG_WARN("[pipeline] LoadShard to '{}': {}", to, s.message());
 }
 
 void PipelineExecutor::OnWorker(const WorkerState& w, bool up) {
+  const std::string role = RoleOf(w.name);
   if (up) {
-    SendLoadShard(w.name);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      dead_since_.erase(w.name);
+    }
+    if (role.empty()) {
+      LOG_INFO("[pipeline] worker '{}' is up and idle: standby for '{}'", w.name,
+               partner_.count(w.name) ? partner_.at(w.name) : std::string("?"));
+      return;
+    }
+    SendLoadShard(role, w.name);
     return;
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  dead_since_.emplace(w.name, wire::MonotonicNs());  // keeps the first time of death
+  if (role.empty()) return;                          // an idle standby held nothing
   // Whatever that worker held (KV caches of every running sequence) is gone,
   // even if it was not the one in flight: the next step must not run on a
   // restarted worker that lacks them. Run() fails with Unavailable until
   // WaitReady() has seen every stage back.
   lost_.store(true);
-  std::lock_guard<std::mutex> lock(mu_);
   if (!inflight_done_ && inflight_worker_ == w.name && inflight_step_ != 0) {
     inflight_done_ = true;
     inflight_error_ = absl::UnavailableError(
@@ -160,10 +249,14 @@ StatusOr<shm::SlotDescriptor> PipelineExecutor::WriteSlot(uint32_t region, uint3
   return w.Commit();
 }
 
-StatusOr<wire::StageDone> PipelineExecutor::RoundTrip(const std::string& worker, uint64_t step_id,
-                                                      const wire::RunStage& req) {
+StatusOr<wire::StageDone> PipelineExecutor::RoundTrip(const std::string& role, uint64_t step_id,
+                                                      const wire::RunStage& req,
+                                                      std::string* worker_out) {
+  std::string worker;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    worker = WorkerFor(role);
+    *worker_out = worker;
     inflight_worker_ = worker;
     inflight_step_ = step_id;
     inflight_done_ = false;
@@ -199,7 +292,8 @@ Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<
   *req.mutable_pixels() = ToShmRef(px);
   req.set_output_region(image_region_);
   req.set_output_slot(0);
-  UNICORN_ASSIGN_OR_RETURN(wire::StageDone done, RoundTrip(plan_.vision, step_id, req));
+  std::string worker;  // the vision worker, or its standby after a failover
+  UNICORN_ASSIGN_OR_RETURN(wire::StageDone done, RoundTrip(plan_.vision, step_id, req, &worker));
   if (traced) {
     trace::ThreadState& ts = trace::Current();
     const uint16_t process = trace::ProcessId(plan_.vision);
@@ -217,7 +311,7 @@ Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<
   if (!done.error().empty()) {
     auto code = static_cast<absl::StatusCode>(done.error_code());
     if (code == absl::StatusCode::kFailedPrecondition) code = absl::StatusCode::kUnavailable;
-    return Status(code, absl::StrCat("[pipeline] vision on '", plan_.vision, "': ", done.error()));
+    return Status(code, absl::StrCat("[pipeline] vision on '", worker, "': ", done.error()));
   }
   UNICORN_ASSIGN_OR_RETURN(shm::SlotView view, shm::BeginRead(arena_, FromShmRef(done.output())));
   const size_t want = size_t(model_.vision.mm_tokens_per_image) * size_t(model_.hidden_size);
@@ -290,6 +384,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     if (lost_.load()) {
       return absl::UnavailableError("[pipeline] a worker was lost since the last replay");
     }
+    std::string worker;  // st.worker's, or its standby's after a failover
     req.set_first_part(st.first_part);
     req.set_last_part(st.last_part);
     req.set_embedding(st.embedding);
@@ -297,7 +392,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     if (i > 0) *req.mutable_hidden() = done.output();
     req.set_output_region(st.lm_head ? logits_region_ : act_region_);
     req.set_output_slot(st.lm_head ? 0 : uint32_t(i % act_slots_));  // never the input slot
-    UNICORN_ASSIGN_OR_RETURN(done, RoundTrip(st.worker, step_id, req));
+    UNICORN_ASSIGN_OR_RETURN(done, RoundTrip(st.worker, step_id, req, &worker));
     const int64_t hop_end = trace::NowNs();
     if (on_hop_) on_hop_(i, double(hop_end - hop_start) * 1e-9);
     if (traced) {
@@ -321,7 +416,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
       // sequences: treat it like a loss, so the engine rebuilds them.
       if (code == absl::StatusCode::kFailedPrecondition) code = absl::StatusCode::kUnavailable;
       return Status(code,
-                    absl::StrCat("[pipeline] stage ", i, " on '", st.worker, "': ", done.error()));
+                    absl::StrCat("[pipeline] stage ", i, " on '", worker, "': ", done.error()));
     }
   }
   // The last stage wrote the logits of the rows that want them (a step of
@@ -350,7 +445,12 @@ void PipelineExecutor::Free(uint64_t seq_id) {
   std::string payload = req.SerializeAsString();
   // Every stage's worker keeps per-sequence state (KV caches where it runs
   // attention, scratch elsewhere). A dead worker has none left to free.
-  for (const std::string& w : plan_.Workers()) {
+  std::vector<std::string> workers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    workers = ActiveWorkers();
+  }
+  for (const std::string& w : workers) {
     (void)registry_.Post(w, wire::Command::kFreeSequences, payload);
   }
 }
@@ -370,7 +470,12 @@ Status PipelineExecutor::WaitReady(int timeout_ms) {
   // Every surviving attention worker may still hold caches of the failed step.
   wire::FreeSequences all;
   all.set_all(true);
-  for (const std::string& w : plan_.Workers()) {
+  std::vector<std::string> workers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    workers = ActiveWorkers();
+  }
+  for (const std::string& w : workers) {
     (void)registry_.Post(w, wire::Command::kFreeSequences, all.SerializeAsString());
   }
   return absl::OkStatus();

@@ -10,6 +10,16 @@
 // parts; it serves once it answers ShardReady. A worker lost during a step
 // fails the step with Unavailable, and the engine replays.
 //
+// Failover (workers.<name>.standby_for): the plan names roles (its worker
+// names); each role runs on its worker, or on that worker's standby after a
+// failover. CheckFailover() moves a role whose worker was declared dead and
+// has not come back within control.failover_after_ms to the other worker of
+// the pair, if it is alive: LoadShard of the role's parts, and the engine's
+// replay (waiting in WaitReady) rebuilds the running sequences there. The
+// role stays on the standby when the primary returns (no second disruption);
+// the primary then idles as the standby of its standby. A worker that never
+// registered is not failed over (startup order is not a failure).
+//
 // Thread-safety: Run/Free/WaitReady from the engine thread; the On* handlers
 // from the registry's socket thread.
 #pragma once
@@ -45,6 +55,14 @@ class PipelineExecutor final : public StepExecutor {
 
   // Registry handlers (socket thread).
   void OnWorker(const WorkerState& w, bool up);
+  // Moves roles off workers dead for control.failover_after_ms (see above).
+  // Call it periodically (the coordinator's main loop does, every 50 ms).
+  void CheckFailover();
+  int64_t failovers() const { return failovers_.load(); }
+  // The role (plan worker name) whose parts `worker` runs now, "" if none.
+  std::string RoleOf(const std::string& worker) const;
+  // "" normally; after a failover e.g. "failover: gpu's parts on gpu-standby".
+  std::string FailoverSummary() const;
   void OnMessage(const std::string& worker, const wire::Message& m);
 
   Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override;
@@ -78,12 +96,18 @@ class PipelineExecutor final : public StepExecutor {
   }
 
  private:
-  void SendLoadShard(const std::string& worker);
+  // LoadShard of `role`'s parts to worker `to`.
+  void SendLoadShard(const std::string& role, const std::string& to);
+  std::string WorkerFor(const std::string& role) const;  // mu_ held
+  std::vector<std::string> ActiveWorkers() const;        // mu_ held
+  std::vector<std::string> Roles() const;                // the plan's worker names, vision included
   // Waits for the answer to the stage in flight (or its worker's loss).
   StatusOr<wire::StageDone> Await();
-  // Posts `req` to `worker` as the stage in flight and waits for its answer.
-  StatusOr<wire::StageDone> RoundTrip(const std::string& worker, uint64_t step_id,
-                                      const wire::RunStage& req);
+  // Posts `req` as the stage in flight to the worker now running `role`'s
+  // parts (the role itself, or its standby after a failover; named in
+  // `worker`) and waits for its answer.
+  StatusOr<wire::StageDone> RoundTrip(const std::string& role, uint64_t step_id,
+                                      const wire::RunStage& req, std::string* worker);
   // Writes `data` into slot `slot` of `region` as f32 [rows, cols]; returns its descriptor.
   StatusOr<shm::SlotDescriptor> WriteSlot(uint32_t region, uint32_t slot, const float* data,
                                           int64_t rows, int64_t cols);
@@ -117,6 +141,13 @@ class PipelineExecutor final : public StepExecutor {
   int64_t stale_replies_ = 0;      // guarded by mu_
   std::function<void(size_t, double)> on_hop_;
   std::vector<uint16_t> stage_process_;  // trace::ProcessId of each stage's worker
+  // Failover. partner_: primary <-> standby, both ways (fixed). active_: the
+  // worker running each role that has a standby. dead_since_: workers that
+  // died and have not come back, with when (MonotonicNs).
+  std::map<std::string, std::string> partner_;
+  std::map<std::string, std::string> active_;  // guarded by mu_
+  std::map<std::string, int64_t> dead_since_;  // guarded by mu_
+  std::atomic<int64_t> failovers_{0};
 };
 
 }  // namespace unicorn

@@ -299,6 +299,11 @@ std::vector<WorkerState> WorkerRegistry::Snapshot() const {
   return workers_;
 }
 
+void WorkerRegistry::SetServingWorkers(std::vector<std::string> names) {
+  std::lock_guard<std::mutex> lock(mu_);
+  serving_workers_ = std::move(names);
+}
+
 bool WorkerRegistry::Serving() const {
   std::set<std::string> needed = {config_.plan.embedding, config_.plan.lm_head};
   if (!config_.plan.vision.empty()) needed.insert(config_.plan.vision);
@@ -307,6 +312,7 @@ bool WorkerRegistry::Serving() const {
     needed.insert(r.ffn);
   }
   std::lock_guard<std::mutex> lock(mu_);
+  if (!serving_workers_.empty()) needed = {serving_workers_.begin(), serving_workers_.end()};
   for (const auto& w : workers_) {
     if (needed.count(w.name) && !(w.alive && w.ready)) return false;
   }

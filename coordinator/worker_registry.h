@@ -63,8 +63,12 @@ class WorkerRegistry {
 
   void MarkReady(const std::string& name, bool ready);
   std::vector<WorkerState> Snapshot() const;
-  // True while every worker the plan names is alive and ready.
+  // True while every worker the plan names is alive and ready (after a
+  // failover: the workers named by SetServingWorkers).
   bool Serving() const;
+  // The workers Serving() waits for, replacing the plan's names (the
+  // pipeline calls it when it moves a worker's parts to its standby).
+  void SetServingWorkers(std::vector<std::string> names);
 
  private:
   struct Outgoing {
@@ -84,8 +88,9 @@ class WorkerRegistry {
   std::thread thread_;
   int wake_fd_ = -1;  // eventfd: Post() wakes the socket thread
   mutable std::mutex mu_;
-  std::vector<WorkerState> workers_;  // guarded by mu_
-  std::deque<Outgoing> outbox_;       // guarded by mu_
+  std::vector<WorkerState> workers_;          // guarded by mu_
+  std::deque<Outgoing> outbox_;               // guarded by mu_
+  std::vector<std::string> serving_workers_;  // guarded by mu_; empty = the plan's
   uint64_t incarnation_;
 };
 

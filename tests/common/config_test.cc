@@ -139,6 +139,63 @@ TEST(Config, ProfileSampling) {
       << typo.status();
 }
 
+TEST(Config, StandbyForAndFailoverAfter) {
+  auto with = [](const std::string& standby, const std::string& control = "") {
+    std::string text = R"(
+model: m.gguf
+workers:
+  npu: {kind: npu}
+  gpu: {kind: gpu}
+)" + standby + "\nplan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n" +
+                       control;
+    return ParseConfig(text, "x.yaml");
+  };
+  auto ok = with("  spare: {kind: gpu, backend: cpu, standby_for: gpu}",
+                 "control: {failover_after_ms: 500}\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->FindWorker("spare")->standby_for, "gpu");
+  EXPECT_EQ(ok->FindWorker("gpu")->standby_for, "");
+  EXPECT_EQ(ok->control.failover_after_ms, 500);
+  EXPECT_EQ(with("")->control.failover_after_ms, 10000);
+  struct Bad {
+    std::string standby, control, expect;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"  spare: {kind: gpu, standby_for: nope}", "", "unknown worker 'nope'"},
+           {"  spare: {kind: gpu, standby_for: npu}\n  spare2: {kind: npu, standby_for: npu}", "",
+            "'npu' already has a standby"},
+           {"  spare: {kind: gpu, standby_for: spare2}\n  spare2: {kind: gpu}", "",
+            "'spare2' runs nothing in the plan"},
+           {"  spare: {kind: gpu}", "control: {failover_after_ms: 60000}\n",
+            "control.failover_after_ms"},
+       }) {
+    auto c = with(b.standby, b.control);
+    ASSERT_FALSE(c.ok()) << b.standby;
+    EXPECT_NE(c.status().message().find(b.expect), std::string::npos) << c.status();
+  }
+  // The plan may not name a standby.
+  auto in_plan = ParseConfig(R"(
+model: m.gguf
+workers:
+  npu: {kind: npu, standby_for: gpu}
+  gpu: {kind: gpu}
+plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}
+)",
+                             "x.yaml");
+  ASSERT_FALSE(in_plan.ok());
+  EXPECT_NE(in_plan.status().message().find("must not be named by the plan"), std::string::npos)
+      << in_plan.status();
+}
+
+TEST(Config, TlsCaIsResolvedAgainstTheFile) {
+  auto c = ParseConfig(
+      std::string(kMinimal) + "coordinator: {tls: {cert: s.pem, key: s.key, ca: ca.pem}}\n",
+      "/etc/unicorn/x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->coordinator.tls_ca, "/etc/unicorn/ca.pem");
+  EXPECT_EQ(c->coordinator.tls_cert, "/etc/unicorn/s.pem");
+}
+
 TEST(Config, MissingFile) {
   auto r = LoadConfig("/nonexistent/x.yaml");
   ASSERT_FALSE(r.ok());

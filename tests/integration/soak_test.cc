@@ -2,16 +2,24 @@
 // processes on the CPU backend, with random cancellations (Cancel RPC),
 // client disconnects (the client cancels its stream mid-way) and short
 // deadlines. Checks: every request ends with an expected status (none lost),
-// the engine ends idle with every request counted, the RSS of the
-// coordinator and the workers stays flat between the first and the last
-// quarter, and (in a UNICORN_SANITIZE build: ASan + LSan) no daemon log holds
-// a sanitizer report after a clean `unicorn down`.
-//   cmake -S . -B build-asan -G Ninja -DUNICORN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-//   ninja -C build-asan soak_test && ctest --test-dir build-asan -R Soak --output-on-failure
+// the engine ends idle with every request that reached it counted, the RSS
+// of the coordinator and the workers stays flat after warm-up (second half
+// of the run), and (in a UNICORN_SANITIZE build: ASan + LSan) no daemon log
+// holds a sanitizer report after a clean `unicorn down`.
+//   cmake -S . -B build-asan -G Ninja -DUNICORN_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+//   ninja -C build-asan soak_test unicorn unicorn-coordinator unicorn-npu-worker unicorn-gpu-worker
+//   ASAN_OPTIONS=detect_leaks=1 build-asan/tests/soak_test
+// Measured on a 2-core x86-64 VM (loaded by other builds), ASan build:
+// 804 ok / 90 cancelled / 106 deadline / 0 lost, requests_total 1000, 86.9 s;
+// coordinator RSS 103 MiB at the start, 141 MiB mid-run, 140 MiB at the end
+// (quarantine 16 MiB). With ASan's default 256 MiB quarantine the coordinator
+// grew 133 -> 200 MiB between the first and last quarter; with no quarantine
+// 118 -> 122 MiB: the growth was the quarantine filling, not a leak.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <mutex>
@@ -26,6 +34,10 @@ using unicorn::testing::TestSystem;
 
 constexpr int kRequests = 1000;
 constexpr int kConcurrency = 32;
+constexpr int kRssEvery = 50;  // requests between RSS samples
+// Growth allowed over the second half of the run (allocator noise).
+constexpr long kMaxGrowthKb = 16 * 1024;
+[[maybe_unused]] constexpr int kAsanQuarantineMb = 16;  // see the test
 
 long RssKb(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -36,6 +48,20 @@ long RssKb(int pid) {
 }
 
 TEST(Soak, ThousandRequestsWithCancellationsAndDisconnects) {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps freed blocks in a quarantine (256 MiB by default) to catch
+  // use-after-free; it fills with every allocation, which reads as growing
+  // RSS over a run of this length. A small one fills during warm-up, so the
+  // flat-memory check sees real growth only (UNICORN_SOAK_ASAN_DEFAULTS=1
+  // keeps ASan's defaults, to compare).
+  if (std::getenv("UNICORN_SOAK_ASAN_DEFAULTS") == nullptr) {
+    const char* o = std::getenv("ASAN_OPTIONS");
+    std::string opts = (o != nullptr && *o != 0) ? std::string(o) + ":" : "";
+    setenv("ASAN_OPTIONS",
+           (opts + "quarantine_size_mb=" + std::to_string(kAsanQuarantineMb)).c_str(),
+           1);  // read by the daemons `unicorn up` starts
+  }
+#endif
   TestSystem sys("s", UNICORN_SOURCE_DIR "/models/demo",
                  "workers:\n  npu: {kind: npu}\n  gpu: {kind: gpu, backend: cpu}\n"
                  "plan: {embedding: gpu, lm_head: gpu, layers: [{attention: npu, ffn: gpu}]}\n",
@@ -50,6 +76,7 @@ TEST(Soak, ThousandRequestsWithCancellationsAndDisconnects) {
   std::mutex mu;
   std::map<std::string, int> outcomes;
   std::map<std::string, std::vector<long>> rss;
+  std::atomic<int> deadline_unanswered{0};
   auto sample_rss = [&] {
     std::lock_guard<std::mutex> lock(mu);
     for (const auto& n : names) rss[n].push_back(RssKb(sys.PidOf(n)));
@@ -59,7 +86,7 @@ TEST(Soak, ThousandRequestsWithCancellationsAndDisconnects) {
     while (true) {
       int i = next.fetch_add(1);
       if (i >= kRequests) return;
-      if (i == kRequests / 4 || i == kRequests - kConcurrency) sample_rss();
+      if (i % kRssEvery == 0 || i == kRequests - 1) sample_rss();
       int kind = std::uniform_int_distribution<int>(0, 9)(rng);
       grpc::ClientContext ctx;
       std::string id = "soak-" + std::to_string(i);
@@ -87,6 +114,9 @@ TEST(Soak, ThousandRequestsWithCancellationsAndDisconnects) {
         }
       }
       grpc::Status st = reader->Finish();
+      if (tokens == 0 && st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        deadline_unanswered.fetch_add(1);
+      }
       std::string outcome;
       if (st.ok()) {
         outcome = final_seen ? "ok" : "ok-without-final";
@@ -117,25 +147,55 @@ TEST(Soak, ThousandRequestsWithCancellationsAndDisconnects) {
     EXPECT_EQ(o.find("unexpected"), std::string::npos) << o << " x" << n;
   }
   EXPECT_EQ(total, kRequests);
-  // The engine is idle again and saw every request.
+  // The engine is idle again and counted every request that reached it. A
+  // request whose 20 ms deadline passed before the client sent it never
+  // does (gRPC fails it locally), so those that ended DEADLINE_EXCEEDED
+  // without a single response may be missing from the count, and only
+  // those. A request that reached the coordinator late (its handler ran
+  // after the client had given up) is counted late: wait until the count
+  // has not moved for a while before reading it.
   unicorn::v1::StatsResponse s;
-  for (int i = 0; i < 200; ++i) {
+  int64_t first_idle_total = -1;
+  auto stable_since = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) {
     grpc::ClientContext ctx;
-    stub->Stats(&ctx, unicorn::v1::StatsRequest(), &s);
-    if (s.requests_running() == 0 && s.requests_waiting() == 0) break;
+    unicorn::v1::StatsResponse now;
+    stub->Stats(&ctx, unicorn::v1::StatsRequest(), &now);
+    if (now.requests_total() != s.requests_total()) {
+      stable_since = std::chrono::steady_clock::now();
+    }
+    s = now;
+    bool idle = s.requests_running() == 0 && s.requests_waiting() == 0;
+    if (idle && first_idle_total < 0) first_idle_total = s.requests_total();
+    if (idle && std::chrono::steady_clock::now() - stable_since > std::chrono::seconds(1)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(s.requests_running(), 0);
   EXPECT_EQ(s.requests_waiting(), 0);
-  EXPECT_EQ(s.requests_total(), kRequests);
+  std::printf(
+      "[soak] requests_total %lld (%lld when first idle); %d ended DEADLINE_EXCEEDED "
+      "before any response\n",
+      (long long)s.requests_total(), (long long)first_idle_total, deadline_unanswered.load());
+  EXPECT_LE(s.requests_total(), kRequests);
+  EXPECT_GE(s.requests_total(), kRequests - deadline_unanswered.load());
   std::printf("[soak] %d requests in %.1f s at concurrency %d; %lld tokens generated\n", kRequests,
               secs, kConcurrency, (long long)s.generated_tokens_total());
-  // Memory flat: the last sample within 16 MiB (allocator and ASan quarantine
-  // noise) of the first.
+  // Memory flat: RSS is sampled every kRssEvery requests. The first half is
+  // warm-up (allocator pools, gRPC and ZeroMQ buffers, and in an ASan build
+  // the quarantine of freed blocks, which holds up to 256 MiB by default and
+  // fills with every allocation until then: growth that is not a leak, so
+  // the daemons run with a small quarantine here, see below). After it, RSS
+  // may grow by at most kMaxGrowthKb between the middle and the last sample.
   for (const auto& n : names) {
-    ASSERT_EQ(rss[n].size(), 2u) << n;
-    std::printf("[soak] %s RSS %ld -> %ld KiB\n", n.c_str(), rss[n][0], rss[n][1]);
-    EXPECT_LT(rss[n][1] - rss[n][0], 16 * 1024) << n << " grew";
+    const auto& v = rss[n];
+    ASSERT_GE(v.size(), 4u) << n;
+    std::string curve;
+    for (long kb : v) curve += " " + std::to_string(kb / 1024);
+    std::printf("[soak] %s RSS MiB every %d requests:%s\n", n.c_str(), kRssEvery, curve.c_str());
+    const long mid = v[v.size() / 2], last = v.back();
+    std::printf("[soak] %s RSS %ld -> %ld -> %ld KiB (first, middle, last)\n", n.c_str(), v[0], mid,
+                last);
+    EXPECT_LT(last - mid, kMaxGrowthKb) << n << " grew after warm-up";
   }
   auto down = sys.Down();
   EXPECT_EQ(down.code, 0) << down.out;

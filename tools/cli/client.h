@@ -8,14 +8,45 @@
 #include <memory>
 #include <string>
 
+#include "CLI/CLI.hpp"
+#include "common/config.h"
 #include "common/status.h"
 #include "proto/unicorn/service.grpc.pb.h"
 
 namespace unicorn::cli {
 
+// Where and how to reach the coordinator.
+struct Endpoint {
+  std::string address;
+  bool tls = false;
+  std::string ca_pem;       // trusted roots (PEM); empty with tls = the system's roots
+  std::string server_name;  // checked against the server's certificate; "" = the address's host
+};
+
+// The flags of every gRPC client command (health, models, stats, generate,
+// chat, profile), added by AddServerFlags.
+struct ServerFlags {
+  std::string server;           // -s/--server ADDR
+  std::string config;           // --config FILE (default: configs/default.yaml)
+  bool tls = false;             // --tls: TLS with the system's roots
+  std::string tls_ca;           // --tls-ca FILE
+  std::string tls_server_name;  // --tls-server-name NAME
+};
+void AddServerFlags(CLI::App* cmd, ServerFlags* flags);
+
+// The address is --server, else the config's coordinator.grpc_address, else
+// 127.0.0.1:50051. TLS is used when --tls or --tls-ca is given,
+// or when the config's coordinator.tls is set and --server is not given or
+// names the config's address; then the roots are --tls-ca, else the config's
+// tls.ca, else its tls.cert (a self-signed certificate is its own CA).
+// Errors: a named file that cannot be read, an explicitly named --config that
+// does not load.
+StatusOr<Endpoint> ResolveEndpoint(const ServerFlags& flags);
+
 class Client {
  public:
-  explicit Client(const std::string& address);
+  explicit Client(const std::string& address);  // plaintext
+  explicit Client(const Endpoint& endpoint);
 
   // grpc.health.v1: true when the server answers SERVING within `timeout`.
   bool Serving(std::chrono::milliseconds timeout);
@@ -38,6 +69,7 @@ class Client {
 
  private:
   std::string address_;
+  bool tls_ = false;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Unicorn::Stub> stub_;
 };
@@ -45,6 +77,10 @@ class Client {
 // --server if given, else the gRPC address of configs/default.yaml, else the
 // built-in default (127.0.0.1:50051).
 std::string ServerAddress(const std::string& flag);
+// How a client of the coordinator that `config` describes reaches it (what
+// `unicorn up` uses to wait for it): its address, and TLS as ResolveEndpoint
+// derives it from the config's tls section.
+StatusOr<Endpoint> EndpointOf(const Config& config);
 // The OpenAI-compatible API's base URL of the default config
 // ("http://127.0.0.1:8080").
 std::string DefaultHttpUrl();

@@ -57,7 +57,7 @@ bool ReadLine(std::string* line) {
 }
 
 struct ChatOptions {
-  std::string server;
+  ServerFlags server;
   std::string system;
   int max_tokens = 512;
   float temperature = 0.7f;
@@ -73,7 +73,7 @@ struct AnswerStats {
 
 class ChatSession {
  public:
-  ChatSession(const ChatOptions& o) : o_(o), client_(ServerAddress(o.server)), tty_(isatty(0)) {}
+  ChatSession(const ChatOptions& o, const Endpoint& e) : o_(o), client_(e), tty_(isatty(0)) {}
 
   int Run() {
     if (tty_) {
@@ -242,7 +242,7 @@ class ChatSession {
 void AddChatCommands(CLI::App& app) {
   static ChatOptions o;
   auto* chat = app.add_subcommand("chat", "interactive chat with a running system");
-  chat->add_option("-s,--server", o.server, "coordinator address (default: configs/default.yaml)");
+  AddServerFlags(chat, &o.server);
   chat->add_option("--system", o.system, "system prompt");
   chat->add_option("-n,--max-tokens", o.max_tokens, "tokens per answer at most");
   chat->add_option("--temp", o.temperature, "temperature (0 = greedy)");
@@ -255,7 +255,13 @@ void AddChatCommands(CLI::App& app) {
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;  // no SA_RESTART: a blocked read returns EINTR
     sigaction(SIGINT, &sa, nullptr);
-    ChatSession session(o);
+    auto endpoint = ResolveEndpoint(o.server);
+    if (!endpoint.ok()) {
+      std::cerr << "unicorn chat: " << endpoint.status().message() << "\n";
+      ExitCode() = 2;
+      return;
+    }
+    ChatSession session(o, *endpoint);
     ExitCode() = session.Run();
   });
 }

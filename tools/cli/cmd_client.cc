@@ -1,6 +1,7 @@
 // Client subcommands that talk to a running coordinator over gRPC.
 #include <chrono>
 #include <iostream>
+#include <memory>
 
 #include "absl/strings/str_format.h"
 #include "common/config.h"
@@ -11,8 +12,20 @@
 namespace unicorn::cli {
 namespace {
 
-int Health(const std::string& server) {
-  Client client(ServerAddress(server));
+// The client of --server/--config/--tls-*, or an error printed as `cmd: ...`.
+std::unique_ptr<Client> Connect(const ServerFlags& flags, const char* cmd) {
+  auto e = ResolveEndpoint(flags);
+  if (!e.ok()) {
+    std::cerr << "unicorn " << cmd << ": " << e.status().message() << "\n";
+    return nullptr;
+  }
+  return std::make_unique<Client>(*e);
+}
+
+int Health(const ServerFlags& server) {
+  auto c = Connect(server, "health");
+  if (c == nullptr) return 2;
+  Client& client = *c;
   auto info = client.ModelInfo();
   if (!info.ok()) {
     std::cerr << "unicorn health: " << info.status().message() << "\n";
@@ -27,6 +40,12 @@ int Health(const std::string& server) {
                                  w.backend(), w.alive() ? "yes" : "NO", w.pid(),
                                  absl::StrFormat("%.0f us rtt", w.heartbeat_rtt_us()), w.restarts(),
                                  w.device());
+    if (!w.standby_for().empty() || (!w.runs_parts_of().empty() && w.runs_parts_of() != w.name())) {
+      std::cout << "    " << w.name() << ": "
+                << (w.standby_for().empty() ? "" : "standby for " + w.standby_for() + "; ")
+                << (w.runs_parts_of().empty() ? "idle" : "runs the parts of " + w.runs_parts_of())
+                << "\n";
+    }
     if (!w.backend_note().empty()) {
       std::cout << "    " << w.name() << ": requested " << w.requested_backend() << ", runs "
                 << w.backend() << ": " << w.backend_note() << "\n";
@@ -38,8 +57,10 @@ int Health(const std::string& server) {
 // Prints the streamed text; with `chat`, sends the prompt as one user turn.
 // With `timings`, reports the time to the first token and the decode speed
 // after it on stderr, as `unicorn run` does for one process.
-int Generate(const std::string& server, const v1::GenerateRequest& req, bool chat, bool timings) {
-  Client client(ServerAddress(server));
+int Generate(const ServerFlags& server, const v1::GenerateRequest& req, bool chat, bool timings) {
+  auto c = Connect(server, "generate");
+  if (c == nullptr) return 2;
+  Client& client = *c;
   using Clock = std::chrono::steady_clock;
   const Clock::time_point t0 = Clock::now();
   Clock::time_point first, last;
@@ -86,8 +107,10 @@ int Generate(const std::string& server, const v1::GenerateRequest& req, bool cha
 }
 
 // The served model, as /v1/models names it, and what the coordinator knows of it.
-int Models(const std::string& server, bool json) {
-  Client client(ServerAddress(server));
+int Models(const ServerFlags& server, bool json) {
+  auto c = Connect(server, "models");
+  if (c == nullptr) return 2;
+  Client& client = *c;
   auto info = client.ModelInfo();
   if (!info.ok()) {
     std::cerr << "unicorn models: " << info.status().message() << "\n";
@@ -116,8 +139,10 @@ int Models(const std::string& server, bool json) {
   return 0;
 }
 
-int Stats(const std::string& server, bool json) {
-  Client client(ServerAddress(server));
+int Stats(const ServerFlags& server, bool json) {
+  auto c = Connect(server, "stats");
+  if (c == nullptr) return 2;
+  Client& client = *c;
   auto s = client.Stats();
   if (!s.ok()) {
     std::cerr << "unicorn stats: " << s.status().message() << "\n";
@@ -141,18 +166,18 @@ int Stats(const std::string& server, bool json) {
 }  // namespace
 
 void AddClientCommands(CLI::App& app) {
-  static std::string server;
+  static ServerFlags server;
   auto* health = app.add_subcommand("health", "show whether the system serves, and its workers");
-  health->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
+  AddServerFlags(health, &server);
   health->callback([] { ExitCode() = Health(server); });
 
   static bool json = false;
   auto* models = app.add_subcommand("models", "show the model the system serves");
-  models->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
+  AddServerFlags(models, &server);
   models->add_flag("--json", json, "print JSON");
   models->callback([] { ExitCode() = Models(server, json); });
   auto* stats = app.add_subcommand("stats", "show the server's request and token counters");
-  stats->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
+  AddServerFlags(stats, &server);
   stats->add_flag("--json", json, "print JSON");
   stats->callback([] { ExitCode() = Stats(server, json); });
 
@@ -164,7 +189,7 @@ void AddClientCommands(CLI::App& app) {
   static bool chat = false;
   static bool timings = false;
   auto* gen = app.add_subcommand("generate", "generate text from a prompt (prints only the text)");
-  gen->add_option("-s,--server", server, "coordinator address (default: configs/default.yaml)");
+  AddServerFlags(gen, &server);
   gen->add_option("-p,--prompt", prompt, "prompt text")->required();
   gen->add_option("-n,--max-tokens", max_tokens, "tokens to generate");
   gen->add_option("--temp", temperature, "temperature (0 = greedy)");

@@ -114,6 +114,12 @@ int Up(const std::string& config_path, int timeout_s) {
     std::cerr << "unicorn up: " << config.status().message() << "\n";
     return 2;
   }
+  // How to ask the coordinator whether it serves (over TLS if it does).
+  auto endpoint = EndpointOf(*config);
+  if (!endpoint.ok()) {
+    std::cerr << "unicorn up: " << endpoint.status().message() << "\n";
+    return 2;
+  }
   for (const std::string& dir : {config->runtime_dir, config->runtime_dir + "/logs"}) {
     if (Status s = EnsurePrivateDir(dir); !s.ok()) {
       std::cerr << "unicorn up: " << s.message() << "\n";
@@ -143,7 +149,7 @@ int Up(const std::string& config_path, int timeout_s) {
   }
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  Client client(config->coordinator.grpc_address);
+  Client client(*endpoint);
   // On a terminal: coordinator up, then each worker connected and loaded.
   const int n_workers = int(procs.size()) - 1;
   ProgressBar bar("starting", 1 + 2 * n_workers);

@@ -1,7 +1,7 @@
 // `unicorn profile`: fetches the trace of a request or of the last N seconds
 // from a running coordinator, writes it as Chrome trace JSON (open it in
 // ui.perfetto.dev) and prints the per-stage summary.
-//   unicorn profile [--server ADDR] (--request ID | --seconds N) -o trace.json
+//   unicorn profile [--server ADDR] [--tls-ca FILE] (--request ID | --seconds N) -o trace.json
 // With --overhead ROUNDS it instead measures what tracing costs: it runs
 // ROUNDS pairs of generations (one traced, one not, alternating) and prints
 // the decode tok/s of each kind and their ratio.
@@ -18,14 +18,8 @@
 namespace unicorn::cli {
 namespace {
 
-std::string ServerAddress(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  auto config = LoadConfig(DefaultConfigPath());
-  return config.ok() ? config->coordinator.grpc_address : CoordinatorConfig().grpc_address;
-}
-
 struct ProfileArgs {
-  std::string server;
+  ServerFlags server;
   std::string request;
   double seconds = 0;
   std::string out;
@@ -39,7 +33,12 @@ int Fetch(const ProfileArgs& a) {
     std::cerr << "unicorn profile: give exactly one of --request ID or --seconds N\n";
     return 2;
   }
-  Client client(ServerAddress(a.server));
+  auto endpoint = ResolveEndpoint(a.server);
+  if (!endpoint.ok()) {
+    std::cerr << "unicorn profile: " << endpoint.status().message() << "\n";
+    return 2;
+  }
+  Client client(*endpoint);
   v1::ProfileRequest req;
   if (!a.request.empty()) {
     req.set_request_id(a.request);
@@ -85,7 +84,12 @@ StatusOr<double> DecodeRate(Client& client, const ProfileArgs& a, bool traced) {
 }
 
 int Overhead(const ProfileArgs& a) {
-  Client client(ServerAddress(a.server));
+  auto endpoint = ResolveEndpoint(a.server);
+  if (!endpoint.ok()) {
+    std::cerr << "unicorn profile: " << endpoint.status().message() << "\n";
+    return 2;
+  }
+  Client client(*endpoint);
   std::vector<double> on, off;
   // Warm up caches and the allocator once, then alternate so drift hits both.
   if (auto w = DecodeRate(client, a, false); !w.ok()) {
@@ -126,7 +130,7 @@ void AddProfileCommands(CLI::App& app) {
   static ProfileArgs a;
   auto* p = app.add_subcommand(
       "profile", "fetch a request's or a time window's trace (Chrome JSON) and its summary");
-  p->add_option("-s,--server", a.server, "coordinator address (default: configs/default.yaml)");
+  AddServerFlags(p, &a.server);
   p->add_option("-r,--request", a.request, "request id (GenerateResponse.request_id)");
   p->add_option("--seconds", a.seconds, "everything traced in the last N seconds");
   p->add_option("-o,--output", a.out, "write the Chrome trace JSON here");
