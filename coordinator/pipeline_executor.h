@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -73,8 +74,13 @@ class PipelineExecutor final : public StepExecutor {
 
  private:
   void SendLoadShard(const std::string& worker);
-  // Waits for the answer to the stage in flight (or its worker's loss).
-  StatusOr<wire::StageDone> Await();
+  // Waits for the answer to the stage in flight (or its worker's loss),
+  // posted at `posted`; `predicted` is how long that stage took last time at
+  // this many rows (0: unknown). The reply is awaited blocked until shortly
+  // before it is due, then by spinning (control.busy_poll_us on each side of
+  // the prediction): a decode hop then costs no thread wake-up on this side.
+  StatusOr<wire::StageDone> Await(std::chrono::steady_clock::time_point posted,
+                                  std::chrono::nanoseconds predicted);
 
   const Config& config_;
   ResolvedPlan plan_;
@@ -103,6 +109,12 @@ class PipelineExecutor final : public StepExecutor {
   int64_t stale_replies_ = 0;      // guarded by mu_
   std::function<void(size_t, double)> on_hop_;
   std::vector<uint16_t> stage_process_;  // trace::ProcessId of each stage's worker
+  // The last duration of each (stage, rows) hop: when to start spinning.
+  std::map<std::pair<size_t, int>, std::chrono::nanoseconds> last_hop_;  // engine thread
+  // When the last Run() ended and how long the engine took before the next
+  // (trace::NowNs() units): when the registry should expect the next step.
+  int64_t last_run_end_ns_ = 0, think_ns_ = 0;  // engine thread
+  int64_t busy_ns() const { return int64_t(config_.control.busy_poll_us) * 1000; }
 };
 
 }  // namespace unicorn

@@ -26,6 +26,7 @@ StatusOr<EngineRequest> TranslateGenerate(const v1::GenerateRequest& req,
   UNICORN_ASSIGN_OR_RETURN(EngineRequest r, TranslateOptions(req.max_tokens(), req.sampling(),
                                                              req.stop(), tokenizer, limits));
   r.prompt = std::move(ids);
+  r.sampling.logprobs = req.logprobs();
   return r;
 }
 
@@ -51,6 +52,7 @@ StatusOr<EngineRequest> TranslateChat(const v1::ChatRequest& req, const Tokenize
   UNICORN_ASSIGN_OR_RETURN(EngineRequest r, TranslateOptions(req.max_tokens(), req.sampling(),
                                                              req.stop(), tokenizer, limits));
   r.prompt = std::move(ids);
+  r.sampling.logprobs = req.logprobs();
   return r;
 }
 

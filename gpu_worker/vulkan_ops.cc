@@ -608,6 +608,8 @@ Status VulkanOps::Flush() {
       return status_;
     }
     ++stats_.recorded;
+    LOG_DEBUG("[vk] recorded a command buffer of {} ops ({} cached, flush {}, {} reused so far)",
+              body.size(), graphs_.size(), stats_.flushes, stats_.reused);
     g = graphs_.emplace(h, std::move(*rec))->second.get();
   }
   if (g != nullptr) {
