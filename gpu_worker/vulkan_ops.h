@@ -105,6 +105,14 @@ class VulkanOps : public Ops {
   // Bytes imported so far.
   uint64_t imported_bytes() const;
 
+  // Forgets every cached command buffer (after the queued work): the next
+  // flush of each op sequence records anew. For tests that compare reuse
+  // with fresh recording.
+  void DropCachedCommandBuffers() {
+    (void)Flush();
+    DropGraphs();
+  }
+
   // Submits what is queued and waits. Errors (which the void ops cannot
   // return) are kept: the first one is reported here and by status().
   Status Flush();
