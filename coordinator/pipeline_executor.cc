@@ -234,6 +234,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
         sp.start_ns = w.start_ns();
         sp.end_ns = w.end_ns();
         sp.layer = w.layer();
+        sp.device = w.device();
         sp.step = ts.step;
         sp.process = stage_process_[i];
         ts.sink->Add(sp);
