@@ -8,7 +8,8 @@
 # decode tok/s through the pipeline with profile.sample_every_n_steps EVERY
 # (default: the config's, else 64) against 0 (off), the system restarted
 # with each setting (3 generations each, their median), alternating which
-# goes first each round, and the median of the per-round ratios.
+# goes first each round, and the median of the per-round ratios; then, on
+# one running system, every step traced against none (the worst case).
 #   tools/bench-pipeline.sh CONFIG N_TOKENS ROUNDS --profile [EVERY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,13 @@ if [ "${4:-}" = "--profile" ]; then
   echo "profile off:                     median $(printf '%s\n' "${off[@]}" | median) tok/s  [${off[*]}]"
   awk -v m="$m" -v r="${ratios[*]}" 'BEGIN {
     printf "on/off: median of per-round ratios %.4f (overhead %.2f%%)  [%s]\n", m, 100 * (1 - m), r }'
+  # The worst case on one running system, free of restart noise: every step
+  # of a generation traced vs none (sampling every EVERY steps costs about
+  # 1/EVERY of this).
+  "$bin" up --config "$tmp/every-0.yaml" >/dev/null
+  echo "every step traced vs none (unicorn profile --overhead $rounds):"
+  "$bin" profile --server "$server" --overhead "$rounds" -n "$n" -p "$prompt" | tail -3
+  "$bin" down --config "$tmp/every-0.yaml" >/dev/null
   exit 0
 fi
 
