@@ -295,6 +295,7 @@ void StageServer::OnRunStage(const wire::Message& m) {
       w->set_layer(t.layer);
       w->set_start_ns(t.start_ns);
       w->set_end_ns(t.end_ns);
+      w->set_device(t.device);
     }
   }
   if (!s.ok()) {

@@ -69,6 +69,7 @@ struct Span {
   int32_t layer = -1;       // layer, or stage index for kHop; -1 = none
   uint16_t process = 0;     // ProcessId(): 0 is this process
   Kind kind = Kind::kStep;
+  bool device = false;  // GPU time (device timestamps), not host time
 };
 
 // Names of processes ("coordinator", "npu", "gpu"): small ids, stable for the
@@ -150,6 +151,21 @@ inline void Record(Kind kind, int64_t start_ns, int64_t end_ns, uint64_t request
   s.step = t.step;
   s.layer = layer;
   s.kind = kind;
+  t.sink->Add(s);
+}
+
+// Records a span timed on the device (GPU timestamps, already converted to
+// CLOCK_MONOTONIC) in the current step (no-op when not traced).
+inline void RecordDevice(Kind kind, int64_t start_ns, int64_t end_ns, int32_t layer = -1) {
+  ThreadState& t = Current();
+  if (t.sink == nullptr) return;
+  Span s;
+  s.start_ns = start_ns;
+  s.end_ns = end_ns;
+  s.step = t.step;
+  s.layer = layer;
+  s.kind = kind;
+  s.device = true;
   t.sink->Add(s);
 }
 

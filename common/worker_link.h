@@ -56,7 +56,9 @@ class WorkerLink {
   int liveness_ = 0;
   int backoff_ms_ = 0;
   int64_t next_heartbeat_ns_ = 0;
-  int64_t last_traffic_ns_ = 0;
+  int64_t last_traffic_ns_ = 0;  // the last message handled (its answer sent)
+  int64_t gap_ns_ = 0;           // from the last message handled to the next one
+  bool spin_ok_ = false;         // enough cores to spin over gap_ns_
   uint64_t heartbeat_seq_ = 0;
   bool acked_ = false;
   bool shutdown_ = false;

@@ -43,13 +43,15 @@ struct SamplingOptions {
   float repetition_penalty = 1;
   uint64_t seed = 0;
   bool has_seed = false;
+  bool logprobs = false;  // the sampler sets each token's log-probability (else 0)
 };
 
 // Picks the next token. One instance per sequence: it owns that sequence's RNG.
 class TokenSampler {
  public:
   virtual ~TokenSampler() = default;
-  // `history` is every token of the sequence so far. Sets *logprob.
+  // `history` is every token of the sequence so far. Sets *logprob (0 when
+  // the request did not ask for log-probabilities).
   virtual int Sample(std::span<const float> logits, std::span<const int> history,
                      float* logprob) = 0;
 };

@@ -1,14 +1,12 @@
 #include "coordinator/grpc_service.h"
 
-#include <cmath>
 #include <deque>
 #include <filesystem>
-#include <random>
 
 #include "absl/strings/numbers.h"
 #include "common/wire.h"
 #include "coordinator/grpc_status.h"
-#include "model/sampler.h"
+#include "coordinator/token_sampler.h"
 
 namespace unicorn {
 namespace {
@@ -99,23 +97,6 @@ class GenerateStream : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   uint64_t id_ = 0;
 };
 
-// The sampler of model/sampler.h behind the engine's interface.
-class SamplerAdapter final : public TokenSampler {
- public:
-  explicit SamplerAdapter(const unicorn::SamplingParams& p) : sampler_(p) {}
-  int Sample(std::span<const float> logits, std::span<const int> history, float* logprob) override {
-    int t = sampler_.Sample(logits, history);
-    float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (float l : logits) sum += std::exp(double(l - mx));
-    *logprob = float(double(logits[size_t(t)] - mx) - std::log(sum));
-    return t;
-  }
-
- private:
-  Sampler sampler_;
-};
-
 class TextAdapter final : public TextStream {
  public:
   explicit TextAdapter(const Tokenizer& t) : decoder_(t, /*skip_special=*/true) {}
@@ -129,16 +110,7 @@ class TextAdapter final : public TextStream {
 
 EngineOptions MakeEngineOptions(const Tokenizer& tokenizer) {
   EngineOptions o;
-  o.make_sampler = [](const SamplingOptions& s) -> std::unique_ptr<TokenSampler> {
-    unicorn::SamplingParams p;
-    p.temperature = s.temperature;
-    p.top_k = s.top_k;
-    p.top_p = s.top_p;
-    p.min_p = s.min_p;
-    p.repeat_penalty = s.repetition_penalty;
-    p.seed = s.has_seed ? s.seed : std::random_device()();
-    return std::make_unique<SamplerAdapter>(p);
-  };
+  o.make_sampler = MakeTokenSampler;
   o.make_text_stream = [&tokenizer]() -> std::unique_ptr<TextStream> {
     return std::make_unique<TextAdapter>(tokenizer);
   };

@@ -15,6 +15,12 @@
 #include "shared_mem/tensor_desc.h"
 
 namespace unicorn {
+namespace {
+
+// Longer gaps between steps are not a decode loop: nothing to spin for.
+constexpr int64_t kMaxThinkNs = 2000000;
+
+}  // namespace
 
 PipelineExecutor::PipelineExecutor(const Config& config, const ResolvedPlan& plan,
                                    const Gemma3Config& model, WorkerRegistry& registry,
@@ -224,12 +230,24 @@ void PipelineExecutor::OnMessage(const std::string& worker, const wire::Message&
   }
 }
 
-StatusOr<wire::StageDone> PipelineExecutor::Await() {
-  // Spin first (the answer usually comes within microseconds), yielding so the
-  // ZeroMQ I/O threads get the core; then block.
-  auto spin_until =
-      std::chrono::steady_clock::now() + std::chrono::microseconds(config_.control.busy_poll_us);
-  while (!reply_ready_.load() && std::chrono::steady_clock::now() < spin_until) sched_yield();
+StatusOr<wire::StageDone> PipelineExecutor::Await(std::chrono::steady_clock::time_point posted,
+                                                  std::chrono::nanoseconds predicted) {
+  using Clock = std::chrono::steady_clock;
+  const std::chrono::microseconds spin(config_.control.busy_poll_us);
+  // Short or unknown hops: spin from the post (the answer usually comes
+  // within microseconds), yielding so the ZeroMQ I/O threads get the core;
+  // then block. Long hops (a GPU stage of milliseconds): block until `spin`
+  // before the reply is due (the notify still wakes us if it comes earlier),
+  // so the spin covers its arrival without burning a core for the whole hop.
+  auto spin_until = Clock::now() + spin;
+  if (spin.count() > 0 && predicted > 2 * spin) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock, posted + predicted - spin, [&] { return inflight_done_; });
+    }
+    spin_until = std::max(Clock::now(), posted + predicted) + spin;
+  }
+  while (!reply_ready_.load() && Clock::now() < spin_until) sched_yield();
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return inflight_done_; });
   if (!inflight_error_.ok()) return inflight_error_;
@@ -251,7 +269,8 @@ StatusOr<shm::SlotDescriptor> PipelineExecutor::WriteSlot(uint32_t region, uint3
 
 StatusOr<wire::StageDone> PipelineExecutor::RoundTrip(const std::string& role, uint64_t step_id,
                                                       const wire::RunStage& req,
-                                                      std::string* worker_out) {
+                                                      std::string* worker_out,
+                                                      std::chrono::nanoseconds* predicted) {
   std::string worker;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -263,10 +282,18 @@ StatusOr<wire::StageDone> PipelineExecutor::RoundTrip(const std::string& role, u
     inflight_error_ = absl::OkStatus();
     reply_ready_.store(false);
   }
+  const auto posted_at = std::chrono::steady_clock::now();
+  const std::chrono::nanoseconds expect = predicted ? *predicted : std::chrono::nanoseconds(0);
+  if (expect.count() > 0) {  // the reply's arrival, within busy_poll_us
+    const int64_t due = trace::NowNs() + expect.count(), spin = busy_ns();
+    registry_.ExpectTraffic(due - spin, due + spin);
+  }
   Status posted = registry_.Post(worker, wire::Command::kRunStage, req.SerializeAsString());
   if (!posted.ok()) return posted;  // Unavailable: the engine replays once it is back
   hops_.fetch_add(1);
-  return Await();
+  auto done = Await(posted_at, expect);
+  if (done.ok() && predicted != nullptr) *predicted = std::chrono::steady_clock::now() - posted_at;
+  return done;
 }
 
 Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<float>* embeds) {
@@ -293,7 +320,8 @@ Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<
   req.set_output_region(image_region_);
   req.set_output_slot(0);
   std::string worker;  // the vision worker, or its standby after a failover
-  UNICORN_ASSIGN_OR_RETURN(wire::StageDone done, RoundTrip(plan_.vision, step_id, req, &worker));
+  UNICORN_ASSIGN_OR_RETURN(wire::StageDone done,
+                           RoundTrip(plan_.vision, step_id, req, &worker, nullptr));
   if (traced) {
     trace::ThreadState& ts = trace::Current();
     const uint16_t process = trace::ProcessId(plan_.vision);
@@ -332,6 +360,8 @@ Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<
 
 Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>* logits) {
   const bool traced = trace::Enabled();
+  const int64_t run_start = trace::NowNs();
+  if (last_run_end_ns_ > 0) think_ns_ = run_start - last_run_end_ns_;
   const int64_t build_start = traced ? trace::NowNs() : 0;
   wire::RunStage req;
   int rows = 0, logit_rows = 0, image_rows = 0;
@@ -392,7 +422,8 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     if (i > 0) *req.mutable_hidden() = done.output();
     req.set_output_region(st.lm_head ? logits_region_ : act_region_);
     req.set_output_slot(st.lm_head ? 0 : uint32_t(i % act_slots_));  // never the input slot
-    UNICORN_ASSIGN_OR_RETURN(done, RoundTrip(st.worker, step_id, req, &worker));
+    UNICORN_ASSIGN_OR_RETURN(done,
+                             RoundTrip(st.worker, step_id, req, &worker, &last_hop_[{i, rows}]));
     const int64_t hop_end = trace::NowNs();
     if (on_hop_) on_hop_(i, double(hop_end - hop_start) * 1e-9);
     if (traced) {
@@ -405,6 +436,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
         sp.start_ns = w.start_ns();
         sp.end_ns = w.end_ns();
         sp.layer = w.layer();
+        sp.device = w.device();
         sp.step = ts.step;
         sp.process = stage_process_[i];
         ts.sink->Add(sp);
@@ -436,6 +468,12 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
   std::memcpy(logits->data(), view.data, want * sizeof(float));
   UNICORN_RETURN_IF_ERROR(shm::EndRead(view));
   shm::Release(view);
+  // In a decode loop the next step's request follows after as long as this
+  // one did (sampling, streaming): the socket thread spins until then.
+  last_run_end_ns_ = trace::NowNs();
+  if (think_ns_ > 0 && think_ns_ < kMaxThinkNs) {
+    registry_.ExpectTraffic(last_run_end_ns_, last_run_end_ns_ + think_ns_ + busy_ns());
+  }
   return absl::OkStatus();
 }
 

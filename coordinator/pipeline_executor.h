@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -101,13 +102,21 @@ class PipelineExecutor final : public StepExecutor {
   std::string WorkerFor(const std::string& role) const;  // mu_ held
   std::vector<std::string> ActiveWorkers() const;        // mu_ held
   std::vector<std::string> Roles() const;                // the plan's worker names, vision included
-  // Waits for the answer to the stage in flight (or its worker's loss).
-  StatusOr<wire::StageDone> Await();
+  // Waits for the answer to the stage in flight (or its worker's loss),
+  // posted at `posted`; `predicted` is how long that stage took last time at
+  // this many rows (0: unknown). The reply is awaited blocked until shortly
+  // before it is due, then by spinning (control.busy_poll_us on each side of
+  // the prediction): a decode hop then costs no thread wake-up on this side.
+  StatusOr<wire::StageDone> Await(std::chrono::steady_clock::time_point posted,
+                                  std::chrono::nanoseconds predicted);
   // Posts `req` as the stage in flight to the worker now running `role`'s
   // parts (the role itself, or its standby after a failover; named in
-  // `worker`) and waits for its answer.
+  // `worker`) and waits for its answer. `predicted` (may be null): the last
+  // round trip of this stage and row count, used to time the wait, and
+  // updated with this one.
   StatusOr<wire::StageDone> RoundTrip(const std::string& role, uint64_t step_id,
-                                      const wire::RunStage& req, std::string* worker);
+                                      const wire::RunStage& req, std::string* worker,
+                                      std::chrono::nanoseconds* predicted);
   // Writes `data` into slot `slot` of `region` as f32 [rows, cols]; returns its descriptor.
   StatusOr<shm::SlotDescriptor> WriteSlot(uint32_t region, uint32_t slot, const float* data,
                                           int64_t rows, int64_t cols);
@@ -148,6 +157,12 @@ class PipelineExecutor final : public StepExecutor {
   std::map<std::string, std::string> active_;  // guarded by mu_
   std::map<std::string, int64_t> dead_since_;  // guarded by mu_
   std::atomic<int64_t> failovers_{0};
+  // The last duration of each (stage, rows) hop: when to start spinning.
+  std::map<std::pair<size_t, int>, std::chrono::nanoseconds> last_hop_;  // engine thread
+  // When the last Run() ended and how long the engine took before the next
+  // (trace::NowNs() units): when the registry should expect the next step.
+  int64_t last_run_end_ns_ = 0, think_ns_ = 0;  // engine thread
+  int64_t busy_ns() const { return int64_t(config_.control.busy_poll_us) * 1000; }
 };
 
 }  // namespace unicorn

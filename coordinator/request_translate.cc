@@ -30,6 +30,7 @@ StatusOr<EngineRequest> TranslateGenerate(const v1::GenerateRequest& req,
   std::vector<std::string> images(req.images().begin(), req.images().end());
   UNICORN_RETURN_IF_ERROR(PreprocessImages(images, vision, limits, &r));
   r.prompt = std::move(ids);
+  r.sampling.logprobs = req.logprobs();
   return r;
 }
 
@@ -59,6 +60,7 @@ StatusOr<EngineRequest> TranslateChat(const v1::ChatRequest& req, const Tokenize
                                                              req.stop(), tokenizer, limits));
   UNICORN_RETURN_IF_ERROR(PreprocessImages(images, vision, limits, &r));
   r.prompt = std::move(ids);
+  r.sampling.logprobs = req.logprobs();
   return r;
 }
 

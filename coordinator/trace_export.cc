@@ -14,6 +14,10 @@ namespace {
 
 using trace::Kind;
 
+// The track of a worker's device-timed spans (GPU timestamps), beside its
+// host track (tid 1) and the request tracks (1000 + request id).
+constexpr int64_t kDeviceTid = 2;
+
 bool OnRequestTrack(Kind k) {
   return k == Kind::kQueue || k == Kind::kTokenize || k == Kind::kInStep ||
          k == Kind::kImagePreprocess;
@@ -49,16 +53,21 @@ std::string ChromeTraceJson(const std::vector<trace::Span>& spans,
   nlohmann::json events = nlohmann::json::array();
   std::set<uint16_t> processes;
   std::set<std::pair<uint16_t, uint64_t>> request_tracks;
+  std::set<uint16_t> device_tracks;
   for (const trace::Span& s : spans) {
     processes.insert(s.process);
     int64_t tid = 1;
-    if (OnRequestTrack(s.kind)) {
+    if (s.device) {
+      tid = kDeviceTid;
+      device_tracks.insert(s.process);
+    } else if (OnRequestTrack(s.kind)) {
       tid = 1000 + int64_t(s.request_id);
       request_tracks.insert({s.process, s.request_id});
     }
     nlohmann::json args = {{"step", s.step}};
     if (s.request_id != 0) args["request"] = s.request_id;
     if (s.layer >= 0) args[s.kind == Kind::kHop ? "stage" : "layer"] = s.layer;
+    if (s.device) args["device"] = "vulkan";
     events.push_back({{"name", SpanName(s, stages)},
                       {"cat", trace::KindCategory(s.kind)},
                       {"ph", "X"},
@@ -78,6 +87,13 @@ std::string ChromeTraceJson(const std::vector<trace::Span>& spans,
                       {"pid", int(p) + 1},
                       {"tid", 1},
                       {"args", {{"name", p == 0 ? "engine" : "stage server"}}}});
+  }
+  for (uint16_t p : device_tracks) {
+    events.push_back({{"name", "thread_name"},
+                      {"ph", "M"},
+                      {"pid", int(p) + 1},
+                      {"tid", kDeviceTid},
+                      {"args", {{"name", "vulkan (GPU time)"}}}});
   }
   for (const auto& [p, r] : request_tracks) {
     events.push_back({{"name", "thread_name"},
@@ -143,9 +159,10 @@ std::string TraceSummary(const std::vector<trace::Span>& spans,
         key = {1000002, "stream write"};
         covered_us += d;
         break;
-      default:  // worker spans
-        key = {2000000 + int(s.process) * 100 + int(s.kind),
-               absl::StrCat("  ", trace::KindName(s.kind), " @", trace::ProcessName(s.process))};
+      default:  // worker spans (GPU time on the device's own rows)
+        key = {2000000 + int(s.process) * 100 + int(s.kind) + (s.device ? 50 : 0),
+               absl::StrCat("  ", trace::KindName(s.kind), " @", trace::ProcessName(s.process),
+                            s.device ? " (vulkan, GPU time)" : "")};
         break;
     }
     Row& r = rows[key];

@@ -61,6 +61,13 @@ class WorkerRegistry {
   // Unavailable if the worker is not alive.
   Status Post(const std::string& name, wire::Command command, std::string payload);
 
+  // A hint from the pipeline: traffic is due between the two times
+  // (wire::MonotonicNs()). The socket thread then spins on its socket over
+  // that window instead of sleeping in poll, which saves a thread wake-up per
+  // message on the decode path. Ignored on hosts with few cores, where the
+  // spinning would take the core ZeroMQ's I/O thread needs.
+  void ExpectTraffic(int64_t from_ns, int64_t until_ns);
+
   void MarkReady(const std::string& name, bool ready);
   std::vector<WorkerState> Snapshot() const;
   // True while every worker the plan names is alive and ready (after a
@@ -86,7 +93,9 @@ class WorkerRegistry {
   std::atomic<bool> stop_{false};
   std::atomic<bool> shutdown_workers_{false};
   std::thread thread_;
-  int wake_fd_ = -1;  // eventfd: Post() wakes the socket thread
+  int wake_fd_ = -1;    // eventfd: Post() wakes the socket thread
+  const bool spin_ok_;  // enough cores to spin (ExpectTraffic)
+  std::atomic<int64_t> spin_from_ns_{0}, spin_until_ns_{0};
   mutable std::mutex mu_;
   std::vector<WorkerState> workers_;          // guarded by mu_
   std::deque<Outgoing> outbox_;               // guarded by mu_

@@ -1,6 +1,9 @@
 // unicorn-gpu-worker: owns a Vulkan device (AMD iGPU on the target laptop,
 // any Vulkan GPU elsewhere, lavapipe in CI) and runs the stages the plan
 // gives it.
+#include <cstdlib>
+#include <cstring>
+
 #include "common/log.h"
 #include "common/worker_main.h"
 #include "gpu_worker/arena_import.h"
@@ -24,6 +27,10 @@ StatusOr<BackendInfo> OpenBackend(const WorkerConfig& w) {
   // fail the daemon's start, not its first request.
   vk::VulkanOptions vo;
   vo.device = w.device;
+  // As in `unicorn run`: UNICORN_VK_PROFILE=1 times every dispatch and logs
+  // a per-op table when the worker closes.
+  const char* prof = std::getenv("UNICORN_VK_PROFILE");
+  vo.profile = prof != nullptr && std::strcmp(prof, "0") != 0;
   UNICORN_ASSIGN_OR_RETURN(auto ops, vk::VulkanOps::Create(vo));
   std::string desc = ops->Describe();
   g_vulkan = ops.get();

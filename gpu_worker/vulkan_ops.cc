@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/log.h"
+#include "common/trace.h"
 #include "gpu_worker/vk/external_memory.h"
 #include "gpu_worker/vulkan_ops_internal.h"
 #include "model/quant.h"
@@ -337,6 +338,28 @@ const Buffer* VulkanOps::FindImport(const void* p, size_t bytes, VkDeviceSize* o
   return nullptr;
 }
 
+// ---- Device-timed trace spans ---------------------------------------------
+
+bool VulkanOps::DeviceSpans() {
+  if (!trace::Enabled()) return false;
+  if (device_->caps().timestamps) return true;
+  if (!said_no_timestamps_) {
+    said_no_timestamps_ = true;
+    LOG_WARN(
+        "[vk] {} cannot write timestamps (timestampValidBits 0): traced layer spans time "
+        "the host, not the GPU",
+        device_->caps().name);
+  }
+  return false;
+}
+
+void VulkanOps::MarkSpan(int kind, int layer) {
+  Op op{OpKind::kMark};
+  op.i[0] = kind;
+  op.i[1] = layer;
+  Enqueue(op);
+}
+
 // ---- Compute ops (queued) ---------------------------------------------------
 
 void VulkanOps::Enqueue(Op op) { queue_.push_back(op); }
@@ -524,6 +547,23 @@ std::string VulkanOps::ProfileReport() const {
 
 // ---- Flush: reuse or record, submit, wait ---------------------------------
 
+void VulkanOps::RecordMarks(const Graph& g, int64_t submitted_ns, int64_t done_ns) {
+  auto ticks = g.cmd->MarkTicks();
+  if (!ticks.ok() || ticks->size() != g.marks.size() || ticks->empty()) return;
+  const double ns_per_tick = device_->caps().timestamp_period_ns;
+  const uint64_t last = ticks->back();
+  auto at = [&](size_t k) {
+    const int64_t ns = done_ns - int64_t(double(last - (*ticks)[k]) * ns_per_tick);
+    return std::clamp(ns, submitted_ns, done_ns);
+  };
+  for (size_t k = 0; k + 1 < ticks->size(); ++k) {
+    const auto [kind, layer] = g.marks[k];
+    trace::Kind tk;
+    if (kind < 0 || !trace::KindFromInt(kind, &tk)) continue;
+    trace::RecordDevice(tk, at(k), std::max(at(k), at(k + 1)), layer);
+  }
+}
+
 StatusOr<SubBuffer> VulkanOps::RopeTable(int head_dim, float theta, float factor) {
   auto key = std::make_tuple(head_dim, theta, factor);
   auto it = rope_tables_.find(key);
@@ -608,6 +648,8 @@ Status VulkanOps::Flush() {
       return status_;
     }
     ++stats_.recorded;
+    LOG_DEBUG("[vk] recorded a command buffer of {} ops ({} cached, flush {}, {} reused so far)",
+              body.size(), graphs_.size(), stats_.flushes, stats_.reused);
     g = graphs_.emplace(h, std::move(*rec))->second.get();
   }
   if (g != nullptr) {
@@ -620,11 +662,13 @@ Status VulkanOps::Flush() {
   queue_.clear();
   upload_used_ = 0;
   if (!status_.ok()) return status_;
+  const int64_t submitted_ns = g != nullptr && !g->marks.empty() ? trace::NowNs() : 0;
   Status s = device_->SubmitAndWait(submit);
   if (!s.ok()) {
     Fail(s);
     return status_;
   }
+  if (submitted_ns != 0) RecordMarks(*g, submitted_ns, trace::NowNs());
   if (options_.profile && g != nullptr) {
     auto prof = g->cmd->Profile();
     if (prof.ok()) {

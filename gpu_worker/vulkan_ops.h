@@ -55,6 +55,18 @@ class VulkanOps : public Ops {
   std::string Describe() const override;
   Device& device() { return *device_; }
 
+  // Trace spans of model parts in GPU time (Ops::DeviceSpans): the marks
+  // become timestamps in the recorded command buffer (a traced step's op
+  // sequence is cached apart from the untraced one's), and after the flush
+  // that runs them each span between two marks is recorded with
+  // trace::RecordDevice. Device ticks are put on CLOCK_MONOTONIC by pinning
+  // the last mark to the moment the fence wait returned (the GPU finished at
+  // or before it), and no span starts before the submit. A device without
+  // timestamps answers false (the model then times the host) and says so
+  // once.
+  bool DeviceSpans() override;
+  void MarkSpan(int kind, int layer) override;
+
   std::unique_ptr<unicorn::Buffer> Alloc(size_t size) override;
   StatusOr<std::unique_ptr<unicorn::Weight>> LoadWeight(const TensorInfo& t) override;
   void Write(unicorn::Buffer& dst, size_t offset, const void* src, size_t n) override;
@@ -105,6 +117,14 @@ class VulkanOps : public Ops {
   // Bytes imported so far.
   uint64_t imported_bytes() const;
 
+  // Forgets every cached command buffer (after the queued work): the next
+  // flush of each op sequence records anew. For tests that compare reuse
+  // with fresh recording.
+  void DropCachedCommandBuffers() {
+    (void)Flush();
+    DropGraphs();
+  }
+
   // Submits what is queued and waits. Errors (which the void ops cannot
   // return) are kept: the first one is reported here and by status().
   Status Flush();
@@ -138,6 +158,8 @@ class VulkanOps : public Ops {
   StatusOr<SubBuffer> Arena(uint64_t bytes, const std::string& what, Buffer** owner,
                             VkDeviceSize* offset);
   void DropGraphs();
+  // The spans between g's marks, after its run (see DeviceSpans).
+  void RecordMarks(const Graph& g, int64_t submitted_ns, int64_t done_ns);
   // The import holding [p, p + bytes) and p's byte offset in it, or nullptr.
   const Buffer* FindImport(const void* p, size_t bytes, VkDeviceSize* offset) const;
   // The cached graph of exactly `ops`, or nullptr; `hash` gets their hash.
@@ -170,6 +192,7 @@ class VulkanOps : public Ops {
   };
   std::vector<HostImport> imports_;
   std::vector<TimestampRecord> last_profile_;
+  bool said_no_timestamps_ = false;
   struct OpTotals {
     double ms = 0;
     uint64_t count = 0, bytes = 0;

@@ -62,6 +62,7 @@ enum class OpKind : uint8_t {
   kSoftCap,    // b0 x; i0 n; f0 cap
   kAvgPool,    // b0 x, b1 out; i0 side, i1 c, i2 k
   kCopy,       // raw: v0 src, v1 dst (VkBuffer); i0 src bytes off, i1 dst bytes off, i2 bytes
+  kMark,       // a trace span mark (Ops::MarkSpan): i0 trace::Kind or -1 (end), i1 layer
 };
 
 struct VulkanOps::Op {
@@ -128,6 +129,10 @@ struct VulkanOps::Op {
         *r = {v[0]};
         *wr = {v[1]};
         return;
+      case OpKind::kMark:
+        r->clear();
+        wr->clear();
+        return;
     }
   }
 };
@@ -139,6 +144,7 @@ struct VulkanOps::Graph {
   uint64_t dispatches = 0, barriers = 0;
   int64_t tokens = 0;                           // rows of the widest product
   std::map<std::string, uint64_t> label_bytes;  // weight bytes read, by profile label
+  std::vector<std::pair<int, int>> marks;       // (trace kind or -1, layer) per timestamp
 };
 
 }  // namespace unicorn::vk

@@ -54,7 +54,22 @@ std::string Role(const std::string& name) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<Op>& ops) {
+StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<Op>& queued) {
+  // Span marks are not ops: they become timestamps between the ops they
+  // stand between, and the ops around them fuse as without them (a fused op
+  // that crosses a mark counts before it).
+  std::vector<Op> body;
+  std::vector<size_t> mark_at;  // index into body before which each mark is written
+  auto g = std::make_unique<Graph>();
+  for (const Op& op : queued) {
+    if (op.kind == OpKind::kMark) {
+      mark_at.push_back(body.size());
+      g->marks.push_back({int(op.i[0]), int(op.i[1])});
+    } else {
+      body.push_back(op);
+    }
+  }
+  const std::vector<Op>& ops = body;
   // Resources the recording refers to, made before anything is recorded (a
   // growing scratch buffer drops the cached command buffers).
   uint64_t scratch_bytes = 16;
@@ -72,11 +87,17 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   }
   UNICORN_ASSIGN_OR_RETURN(SubBuffer scratch, Scratch(scratch_bytes));
 
-  auto g = std::make_unique<Graph>();
-  g->ops = ops;
+  g->ops = queued;
   g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
   CommandBuffer& cmd = *g->cmd;
+  if (!g->marks.empty() && !cmd.ReserveMarks(uint32_t(g->marks.size()))) g->marks.clear();
   cmd.Begin();
+  size_t next_mark = 0;
+  auto marks_before = [&](size_t i) {
+    for (; next_mark < mark_at.size() && mark_at[next_mark] <= i; ++next_mark) {
+      if (!g->marks.empty()) cmd.Mark();
+    }
+  };
   BarrierTracker barriers(cmd);
   Kernels& k = *kernels_;
   std::vector<char> done(ops.size(), 0);
@@ -106,6 +127,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   };
 
   for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
+    marks_before(i);
     if (done[i]) continue;
     const Op& op = ops[i];
 
@@ -333,6 +355,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         check(k.AvgPool(cmd, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]),
                         uint32_t(op.i[0] / op.i[2]), uint32_t(op.i[1])));
         break;
+      case OpKind::kMark:  // taken out above
+        break;
       case OpKind::kCopy: {
         const VkDeviceSize bytes = VkDeviceSize(op.i[2]);
         cmd.Copy({op.v[0], VkDeviceSize(op.i[0]), bytes}, {op.v[1], VkDeviceSize(op.i[1]), bytes},
@@ -341,6 +365,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       }
     }
   }
+  marks_before(ops.size());
   UNICORN_RETURN_IF_ERROR(st);
   UNICORN_RETURN_IF_ERROR(cmd.End());
   g->barriers = barriers.barriers();

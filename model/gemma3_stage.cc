@@ -1,12 +1,29 @@
 #include "model/gemma3_stage.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/trace.h"
 #include "model/image.h"
 #include "model/names.h"
 
 namespace unicorn {
+namespace {
+
+// A model part's trace span: a mark for the backend to time on the device,
+// or the host's time of this scope.
+struct PartSpan {
+  PartSpan(Ops& ops, bool device, trace::Kind kind, int layer) {
+    if (device) {
+      ops.MarkSpan(int(kind), layer);
+    } else {
+      host.emplace(kind, layer);
+    }
+  }
+  std::optional<trace::ScopedSpan> host;
+};
+
+}  // namespace
 
 Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, int image_rows,
                                std::span<const float> image_embeds, bool embedding, int first_part,
@@ -78,13 +95,13 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, int i
   ops_.Write(*pos_, 0, pos_host_.data(), size_t(n));
   ops_.Write(*spans_local_, 0, spans_local_host_.data(), 2 * size_t(n));
   ops_.Write(*spans_global_, 0, spans_global_host_.data(), 2 * size_t(n));
-  // Spans per part (common/trace.h; free when the step is not traced). They
-  // time the host calls: synchronous on the CPU backend; on Vulkan the ops are
-  // recorded and run at the Read below, so there the part spans are recording
-  // time and the device time lands in the last span (lm_head) or the stage's
-  // compute span.
+  // Spans per part (common/trace.h; free when the step is not traced). A
+  // backend that queues its work and can time it on the device (Vulkan) gets
+  // marks between the parts and records their GPU time itself; otherwise
+  // (the CPU backend, which runs each op as it is called) the host is timed.
+  const bool device_spans = trace::Enabled() && ops_.DeviceSpans();
   if (embedding) {
-    trace::ScopedSpan span(trace::Kind::kEmbedding);
+    PartSpan span(ops_, device_spans, trace::Kind::kEmbedding, -1);
     ops_.Embed(*ids_, model_.token_embd(), model_.embed_scale(), n, *x_);
     // Gemma3Model.forward's masked_scatter: image features (not scaled)
     // replace the image rows.
@@ -97,20 +114,22 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, int i
   }
   for (int p = first_part; p < last_part; ++p) {
     if (p % 2 == 0) {
-      trace::ScopedSpan span(trace::Kind::kAttention, p / 2);
+      PartSpan span(ops_, device_spans, trace::Kind::kAttention, p / 2);
       AttentionHalf(p / 2, n);
     } else {
-      trace::ScopedSpan span(trace::Kind::kFfn, p / 2);
+      PartSpan span(ops_, device_spans, trace::Kind::kFfn, p / 2);
       FfnHalf(p / 2, n);
     }
   }
   if (attends) n_past_ = start_pos + n;
   if (lm_head) {
-    trace::ScopedSpan span(trace::Kind::kLmHead);
+    PartSpan span(ops_, device_spans, trace::Kind::kLmHead, -1);
     ops_.Copy(*x_, size_t(n - 1) * H, *last_, 0, H);
     LmHead(*last_, 1);
+    if (device_spans) ops_.MarkSpan(-1, -1);
     ops_.Read(*logits_, 0, logits, size_t(c.vocab_size));
   } else {
+    if (device_spans) ops_.MarkSpan(-1, -1);
     ops_.Read(*x_, 0, hidden_out, size_t(n) * H);
   }
   return absl::OkStatus();
@@ -209,9 +228,25 @@ Status Gemma3StageModel::EncodeImage(std::span<const float> pixels, float* out) 
   return absl::OkStatus();
 }
 
+void Gemma3StageModel::Free(uint64_t seq_id) {
+  auto it = sessions_.find(seq_id);
+  if (it == sessions_.end()) return;
+  // Positions are rewritten before they are read (the cache may hold the
+  // last sequence's keys beyond n_past, never inside a span): a reset is a
+  // clean session.
+  it->second->Reset();
+  spare_.push_back(std::move(it->second));
+  sessions_.erase(it);
+}
+
 StatusOr<Gemma3Session*> Gemma3StageModel::SessionFor(uint64_t seq_id) {
   auto it = sessions_.find(seq_id);
   if (it != sessions_.end()) return it->second.get();
+  if (!spare_.empty()) {
+    std::unique_ptr<Gemma3Session> s = std::move(spare_.back());
+    spare_.pop_back();
+    return sessions_.emplace(seq_id, std::move(s)).first->second.get();
+  }
   if (int(sessions_.size()) >= std::max(1, spec_.max_sequences)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("[gemma3] stage: ", sessions_.size(), " sequences already hold KV caches"));

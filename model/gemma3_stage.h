@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "model/gemma3.h"
 #include "model/model_files.h"
@@ -22,8 +23,15 @@ class Gemma3StageModel final : public StageModel {
   Status Run(const StageSpec& spec, std::span<const StageRows> seqs, std::span<const int> ids,
              std::span<const float> images, const float* hidden_in, float* hidden_out,
              float* logits) override;
-  void Free(uint64_t seq_id) override { sessions_.erase(seq_id); }
-  void FreeAll() override { sessions_.clear(); }
+  // A freed sequence's session is kept (reset) for the next sequence: its
+  // buffers, and the command buffers a queueing backend (Vulkan) recorded
+  // over them, serve again, so a new request records nothing for its decode
+  // steps. At most max_sequences sessions exist, live or spare.
+  void Free(uint64_t seq_id) override;
+  void FreeAll() override {
+    sessions_.clear();
+    spare_.clear();
+  }
   int hidden_size() const override { return model_->config().hidden_size; }
   int vocab_size() const override { return model_->config().vocab_size; }
   int64_t weight_bytes() const override { return weight_bytes_; }
@@ -40,8 +48,9 @@ class Gemma3StageModel final : public StageModel {
   std::unique_ptr<ModelFiles> files_;
   std::unique_ptr<Gemma3Model> model_;
   std::map<uint64_t, std::unique_ptr<Gemma3Session>> sessions_;
-  std::unique_ptr<SiglipTower> vision_;  // spec.vision and the model has one
-  std::vector<float> embeds_;            // [mm_tokens_per_image, hidden] scratch
+  std::unique_ptr<SiglipTower> vision_;                // spec.vision and the model has one
+  std::vector<float> embeds_;                          // [mm_tokens_per_image, hidden] scratch
+  std::vector<std::unique_ptr<Gemma3Session>> spare_;  // freed, Reset()
   int64_t weight_bytes_ = 0;
 };
 

@@ -93,6 +93,19 @@ class Ops {
   // "cpu (2 threads, AVX3_DL)" and the like, for logs and benchmarks.
   virtual std::string Describe() const = 0;
 
+  // ---- Device-timed trace spans (common/trace.h) ------------------------
+  // A backend that queues its work (Vulkan) answers true while the calling
+  // thread's step is traced and it can time work on the device. The model
+  // then calls MarkSpan(kind, layer) where a part's ops start and
+  // MarkSpan(-1, -1) after the last part, instead of timing the host, and the
+  // backend records one span per part, with device times on CLOCK_MONOTONIC,
+  // once the work has run. `kind` is a trace::Kind.
+  virtual bool DeviceSpans() { return false; }
+  virtual void MarkSpan(int kind, int layer) {
+    (void)kind;
+    (void)layer;
+  }
+
   // ---- Memory ----------------------------------------------------------
   // A buffer of `size` 4-byte elements, zero-filled.
   virtual std::unique_ptr<Buffer> Alloc(size_t size) = 0;

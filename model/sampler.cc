@@ -19,6 +19,27 @@ bool ByValueDesc(const std::pair<float, int>& a, const std::pair<float, int>& b)
   return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
 
+// The first index of the largest value (torch.argmax's tie rule; NaN never
+// wins). Eight running maxima, then a search for the first equal element:
+// std::max_element's one dependent chain took ~1 ms over Gemma 3's 262k
+// logits, a sixth of a decode step on the GPU host.
+int Argmax(std::span<const float> v) {
+  const size_t n = v.size();
+  float m[8];
+  for (float& x : m) x = -INFINITY;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (size_t j = 0; j < 8; ++j) m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+  }
+  float mx = -INFINITY;
+  for (float x : m) mx = x > mx ? x : mx;
+  for (; i < n; ++i) mx = v[i] > mx ? v[i] : mx;
+  for (size_t k = 0; k < n; ++k) {
+    if (v[k] == mx) return int(k);
+  }
+  return 0;
+}
+
 }  // namespace
 
 RngState RngState::FromSeed(uint64_t seed) {
@@ -46,11 +67,15 @@ Sampler::Sampler(const SamplingParams& params)
 
 int Sampler::Sample(std::span<const float> logits, std::span<const int> history) {
   const int V = int(logits.size());
+  const bool penalty = params_.repeat_penalty != 1.0f && !history.empty();
+  if (params_.temperature <= 0.0f && !penalty) {  // greedy: no copy of the logits
+    return Argmax(logits);
+  }
   work_.assign(logits.begin(), logits.end());
 
   // Repetition penalty (transformers' RepetitionPenaltyLogitsProcessor): each
   // distinct recent token once.
-  if (params_.repeat_penalty != 1.0f && !history.empty()) {
+  if (penalty) {
     size_t first = 0;
     if (params_.repeat_last_n >= 0 && history.size() > size_t(params_.repeat_last_n)) {
       first = history.size() - size_t(params_.repeat_last_n);
@@ -65,7 +90,7 @@ int Sampler::Sample(std::span<const float> logits, std::span<const int> history)
   }
 
   if (params_.temperature <= 0.0f) {
-    return int(std::max_element(work_.begin(), work_.end()) - work_.begin());
+    return Argmax(work_);
   }
 
   // Candidates sorted by logit, best first. Only as many as needed are sorted:

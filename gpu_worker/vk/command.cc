@@ -50,6 +50,7 @@ CommandBuffer::~CommandBuffer() {
   VkDevice dev = device_.handle();
   if (pending_) vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
   if (queries_ != VK_NULL_HANDLE) vkDestroyQueryPool(dev, queries_, nullptr);
+  if (marks_ != VK_NULL_HANDLE) vkDestroyQueryPool(dev, marks_, nullptr);
   for (VkDescriptorPool p : descriptor_pools_) vkDestroyDescriptorPool(dev, p, nullptr);
   if (fence_ != VK_NULL_HANDLE) vkDestroyFence(dev, fence_, nullptr);
   if (pool_ != VK_NULL_HANDLE) vkDestroyCommandPool(dev, pool_, nullptr);
@@ -69,6 +70,41 @@ void CommandBuffer::Begin() {
     vkCmdResetQueryPool(cmd_, queries_, 0, max_timestamps_ + 1);
     Timestamp("");
   }
+  marks_used_ = 0;
+  if (marks_ != VK_NULL_HANDLE) vkCmdResetQueryPool(cmd_, marks_, 0, marks_cap_);
+}
+
+bool CommandBuffer::ReserveMarks(uint32_t n) {
+  if (n <= marks_cap_) return marks_ != VK_NULL_HANDLE;
+  if (!device_.caps().timestamps) return false;
+  VkDevice dev = device_.handle();
+  if (marks_ != VK_NULL_HANDLE) vkDestroyQueryPool(dev, marks_, nullptr);
+  marks_ = VK_NULL_HANDLE;
+  marks_cap_ = 0;
+  VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+  qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  qci.queryCount = n;
+  if (vkCreateQueryPool(dev, &qci, nullptr, &marks_) != VK_SUCCESS) {
+    marks_ = VK_NULL_HANDLE;
+    return false;
+  }
+  marks_cap_ = n;
+  return true;
+}
+
+void CommandBuffer::Mark() {
+  if (marks_ == VK_NULL_HANDLE || marks_used_ >= marks_cap_) return;
+  vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, marks_, marks_used_++);
+}
+
+StatusOr<std::vector<uint64_t>> CommandBuffer::MarkTicks() {
+  std::vector<uint64_t> ticks(marks_used_);
+  if (ticks.empty()) return ticks;
+  VkResult r =
+      vkGetQueryPoolResults(device_.handle(), marks_, 0, marks_used_, ticks.size() * 8,
+                            ticks.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+  if (r != VK_SUCCESS) return VkError("vkGetQueryPoolResults", r);
+  return ticks;
 }
 
 VkDescriptorSet CommandBuffer::AllocateSet(VkDescriptorSetLayout layout) {

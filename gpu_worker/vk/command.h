@@ -69,6 +69,15 @@ class CommandBuffer {
   Status Wait();    // blocks until the last Submit() finished
   Status SubmitAndWait();
 
+  // Span marks (trace spans of model parts): ReserveMarks(n) before Begin()
+  // makes room for n timestamps, which Begin() resets on the device each
+  // run; Mark() writes the next one once all earlier work has completed.
+  // MarkTicks() gives them (device ticks) after Wait(). False from
+  // ReserveMarks when the queue cannot write timestamps.
+  bool ReserveMarks(uint32_t n);
+  void Mark();
+  StatusOr<std::vector<uint64_t>> MarkTicks();
+
   // With timestamps enabled: the GPU time of each dispatch of the last run,
   // in recording order (valid after Wait()).
   StatusOr<std::vector<TimestampRecord>> Profile();
@@ -92,6 +101,8 @@ class CommandBuffer {
   uint32_t max_timestamps_ = 0;
   std::vector<std::string> labels_;
   std::string label_;
+  VkQueryPool marks_ = VK_NULL_HANDLE;
+  uint32_t marks_cap_ = 0, marks_used_ = 0;
 };
 
 }  // namespace unicorn::vk
