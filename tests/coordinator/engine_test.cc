@@ -322,7 +322,9 @@ EngineRequest ImageReq(int n) {
 void CheckImageSteps(const VisionExecutor& ex) {
   const std::vector<int> prompt = ImagePrompt();
   const int P = int(prompt.size());
-  auto is_image = [&](int pos) { return pos < P && prompt[size_t(pos)] == kImageToken; };
+  auto is_image = [&](int pos) {
+    return pos >= 0 && pos < P && prompt[size_t(pos)] == kImageToken;
+  };
   int prefill_steps = 0;
   for (const auto& s : ex.steps_seen_) {
     if (s.start >= P) continue;
