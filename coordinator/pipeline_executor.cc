@@ -267,6 +267,21 @@ StatusOr<shm::SlotDescriptor> PipelineExecutor::WriteSlot(uint32_t region, uint3
   return w.Commit();
 }
 
+void PipelineExecutor::FileWorkerSpans(const wire::StageDone& done, uint16_t process) {
+  trace::ThreadState& ts = trace::Current();
+  for (const wire::Span& w : done.spans()) {
+    trace::Span sp;
+    if (!trace::KindFromInt(w.kind(), &sp.kind)) continue;
+    sp.start_ns = w.start_ns();
+    sp.end_ns = w.end_ns();
+    sp.layer = w.layer();
+    sp.device = w.device();
+    sp.step = ts.step;
+    sp.process = process;
+    ts.sink->Add(sp);
+  }
+}
+
 StatusOr<wire::StageDone> PipelineExecutor::RoundTrip(const std::string& role, uint64_t step_id,
                                                       const wire::RunStage& req,
                                                       std::string* worker_out,
@@ -322,20 +337,7 @@ Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<
   std::string worker;  // the vision worker, or its standby after a failover
   UNICORN_ASSIGN_OR_RETURN(wire::StageDone done,
                            RoundTrip(plan_.vision, step_id, req, &worker, nullptr));
-  if (traced) {
-    trace::ThreadState& ts = trace::Current();
-    const uint16_t process = trace::ProcessId(plan_.vision);
-    for (const wire::Span& w : done.spans()) {
-      trace::Span sp;
-      if (!trace::KindFromInt(w.kind(), &sp.kind)) continue;
-      sp.start_ns = w.start_ns();
-      sp.end_ns = w.end_ns();
-      sp.layer = w.layer();
-      sp.step = ts.step;
-      sp.process = process;
-      ts.sink->Add(sp);
-    }
-  }
+  if (traced) FileWorkerSpans(done, trace::ProcessId(plan_.vision));
   if (!done.error().empty()) {
     auto code = static_cast<absl::StatusCode>(done.error_code());
     if (code == absl::StatusCode::kFailedPrecondition) code = absl::StatusCode::kUnavailable;
@@ -428,19 +430,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
     if (on_hop_) on_hop_(i, double(hop_end - hop_start) * 1e-9);
     if (traced) {
       trace::Record(trace::Kind::kHop, hop_start, hop_end, 0, int32_t(i));
-      // The worker's spans, filed under this step and that worker.
-      trace::ThreadState& ts = trace::Current();
-      for (const wire::Span& w : done.spans()) {
-        trace::Span sp;
-        if (!trace::KindFromInt(w.kind(), &sp.kind)) continue;
-        sp.start_ns = w.start_ns();
-        sp.end_ns = w.end_ns();
-        sp.layer = w.layer();
-        sp.device = w.device();
-        sp.step = ts.step;
-        sp.process = stage_process_[i];
-        ts.sink->Add(sp);
-      }
+      FileWorkerSpans(done, stage_process_[i]);
     }
     if (!done.error().empty()) {
       auto code = static_cast<absl::StatusCode>(done.error_code());

@@ -117,6 +117,9 @@ class PipelineExecutor final : public StepExecutor {
   StatusOr<wire::StageDone> RoundTrip(const std::string& role, uint64_t step_id,
                                       const wire::RunStage& req, std::string* worker,
                                       std::chrono::nanoseconds* predicted);
+  // Files a worker's spans (StageDone.spans) under the current step and
+  // that worker's trace process, with the device they were timed on.
+  void FileWorkerSpans(const wire::StageDone& done, uint16_t process);
   // Writes `data` into slot `slot` of `region` as f32 [rows, cols]; returns its descriptor.
   StatusOr<shm::SlotDescriptor> WriteSlot(uint32_t region, uint32_t slot, const float* data,
                                           int64_t rows, int64_t cols);
