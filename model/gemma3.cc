@@ -288,6 +288,17 @@ void Gemma3Session::Forward(int n, std::span<const float> image_rows,
   ops_.Read(*logits_, 0, logits->data() + old, size_t(rows) * V);
 }
 
+void Gemma3Session::SetRow(int r, int id, int pos, int run_lo, int run_hi) {
+  ids_host_[size_t(r)] = id;
+  pos_host_[size_t(r)] = pos;
+  int lo_local, lo_global, hi;
+  AttentionSpan(pos, model_.config().sliding_window, run_lo, run_hi, &lo_local, &lo_global, &hi);
+  spans_local_host_[2 * size_t(r)] = lo_local;
+  spans_local_host_[2 * size_t(r) + 1] = hi;
+  spans_global_host_[2 * size_t(r)] = lo_global;
+  spans_global_host_[2 * size_t(r) + 1] = hi;
+}
+
 Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float> image_embeds,
                               LogitsMode mode, std::vector<float>* logits) {
   const Gemma3Config& c = model_.config();
@@ -333,17 +344,10 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
     for (int r = 0; r < rows; ++r) {
       const int i = c0 + r;
       const int p = n_past_ + i;
-      ids_host_[size_t(r)] = tokens[size_t(i)];
-      pos_host_[size_t(r)] = p;
       const bool image = run_start[size_t(i)] >= 0;
       if (image) image_row_at[size_t(r)] = image_row++;
-      int lo_local, lo_global, hi;
-      AttentionSpan(p, c.sliding_window, image ? n_past_ + run_start[size_t(i)] : -1,
-                    image ? n_past_ + run_end[size_t(i)] : -1, &lo_local, &lo_global, &hi);
-      spans_local_host_[2 * size_t(r)] = lo_local;
-      spans_local_host_[2 * size_t(r) + 1] = hi;
-      spans_global_host_[2 * size_t(r)] = lo_global;
-      spans_global_host_[2 * size_t(r) + 1] = hi;
+      SetRow(r, tokens[size_t(i)], p, image ? n_past_ + run_start[size_t(i)] : -1,
+             image ? n_past_ + run_end[size_t(i)] : -1);
     }
     const bool last_chunk = c1 == n;
     LogitsMode m = mode == LogitsMode::kAll ? LogitsMode::kAll

@@ -158,6 +158,10 @@ class Gemma3Session {
 
  private:
   explicit Gemma3Session(const Gemma3Model& model) : model_(model), ops_(model.ops()) {}
+  // Prepares row r of the next forward pass: token `id` at position `pos`,
+  // its causal / sliding-window key spans, widened to [run_lo, run_hi] for
+  // an image row (run_lo >= 0: the positions of its image run).
+  void SetRow(int r, int id, int pos, int run_lo, int run_hi);
   // Runs rows [0, n) of the prepared inputs (ids_/pos_/spans) through the model.
   void Forward(int n, std::span<const float> image_rows, const std::vector<int>& image_row_at,
                LogitsMode mode, std::vector<float>* logits);

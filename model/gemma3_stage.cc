@@ -78,18 +78,11 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, int i
     }
   }
   for (int r = 0; r < n; ++r) {
-    const int p = start_pos + r;
     const bool image = run_start[size_t(r)] >= 0;
     // An image row's id may lie beyond the vocabulary: its embedding is replaced.
-    ids_host_[size_t(r)] = image ? 0 : tokens[size_t(r)];
-    pos_host_[size_t(r)] = p;
-    int lo_local, lo_global, hi;
-    AttentionSpan(p, c.sliding_window, image ? start_pos + run_start[size_t(r)] : -1,
-                  image ? start_pos + run_end[size_t(r)] : -1, &lo_local, &lo_global, &hi);
-    spans_local_host_[2 * size_t(r)] = lo_local;
-    spans_local_host_[2 * size_t(r) + 1] = hi;
-    spans_global_host_[2 * size_t(r)] = lo_global;
-    spans_global_host_[2 * size_t(r) + 1] = hi;
+    SetRow(r, image ? 0 : tokens[size_t(r)], start_pos + r,
+           image ? start_pos + run_start[size_t(r)] : -1,
+           image ? start_pos + run_end[size_t(r)] : -1);
   }
   ops_.Write(*ids_, 0, ids_host_.data(), size_t(n));
   ops_.Write(*pos_, 0, pos_host_.data(), size_t(n));
