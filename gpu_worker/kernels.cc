@@ -31,8 +31,8 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"matvec", {matvec_spv, matvec_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
       {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
-      {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 7}},
-      {"attn_decode", {attn_decode_spv, attn_decode_spv_size, sizeof(AttnPush), 6}},
+      {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 8}},
+      {"attn_decode", {attn_decode_spv, attn_decode_spv_size, sizeof(AttnPush), 7}},
       {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 3}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
       {"elementwise", {elementwise_spv, elementwise_spv_size, sizeof(ElementwisePush), 3}},
@@ -63,8 +63,13 @@ uint32_t NormWorkgroup(uint32_t rows, uint32_t n) {
   return wg;
 }
 
-constexpr uint32_t kMaxVectorTokens = 8;  // more take the tiled kernel
-constexpr uint32_t kMatVecCols = 4;       // tokens per matvec workgroup (n > 1)
+// The matvec kernel reads each weight once per column group, and a step of
+// a batch of decoding sequences has one row per sequence: up to 16 tokens
+// stay on it (the tiled kernel would waste most of its 64-token tiles).
+constexpr uint32_t kMaxVectorTokens = 16;  // more take the tiled kernel
+// Tokens per matvec workgroup: column groups of the same rows run in
+// neighbouring workgroups, so the second group's weights come from the cache.
+uint32_t MatVecCols(uint32_t n) { return n == 1 ? 1 : n <= 4 ? 4 : 8; }
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
 constexpr uint32_t kMaxHeadDim = 256;
 
@@ -153,7 +158,7 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
   const uint32_t max_shared = device_.caps().max_shared_memory;
   if (vector) {
     MatVecShape s = PickMatVec(w);
-    const uint32_t cols = n == 1 ? 1 : kMatVecCols;
+    const uint32_t cols = MatVecCols(n);
     const uint32_t mats = geglu ? 2 : 1;
     if (autotune_ && opt.matvec_rows == 0 && opt.matvec_wg == 0 && device_.caps().timestamps) {
       std::vector<std::pair<uint32_t, uint32_t>> cands;
@@ -211,12 +216,10 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
       opt.softcap};
   SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
   if (vector) {
-    const uint32_t cols = n == 1 ? 1 : kMatVecCols;
+    const uint32_t cols = MatVecCols(n);
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
                              Get("matvec", b, {uint32_t(w.dtype), a, opt.flags, cols}));
-    Groups g = Grid(CeilDiv(m, a));
-    g.z = CeilDiv(n, cols);
-    cmd.Dispatch(*p, {w.buf, x, y, bias}, push, g);
+    cmd.Dispatch(*p, {w.buf, x, y, bias}, push, Grid(uint64_t(CeilDiv(m, a)) * CeilDiv(n, cols)));
     return absl::OkStatus();
   }
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
@@ -232,7 +235,7 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   const uint32_t m = geglu ? w.rows / 2 : w.rows;
   // Shapes that share a kernel variant and grid share the result: n only
   // matters as 1 / few / many (rounded to the tile).
-  const uint32_t n_class = vector ? (n == 1 ? 1 : kMatVecCols) : (n + 63) / 64 * 64;
+  const uint32_t n_class = vector ? MatVecCols(n) : (n + 63) / 64 * 64;
   const std::string key =
       absl::StrCat(vector ? "matvec " : "matmul ", std::string(Traits(w.dtype).name), " ", w.rows,
                    "x", w.cols, " flags ", opt.flags, " n", n_class);
@@ -291,13 +294,16 @@ Status Kernels::HeadNormRope(CommandBuffer& cmd, const SubBuffer& x, const SubBu
                              const SubBuffer& inv_freq, const SubBuffer& pos,
                              const SubBuffer& k_store, const SubBuffer& v, const SubBuffer& v_store,
                              uint32_t n, const HeadParams& hp) {
-  if (hp.head_dim % 2 != 0 || ((hp.flags & UNICORN_HEAD_STORE) && hp.cap == 0)) {
+  if (hp.head_dim % 2 != 0 || ((hp.flags & UNICORN_HEAD_STORE) && hp.cap == 0) ||
+      ((hp.flags & UNICORN_HEAD_RINGS) &&
+       (!(hp.flags & UNICORN_HEAD_STORE) || hp.rings.size == 0))) {
     return absl::InvalidArgumentError(
         absl::StrCat("[vk] head norm/rope: head_dim ", hp.head_dim, ", store of ", hp.cap));
   }
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("head_norm_rope", 128, {hp.flags}));
   HeadPush push{hp.heads, hp.head_dim, hp.cap, hp.eps};
-  cmd.Dispatch(*p, {x, w, inv_freq, pos, k_store, v, v_store}, push, {hp.heads, n, 1});
+  const SubBuffer& r = (hp.flags & UNICORN_HEAD_RINGS) ? hp.rings : pos;
+  cmd.Dispatch(*p, {x, w, inv_freq, pos, k_store, v, v_store, r}, push, {hp.heads, n, 1});
   return absl::OkStatus();
 }
 
@@ -318,6 +324,9 @@ uint32_t Kernels::DecodeSplits(uint32_t cap) {
 }
 
 bool Kernels::UsesDecodePath(const AttnParams& ap) {
+  // Rows of several sequences (rings) take the decode kernel: the tiled
+  // prefill kernel shares each key tile among its rows.
+  if (ap.rings.size > 0) return true;
   if (ap.path != AttnParams::Path::kAuto) return ap.path == AttnParams::Path::kDecode;
   return ap.n_tokens <= 4;
 }
@@ -363,10 +372,11 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   SubBuffer o_part{scratch.buffer, scratch.offset, parts * ap.head_dim * 4};
   SubBuffer ml_part{scratch.buffer, scratch.offset + o_part.size, parts * 8};
   uint32_t group = ap.n_heads / ap.n_kv_heads;
-  UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec,
-                           Get("attn_decode", 128, {uint32_t(ap.kv_f16), group}));
+  UNICORN_ASSIGN_OR_RETURN(
+      const Pipeline* dec,
+      Get("attn_decode", 128, {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0)}));
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* red, Get("attn_reduce", 128, {}));
-  cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part}, push,
+  cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, ap.rings.size > 0 ? ap.rings : spans}, push,
                {push.n_splits, ap.n_kv_heads, ap.n_tokens});
   cmd.Barrier();
   cmd.Dispatch(*red, {o_part, ml_part, out}, push, {ap.n_heads, ap.n_tokens, 1});

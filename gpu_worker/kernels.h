@@ -45,6 +45,7 @@ struct HeadParams {
   uint32_t heads = 0, head_dim = 0;
   uint32_t cap = 0;  // K/V store slots (STORE)
   float eps = 1e-6f;
+  SubBuffer rings;  // [n] i32 (UNICORN_HEAD_RINGS): token t stores into ring rings[t]
 };
 
 struct AttnParams {
@@ -58,6 +59,9 @@ struct AttnParams {
   uint32_t kv_token_stride = 0, kv_head_stride = 0;
   uint32_t n_splits = 0;  // decode splits (0 = DecodeSplits(cap))
   enum class Path { kAuto, kDecode, kPrefill } path = Path::kAuto;
+  // [n] i32 or empty: token t reads ring rings[t] of a store shared by a
+  // batch (slots rings[t] * cap + j % cap). Takes the decode kernel.
+  SubBuffer rings;
 };
 
 class Kernels {
@@ -100,7 +104,8 @@ class Kernels {
                uint32_t n, float scale, uint32_t y_stride = 0);
 
   // Per-head RMS-norm and/or RoPE of x [n, heads, D], in place or (STORE)
-  // into the K/V store [cap, heads * D] at slot pos % cap together with v
+  // into the K/V store [cap, heads * D] at slot pos % cap (of ring
+  // hp.rings[t] with UNICORN_HEAD_RINGS) together with v
   // [n, heads * D] (head_norm_rope.comp).   w: [D]   inv_freq: [D/2]   pos: [n] i32
   // Buffers a variant does not use may be any buffer.
   Status HeadNormRope(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w,

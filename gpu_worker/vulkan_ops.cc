@@ -63,8 +63,11 @@ void VulkanOps::DropGraphs() {
 }
 
 void VulkanOps::ForgetBuffer(OpsBuffer* b) {
+  // Queued work that names it (a copy names buffers by handle) runs first.
+  const VkBuffer handle = b->buf().buffer();
   for (const Op& op : queue_) {
-    if (std::find(op.b, op.b + 5, b) != op.b + 5) {
+    if (std::find(op.b, op.b + 6, b) != op.b + 6 ||
+        (op.kind == OpKind::kCopy && (op.v[0] == handle || op.v[1] == handle))) {
       (void)Flush();
       break;
     }
@@ -434,14 +437,15 @@ void VulkanOps::Rope(unicorn::Buffer& x, const unicorn::Buffer& pos, int n, int 
 }
 
 void VulkanOps::StoreKv(const unicorn::Buffer& k, const unicorn::Buffer& v,
-                        const unicorn::Buffer& pos, int n, int kv_dim, int capacity,
-                        unicorn::Buffer& k_store, unicorn::Buffer& v_store) {
+                        const unicorn::Buffer& pos, const unicorn::Buffer* rings, int n, int kv_dim,
+                        int capacity, unicorn::Buffer& k_store, unicorn::Buffer& v_store) {
   Op op{OpKind::kStoreKv};
   op.b[0] = &B(k);
   op.b[1] = &B(v);
   op.b[2] = &B(pos);
   op.b[3] = &B(k_store);
   op.b[4] = &B(v_store);
+  op.b[5] = rings != nullptr ? &B(*rings) : nullptr;
   op.i[0] = n;
   op.i[1] = kv_dim;
   op.i[2] = capacity;
@@ -449,14 +453,16 @@ void VulkanOps::StoreKv(const unicorn::Buffer& k, const unicorn::Buffer& v,
 }
 
 void VulkanOps::Attention(const unicorn::Buffer& q, const unicorn::Buffer& k_store,
-                          const unicorn::Buffer& v_store, const unicorn::Buffer& spans, int n,
-                          const AttentionParams& p, unicorn::Buffer& out) {
+                          const unicorn::Buffer& v_store, const unicorn::Buffer& spans,
+                          const unicorn::Buffer* rings, int n, const AttentionParams& p,
+                          unicorn::Buffer& out) {
   Op op{OpKind::kAttention};
   op.b[0] = &B(q);
   op.b[1] = &B(k_store);
   op.b[2] = &B(v_store);
   op.b[3] = &B(spans);
   op.b[4] = &B(out);
+  op.b[5] = rings != nullptr ? &B(*rings) : nullptr;
   op.i[0] = n;
   op.i[1] = p.n_heads;
   op.i[2] = p.n_kv_heads;

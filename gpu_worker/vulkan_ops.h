@@ -87,11 +87,12 @@ class VulkanOps : public Ops {
   void Rope(unicorn::Buffer& x, const unicorn::Buffer& pos, int n, int heads, int head_dim,
             const RopeParams& p) override;
   void StoreKv(const unicorn::Buffer& k, const unicorn::Buffer& v, const unicorn::Buffer& pos,
-               int n, int kv_dim, int capacity, unicorn::Buffer& k_store,
-               unicorn::Buffer& v_store) override;
+               const unicorn::Buffer* rings, int n, int kv_dim, int capacity,
+               unicorn::Buffer& k_store, unicorn::Buffer& v_store) override;
   void Attention(const unicorn::Buffer& q, const unicorn::Buffer& k_store,
-                 const unicorn::Buffer& v_store, const unicorn::Buffer& spans, int n,
-                 const AttentionParams& p, unicorn::Buffer& out) override;
+                 const unicorn::Buffer& v_store, const unicorn::Buffer& spans,
+                 const unicorn::Buffer* rings, int n, const AttentionParams& p,
+                 unicorn::Buffer& out) override;
   void GeluMul(const unicorn::Buffer& gate, const unicorn::Buffer& up, size_t n,
                unicorn::Buffer& out) override;
   void Gelu(unicorn::Buffer& x, size_t n) override;

@@ -53,8 +53,9 @@ enum class OpKind : uint8_t {
   kLayerNorm,  // b0 x, b1 out; w0 w, w1 b; i0 rows, i1 dim; f0 eps
   kMatMul,     // b0 x, b1 y; w0 W, w1 bias|null; i0 n
   kRope,       // b0 x (in place), b1 pos; i0 n, i1 heads, i2 head_dim; f0 theta, f1 factor
-  kStoreKv,    // b0 k, b1 v, b2 pos, b3 k_store, b4 v_store; i0 n, i1 kv_dim, i2 capacity
-  kAttention,  // b0 q, b1 k_store, b2 v_store, b3 spans, b4 out;
+  kStoreKv,    // b0 k, b1 v, b2 pos, b3 k_store, b4 v_store, b5 rings|null;
+               // i0 n, i1 kv_dim, i2 capacity
+  kAttention,  // b0 q, b1 k_store, b2 v_store, b3 spans, b4 out, b5 rings|null;
                // i0 n, i1 heads, i2 kv_heads, i3 head_dim, i4 capacity; f0 scale, f1 softcap
   kGeluMul,    // b0 gate, b1 up, b2 out; i0 n
   kGelu,       // b0 x; i0 n
@@ -67,14 +68,14 @@ enum class OpKind : uint8_t {
 
 struct VulkanOps::Op {
   OpKind kind;
-  const OpsBuffer* b[5] = {};
+  const OpsBuffer* b[6] = {};
   const OpsWeight* w[2] = {};
   VkBuffer v[2] = {};
   int64_t i[5] = {};
   float f[2] = {};
 
   bool operator==(const Op& o) const {
-    return kind == o.kind && std::equal(b, b + 5, o.b) && std::equal(w, w + 2, o.w) &&
+    return kind == o.kind && std::equal(b, b + 6, o.b) && std::equal(w, w + 2, o.w) &&
            std::equal(v, v + 2, o.v) && std::equal(i, i + 5, o.i) &&
            std::memcmp(f, o.f, sizeof(f)) == 0;
   }
@@ -109,10 +110,12 @@ struct VulkanOps::Op {
         return;
       case OpKind::kStoreKv:
         *r = {vb(b[0]), vb(b[1]), vb(b[2])};
+        if (b[5] != nullptr) r->push_back(vb(b[5]));
         *wr = {vb(b[3]), vb(b[4])};
         return;
       case OpKind::kAttention:
         *r = {vb(b[0]), vb(b[1]), vb(b[2]), vb(b[3])};
+        if (b[5] != nullptr) r->push_back(vb(b[5]));
         *wr = {vb(b[4])};
         return;
       case OpKind::kGeluMul:

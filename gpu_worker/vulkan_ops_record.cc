@@ -9,7 +9,7 @@
 namespace unicorn::vk {
 namespace {
 
-constexpr int64_t kMaxFusedTokens = 8;  // GeGLU fuses into the few-token product only
+constexpr int64_t kMaxFusedTokens = 16;  // GeGLU fuses into the few-token product only
 
 bool Has(const std::vector<VkBuffer>& v, VkBuffer b) {
   return std::find(v.begin(), v.end(), b) != v.end();
@@ -80,6 +80,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       ap.n_heads = uint32_t(op.i[1]);
       ap.head_dim = uint32_t(op.i[3]);
       ap.cap = uint32_t(op.i[4]);
+      if (op.b[5] != nullptr) ap.rings = op.b[5]->All();
       scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(ap));
     } else if (op.kind == OpKind::kRope) {
       UNICORN_RETURN_IF_ERROR(RopeTable(int(op.i[2]), op.f[0], op.f[1]).status());
@@ -226,6 +227,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
               if (done[m] || m == rope) continue;
               clear = !touches(ops[m], vb(c.b[1])) && !touches(ops[m], vb(c.b[3])) &&
                       !touches(ops[m], vb(c.b[4])) && !touches(ops[m], xb);
+              if (c.b[5] != nullptr) clear = clear && !touches(ops[m], vb(c.b[5]));
             }
             if (clear && !read_later(xb, j + 1)) store = j;
             break;
@@ -249,6 +251,11 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
           v = so.b[1]->All();
           vs = so.b[4]->All();
           r.push_back(vb(so.b[1]));
+          if (so.b[5] != nullptr) {
+            hp.flags |= UNICORN_HEAD_RINGS;
+            hp.rings = so.b[5]->All();
+            r.push_back(vb(so.b[5]));
+          }
           w = {vb(so.b[3]), vb(so.b[4])};
         }
         barriers.Access(r, w);
@@ -291,7 +298,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
           opt.bias = op.w[1]->w().buf;
         }
         const std::string label =
-            absl::StrCat(op.i[0] <= 8 ? "matvec " : "matmul ", Role(op.w[0]->name()));
+            absl::StrCat(op.i[0] <= kMaxFusedTokens ? "matvec " : "matmul ", Role(op.w[0]->name()));
         cmd.SetLabel(label);
         g->label_bytes[label] += op.w[0]->w().buf.size;
         check(k.MatMul(cmd, op.w[0]->w(), op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));
@@ -314,6 +321,10 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         hp.heads = 1;
         hp.head_dim = uint32_t(op.i[1]);
         hp.cap = uint32_t(op.i[2]);
+        if (op.b[5] != nullptr) {
+          hp.flags |= UNICORN_HEAD_RINGS;
+          hp.rings = op.b[5]->All();
+        }
         SubBuffer kx = op.b[0]->All();
         cmd.SetLabel("store_kv");
         check(k.HeadNormRope(cmd, kx, kx, kx, op.b[2]->All(), op.b[3]->All(), op.b[1]->All(),
@@ -329,6 +340,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         ap.cap = uint32_t(op.i[4]);
         ap.scale = op.f[0];
         ap.softcap = op.f[1];
+        if (op.b[5] != nullptr) ap.rings = op.b[5]->All();
         cmd.SetLabel("attention");
         check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
                           op.b[4]->All(), scratch, ap));

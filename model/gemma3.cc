@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/gemma3_batch.h"
 #include "model/names.h"
 #include "model/quant.h"
 
@@ -129,185 +130,25 @@ int FindImageRuns(std::span<const int> tokens, int image_token_id, int max_image
 
 StatusOr<std::unique_ptr<Gemma3Session>> Gemma3Session::Create(const Gemma3Model& model,
                                                                const SessionOptions& options) {
-  const Gemma3Config& c = model.config();
-  std::unique_ptr<Gemma3Session> s(new Gemma3Session(model));
-  s->max_context_ = options.max_context;
-  if (c.max_position_embeddings > 0) {
-    s->max_context_ = std::min(s->max_context_, c.max_position_embeddings);
-  }
-  s->max_chunk_ = std::max(1, std::min(options.max_chunk, s->max_context_));
-  if (s->max_context_ <= 0) {
-    return absl::InvalidArgumentError("[gemma3] session: max_context must be positive");
-  }
-  Ops& ops = model.ops();
-  const size_t C = size_t(s->max_chunk_);
-  const size_t kv_dim = size_t(c.num_kv_heads) * c.head_dim;
-  for (int l = 0; l < c.num_layers; ++l) {
-    // A sliding layer keeps a ring of the window plus one chunk: while a chunk
-    // [c0, c1] runs, its queries read positions >= c0 - window + 1, and
-    // writing the chunk overwrites only positions older than that.
-    int cap = s->max_context_;
-    if (c.layer_types[size_t(l)] == LayerType::kSliding) {
-      cap = std::min(cap, c.sliding_window + s->max_chunk_);
-    }
-    if (!model.parts().HasAttention(l)) cap = 1;  // another worker holds this layer's cache
-    s->capacity_.push_back(cap);
-    s->k_store_.push_back(ops.Alloc(size_t(cap) * kv_dim));
-    s->v_store_.push_back(ops.Alloc(size_t(cap) * kv_dim));
-  }
-  s->ids_host_.resize(C);
-  s->pos_host_.resize(C);
-  s->spans_local_host_.resize(2 * C);
-  s->spans_global_host_.resize(2 * C);
-  s->ids_ = ops.Alloc(C);
-  s->pos_ = ops.Alloc(C);
-  s->spans_local_ = ops.Alloc(2 * C);
-  s->spans_global_ = ops.Alloc(2 * C);
-  const size_t H = size_t(c.hidden_size), QD = size_t(c.num_heads) * c.head_dim;
-  s->x_ = ops.Alloc(C * H);
-  s->xn_ = ops.Alloc(C * H);
-  s->q_ = ops.Alloc(C * QD);
-  s->attn_ = ops.Alloc(C * QD);
-  s->k_ = ops.Alloc(C * kv_dim);
-  s->v_ = ops.Alloc(C * kv_dim);
-  s->o_ = ops.Alloc(C * H);
-  s->gate_ = ops.Alloc(C * size_t(c.intermediate_size));
-  s->up_ = ops.Alloc(C * size_t(c.intermediate_size));
-  s->last_ = ops.Alloc(H);
-  // The operand lists of the fused projections, built once (no allocation per step).
-  for (int l = 0; l < c.num_layers; ++l) {
-    const Gemma3LayerWeights& w = model.layer(l);
-    s->qkv_w_.push_back({w.q.get(), w.k.get(), w.v.get()});
-    s->gate_up_w_.push_back({w.gate.get(), w.up.get()});
-  }
-  s->qkv_out_ = {s->q_.get(), s->k_.get(), s->v_.get()};
-  s->gate_up_out_ = {s->gate_.get(), s->up_.get()};
-  s->logits_ = ops.Alloc(size_t(c.vocab_size));
+  std::unique_ptr<Gemma3Session> s(new Gemma3Session());
+  UNICORN_ASSIGN_OR_RETURN(s->batch_, Gemma3Batch::Create(model, options, 1));
   return s;
 }
 
-// One decoder layer (transformers' Gemma3DecoderLayer.forward), on rows [0, n)
-// of x_. Sandwich norms: each sub-block's output is normed before the residual.
-// The two halves are also the pipeline's parts 2l and 2l+1 (model/stage.h).
-void Gemma3Session::Layer(int l, int n) {
-  AttentionHalf(l, n);
-  FfnHalf(l, n);
-}
+Gemma3Session::~Gemma3Session() = default;
 
-void Gemma3Session::AttentionHalf(int l, int n) {
-  const Gemma3Config& c = model_.config();
-  const Gemma3LayerWeights& w = model_.layer(l);
-  const bool local = c.layer_types[size_t(l)] == LayerType::kSliding;
-  const int H = c.hidden_size, D = c.head_dim, NH = c.num_heads, NKV = c.num_kv_heads;
-  const float eps = float(c.rms_norm_eps);
-  // Gemma3Attention: per-type RoPE (Gemma3RotaryEmbedding with layer_type).
-  const RopeConfig& rc = local ? c.rope_local : c.rope_global;
-  const RopeParams rope{float(rc.theta), float(rc.linear_factor)};
-  AttentionParams ap;
-  ap.n_heads = NH;
-  ap.n_kv_heads = NKV;
-  ap.head_dim = D;
-  ap.capacity = capacity_[size_t(l)];
-  ap.scale = float(1.0 / std::sqrt(c.query_pre_attn_scalar));  // query_pre_attn_scalar**-0.5
-  ap.softcap = float(c.attn_logit_softcapping);
-
-  // Attention block.
-  ops_.RmsNorm(*x_, *w.attn_norm, n, H, eps, *xn_);        // input_layernorm
-  ops_.MatMulMulti(*xn_, qkv_w_[size_t(l)], n, qkv_out_);  // q/k/v_proj (GQA)
-  ops_.RmsNorm(*q_, *w.q_norm, n * NH, D, eps, *q_);       // q_norm, per head over head_dim
-  ops_.RmsNorm(*k_, *w.k_norm, n * NKV, D, eps, *k_);      // k_norm
-  ops_.Rope(*q_, *pos_, n, NH, D, rope);                   // apply_rotary_pos_emb (rotate_half)
-  ops_.Rope(*k_, *pos_, n, NKV, D, rope);
-  ops_.StoreKv(*k_, *v_, *pos_, n, NKV * D, ap.capacity, *k_store_[size_t(l)],
-               *v_store_[size_t(l)]);
-  ops_.Attention(*q_, *k_store_[size_t(l)], *v_store_[size_t(l)],
-                 local ? *spans_local_ : *spans_global_, n, ap, *attn_);
-  ops_.MatMul(*attn_, *w.o, nullptr, n, *o_);            // o_proj
-  ops_.RmsNorm(*o_, *w.post_attn_norm, n, H, eps, *o_);  // post_attention_layernorm
-  ops_.Add(*x_, *o_, size_t(n) * H, *x_);                // residual
-}
-
-// MLP block: down(gelu_tanh(gate(x)) * up(x)) (Gemma3MLP, hidden_activation
-// gelu_pytorch_tanh).
-void Gemma3Session::FfnHalf(int l, int n) {
-  const Gemma3Config& c = model_.config();
-  const Gemma3LayerWeights& w = model_.layer(l);
-  const int H = c.hidden_size;
-  const float eps = float(c.rms_norm_eps);
-  ops_.RmsNorm(*x_, *w.ffn_norm, n, H, eps, *xn_);  // pre_feedforward_layernorm
-  ops_.MatMulMulti(*xn_, gate_up_w_[size_t(l)], n, gate_up_out_);
-  ops_.GeluMul(*gate_, *up_, size_t(n) * c.intermediate_size, *gate_);
-  ops_.MatMul(*gate_, *w.down, nullptr, n, *o_);
-  ops_.RmsNorm(*o_, *w.post_ffw_norm, n, H, eps, *o_);  // post_feedforward_layernorm
-  ops_.Add(*x_, *o_, size_t(n) * H, *x_);
-}
-
-// Final norm, tied LM head, then Gemma3ForCausalLM's final_logit_softcapping:
-// logits_ [rows, vocab] from h [rows, hidden].
-void Gemma3Session::LmHead(const Buffer& h, int rows) {
-  const Gemma3Config& c = model_.config();
-  const size_t V = size_t(c.vocab_size);
-  ops_.RmsNorm(h, model_.output_norm(), rows, c.hidden_size, float(c.rms_norm_eps), *xn_);
-  if (logits_->size() < size_t(rows) * V) logits_ = ops_.Alloc(size_t(rows) * V);
-  ops_.MatMul(*xn_, model_.token_embd(), nullptr, rows, *logits_);
-  if (c.final_logit_softcapping > 0) {
-    ops_.SoftCap(*logits_, size_t(rows) * V, float(c.final_logit_softcapping));
-  }
-}
-
-void Gemma3Session::Forward(int n, std::span<const float> image_rows,
-                            const std::vector<int>& image_row_at, LogitsMode mode,
-                            std::vector<float>* logits) {
-  const Gemma3Config& c = model_.config();
-  const size_t H = size_t(c.hidden_size), V = size_t(c.vocab_size);
-  ops_.Write(*ids_, 0, ids_host_.data(), size_t(n));
-  ops_.Write(*pos_, 0, pos_host_.data(), size_t(n));
-  ops_.Write(*spans_local_, 0, spans_local_host_.data(), 2 * size_t(n));
-  ops_.Write(*spans_global_, 0, spans_global_host_.data(), 2 * size_t(n));
-
-  // Gemma3TextScaledWordEmbedding, then Gemma3Model.forward's masked_scatter of
-  // the image features (which are not scaled) into the image token rows.
-  ops_.Embed(*ids_, model_.token_embd(), model_.embed_scale(), n, *x_);
-  for (size_t i = 0; i < image_row_at.size() && i < size_t(n); ++i) {
-    if (image_row_at[i] >= 0) {
-      ops_.Write(*x_, i * H, image_rows.data() + size_t(image_row_at[i]) * H, H);
-    }
-  }
-  for (int l = 0; l < c.num_layers; ++l) Layer(l, n);
-  if (mode == LogitsMode::kNone) return;
-
-  const int rows = mode == LogitsMode::kAll ? n : 1;
-  const Buffer* h = x_.get();
-  if (mode == LogitsMode::kLast) {
-    ops_.Copy(*x_, size_t(n - 1) * H, *last_, 0, H);
-    h = last_.get();
-  }
-  LmHead(*h, rows);
-  const size_t old = mode == LogitsMode::kAll ? logits->size() : 0;
-  logits->resize(old + size_t(rows) * V);
-  ops_.Read(*logits_, 0, logits->data() + old, size_t(rows) * V);
-}
-
-void Gemma3Session::SetRow(int r, int id, int pos, int run_lo, int run_hi) {
-  ids_host_[size_t(r)] = id;
-  pos_host_[size_t(r)] = pos;
-  int lo_local, lo_global, hi;
-  AttentionSpan(pos, model_.config().sliding_window, run_lo, run_hi, &lo_local, &lo_global, &hi);
-  spans_local_host_[2 * size_t(r)] = lo_local;
-  spans_local_host_[2 * size_t(r) + 1] = hi;
-  spans_global_host_[2 * size_t(r)] = lo_global;
-  spans_global_host_[2 * size_t(r) + 1] = hi;
-}
+int Gemma3Session::max_context() const { return batch_->max_context(); }
 
 Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float> image_embeds,
                               LogitsMode mode, std::vector<float>* logits) {
-  const Gemma3Config& c = model_.config();
+  const Gemma3Config& c = batch_->model().config();
   const int n = int(tokens.size());
-  const size_t H = size_t(c.hidden_size);
+  const int max_chunk = batch_->max_chunk(), max_context = batch_->max_context();
+  const size_t H = size_t(c.hidden_size), V = size_t(c.vocab_size);
   if (n == 0) return absl::InvalidArgumentError("[gemma3] prefill: no tokens");
-  if (n_past_ + n > max_context_) {
+  if (n_past_ + n > max_context) {
     return absl::OutOfRangeError(absl::StrCat("[gemma3] prefill: ", n_past_, " + ", n,
-                                              " tokens exceed the context of ", max_context_));
+                                              " tokens exceed the context of ", max_context));
   }
   for (int t : tokens) {
     if (t < 0 || (t >= c.vocab_size && t != c.image_token_id)) {
@@ -318,10 +159,10 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
   std::vector<int> run_start, run_end;
   const int n_image = FindImageRuns(tokens, c.image_token_id, n, &run_start, &run_end);
   for (int i = 0; i < n; ++i) {
-    if (run_start[size_t(i)] >= 0 && run_end[size_t(i)] - run_start[size_t(i)] + 1 > max_chunk_) {
+    if (run_start[size_t(i)] >= 0 && run_end[size_t(i)] - run_start[size_t(i)] + 1 > max_chunk) {
       return absl::InvalidArgumentError(
           absl::StrCat("[gemma3] prefill: a run of ", run_end[size_t(i)] - run_start[size_t(i)] + 1,
-                       " image tokens exceeds the prefill chunk of ", max_chunk_));
+                       " image tokens exceeds the prefill chunk of ", max_chunk));
     }
   }
   if (image_embeds.size() != size_t(n_image) * H) {
@@ -331,29 +172,41 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
   }
 
   if (logits != nullptr) logits->clear();
-  std::vector<int> image_row_at;
   int image_row = 0;
   for (int c0 = 0; c0 < n;) {
-    int c1 = std::min(n, c0 + max_chunk_);  // exclusive
+    int c1 = std::min(n, c0 + max_chunk);  // exclusive
     // Never split an image run: attention inside it looks ahead to its end.
     if (c1 < n && run_start[size_t(c1)] >= 0 && run_start[size_t(c1)] > c0) {
       c1 = run_start[size_t(c1)];
     }
     const int rows = c1 - c0;
-    image_row_at.assign(size_t(rows), -1);
+    image_of_row_.assign(size_t(rows), -1);
     for (int r = 0; r < rows; ++r) {
       const int i = c0 + r;
-      const int p = n_past_ + i;
       const bool image = run_start[size_t(i)] >= 0;
-      if (image) image_row_at[size_t(r)] = image_row++;
-      SetRow(r, tokens[size_t(i)], p, image ? n_past_ + run_start[size_t(i)] : -1,
-             image ? n_past_ + run_end[size_t(i)] : -1);
+      if (image) image_of_row_[size_t(r)] = image_row++;
+      batch_->SetRow(r, 0, tokens[size_t(i)], n_past_ + i,
+                     image ? n_past_ + run_start[size_t(i)] : -1,
+                     image ? n_past_ + run_end[size_t(i)] : -1);
     }
-    const bool last_chunk = c1 == n;
-    LogitsMode m = mode == LogitsMode::kAll ? LogitsMode::kAll
-                   : last_chunk             ? mode
-                                            : LogitsMode::kNone;
-    Forward(rows, image_embeds, image_row_at, m, logits);
+    // Logits of every row (kAll), or of the prompt's last row (kLast).
+    logit_rows_.clear();
+    if (mode == LogitsMode::kAll) {
+      for (int r = 0; r < rows; ++r) logit_rows_.push_back(r);
+    } else if (mode == LogitsMode::kLast && c1 == n) {
+      logit_rows_.push_back(rows - 1);
+    }
+    const size_t old = logits != nullptr ? logits->size() : 0;
+    if (logits != nullptr) logits->resize(old + logit_rows_.size() * V);
+    Gemma3Batch::Pass pass;
+    pass.n = rows;
+    pass.images = image_embeds;
+    pass.image_of_row = image_of_row_;
+    pass.last_part = 2 * c.num_layers;
+    pass.logit_rows = logit_rows_;
+    pass.logits = logits != nullptr ? logits->data() + old : nullptr;
+    if (logits == nullptr) pass.logit_rows = {};
+    batch_->Run(pass);
     c0 = c1;
   }
   n_past_ += n;
@@ -361,26 +214,40 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
 }
 
 Status Gemma3Session::Decode(int token, std::vector<float>* logits) {
-  const Gemma3Config& c = model_.config();
-  if (n_past_ + 1 > max_context_) {
-    return absl::OutOfRangeError(
-        absl::StrCat("[gemma3] decode: the context of ", max_context_, " positions is full"));
+  const Gemma3Config& c = batch_->model().config();
+  if (n_past_ + 1 > batch_->max_context()) {
+    return absl::OutOfRangeError(absl::StrCat("[gemma3] decode: the context of ",
+                                              batch_->max_context(), " positions is full"));
   }
   if (token < 0 || token >= c.vocab_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("[gemma3] decode: token id ", token, " outside the vocabulary"));
   }
-  const int p = n_past_;
-  ids_host_[0] = token;
-  pos_host_[0] = p;
-  spans_local_host_[0] = std::max(0, p - c.sliding_window + 1);
-  spans_local_host_[1] = p;
-  spans_global_host_[0] = 0;
-  spans_global_host_[1] = p;
-  static const std::vector<int> kNoImages;
-  Forward(1, {}, kNoImages, LogitsMode::kLast, logits);
+  batch_->SetRow(0, 0, token, n_past_, -1, -1);
+  static constexpr int kLastRow[] = {0};
+  logits->resize(size_t(c.vocab_size));
+  Gemma3Batch::Pass pass;
+  pass.n = 1;
+  pass.last_part = 2 * c.num_layers;
+  pass.logit_rows = kLastRow;
+  pass.logits = logits->data();
+  batch_->Run(pass);
   ++n_past_;
   return absl::OkStatus();
+}
+
+Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, int image_rows,
+                               std::span<const float> image_embeds, bool embedding, int first_part,
+                               int last_part, bool lm_head, const float* hidden_in,
+                               float* hidden_out, float* logits) {
+  Gemma3StageSeq seq;
+  seq.tokens = tokens;
+  seq.start_pos = start_pos;
+  seq.n_past = &n_past_;
+  seq.image_rows = image_rows;
+  seq.want_logits = lm_head;
+  return batch_->RunStage({&seq, 1}, image_embeds, embedding, first_part, last_part, lm_head,
+                          hidden_in, hidden_out, logits);
 }
 
 }  // namespace unicorn

@@ -6,6 +6,8 @@
 //                  once loaded; shareable by many sessions)
 //   Gemma3Session  one sequence: its KV cache and scratch buffers; Prefill()
 //                  runs a prompt in chunks, Decode() one token at a time.
+//   Gemma3Batch    (model/gemma3_batch.h) the layer code: one forward pass
+//                  over rows of one or more sequences.
 #pragma once
 
 #include <algorithm>
@@ -113,10 +115,13 @@ struct SessionOptions {
 // Which logits a forward pass returns.
 enum class LogitsMode { kNone, kLast, kAll };
 
+class Gemma3Batch;
+
 class Gemma3Session {
  public:
   static StatusOr<std::unique_ptr<Gemma3Session>> Create(const Gemma3Model& model,
                                                          const SessionOptions& options);
+  ~Gemma3Session();
 
   // Appends `tokens` at positions position() .. position() + n - 1. Tokens
   // equal to the config's image_token_id take, in order, the rows of
@@ -133,13 +138,13 @@ class Gemma3Session {
   // Runs model parts [first_part, last_part) (part 2l: layer l's attention
   // half, 2l+1: its FFN half) over `tokens` at positions [start_pos,
   // start_pos + n), n <= the chunk size, as one pipeline stage
-  // (model/stage.h). `hidden_in` [n, hidden] is the input unless
-  // `embedding`; `hidden_out` [n, hidden] receives the output unless
-  // `lm_head` (it may be hidden_in); then `logits` gets the last row's
-  // [vocab]. All three may lie in host memory the backend imported
-  // (VulkanOps::ImportHostMemory): they are then used in place. Attention parts extend this
-  // session's KV cache: start_pos must not skip positions (it may go back, to rebuild after a
-  // loss).
+  // (model/stage.h; Gemma3Batch::RunStage with this one sequence).
+  // `hidden_in` [n, hidden] is the input unless `embedding`; `hidden_out`
+  // [n, hidden] receives the output unless `lm_head` (it may be hidden_in);
+  // then `logits` gets the last row's [vocab]. All three may lie in host
+  // memory the backend imported (VulkanOps::ImportHostMemory): they are then
+  // used in place. Attention parts extend this session's KV cache: start_pos
+  // must not skip positions (it may go back, to rebuild after a loss).
   // Images: the first `image_rows` rows whose id is the config's
   // image_token_id are image rows. With `embedding` they take, in order, the
   // rows of `image_embeds` ([image_rows, hidden]) instead of their token
@@ -152,45 +157,16 @@ class Gemma3Session {
                   float* logits);
 
   int position() const { return n_past_; }
-  int max_context() const { return max_context_; }
+  int max_context() const;
   // Forgets the sequence (the cache is overwritten as positions are reused).
   void Reset() { n_past_ = 0; }
 
  private:
-  explicit Gemma3Session(const Gemma3Model& model) : model_(model), ops_(model.ops()) {}
-  // Prepares row r of the next forward pass: token `id` at position `pos`,
-  // its causal / sliding-window key spans, widened to [run_lo, run_hi] for
-  // an image row (run_lo >= 0: the positions of its image run).
-  void SetRow(int r, int id, int pos, int run_lo, int run_hi);
-  // Runs rows [0, n) of the prepared inputs (ids_/pos_/spans) through the model.
-  void Forward(int n, std::span<const float> image_rows, const std::vector<int>& image_row_at,
-               LogitsMode mode, std::vector<float>* logits);
-  void Layer(int l, int n);
-  void LmHead(const Buffer& h, int rows);  // logits_ [rows, vocab] from h [rows, hidden]
-  void AttentionHalf(int l, int n);        // part 2l
-  void FfnHalf(int l, int n);              // part 2l + 1
+  Gemma3Session() = default;
 
-  const Gemma3Model& model_;
-  Ops& ops_;
-  int max_context_ = 0, max_chunk_ = 0;
+  std::unique_ptr<Gemma3Batch> batch_;  // one ring: this sequence
   int n_past_ = 0;
-  std::vector<int> capacity_;                               // per layer: slots in its KV store
-  std::vector<std::unique_ptr<Buffer>> k_store_, v_store_;  // per layer [capacity, kv_heads*hd]
-
-  // Inputs of one forward pass (host copies, then uploaded).
-  std::vector<int32_t> ids_host_, pos_host_, spans_local_host_, spans_global_host_;
-  std::unique_ptr<Buffer> ids_, pos_, spans_local_, spans_global_;  // i32 [chunk], [chunk, 2]
-  // Activations, [chunk, ...].
-  std::unique_ptr<Buffer> x_, xn_;     // [chunk, hidden]
-  std::unique_ptr<Buffer> q_, attn_;   // [chunk, heads*hd]
-  std::unique_ptr<Buffer> k_, v_;      // [chunk, kv_heads*hd]
-  std::unique_ptr<Buffer> o_;          // [chunk, hidden]
-  std::unique_ptr<Buffer> gate_, up_;  // [chunk, intermediate]
-  std::unique_ptr<Buffer> last_;       // [1, hidden]
-  // Operand lists of MatMulMulti: per layer {q, k, v} and {gate, up}.
-  std::vector<std::vector<const Weight*>> qkv_w_, gate_up_w_;
-  std::vector<Buffer*> qkv_out_, gate_up_out_;
-  std::unique_ptr<Buffer> logits_;  // [1 or chunk, vocab]
+  std::vector<int> image_of_row_, logit_rows_;  // per pass, kept
 };
 
 }  // namespace unicorn

@@ -76,7 +76,10 @@ struct RopeParams {
 
 // Attention over a key/value store. Keys and values of position p live in
 // slot p % capacity of the store (a ring when capacity is smaller than the
-// sequence, as on sliding-window layers).
+// sequence, as on sliding-window layers). A store may hold the rings of
+// several sequences (a batch): [rings * capacity, kv_dim], ring r at slots
+// [r * capacity, (r + 1) * capacity); StoreKv and Attention then take the
+// ring of each row.
 struct AttentionParams {
   int n_heads = 0;     // query heads
   int n_kv_heads = 0;  // key/value heads; query head h reads kv head h / (n_heads / n_kv_heads)
@@ -153,18 +156,22 @@ class Ops {
   virtual void Rope(Buffer& x, const Buffer& pos, int n, int heads, int head_dim,
                     const RopeParams& p) = 0;
 
-  // Stores k, v of n tokens into the store at slots pos[i] % capacity.
-  //   k, v [n, kv_dim]; pos i32 [n]; k_store, v_store [capacity, kv_dim].
-  virtual void StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, int n, int kv_dim,
-                       int capacity, Buffer& k_store, Buffer& v_store) = 0;
+  // Stores k, v of n tokens into the store at slots ring[i] * capacity +
+  // pos[i] % capacity (`rings` null: ring 0 for every row).
+  //   k, v [n, kv_dim]; pos i32 [n]; rings i32 [n] or null;
+  //   k_store, v_store [rings * capacity, kv_dim].
+  virtual void StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, const Buffer* rings,
+                       int n, int kv_dim, int capacity, Buffer& k_store, Buffer& v_store) = 0;
 
   // Softmax attention. Query i sees the keys at positions spans[i, 0] ..
-  // spans[i, 1] inclusive (the caller builds causal, sliding-window and image
-  // masks into the spans; each span must be non-empty and held in the store).
-  //   q [n, n_heads, head_dim], k_store, v_store [capacity, n_kv_heads, head_dim],
-  //   spans i32 [n, 2], out [n, n_heads, head_dim].
+  // spans[i, 1] inclusive of its ring (rings[i]; ring 0 when `rings` is
+  // null). The caller builds causal, sliding-window and image masks into the
+  // spans; each span must be non-empty and held in the store.
+  //   q [n, n_heads, head_dim], k_store, v_store [rings * capacity, n_kv_heads, head_dim],
+  //   spans i32 [n, 2], rings i32 [n] or null, out [n, n_heads, head_dim].
   virtual void Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_store,
-                         const Buffer& spans, int n, const AttentionParams& p, Buffer& out) = 0;
+                         const Buffer& spans, const Buffer* rings, int n, const AttentionParams& p,
+                         Buffer& out) = 0;
 
   // out = gelu_tanh(gate) * up (Gemma's GeGLU; gelu_pytorch_tanh):
   //   gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). All [n]; out may alias.

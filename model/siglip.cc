@@ -92,7 +92,7 @@ void SiglipTower::Layer(int l, int n) {
   ap.head_dim = D;
   ap.capacity = n;  // k_ and v_ are the store: position p in slot p
   ap.scale = float(1.0 / std::sqrt(double(D)));
-  ops_.Attention(*q_, *k_, *v_, *spans_, n, ap, *attn_);
+  ops_.Attention(*q_, *k_, *v_, *spans_, nullptr, n, ap, *attn_);
   ops_.MatMul(*attn_, *w.o_w, w.o_b.get(), n, *o_);  // out_proj
   ops_.Add(*x_, *o_, size_t(n) * C, *x_);
   // SiglipMLP: fc2(gelu_pytorch_tanh(fc1(x))).

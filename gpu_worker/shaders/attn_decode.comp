@@ -6,6 +6,7 @@
 // the splits.
 //   q: [n, q_stride] F32 (head h at h * D, already rotated)
 //   k, v: the K/V store (see AttnPush)   spans: [n] ivec2
+//   rings: [n] i32 (RINGS): token t reads ring rings[t] of a batch's store
 //   o_part: [n, H, n_splits, D] F32      ml_part: [n, H, n_splits] vec2 (max, sum)
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -14,6 +15,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;  // keys per tile; D <= 2 * WG
 layout(constant_id = 3) const bool KV_F16 = true;
 layout(constant_id = 4) const uint G = 2;  // query heads per kv head
+layout(constant_id = 5) const bool RINGS = false;
 
 #include "push_constants.h"
 #include "common.glsl"
@@ -25,6 +27,7 @@ layout(std430, binding = 1) readonly buffer K4 { uvec4 k4[]; };
 layout(std430, binding = 1) readonly buffer KF4 { vec4 kf4[]; };
 layout(std430, binding = 4) writeonly buffer OPart { float o_part[]; };
 layout(std430, binding = 5) writeonly buffer MLPart { vec2 ml_part[]; };
+layout(std430, binding = 6) readonly buffer Rings { int rings[]; };
 
 const uint MAXD = 256;
 const uint DPT = (MAXD + WG - 1) / WG;  // output dims per invocation
@@ -40,6 +43,8 @@ void main() {
   const uint chunk = (len + p.n_splits - 1) / p.n_splits;
   const uint ks = min(range.y, range.x + s * chunk);
   const uint ke = min(range.y, ks + chunk);
+  // The token's ring in a store shared by a batch: its slots start here.
+  const uint ring0 = RINGS ? uint(max(rings[t], 0)) * p.cap * p.kv_token_stride : 0u;
 
   for (uint i = tid; i < G * D; i += WG) {
     const uint gi = i / D, d = i % D;
@@ -58,7 +63,7 @@ void main() {
     const uint n = min(WG, ke - k0);
     // Scores: invocation tid takes key k0 + tid for all G heads.
     if (tid < n) {
-      const uint kb = KvIndex(g, k0 + tid, 0);
+      const uint kb = ring0 + KvIndex(g, k0 + tid, 0);
       float sc[G];
       [[unroll]] for (uint gi = 0; gi < G; ++gi) sc[gi] = 0.0;
       if (KV_F16 && D % 8 == 0 && p.kv_token_stride % 8 == 0 && p.kv_head_stride % 8 == 0) {
@@ -108,7 +113,7 @@ void main() {
     barrier();
     // P V: invocation tid owns output dims tid, tid + WG, ...
     for (uint i = 0; i < n; ++i) {
-      const uint vb = KvIndex(g, k0 + i, 0);
+      const uint vb = ring0 + KvIndex(g, k0 + i, 0);
       float vd[DPT];
       [[unroll]] for (uint e = 0; e < DPT; ++e) {
         const uint d = tid + e * WG;

@@ -2,7 +2,8 @@
 // store (see HeadPush):
 //   x: [n, heads, D] F32 (in place unless STORE)   w: [D] (Gemma (1 + w))
 //   inv_freq: [D/2]   pos: [n] i32
-//   STORE: k_store, v_store [cap, heads * D] F32 at slot pos % cap; v: [n, heads * D]
+//   STORE: k_store, v_store [rings * cap, heads * D] F32 at slot pos % cap of
+//   ring 0, or (RINGS) of ring rings[t]; v: [n, heads * D]   rings: [n] i32
 // Workgroup (head, token).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -24,6 +25,7 @@ layout(std430, binding = 3) readonly buffer Pos { int pos[]; };
 layout(std430, binding = 4) writeonly buffer KS { float k_store[]; };
 layout(std430, binding = 5) readonly buffer V { float v[]; };
 layout(std430, binding = 6) writeonly buffer VS { float v_store[]; };
+layout(std430, binding = 7) readonly buffer Rings { int rings[]; };
 
 void main() {
   const uint head = gl_WorkGroupID.x, t = gl_WorkGroupID.y;
@@ -31,7 +33,9 @@ void main() {
   const uint D = p.head_dim, half_d = p.head_dim / 2;
   const uint src = (t * p.heads + head) * D;
   const int position = pos[t];
-  const uint dst = (uint(max(position, 0)) % max(p.cap, 1u)) * p.heads * D + head * D;
+  const uint ring = (FLAGS & UNICORN_HEAD_RINGS) != 0 ? uint(max(rings[t], 0)) : 0u;
+  const uint slot = ring * p.cap + uint(max(position, 0)) % max(p.cap, 1u);
+  const uint dst = slot * p.heads * D + head * D;
 
   float scale = 1.0;
   if ((FLAGS & UNICORN_HEAD_NORM) != 0) {

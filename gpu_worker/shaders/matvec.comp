@@ -5,7 +5,9 @@
 // reduces each row's partial sums (subgroup adds, then shared memory).
 //   W: [rows, k] (GEGLU: [2m, k], gate rows then up rows)
 //   x: [n, x_stride] F32    y: [n, y_stride] F32, outputs 0..m-1    bias: [m]
-// Dispatch: (ceil(m / ROWS) workgroups, flattened over x and y; ceil(n / COLS) in z).
+// Dispatch: ceil(m / ROWS) * ceil(n / COLS) workgroups, flattened over x and
+// y; the column groups of one row group are neighbours (shared weight reads
+// hit the cache).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -39,8 +41,9 @@ float SumPartials(uint base) {
 
 void main() {
   const uint tid = gl_LocalInvocationID.x;
-  const uint row0 = FlatGroup() * ROWS;
-  const uint col0 = gl_WorkGroupID.z * COLS;
+  const uint col_groups = (p.n + COLS - 1) / COLS;
+  const uint row0 = (FlatGroup() / col_groups) * ROWS;
+  const uint col0 = (FlatGroup() % col_groups) * COLS;
   float acc[NV];
   [[unroll]] for (uint v = 0; v < NV; ++v) acc[v] = 0.0;
 

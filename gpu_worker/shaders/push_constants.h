@@ -82,6 +82,7 @@ UNICORN_PUSH_SIZE(EmbedPush, 20)
 #define UNICORN_HEAD_NORM 1
 #define UNICORN_HEAD_ROPE 2
 #define UNICORN_HEAD_STORE 4
+#define UNICORN_HEAD_RINGS 8  // STORE into ring rings[t] of a batch's store (slots ring * cap + pos % cap)
 struct HeadPush {
   uint heads;
   uint head_dim;

@@ -300,22 +300,26 @@ void CpuOps::Rope(Buffer& x, const Buffer& pos, int n, int heads, int head_dim,
       std::max<int64_t>(1, kElementwiseGrain / head_dim));
 }
 
-void CpuOps::StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, int n, int kv_dim,
-                     int capacity, Buffer& k_store, Buffer& v_store) {
+void CpuOps::StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, const Buffer* rings,
+                     int n, int kv_dim, int capacity, Buffer& k_store, Buffer& v_store) {
   const int32_t* ps = I(pos);
-  UNICORN_CHECK(size_t(capacity) * kv_dim <= k_store.size());
+  const int32_t* rs = rings != nullptr ? I(*rings) : nullptr;
   for (int i = 0; i < n; ++i) {
-    const size_t slot = size_t(ps[i] % capacity);
+    const size_t slot =
+        size_t(rs != nullptr ? rs[i] : 0) * size_t(capacity) + size_t(ps[i] % capacity);
+    UNICORN_CHECK((slot + 1) * size_t(kv_dim) <= k_store.size());
     std::memcpy(F(k_store) + slot * kv_dim, F(k) + size_t(i) * kv_dim, size_t(kv_dim) * 4);
     std::memcpy(F(v_store) + slot * kv_dim, F(v) + size_t(i) * kv_dim, size_t(kv_dim) * 4);
   }
 }
 
 void CpuOps::Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_store,
-                       const Buffer& spans, int n, const AttentionParams& p, Buffer& out) {
+                       const Buffer& spans, const Buffer* rings, int n, const AttentionParams& p,
+                       Buffer& out) {
   const int H = p.n_heads, D = p.head_dim, G = p.n_heads / p.n_kv_heads;
   const int64_t kv_stride = int64_t(p.n_kv_heads) * D;
   const int32_t* sp = I(spans);
+  const int32_t* rs = rings != nullptr ? I(*rings) : nullptr;
   for (auto& s : scores_) Grow(s, size_t(p.capacity));
   const float* qs = F(q);
   const float* ks = F(k_store);
@@ -328,9 +332,12 @@ void CpuOps::Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_s
       const int lo = sp[2 * i], hi = sp[2 * i + 1];
       const int len = hi - lo + 1;
       UNICORN_CHECK(lo >= 0 && len >= 1 && len <= p.capacity);
+      // The row's ring: its sequence's slots in a store shared by a batch.
+      const int64_t ring0 = int64_t(rs != nullptr ? rs[i] : 0) * p.capacity;
+      UNICORN_CHECK((ring0 + p.capacity) * kv_stride <= int64_t(k_store.size()));
       const float* qv = qs + (i * H + h) * D;
       for (int j = 0; j < len; ++j) {
-        const int64_t slot = (lo + j) % p.capacity;
+        const int64_t slot = ring0 + (lo + j) % p.capacity;
         float s = Dot(qv, ks + slot * kv_stride + g * D, D) * p.scale;
         if (p.softcap > 0) s = std::tanh(s / p.softcap) * p.softcap;
         scores[j] = s;
@@ -339,7 +346,7 @@ void CpuOps::Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_s
       float* o = os + (i * H + h) * D;
       std::fill(o, o + D, 0.0f);
       for (int j = 0; j < len; ++j) {
-        const int64_t slot = (lo + j) % p.capacity;
+        const int64_t slot = ring0 + (lo + j) % p.capacity;
         Axpy(scores[j], vs + slot * kv_stride + g * D, D, o);
       }
     }

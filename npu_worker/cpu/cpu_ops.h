@@ -45,10 +45,10 @@ class CpuOps final : public Ops {
                    const std::vector<Buffer*>& ys) override;
   void Rope(Buffer& x, const Buffer& pos, int n, int heads, int head_dim,
             const RopeParams& p) override;
-  void StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, int n, int kv_dim, int capacity,
-               Buffer& k_store, Buffer& v_store) override;
+  void StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, const Buffer* rings, int n,
+               int kv_dim, int capacity, Buffer& k_store, Buffer& v_store) override;
   void Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_store, const Buffer& spans,
-                 int n, const AttentionParams& p, Buffer& out) override;
+                 const Buffer* rings, int n, const AttentionParams& p, Buffer& out) override;
   void GeluMul(const Buffer& gate, const Buffer& up, size_t n, Buffer& out) override;
   void Gelu(Buffer& x, size_t n) override;
   void Add(const Buffer& a, const Buffer& b, size_t n, Buffer& out) override;

@@ -65,13 +65,13 @@ class NpuOps final : public Ops {
             const RopeParams& p) override {
     cpu_.Rope(x, pos, n, heads, head_dim, p);
   }
-  void StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, int n, int kv_dim, int capacity,
-               Buffer& k_store, Buffer& v_store) override {
-    cpu_.StoreKv(k, v, pos, n, kv_dim, capacity, k_store, v_store);
+  void StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, const Buffer* rings, int n,
+               int kv_dim, int capacity, Buffer& k_store, Buffer& v_store) override {
+    cpu_.StoreKv(k, v, pos, rings, n, kv_dim, capacity, k_store, v_store);
   }
   void Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_store, const Buffer& spans,
-                 int n, const AttentionParams& p, Buffer& out) override {
-    cpu_.Attention(q, k_store, v_store, spans, n, p, out);
+                 const Buffer* rings, int n, const AttentionParams& p, Buffer& out) override {
+    cpu_.Attention(q, k_store, v_store, spans, rings, n, p, out);
   }
   void GeluMul(const Buffer& gate, const Buffer& up, size_t n, Buffer& out) override {
     cpu_.GeluMul(gate, up, n, out);

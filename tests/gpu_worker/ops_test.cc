@@ -103,7 +103,7 @@ TEST(VkHeadNormRope, InPlaceAndIntoTheStoreRing) {
   Buffer bf = Upload(d, freq), bp = Upload(d, positions);
   Buffer bks = Zeros(d, cap * heads * D * 4), bvs = Zeros(d, cap * heads * D * 4);
   RunCmd(d, [&](CommandBuffer& cmd) {
-    HeadParams hp{UNICORN_HEAD_NORM | UNICORN_HEAD_ROPE, heads, D, 0, 1e-6f};
+    HeadParams hp{UNICORN_HEAD_NORM | UNICORN_HEAD_ROPE, heads, D, 0, 1e-6f, {}};
     ASSERT_TRUE(env.kernels
                     ->HeadNormRope(cmd, bx.All(), bw.All(), bf.All(), bp.All(), bx.All(), bx.All(),
                                    bx.All(), n, hp)

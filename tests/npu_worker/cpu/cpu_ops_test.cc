@@ -319,7 +319,7 @@ TEST(CpuOpsTest, AttentionOverRingStoreMatchesNaive) {
   auto ob = ops.Alloc(n * H * D);
   for (float softcap : {0.0f, 2.0f}) {
     AttentionParams p{H, KVH, D, cap, 0.3f, softcap};
-    ops.Attention(*qb, *kb, *vb, *sb, n, p, *ob);
+    ops.Attention(*qb, *kb, *vb, *sb, nullptr, n, p, *ob);
     const std::vector<float> o = Download(ops, *ob, n * H * D);
     for (int i = 0; i < n; ++i) {
       for (int h = 0; h < H; ++h) {
@@ -355,9 +355,47 @@ TEST(CpuOpsTest, StoreKvWritesRingSlots) {
   auto v = Upload(ops, {3, 3, 3, 3, 4, 4, 4, 4});
   auto pos = UploadI(ops, {4, 5});  // slots 1 and 2
   auto ks = ops.Alloc(cap * kv), vs = ops.Alloc(cap * kv);
-  ops.StoreKv(*k, *v, *pos, 2, kv, cap, *ks, *vs);
+  ops.StoreKv(*k, *v, *pos, nullptr, 2, kv, cap, *ks, *vs);
   EXPECT_EQ(Download(ops, *ks, cap * kv), std::vector<float>({0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2}));
   EXPECT_EQ(Download(ops, *vs, cap * kv), std::vector<float>({0, 0, 0, 0, 3, 3, 3, 3, 4, 4, 4, 4}));
+}
+
+// A store shared by a batch: row i's slots are ring[i] * cap + pos % cap,
+// and its attention equals attention over its ring alone.
+TEST(CpuOpsTest, RingsOfABatchStoreAndAttendPerRow) {
+  CpuOps ops(CpuOptions{2});
+  const int kv = 2, cap = 3;
+  auto k = Upload(ops, {1, 1, 2, 2}), v = Upload(ops, {3, 3, 4, 4});
+  auto pos = UploadI(ops, {4, 4}), rings = UploadI(ops, {1, 0});
+  auto ks = ops.Alloc(2 * cap * kv), vs = ops.Alloc(2 * cap * kv);
+  ops.StoreKv(*k, *v, *pos, rings.get(), 2, kv, cap, *ks, *vs);
+  EXPECT_EQ(Download(ops, *ks, 2 * cap * kv),
+            std::vector<float>({0, 0, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0}));
+
+  const int H = 4, KVH = 2, D = 8, C = 6, n = 3;
+  const std::vector<float> q = RandomVector(n * H * D, 1, 40);
+  const std::vector<float> store_k = RandomVector(2 * C * KVH * D, 1, 41);
+  const std::vector<float> store_v = RandomVector(2 * C * KVH * D, 1, 42);
+  const std::vector<int32_t> spans = {0, 4, 2, 5, 1, 3}, ring_of = {1, 0, 1};
+  auto qb = Upload(ops, q), kb = Upload(ops, store_k), vb = Upload(ops, store_v);
+  auto sb = UploadI(ops, spans), rb = UploadI(ops, ring_of), ob = ops.Alloc(n * H * D);
+  const AttentionParams p{H, KVH, D, C, 0.3f, 0.0f};
+  ops.Attention(*qb, *kb, *vb, *sb, rb.get(), n, p, *ob);
+  const std::vector<float> batched = Download(ops, *ob, n * H * D);
+  const size_t ring_floats = size_t(C) * KVH * D;
+  for (int i = 0; i < n; ++i) {
+    const size_t r0 = size_t(ring_of[size_t(i)]) * ring_floats;
+    auto q1 = Upload(ops, std::vector<float>(q.begin() + i * H * D, q.begin() + (i + 1) * H * D));
+    auto k1 = Upload(ops, std::vector<float>(store_k.begin() + long(r0),
+                                             store_k.begin() + long(r0 + ring_floats)));
+    auto v1 = Upload(ops, std::vector<float>(store_v.begin() + long(r0),
+                                             store_v.begin() + long(r0 + ring_floats)));
+    auto s1 = UploadI(ops, {spans[2 * size_t(i)], spans[2 * size_t(i) + 1]});
+    auto o1 = ops.Alloc(H * D);
+    ops.Attention(*q1, *k1, *v1, *s1, nullptr, 1, p, *o1);
+    const std::vector<float> alone = Download(ops, *o1, H * D);
+    for (int j = 0; j < H * D; ++j) ASSERT_EQ(batched[size_t(i * H * D + j)], alone[size_t(j)]);
+  }
 }
 
 double GeluRef(double x) {
