@@ -60,7 +60,9 @@ class StageServer {
   std::unique_ptr<Pending> pending_;
   std::vector<int> ids_;
   std::vector<float> scratch_;    // hidden rows an lm_head stage computes and drops
-  trace::Collector spans_{1024};  // of the stage being run, when it is profiled
+  // Of the stage being run, when it is profiled: its parts and their ops
+  // (~15 per layer half, so a 62-layer stage's fit).
+  trace::Collector spans_{4096};
 };
 
 }  // namespace unicorn

@@ -14,13 +14,53 @@ struct KindInfo {
 };
 
 constexpr KindInfo kKinds[] = {
-    {"queue", "request"},   {"tokenize", "request"}, {"in step", "request"},
-    {"sample", "request"},  {"stream", "request"},   {"step", "step"},
-    {"schedule", "step"},   {"hop", "step"},         {"logits", "step"},
-    {"receive", "worker"},  {"shm read", "worker"},  {"compute", "worker"},
-    {"embedding", "layer"}, {"attention", "layer"},  {"ffn", "layer"},
-    {"lm_head", "layer"},   {"shm write", "worker"}, {"image preprocess", "request"},
-    {"vision hop", "step"}, {"vision", "layer"},
+    {"queue", "request"},
+    {"tokenize", "request"},
+    {"in step", "request"},
+    {"sample", "request"},
+    {"stream", "request"},
+    {"step", "step"},
+    {"schedule", "step"},
+    {"hop", "step"},
+    {"logits", "step"},
+    {"receive", "worker"},
+    {"shm read", "worker"},
+    {"compute", "worker"},
+    {"embedding", "layer"},
+    {"attention", "layer"},
+    {"ffn", "layer"},
+    {"lm_head", "layer"},
+    {"shm write", "worker"},
+    {"image preprocess", "request"},
+    {"vision hop", "step"},
+    {"vision", "layer"},
+    // Ops.
+    {"embed", "op"},
+    {"norm", "op"},
+    {"add+norm", "op"},
+    {"matmul attn_qkv", "op"},
+    {"matmul attn_q", "op"},
+    {"matmul attn_k", "op"},
+    {"matmul attn_v", "op"},
+    {"matmul attn_output", "op"},
+    {"matmul ffn_gate+up", "op"},
+    {"matmul ffn_gate", "op"},
+    {"matmul ffn_up", "op"},
+    {"matmul ffn_gate+up+geglu", "op"},
+    {"matmul ffn_down", "op"},
+    {"matmul lm_head", "op"},
+    {"matmul other", "op"},
+    {"rope+head norm", "op"},
+    {"rope+head norm+kv store", "op"},
+    {"rope", "op"},
+    {"kv store", "op"},
+    {"attention core", "op"},
+    {"geglu", "op"},
+    {"gelu", "op"},
+    {"add", "op"},
+    {"softcap", "op"},
+    {"avg pool", "op"},
+    {"copy", "op"},
 };
 static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == size_t(Kind::kCount),
               "every Kind needs a name and a category");
@@ -54,6 +94,33 @@ bool KindFromInt(int v, Kind* out) {
   if (v < 0 || v >= int(Kind::kCount)) return false;
   *out = static_cast<Kind>(v);
   return true;
+}
+
+Kind MatMulOpKind(const std::string& weight_name, size_t count) {
+  // "blk.3.attn_q.weight" -> "attn_q"; vision ("v.blk...", "mm...") is "other".
+  if (weight_name.rfind("token_embd.", 0) == 0 || weight_name.rfind("output.", 0) == 0) {
+    return Kind::kOpLmHead;
+  }
+  if (weight_name.rfind("blk.", 0) != 0) return Kind::kOpMatMul;
+  const size_t dot = weight_name.find('.', 4);
+  if (dot == std::string::npos) return Kind::kOpMatMul;
+  std::string role = weight_name.substr(dot + 1);
+  if (const size_t end = role.find('.'); end != std::string::npos) role.resize(end);
+  if (count > 1) {
+    if (role == "attn_q") return Kind::kOpQkv;
+    if (role == "ffn_gate") return Kind::kOpGateUp;
+    return Kind::kOpMatMul;
+  }
+  static const std::pair<const char*, Kind> kRoles[] = {
+      {"attn_q", Kind::kOpQ},      {"attn_k", Kind::kOpK},
+      {"attn_v", Kind::kOpV},      {"attn_output", Kind::kOpAttnOutput},
+      {"ffn_gate", Kind::kOpGate}, {"ffn_up", Kind::kOpUp},
+      {"ffn_down", Kind::kOpDown},
+  };
+  for (const auto& [name, kind] : kRoles) {
+    if (role == name) return kind;
+  }
+  return Kind::kOpMatMul;
 }
 
 uint16_t ProcessId(const std::string& name) {

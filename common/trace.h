@@ -53,11 +53,49 @@ enum class Kind : uint8_t {
   kImagePreprocess,  // coordinator, per request: decode, resize, normalize its images
   kVisionHop,        // coordinator: pixels written -> the vision worker's answer read
   kVision,           // worker: SigLIP + projector on one image
+  // Ops inside a model part (appended; category "op"): one span per op, or
+  // per fused group of ops on Vulkan, nested in its part's span; layer = the
+  // part's layer (-1 outside layers). A matrix product is named by the role
+  // of its weight (the GGUF name without "blk.N." and ".weight").
+  kOpEmbed,
+  kOpNorm,     // RMSNorm / LayerNorm
+  kOpAddNorm,  // Vulkan: post-norm + residual add (+ the next pre-norm), fused
+  kOpQkv,      // CPU: q/k/v projections in one call
+  kOpQ,
+  kOpK,
+  kOpV,
+  kOpAttnOutput,  // o_proj
+  kOpGateUp,      // CPU: gate/up projections in one call
+  kOpGate,
+  kOpUp,
+  kOpGateUpGeglu,  // Vulkan: gate/up products with the GeGLU, fused (few tokens)
+  kOpDown,
+  kOpLmHead,          // the tied LM head (token_embd as the output matrix)
+  kOpMatMul,          // any other product (vision tower, projector)
+  kOpHeadNormRope,    // Vulkan: q/k head norm + RoPE, fused
+  kOpHeadNormRopeKv,  // Vulkan: k head norm + RoPE + the K/V store, fused
+  kOpRope,
+  kOpStoreKv,
+  kOpAttentionCore,  // scores, softmax, weighted values
+  kOpGeglu,
+  kOpGelu,
+  kOpAdd,
+  kOpSoftCap,
+  kOpAvgPool,
+  kOpCopy,  // a buffer copy queued with the ops
   kCount,
 };
 
 const char* KindName(Kind k);      // "queue", "attention", ...
-const char* KindCategory(Kind k);  // "request", "step", "worker", "layer"
+const char* KindCategory(Kind k);  // "request", "step", "worker", "layer", "op"
+// Whether `k` is one of the per-op kinds (kOpEmbed ..), whose spans nest in a
+// part span (and are not summed with the parts).
+inline bool IsOp(Kind k) { return k >= Kind::kOpEmbed && k < Kind::kCount; }
+// The op kind of a matrix product by its weight's GGUF name
+// ("blk.3.attn_q.weight" -> kOpQ, "token_embd.weight" -> kOpLmHead);
+// `count` > 1 for several products of one input in one call (kOpQkv,
+// kOpGateUp). Call it only in traced steps: it reads the name.
+Kind MatMulOpKind(const std::string& weight_name, size_t count = 1);
 // A Kind from its wire value (spans that arrive in StageDone); false if unknown.
 bool KindFromInt(int v, Kind* out);
 
@@ -121,10 +159,25 @@ class Collector final : public Sink {
 struct ThreadState {
   Sink* sink = nullptr;
   uint64_t step = 0;
+  int32_t layer = -1;  // the layer whose part runs now (LayerScope), for op spans
 };
 ThreadState& Current();
 
 inline bool Enabled() { return Current().sink != nullptr; }
+
+// Marks the calling thread as running a part of `layer` (-1: none) until the
+// scope ends, so that op spans (OpSpan) carry the layer without every op
+// being told it.
+class LayerScope {
+ public:
+  explicit LayerScope(int32_t layer) : saved_(Current().layer) { Current().layer = layer; }
+  ~LayerScope() { Current().layer = saved_; }
+  LayerScope(const LayerScope&) = delete;
+  LayerScope& operator=(const LayerScope&) = delete;
+
+ private:
+  int32_t saved_;
+};
 
 // Marks the calling thread as running `step`, traced into `sink` (null: not
 // traced), until the scope ends.
@@ -184,6 +237,26 @@ class ScopedSpan {
   Kind kind_;
   int32_t layer_;
   uint64_t request_id_;
+  int64_t start_;
+};
+
+// Times one op of a backend that runs ops as they are called (the CPU
+// backend): a host span of `kind` in the current layer (no clock read when
+// not traced). on() says whether it records, so a caller can compute a
+// costlier kind (MatMulOpKind) only then.
+class OpSpan {
+ public:
+  explicit OpSpan(Kind kind) : kind_(kind), start_(Enabled() ? NowNs() : 0) {}
+  ~OpSpan() {
+    if (start_ != 0) Record(kind_, start_, NowNs(), 0, Current().layer);
+  }
+  bool on() const { return start_ != 0; }
+  void set_kind(Kind kind) { kind_ = kind; }
+  OpSpan(const OpSpan&) = delete;
+  OpSpan& operator=(const OpSpan&) = delete;
+
+ private:
+  Kind kind_;
   int64_t start_;
 };
 

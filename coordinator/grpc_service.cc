@@ -326,6 +326,16 @@ grpc::ServerUnaryReactor* UnicornService::Profile(grpc::CallbackServerContext* c
   }
   resp->set_trace_json(ChromeTraceJson(spans, stages_));
   resp->set_summary(TraceSummary(spans, stages_));
+  for (const TraceRow& r : Breakdown(spans, stages_).rows) {
+    v1::ProfileRow* row = resp->add_rows();
+    row->set_name(r.name);
+    row->set_level(v1::ProfileRow::Level(int(r.level)));
+    row->set_count(r.count);
+    row->set_p50_us(r.p50_us);
+    row->set_p95_us(r.p95_us);
+    row->set_p99_us(r.p99_us);
+    row->set_share(r.share);
+  }
   resp->set_spans(int(spans.size()));
   reactor->Finish(grpc::Status::OK);
   return reactor;

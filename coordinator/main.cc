@@ -109,8 +109,9 @@ int Main(const std::string& config_path) {
   PipelineExecutor executor(*config, *plan, model, registry, **arena, shm_socket, po);
   CoordinatorMetrics metrics;
   metrics.HookPipeline(executor, registry);
-  // The most recent spans of sampled steps (about 40 bytes each: 5 MiB).
-  trace::Ring trace_ring(1 << 17);
+  // The most recent spans of sampled steps (about 40 bytes each: 20 MiB; a
+  // traced step with op spans holds ~15 spans per layer half and worker).
+  trace::Ring trace_ring(1 << 19);
   registry.SetHandlers(
       [&](const WorkerState& w, bool up) { executor.OnWorker(w, up); },
       [&](const std::string& w, const wire::Message& m) { executor.OnMessage(w, m); });

@@ -31,7 +31,7 @@ std::string SpanName(const trace::Span& s, const std::vector<StageLabel>& stages
     }
     return absl::StrCat("hop ", s.layer);
   }
-  if ((s.kind == Kind::kAttention || s.kind == Kind::kFfn) && s.layer >= 0) {
+  if ((s.kind == Kind::kAttention || s.kind == Kind::kFfn || trace::IsOp(s.kind)) && s.layer >= 0) {
     return absl::StrCat(trace::KindName(s.kind), " L", s.layer);
   }
   return trace::KindName(s.kind);
@@ -106,25 +106,27 @@ std::string ChromeTraceJson(const std::vector<trace::Span>& spans,
   return doc.dump();
 }
 
-std::string TraceSummary(const std::vector<trace::Span>& spans,
+TraceBreakdown Breakdown(const std::vector<trace::Span>& spans,
                          const std::vector<StageLabel>& stages) {
   // Rows keyed by (order, label): coordinator step parts in pipeline order,
-  // then worker spans by worker and kind (layers summed per kind).
-  struct Row {
+  // then worker spans by worker, device and kind (layers summed per kind;
+  // op kinds come after part kinds).
+  struct Acc {
+    TraceRow::Level level = TraceRow::kStage;
     std::vector<double> us;
     double total_us = 0;
   };
-  std::map<std::pair<int, std::string>, Row> rows;
-  double step_us = 0, covered_us = 0;
-  int64_t steps = 0, tokens = 0;
+  std::map<std::pair<int, std::string>, Acc> rows;
+  TraceBreakdown b;
   std::vector<double> step_durations;
   for (const trace::Span& s : spans) {
     double d = Us(s.end_ns - s.start_ns);
     std::pair<int, std::string> key;
+    TraceRow::Level level = TraceRow::kStage;
     switch (s.kind) {
       case Kind::kStep:
-        step_us += d;
-        ++steps;
+        b.step_us += d;
+        ++b.steps;
         step_durations.push_back(d);
         continue;
       case Kind::kQueue:
@@ -136,54 +138,79 @@ std::string TraceSummary(const std::vector<trace::Span>& spans,
         break;
       case Kind::kVisionHop:
         key = {999999, "vision hop"};  // in the request's first step, before its prefill
-        covered_us += d;
+        b.covered_us += d;
         break;
       case Kind::kSchedule:
         key = {0, "schedule"};
-        covered_us += d;
+        b.covered_us += d;
         break;
       case Kind::kHop:
         key = {1 + std::max(0, s.layer), SpanName(s, stages)};
-        covered_us += d;
+        b.covered_us += d;
         break;
       case Kind::kLogits:
         key = {1000000, "logits read"};
-        covered_us += d;
+        b.covered_us += d;
         break;
       case Kind::kSample:
         key = {1000001, "sample"};
-        covered_us += d;
-        ++tokens;
+        b.covered_us += d;
+        ++b.tokens;
         break;
       case Kind::kStream:
         key = {1000002, "stream write"};
-        covered_us += d;
+        b.covered_us += d;
         break;
-      default:  // worker spans (GPU time on the device's own rows)
-        key = {2000000 + int(s.process) * 100 + int(s.kind) + (s.device ? 50 : 0),
-               absl::StrCat("  ", trace::KindName(s.kind), " @", trace::ProcessName(s.process),
-                            s.device ? " (vulkan, GPU time)" : "")};
+      default: {  // worker spans (GPU time on the device's own rows)
+        const bool op = trace::IsOp(s.kind);
+        level = op ? TraceRow::kOp : TraceRow::kPart;
+        key = {2000000 + int(s.process) * 1000 + (s.device ? 500 : 0) + int(s.kind),
+               absl::StrCat(op ? "    op " : "  ", trace::KindName(s.kind), " @",
+                            trace::ProcessName(s.process), s.device ? " (vulkan, GPU time)" : "")};
         break;
+      }
     }
-    Row& r = rows[key];
+    Acc& r = rows[key];
+    r.level = level;
     r.us.push_back(d);
     r.total_us += d;
   }
+  auto row = [&](const std::string& name, TraceRow::Level level, std::vector<double> v,
+                 double total) {
+    std::sort(v.begin(), v.end());
+    TraceRow r;
+    r.name = name;
+    r.level = level;
+    r.count = int64_t(v.size());
+    r.p50_us = Percentile(v, 50);
+    r.p95_us = Percentile(v, 95);
+    r.p99_us = Percentile(v, 99);
+    r.share = b.step_us > 0 ? total / b.step_us : 0.0;
+    b.rows.push_back(std::move(r));
+  };
+  row("step (token time)", TraceRow::kStep, step_durations, b.step_us);
+  for (auto& [key, r] : rows) row(key.second, r.level, std::move(r.us), r.total_us);
+  return b;
+}
+
+std::string TraceSummary(const std::vector<trace::Span>& spans,
+                         const std::vector<StageLabel>& stages) {
+  const TraceBreakdown b = Breakdown(spans, stages);
   std::string out = absl::StrFormat("%-44s %7s %10s %10s %10s %7s\n", "stage", "count", "p50 us",
                                     "p95 us", "p99 us", "share");
-  auto line = [&](const std::string& name, std::vector<double> v, double total) {
-    std::sort(v.begin(), v.end());
-    absl::StrAppendFormat(&out, "%-44s %7d %10.1f %10.1f %10.1f %6.1f%%\n", name, v.size(),
-                          Percentile(v, 50), Percentile(v, 95), Percentile(v, 99),
-                          step_us > 0 ? 100.0 * total / step_us : 0.0);
-  };
-  line("step (token time)", step_durations, step_us);
-  for (auto& [key, r] : rows) line(key.second, r.us, r.total_us);
+  for (const TraceRow& r : b.rows) {
+    absl::StrAppendFormat(&out, "%-44s %7d %10.1f %10.1f %10.1f %6.1f%%\n", r.name, r.count,
+                          r.p50_us, r.p95_us, r.p99_us, 100.0 * r.share);
+  }
   absl::StrAppendFormat(&out,
                         "steps %d, tokens %d; hops + coordinator spans cover %.1f%% of the "
                         "step time; %.1f tok/s while stepping\n",
-                        steps, tokens, step_us > 0 ? 100.0 * covered_us / step_us : 0.0,
-                        step_us > 0 ? double(tokens) / (step_us * 1e-6) : 0.0);
+                        b.steps, b.tokens, b.step_us > 0 ? 100.0 * b.covered_us / b.step_us : 0.0,
+                        b.step_us > 0 ? double(b.tokens) / (b.step_us * 1e-6) : 0.0);
+  if (std::any_of(b.rows.begin(), b.rows.end(),
+                  [](const TraceRow& r) { return r.level == TraceRow::kOp; })) {
+    out += "(op rows lie inside their worker's part rows, which lie inside the hops)\n";
+  }
   return out;
 }
 

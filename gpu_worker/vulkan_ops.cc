@@ -33,7 +33,25 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   const char* tune = std::getenv("UNICORN_VK_TUNE");
   ops->kernels_->set_autotune(tune ? std::strcmp(tune, "0") != 0
                                    : ops->device_->caps().type != "cpu");
+  const DeviceCaps& caps = ops->device_->caps();
+  ops->clock_ = DeviceClock(caps.timestamp_period_ns, caps.timestamp_valid_bits);
+  const char* cal = std::getenv("UNICORN_VK_CALIBRATE");
+  if (options.calibrated_clock && !(cal != nullptr && std::strcmp(cal, "0") == 0)) {
+    ops->Recalibrate();
+  }
   return ops;
+}
+
+void VulkanOps::Recalibrate() {
+  if (!device_->caps().calibrated_timestamps) return;
+  uint64_t tick = 0, deviation = 0;
+  int64_t ns = 0;
+  if (Status s = device_->CalibratedTimestamps(&tick, &ns, &deviation); !s.ok()) {
+    LOG_WARN("{} (traced spans keep the last calibration, or pin to the fence)", s.message());
+    return;
+  }
+  clock_.Calibrate(tick, ns);
+  LOG_DEBUG("[vk] clock calibrated: tick {} at {} ns (deviation {} ns)", tick, ns, deviation);
 }
 
 VulkanOps::VulkanOps(const VulkanOptions& o) : options_(o) {}
@@ -345,7 +363,15 @@ const Buffer* VulkanOps::FindImport(const void* p, size_t bytes, VkDeviceSize* o
 
 bool VulkanOps::DeviceSpans() {
   if (!trace::Enabled()) return false;
-  if (device_->caps().timestamps) return true;
+  if (device_->caps().timestamps) {
+    if (!said_clock_) {
+      said_clock_ = true;
+      LOG_INFO("[vk] traced spans: GPU timestamps put on CLOCK_MONOTONIC by {}",
+               clock_.calibrated() ? "VK_EXT_calibrated_timestamps (re-sampled every few seconds)"
+                                   : "pinning each submission's last mark to its fence wait");
+    }
+    return true;
+  }
   if (!said_no_timestamps_) {
     said_no_timestamps_ = true;
     LOG_WARN(
@@ -556,17 +582,28 @@ std::string VulkanOps::ProfileReport() const {
 void VulkanOps::RecordMarks(const Graph& g, int64_t submitted_ns, int64_t done_ns) {
   auto ticks = g.cmd->MarkTicks();
   if (!ticks.ok() || ticks->size() != g.marks.size() || ticks->empty()) return;
-  const double ns_per_tick = device_->caps().timestamp_period_ns;
-  const uint64_t last = ticks->back();
-  auto at = [&](size_t k) {
-    const int64_t ns = done_ns - int64_t(double(last - (*ticks)[k]) * ns_per_tick);
-    return std::clamp(ns, submitted_ns, done_ns);
-  };
-  for (size_t k = 0; k + 1 < ticks->size(); ++k) {
+  constexpr int64_t kRecalibrateNs = 3'000'000'000;  // follows drift over traced steps
+  if (clock_.calibrated() && done_ns - clock_.calibrated_ns() > kRecalibrateNs) Recalibrate();
+  // Marks in recording order: a part mark opens a part (closing the one
+  // before); an op mark ends an op that began at the previous mark. Times
+  // never go back, so ops nest in their part.
+  int64_t prev = submitted_ns, part_start = 0;
+  int open_kind = -1, open_layer = -1;
+  for (size_t k = 0; k < ticks->size(); ++k) {
+    const int64_t t = std::max(
+        prev, std::clamp(clock_.ToNs((*ticks)[k], ticks->back(), done_ns), submitted_ns, done_ns));
     const auto [kind, layer] = g.marks[k];
     trace::Kind tk;
-    if (kind < 0 || !trace::KindFromInt(kind, &tk)) continue;
-    trace::RecordDevice(tk, at(k), std::max(at(k), at(k + 1)), layer);
+    const bool known = kind >= 0 && trace::KindFromInt(kind, &tk);
+    if (known && trace::IsOp(tk)) {
+      if (open_kind >= 0) trace::RecordDevice(tk, prev, t, layer);
+    } else {
+      if (open_kind >= 0) trace::RecordDevice(trace::Kind(open_kind), part_start, t, open_layer);
+      open_kind = known ? kind : -1;
+      open_layer = layer;
+      part_start = t;
+    }
+    prev = t;
   }
 }
 

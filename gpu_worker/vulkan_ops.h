@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gpu_worker/device_clock.h"
 #include "gpu_worker/kernels.h"
 #include "gpu_worker/vk/command.h"
 #include "gpu_worker/vk/device.h"
@@ -45,6 +46,10 @@ struct VulkanOptions {
   // Matrix-product workgroup shapes are timed and picked per shape on GPUs
   // (Kernels::set_autotune); UNICORN_VK_TUNE=0/1 overrides.
   size_t max_graphs = 16;  // cached command buffers
+  // Traced spans put GPU ticks on CLOCK_MONOTONIC with
+  // VK_EXT_calibrated_timestamps when the device offers it (false, or
+  // UNICORN_VK_CALIBRATE=0: pin the last mark to the fence wait's return).
+  bool calibrated_clock = true;
 };
 
 class VulkanOps : public Ops {
@@ -59,13 +64,19 @@ class VulkanOps : public Ops {
   // become timestamps in the recorded command buffer (a traced step's op
   // sequence is cached apart from the untraced one's), and after the flush
   // that runs them each span between two marks is recorded with
-  // trace::RecordDevice. Device ticks are put on CLOCK_MONOTONIC by pinning
-  // the last mark to the moment the fence wait returned (the GPU finished at
-  // or before it), and no span starts before the submit. A device without
-  // timestamps answers false (the model then times the host) and says so
-  // once.
+  // trace::RecordDevice. Inside each part, every op (or fused group of ops)
+  // is followed by a timestamp too and becomes an op span (trace::IsOp
+  // kinds) of the part's layer, nested in the part's span. Device ticks are
+  // put on CLOCK_MONOTONIC by VK_EXT_calibrated_timestamps when the device
+  // offers it (sampled at creation and again every few seconds of traced
+  // steps), else by pinning the last mark to the moment the fence wait
+  // returned (the GPU finished at or before it): device_clock.h. No span
+  // starts before the submit. A device without timestamps answers false
+  // (the model then times the host) and says so once.
   bool DeviceSpans() override;
   void MarkSpan(int kind, int layer) override;
+  // Whether traced spans use calibrated timestamps (else pinning).
+  bool clock_calibrated() const { return clock_.calibrated(); }
 
   std::unique_ptr<unicorn::Buffer> Alloc(size_t size) override;
   StatusOr<std::unique_ptr<unicorn::Weight>> LoadWeight(const TensorInfo& t) override;
@@ -194,6 +205,9 @@ class VulkanOps : public Ops {
   std::vector<HostImport> imports_;
   std::vector<TimestampRecord> last_profile_;
   bool said_no_timestamps_ = false;
+  DeviceClock clock_;  // device ticks -> CLOCK_MONOTONIC for traced spans
+  bool said_clock_ = false;
+  void Recalibrate();  // samples the calibrated clock (no-op without it)
   struct OpTotals {
     double ms = 0;
     uint64_t count = 0, bytes = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/trace.h"
 #include "gpu_worker/vulkan_ops.h"
 #include "gpu_worker/vulkan_ops_internal.h"
 
@@ -52,19 +53,56 @@ std::string Role(const std::string& name) {
   return r;
 }
 
+// The op span kind of a single (unfused) op.
+trace::Kind TraceKind(const VulkanOps::Op& op) {
+  using K = trace::Kind;
+  switch (op.kind) {
+    case OpKind::kEmbed:
+      return K::kOpEmbed;
+    case OpKind::kRmsNorm:
+    case OpKind::kLayerNorm:
+      return K::kOpNorm;
+    case OpKind::kMatMul:
+      return trace::MatMulOpKind(op.w[0]->name());
+    case OpKind::kRope:
+      return K::kOpRope;
+    case OpKind::kStoreKv:
+      return K::kOpStoreKv;
+    case OpKind::kAttention:
+      return K::kOpAttentionCore;
+    case OpKind::kGeluMul:
+      return K::kOpGeglu;
+    case OpKind::kGelu:
+      return K::kOpGelu;
+    case OpKind::kAdd:
+      return K::kOpAdd;
+    case OpKind::kSoftCap:
+      return K::kOpSoftCap;
+    case OpKind::kAvgPool:
+      return K::kOpAvgPool;
+    case OpKind::kCopy:
+    case OpKind::kMark:
+      break;
+  }
+  return K::kOpCopy;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<Op>& queued) {
   // Span marks are not ops: they become timestamps between the ops they
   // stand between, and the ops around them fuse as without them (a fused op
-  // that crosses a mark counts before it).
+  // that crosses a mark counts before it). With marks (a traced step), every
+  // op or fused group inside a part is followed by an op mark too: its
+  // timestamp ends the op's span (g->marks lists both in recording order).
   std::vector<Op> body;
   std::vector<size_t> mark_at;  // index into body before which each mark is written
+  std::vector<std::pair<int, int>> part_marks;
   auto g = std::make_unique<Graph>();
   for (const Op& op : queued) {
     if (op.kind == OpKind::kMark) {
       mark_at.push_back(body.size());
-      g->marks.push_back({int(op.i[0]), int(op.i[1])});
+      part_marks.push_back({int(op.i[0]), int(op.i[1])});
     } else {
       body.push_back(op);
     }
@@ -91,13 +129,25 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   g->ops = queued;
   g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
   CommandBuffer& cmd = *g->cmd;
-  if (!g->marks.empty() && !cmd.ReserveMarks(uint32_t(g->marks.size()))) g->marks.clear();
+  const bool traced =
+      !part_marks.empty() && cmd.ReserveMarks(uint32_t(part_marks.size() + body.size()));
   cmd.Begin();
   size_t next_mark = 0;
+  int open_layer = -1;
+  bool part_open = false;
   auto marks_before = [&](size_t i) {
     for (; next_mark < mark_at.size() && mark_at[next_mark] <= i; ++next_mark) {
-      if (!g->marks.empty()) cmd.Mark();
+      if (!traced) continue;
+      cmd.Mark();
+      g->marks.push_back(part_marks[next_mark]);
+      part_open = part_marks[next_mark].first >= 0;
+      open_layer = part_marks[next_mark].second;
     }
+  };
+  auto op_mark = [&](trace::Kind kind) {  // after an op's (or fused group's) dispatches
+    if (!traced || !part_open) return;
+    cmd.Mark();
+    g->marks.push_back({int(kind), open_layer});
   };
   BarrierTracker barriers(cmd);
   Kernels& k = *kernels_;
@@ -161,6 +211,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
                              uint32_t(op.i[1]), op.f[0]));
           done[i] = done[i + 1] = 1;
           if (next) done[i + 2] = 1;
+          op_mark(trace::Kind::kOpAddNorm);
           continue;
         }
       }
@@ -195,6 +246,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         opt.flags = UNICORN_MM_GEGLU;
         check(k.MatMul(cmd, both, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));
         done[i] = done[i + 1] = done[i + 2] = 1;
+        op_mark(trace::Kind::kOpGateUpGeglu);
         continue;
       }
     }
@@ -264,6 +316,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
                              uint32_t(ro.i[0]), hp));
         done[i] = done[rope] = 1;
         if (store) done[store] = 1;
+        op_mark(store ? trace::Kind::kOpHeadNormRopeKv : trace::Kind::kOpHeadNormRope);
         continue;
       }
     }
@@ -376,6 +429,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         break;
       }
     }
+    if (traced) op_mark(TraceKind(op));
   }
   marks_before(ops.size());
   UNICORN_RETURN_IF_ERROR(st);

@@ -11,15 +11,17 @@ namespace unicorn {
 namespace {
 
 // A model part's trace span: a mark for the backend to time on the device,
-// or the host's time of this scope.
+// or the host's time of this scope. Ops run inside it carry its layer in
+// their op spans (trace::LayerScope).
 struct PartSpan {
-  PartSpan(Ops& ops, bool device, trace::Kind kind, int layer) {
+  PartSpan(Ops& ops, bool device, trace::Kind kind, int layer) : in_layer(layer) {
     if (device) {
       ops.MarkSpan(int(kind), layer);
     } else {
       host.emplace(kind, layer);
     }
   }
+  trace::LayerScope in_layer;
   std::optional<trace::ScopedSpan> host;
 };
 

@@ -12,7 +12,7 @@ namespace {
 
 // Prefers a compute-only queue family (NVIDIA and AMD have one, it runs
 // beside graphics work), then any family with compute.
-StatusOr<uint32_t> PickComputeFamily(VkPhysicalDevice pd, bool* timestamps) {
+StatusOr<uint32_t> PickComputeFamily(VkPhysicalDevice pd, uint32_t* timestamp_bits) {
   uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, nullptr);
   std::vector<VkQueueFamilyProperties> fams(n);
@@ -26,7 +26,7 @@ StatusOr<uint32_t> PickComputeFamily(VkPhysicalDevice pd, bool* timestamps) {
     }
   }
   if (best < 0) return absl::UnavailableError("[vk] device has no compute queue");
-  *timestamps = fams[best].timestampValidBits > 0;
+  *timestamp_bits = fams[best].timestampValidBits;
   return uint32_t(best);
 }
 
@@ -35,6 +35,23 @@ bool HasExtension(const std::vector<VkExtensionProperties>& exts, const char* na
     if (std::strcmp(e.extensionName, name) == 0) return true;
   }
   return false;
+}
+
+// Whether the device offers both time domains that calibration needs.
+bool CanCalibrate(VkInstance instance, VkPhysicalDevice pd) {
+  auto get_domains = reinterpret_cast<PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsEXT>(
+      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCalibrateableTimeDomainsEXT"));
+  if (get_domains == nullptr) return false;
+  uint32_t n = 0;
+  if (get_domains(pd, &n, nullptr) != VK_SUCCESS) return false;
+  std::vector<VkTimeDomainEXT> domains(n);
+  if (get_domains(pd, &n, domains.data()) != VK_SUCCESS) return false;
+  bool device = false, monotonic = false;
+  for (VkTimeDomainEXT d : domains) {
+    device |= d == VK_TIME_DOMAIN_DEVICE_EXT;
+    monotonic |= d == VK_TIME_DOMAIN_CLOCK_MONOTONIC_EXT;
+  }
+  return device && monotonic;
 }
 
 }  // namespace
@@ -104,6 +121,12 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
     enabled.push_back(VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME);
     c.external_memory_dma_buf = true;
   }
+  // Calibrated timestamps: traced spans put device ticks on CLOCK_MONOTONIC.
+  if (HasExtension(exts, VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME) &&
+      CanCalibrate(d->instance_->handle(), pd.handle)) {
+    enabled.push_back(VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME);
+    c.calibrated_timestamps = true;
+  }
   for (uint32_t h = 0; h < d->memory_.memoryHeapCount; ++h) {
     if (d->memory_.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) {
       c.device_local_bytes += d->memory_.memoryHeaps[h].size;
@@ -147,9 +170,9 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   enable.pNext = &e11;
   enable.features.shaderInt16 = feats.features.shaderInt16;
 
-  bool timestamps = false;
-  UNICORN_ASSIGN_OR_RETURN(d->queue_family_, PickComputeFamily(pd.handle, &timestamps));
-  c.timestamps = timestamps && c.timestamp_period_ns > 0;
+  UNICORN_ASSIGN_OR_RETURN(d->queue_family_, PickComputeFamily(pd.handle, &c.timestamp_valid_bits));
+  c.timestamps = c.timestamp_valid_bits > 0 && c.timestamp_period_ns > 0;
+  c.calibrated_timestamps = c.calibrated_timestamps && c.timestamps;
 
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -165,6 +188,11 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   VkResult r = vkCreateDevice(pd.handle, &dci, nullptr, &d->device_);
   if (r != VK_SUCCESS) return Annotate(VkError("vkCreateDevice", r), pd.name);
   vkGetDeviceQueue(d->device_, d->queue_family_, 0, &d->queue_);
+  if (c.calibrated_timestamps) {
+    d->get_calibrated_ = reinterpret_cast<PFN_vkGetCalibratedTimestampsEXT>(
+        vkGetDeviceProcAddr(d->device_, "vkGetCalibratedTimestampsEXT"));
+    c.calibrated_timestamps = d->get_calibrated_ != nullptr;
+  }
   VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   r = vkCreateFence(d->device_, &fci, nullptr, &d->fence_);
   if (r != VK_SUCCESS) return VkError("vkCreateFence", r);
@@ -207,6 +235,26 @@ Status Device::SubmitAndWait(const std::vector<VkCommandBuffer>& cmds) {
   if (r != VK_SUCCESS) return VkError("vkQueueSubmit", r);
   r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX);
   if (r != VK_SUCCESS) return VkError("vkWaitForFences", r);
+  return absl::OkStatus();
+}
+
+Status Device::CalibratedTimestamps(uint64_t* device_ticks, int64_t* monotonic_ns,
+                                    uint64_t* deviation_ns) {
+  if (get_calibrated_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "[vk] ", caps_.name, ": no calibrated timestamps (VK_EXT_calibrated_timestamps)"));
+  }
+  VkCalibratedTimestampInfoEXT info[2] = {{VK_STRUCTURE_TYPE_CALIBRATED_TIMESTAMP_INFO_EXT},
+                                          {VK_STRUCTURE_TYPE_CALIBRATED_TIMESTAMP_INFO_EXT}};
+  info[0].timeDomain = VK_TIME_DOMAIN_DEVICE_EXT;
+  info[1].timeDomain = VK_TIME_DOMAIN_CLOCK_MONOTONIC_EXT;
+  uint64_t ts[2] = {0, 0};
+  uint64_t dev = 0;
+  VkResult r = get_calibrated_(device_, 2, info, ts, &dev);
+  if (r != VK_SUCCESS) return VkError("vkGetCalibratedTimestampsEXT", r);
+  *device_ticks = ts[0];
+  *monotonic_ns = int64_t(ts[1]);
+  *deviation_ns = dev;
   return absl::OkStatus();
 }
 

@@ -39,6 +39,11 @@ struct DeviceCaps {
   VkDeviceSize max_storage_buffer_range = 0;
   bool timestamps = false;         // the compute queue can write timestamps
   double timestamp_period_ns = 0;  // nanoseconds per timestamp tick
+  uint32_t timestamp_valid_bits = 0;
+  // VK_EXT_calibrated_timestamps with both the device's and CLOCK_MONOTONIC's
+  // time domains: device ticks can be put on the host clock
+  // (Device::CalibratedTimestamps).
+  bool calibrated_timestamps = false;
   // External memory (vk/external_memory.h), each enabled when the device has it.
   bool external_memory_host = false;             // VK_EXT_external_memory_host
   bool external_memory_dma_buf = false;          // VK_EXT_external_memory_dma_buf (+ _fd)
@@ -77,6 +82,13 @@ class Device {
   Status SubmitAndWait(const std::vector<VkCommandBuffer>& cmds);
   Status WaitIdle();
 
+  // One sample of the device's timestamp counter and CLOCK_MONOTONIC (ns)
+  // taken together (vkGetCalibratedTimestampsEXT); `deviation_ns` bounds how
+  // far apart the two samples may lie. Unavailable without
+  // caps().calibrated_timestamps.
+  Status CalibratedTimestamps(uint64_t* device_ticks, int64_t* monotonic_ns,
+                              uint64_t* deviation_ns);
+
  private:
   Device() = default;
   std::shared_ptr<Instance> instance_;
@@ -89,6 +101,7 @@ class Device {
   VkPhysicalDeviceMemoryProperties memory_{};
   std::unique_ptr<Allocator> allocator_;
   std::unique_ptr<PipelineCache> pipeline_cache_;
+  PFN_vkGetCalibratedTimestampsEXT get_calibrated_ = nullptr;
 };
 
 }  // namespace unicorn::vk

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/trace.h"
 #include "model/quant.h"
 #include "npu_worker/cpu/kernels.h"
 
@@ -119,11 +120,13 @@ void CpuOps::Read(const Buffer& src, size_t offset, void* dst, size_t n) {
 }
 
 void CpuOps::Copy(const Buffer& src, size_t src_off, Buffer& dst, size_t dst_off, size_t n) {
+  trace::OpSpan span(trace::Kind::kOpCopy);
   UNICORN_CHECK(src_off + n <= src.size() && dst_off + n <= dst.size());
   std::memmove(F(dst) + dst_off, F(src) + src_off, n * 4);
 }
 
 void CpuOps::Embed(const Buffer& ids, const Weight& table, float scale, int n, Buffer& out) {
+  trace::OpSpan span(trace::Kind::kOpEmbed);
   const CpuWeight& t = W(table);
   const int64_t d = t.cols();
   UNICORN_CHECK(size_t(n) <= ids.size() && size_t(n * d) <= out.size());
@@ -143,6 +146,7 @@ void CpuOps::Embed(const Buffer& ids, const Weight& table, float scale, int n, B
 }
 
 void CpuOps::RmsNorm(const Buffer& x, const Weight& w, int rows, int dim, float eps, Buffer& out) {
+  trace::OpSpan span(trace::Kind::kOpNorm);
   UNICORN_CHECK(w.cols() == dim && w.dtype() == DType::kF32);
   UNICORN_CHECK(size_t(rows) * dim <= x.size() && size_t(rows) * dim <= out.size());
   const float* xs = F(x);
@@ -158,6 +162,7 @@ void CpuOps::RmsNorm(const Buffer& x, const Weight& w, int rows, int dim, float 
 
 void CpuOps::LayerNorm(const Buffer& x, const Weight& w, const Weight& b, int rows, int dim,
                        float eps, Buffer& out) {
+  trace::OpSpan span(trace::Kind::kOpNorm);
   UNICORN_CHECK(w.cols() == dim && b.cols() == dim);
   UNICORN_CHECK(w.dtype() == DType::kF32 && b.dtype() == DType::kF32);
   const float* xs = F(x);
@@ -190,6 +195,8 @@ void CpuOps::QuantizeActivationsK(const float* x, int n, int64_t cols) {
 }
 
 void CpuOps::MatMul(const Buffer& x, const Weight& w, const Weight* bias, int n, Buffer& y) {
+  trace::OpSpan span(trace::Kind::kOpMatMul);
+  if (span.on()) span.set_kind(trace::MatMulOpKind(w.name()));
   const Weight* ws[] = {&w};
   Buffer* ys[] = {&y};
   MatMulImpl(x, ws, 1, n, ys);
@@ -206,6 +213,8 @@ void CpuOps::MatMul(const Buffer& x, const Weight& w, const Weight* bias, int n,
 
 void CpuOps::MatMulMulti(const Buffer& x, const std::vector<const Weight*>& ws, int n,
                          const std::vector<Buffer*>& ys) {
+  trace::OpSpan span(trace::Kind::kOpMatMul);
+  if (span.on() && !ws.empty()) span.set_kind(trace::MatMulOpKind(ws[0]->name(), ws.size()));
   UNICORN_CHECK(ws.size() == ys.size());
   MatMulImpl(x, ws.data(), ws.size(), n, ys.data());
 }
@@ -271,6 +280,7 @@ const std::vector<float>& CpuOps::InvFreq(const RopeParams& p, int head_dim) {
 
 void CpuOps::Rope(Buffer& x, const Buffer& pos, int n, int heads, int head_dim,
                   const RopeParams& p) {
+  trace::OpSpan span(trace::Kind::kOpRope);
   const int half = head_dim / 2;
   const std::vector<float>& inv = InvFreq(p, head_dim);
   Grow(rope_cs_, size_t(n) * half * 2);
@@ -302,6 +312,7 @@ void CpuOps::Rope(Buffer& x, const Buffer& pos, int n, int heads, int head_dim,
 
 void CpuOps::StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, const Buffer* rings,
                      int n, int kv_dim, int capacity, Buffer& k_store, Buffer& v_store) {
+  trace::OpSpan span(trace::Kind::kOpStoreKv);
   const int32_t* ps = I(pos);
   const int32_t* rs = rings != nullptr ? I(*rings) : nullptr;
   for (int i = 0; i < n; ++i) {
@@ -316,6 +327,7 @@ void CpuOps::StoreKv(const Buffer& k, const Buffer& v, const Buffer& pos, const 
 void CpuOps::Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_store,
                        const Buffer& spans, const Buffer* rings, int n, const AttentionParams& p,
                        Buffer& out) {
+  trace::OpSpan span(trace::Kind::kOpAttentionCore);
   const int H = p.n_heads, D = p.head_dim, G = p.n_heads / p.n_kv_heads;
   const int64_t kv_stride = int64_t(p.n_kv_heads) * D;
   const int32_t* sp = I(spans);
@@ -354,6 +366,7 @@ void CpuOps::Attention(const Buffer& q, const Buffer& k_store, const Buffer& v_s
 }
 
 void CpuOps::GeluMul(const Buffer& gate, const Buffer& up, size_t n, Buffer& out) {
+  trace::OpSpan span(trace::Kind::kOpGeglu);
   const float* g = F(gate);
   const float* u = F(up);
   float* o = F(out);
@@ -362,6 +375,7 @@ void CpuOps::GeluMul(const Buffer& gate, const Buffer& up, size_t n, Buffer& out
 }
 
 void CpuOps::Gelu(Buffer& x, size_t n) {
+  trace::OpSpan span(trace::Kind::kOpGelu);
   float* v = F(x);
   pool_.For(
       int64_t(n), 64, 1, [&](int64_t b, int64_t e, int) { cpu::Gelu(v + b, size_t(e - b)); },
@@ -369,16 +383,19 @@ void CpuOps::Gelu(Buffer& x, size_t n) {
 }
 
 void CpuOps::Add(const Buffer& a, const Buffer& b, size_t n, Buffer& out) {
+  trace::OpSpan span(trace::Kind::kOpAdd);
   cpu::Add(F(a), F(b), n, F(out));
 }
 
 void CpuOps::SoftCap(Buffer& x, size_t n, float cap) {
+  trace::OpSpan span(trace::Kind::kOpSoftCap);
   float* v = F(x);
   pool_.For(int64_t(n), 64, 1,
             [&](int64_t b, int64_t e, int) { cpu::SoftCap(v + b, size_t(e - b), cap); });
 }
 
 void CpuOps::AvgPool(const Buffer& x, int side, int c, int k, Buffer& out) {
+  trace::OpSpan span(trace::Kind::kOpAvgPool);
   const int os = side / k;
   const float* xs = F(x);
   float* y = F(out);

@@ -30,6 +30,31 @@ void BM_SpanIntoCollector(benchmark::State& state) {
 }
 BENCHMARK(BM_SpanIntoCollector);
 
+// An op span site of the CPU backend outside a traced step (every op of
+// every untraced step pays this): one thread-local check.
+void BM_OpSpanOff(benchmark::State& state) {
+  for (auto _ : state) {
+    trace::OpSpan s(trace::Kind::kOpNorm);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_OpSpanOff);
+
+// An op span of a traced step, inside a part's layer scope, with the matrix
+// product's kind read from the weight's name (the costliest op span).
+void BM_MatMulOpSpanIntoCollector(benchmark::State& state) {
+  trace::Collector c(1024);
+  trace::StepScope scope(&c, 1);
+  trace::LayerScope layer(3);
+  const std::string name = "blk.3.ffn_down.weight";
+  for (auto _ : state) {
+    if (c.spans().size() == 1024) c.Clear();
+    trace::OpSpan s(trace::Kind::kOpMatMul);
+    if (s.on()) s.set_kind(trace::MatMulOpKind(name));
+  }
+}
+BENCHMARK(BM_MatMulOpSpanIntoCollector);
+
 // A span recorded into the coordinator's ring (mutex, copy).
 void BM_SpanIntoRing(benchmark::State& state) {
   trace::Ring ring(1 << 17);

@@ -112,5 +112,56 @@ TEST(TraceExport, SummarySharesAreOfTheStepTime) {
   EXPECT_NE(s.find(" 100000.0 tok/s"), std::string::npos) << s;  // 1 token in 10 us
 }
 
+TEST(TraceExport, OpSpansNestUnderTheirPartInJsonAndSummary) {
+  uint16_t gpu = trace::ProcessId("gpu-op-test");
+  Span part = Make(Kind::kFfn, 2000, 6000, 0, 1, 3, gpu);
+  part.device = true;
+  Span down = Make(Kind::kOpDown, 3000, 5000, 0, 1, 3, gpu);
+  down.device = true;
+  Span host_op = Make(Kind::kOpAttentionCore, 2500, 3500, 0, 1, 2, gpu);
+  std::vector<Span> spans = {
+      Make(Kind::kStep, 0, 10000, 0, 1), Make(Kind::kHop, 1000, 9000, 0, 1, 0), part, down, host_op,
+  };
+  auto doc = nlohmann::json::parse(ChromeTraceJson(spans, {{"L3 ffn", "gpu-op-test"}}));
+  std::map<std::string, nlohmann::json> x;
+  for (const auto& e : doc["traceEvents"]) {
+    if (e["ph"] == "X") x[e["name"]] = e;
+  }
+  ASSERT_TRUE(x.count("matmul ffn_down L3")) << doc.dump();
+  const auto& op = x["matmul ffn_down L3"];
+  EXPECT_EQ(op["cat"], "op");
+  EXPECT_EQ(op["args"]["layer"], 3);
+  EXPECT_EQ(op["args"]["device"], "vulkan");
+  EXPECT_EQ(op["tid"], x["ffn L3"]["tid"]);  // the part's track, where it nests by time
+  EXPECT_EQ(op["pid"], x["ffn L3"]["pid"]);
+  EXPECT_EQ(x["attention core L2"]["cat"], "op");
+  EXPECT_NE(x["attention core L2"]["tid"], op["tid"]);  // host time: the worker's own track
+
+  const TraceBreakdown b = Breakdown(spans, {{"L3 ffn", "gpu-op-test"}});
+  std::map<std::string, TraceRow> rows;
+  for (const TraceRow& r : b.rows) rows[r.name] = r;
+  const std::string dev = " @gpu-op-test (vulkan, GPU time)";
+  ASSERT_TRUE(rows.count("  ffn" + dev));
+  ASSERT_TRUE(rows.count("    op matmul ffn_down" + dev));
+  ASSERT_TRUE(rows.count("    op attention core @gpu-op-test"));
+  EXPECT_EQ(rows["  ffn" + dev].level, TraceRow::kPart);
+  EXPECT_EQ(rows["    op matmul ffn_down" + dev].level, TraceRow::kOp);
+  EXPECT_DOUBLE_EQ(rows["  ffn" + dev].share, 0.4);
+  EXPECT_DOUBLE_EQ(rows["    op matmul ffn_down" + dev].share, 0.2);
+  EXPECT_DOUBLE_EQ(rows["    op matmul ffn_down" + dev].p50_us, 2.0);
+  // The op row sits below its worker's part rows.
+  size_t part_at = 0, op_at = 0;
+  for (size_t i = 0; i < b.rows.size(); ++i) {
+    if (b.rows[i].name == "  ffn" + dev) part_at = i;
+    if (b.rows[i].name == "    op matmul ffn_down" + dev) op_at = i;
+  }
+  EXPECT_LT(part_at, op_at);
+  // Coverage counts the coordinator's stages only: ops are not counted twice.
+  EXPECT_DOUBLE_EQ(b.covered_us, 8.0);
+  std::string text = TraceSummary(spans, {{"L3 ffn", "gpu-op-test"}});
+  EXPECT_NE(text.find("    op matmul ffn_down" + dev), std::string::npos) << text;
+  EXPECT_NE(text.find("cover 80.0% of the step time"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace unicorn

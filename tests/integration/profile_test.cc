@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -95,6 +96,7 @@ TEST_F(Profile, TraceHasEveryLayerOnItsWorkerTheHopsAndCoversTheTokenTime) {
   struct Step {
     double start = 0, end = 0, covered = 0;
     std::set<std::string> layers;  // "attention L3@npu"
+    std::set<std::string> ops;     // "matmul ffn_down L3@gpu"
     std::set<std::string> hop_workers;
     int hops = 0;
   };
@@ -119,6 +121,8 @@ TEST_F(Profile, TraceHasEveryLayerOnItsWorkerTheHopsAndCoversTheTokenTime) {
       s.covered += dur;
     } else if (cat == "layer") {
       s.layers.insert(name + "@" + proc);
+    } else if (cat == "op") {
+      s.ops.insert(name + "@" + proc);
     }
   }
   ASSERT_GE(steps.size(), 3u) << prof.summary();
@@ -133,6 +137,13 @@ TEST_F(Profile, TraceHasEveryLayerOnItsWorkerTheHopsAndCoversTheTokenTime) {
       EXPECT_FALSE(s.layers.count("attention L" + std::to_string(l) + "@gpu")) << n;
       EXPECT_FALSE(s.layers.count("ffn L" + std::to_string(l) + "@npu")) << n;
     }
+    // Op spans inside the parts (the gpu worker runs the CPU backend here):
+    // every FFN's products and the LM head's.
+    for (int l = 0; l < layers; ++l) {
+      EXPECT_TRUE(s.ops.count("matmul ffn_down L" + std::to_string(l) + "@gpu")) << n << " L" << l;
+      EXPECT_TRUE(s.ops.count("matmul ffn_gate+up L" + std::to_string(l) + "@gpu")) << n;
+    }
+    EXPECT_TRUE(s.ops.count("matmul lm_head@gpu")) << n;
     EXPECT_TRUE(s.layers.count("embedding@gpu")) << n;
     EXPECT_TRUE(s.layers.count("lm_head@gpu")) << n;
     // Stages: embedding@gpu, then per layer attention@npu and ffn@gpu (the
@@ -160,10 +171,22 @@ TEST_F(Profile, TraceHasEveryLayerOnItsWorkerTheHopsAndCoversTheTokenTime) {
 TEST_F(Profile, CliWritesTheTraceAndPrintsTheSummary) {
   const std::string id = Generate(4);
   const std::string out = (sys_->dir() / "trace.json").string();
-  auto r = sys_->Cli("profile --server " + sys_->address() + " --request " + id + " -o " + out);
+  const std::string png = (sys_->dir() / "chart.png").string();
+  auto r = sys_->Cli("profile --server " + sys_->address() + " --request " + id + " -o " + out +
+                     " --png " + png);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("p95"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("tok/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    op matmul ffn_down @gpu"), std::string::npos) << r.out;
+  {
+    // A PNG 1000 pixels wide (tests/tools/share_chart_test.cc checks the pixels).
+    std::ifstream p(png, std::ios::binary);
+    std::string head(24, '\0');
+    p.read(head.data(), 24);
+    ASSERT_TRUE(p) << r.out;
+    EXPECT_EQ(head.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+    EXPECT_EQ(uint8_t(head[18]) * 256 + uint8_t(head[19]), 1000);
+  }
   std::ifstream in(out);
   json doc = json::parse(in);
   EXPECT_GT(doc["traceEvents"].size(), 10u);

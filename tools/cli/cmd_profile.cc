@@ -2,6 +2,9 @@
 // from a running coordinator, writes it as Chrome trace JSON (open it in
 // ui.perfetto.dev) and prints the per-stage summary.
 //   unicorn profile [--server ADDR] [--tls-ca FILE] (--request ID | --seconds N) -o trace.json
+//                   [--png chart.png]
+// --png also draws the summary's shares of the token time as a bar chart
+// (coordinator stages, each worker's parts and their ops).
 // With --overhead ROUNDS it instead measures what tracing costs: it runs
 // ROUNDS pairs of generations (one traced, one not, alternating) and prints
 // the decode tok/s of each kind and their ratio.
@@ -14,6 +17,7 @@
 #include "common/config.h"
 #include "tools/cli/client.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/share_chart.h"
 
 namespace unicorn::cli {
 namespace {
@@ -23,6 +27,7 @@ struct ProfileArgs {
   std::string request;
   double seconds = 0;
   std::string out;
+  std::string png;
   int overhead_rounds = 0;
   int tokens = 64;
   std::string prompt = "Once upon a time";
@@ -59,6 +64,21 @@ int Fetch(const ProfileArgs& a) {
     }
     std::cerr << "wrote " << resp->spans() << " spans to " << a.out
               << " (open it in ui.perfetto.dev)\n";
+  }
+  if (!a.png.empty()) {
+    std::vector<ChartBar> bars;
+    for (const v1::ProfileRow& r : resp->rows()) {
+      if (r.level() == v1::ProfileRow::STEP) continue;  // the whole: 100%
+      bars.push_back({r.name(), r.share(), int(r.level()) - 1});
+    }
+    const std::string title = absl::StrFormat(
+        "share of token time per stage (blue), worker part (green) and op (orange): %s",
+        a.request.empty() ? absl::StrFormat("last %g s", a.seconds) : "request " + a.request);
+    if (Status s = WritePngFile(DrawShareChart(title, bars), a.png); !s.ok()) {
+      std::cerr << "unicorn profile: " << s.message() << "\n";
+      return 1;
+    }
+    std::cerr << "wrote the chart of " << bars.size() << " rows to " << a.png << "\n";
   }
   std::cout << resp->summary();
   return 0;
@@ -134,6 +154,7 @@ void AddProfileCommands(CLI::App& app) {
   p->add_option("-r,--request", a.request, "request id (GenerateResponse.request_id)");
   p->add_option("--seconds", a.seconds, "everything traced in the last N seconds");
   p->add_option("-o,--output", a.out, "write the Chrome trace JSON here");
+  p->add_option("--png", a.png, "write a PNG bar chart of the shares of the token time here");
   p->add_option("--overhead", a.overhead_rounds,
                 "measure tracing's cost instead: ROUNDS traced/untraced generation pairs");
   p->add_option("-n,--max-tokens", a.tokens, "tokens per generation (--overhead)");
