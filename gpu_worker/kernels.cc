@@ -1,6 +1,7 @@
 #include "gpu_worker/kernels.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -233,9 +234,11 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
     const std::vector<std::pair<uint32_t, uint32_t>>& candidates) {
   const bool geglu = opt.flags & UNICORN_MM_GEGLU;
   const uint32_t m = geglu ? w.rows / 2 : w.rows;
-  // Shapes that share a kernel variant and grid share the result: n only
-  // matters as 1 / few / many (rounded to the tile).
-  const uint32_t n_class = vector ? MatVecCols(n) : (n + 63) / 64 * 64;
+  // Shapes that share a kernel variant share the result: n only matters as
+  // the matvec's tokens per workgroup, or as the power of two (>= 64) the
+  // tiled kernel's rows round up to (few classes: a stage tunes them all
+  // when it loads, see Gemma3Batch::WarmUp).
+  const uint32_t n_class = vector ? MatVecCols(n) : std::max(64u, std::bit_ceil(n));
   const std::string key =
       absl::StrCat(vector ? "matvec " : "matmul ", std::string(Traits(w.dtype).name), " ", w.rows,
                    "x", w.cols, " flags ", opt.flags, " n", n_class);

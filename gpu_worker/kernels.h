@@ -96,6 +96,7 @@ class Kernels {
   // keeps the fastest; later products of that shape use it. The timing runs
   // in its own submissions while `cmd` is being recorded.
   void set_autotune(bool on) { autotune_ = on; }
+  bool autotune() const { return autotune_; }
   // "matvec q4_0 10240x2560 flags 4 n1: 2 rows x 64 (0.031 ms)" per tuned shape.
   const std::vector<std::string>& tuning_log() const { return tuning_log_; }
 

@@ -96,13 +96,18 @@ void VulkanOps::ForgetBuffer(OpsBuffer* b) {
 std::unique_ptr<unicorn::Buffer> VulkanOps::Alloc(size_t size) {
   auto buf = device_->allocator().Create(std::max<VkDeviceSize>(size * 4, 16), MemoryUse::kDevice,
                                          absl::StrCat("buffer of ", size, " floats"));
+  bool placeholder = false;
   if (!buf.ok()) {
     Fail(buf.status());
     // A tiny buffer keeps callers going; the error is in status().
     buf = device_->allocator().Create(16, MemoryUse::kHost, "placeholder");
     UNICORN_CHECK(buf.ok());
+    placeholder = true;
   }
-  if (buf->mapped() != nullptr) {
+  // Large device buffers are zeroed by the GPU even where the host can map
+  // them (a large BAR): a memset across the bus took seconds for a batch's
+  // KV stores, long enough for a worker to miss its heartbeats.
+  if (buf->mapped() != nullptr && (placeholder || buf->size() < (VkDeviceSize(1) << 20))) {
     std::memset(buf->mapped(), 0, buf->size());
   } else if (Status s = device_->allocator().Zero(buf->All()); !s.ok()) {
     Fail(s);

@@ -74,6 +74,7 @@ class VulkanOps : public Ops {
   // starts before the submit. A device without timestamps answers false
   // (the model then times the host) and says so once.
   bool DeviceSpans() override;
+  bool TunesOnFirstUse() const override { return kernels_->autotune(); }
   void MarkSpan(int kind, int layer) override;
   // Whether traced spans use calibrated timestamps (else pinning).
   bool clock_calibrated() const { return clock_.calibrated(); }

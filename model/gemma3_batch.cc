@@ -243,6 +243,45 @@ void Gemma3Batch::Run(const Pass& pass) {
   }
 }
 
+void Gemma3Batch::WarmUp() {
+  const Gemma3Config& c = model_.config();
+  const Gemma3Parts& held = model_.parts();
+  std::vector<float> hidden(size_t(max_chunk_) * size_t(c.hidden_size), 0.0f), logits;
+  std::vector<int> rows;
+  // The decode batch sizes, then the prompt chunk sizes' classes.
+  for (int n : {1, 4, 8, 16, 64, 128, 256, 512}) {
+    if (n > max_chunk_) break;
+    rows.clear();
+    for (int r = 0; r < n; ++r) {
+      SetRow(r, 0, 0, r, -1, -1);
+      rows.push_back(r);
+    }
+    Pass pass;
+    pass.n = n;
+    pass.embedding = false;
+    pass.hidden_in = hidden.data();
+    pass.hidden_out = hidden.data();
+    for (int p = 0; p < 2 * c.num_layers; ++p) {
+      if (!(p % 2 == 0 ? held.HasAttention(p / 2) : held.HasFfn(p / 2))) continue;
+      pass.first_part = p;
+      pass.last_part = p + 1;
+      Run(pass);
+    }
+    pass.first_part = pass.last_part = 0;
+    if (held.embedding) {
+      pass.embedding = true;
+      Run(pass);
+      pass.embedding = false;
+    }
+    if (held.lm_head) {
+      logits.resize(size_t(n) * size_t(c.vocab_size));
+      pass.logit_rows = rows;
+      pass.logits = logits.data();
+      Run(pass);
+    }
+  }
+}
+
 Status Gemma3Batch::RunStage(std::span<const Gemma3StageSeq> seqs, std::span<const float> images,
                              bool embedding, int first_part, int last_part, bool lm_head,
                              const float* hidden_in, float* hidden_out, float* logits) {

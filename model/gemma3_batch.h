@@ -84,6 +84,12 @@ class Gemma3Batch {
   // all in one pass. images [image rows of all, hidden] (embedding),
   // hidden_in / hidden_out [rows, hidden] (hidden_out unless lm_head; it may
   // be hidden_in), logits [sequences wanting logits, vocab].
+  // Runs passes of 1, 4, 8, 16, 64, ... 512 rows (up to max_chunk) through every part
+  // the model holds, one part at a time, on ring 0: a backend that tunes
+  // kernels on first use (Ops::TunesOnFirstUse) does it here, not in a
+  // serving step. Ring 0 is left holding nothing a sequence reads.
+  void WarmUp();
+
   Status RunStage(std::span<const Gemma3StageSeq> seqs, std::span<const float> images,
                   bool embedding, int first_part, int last_part, bool lm_head,
                   const float* hidden_in, float* hidden_out, float* logits);

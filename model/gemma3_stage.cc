@@ -51,6 +51,7 @@ StatusOr<std::unique_ptr<Gemma3StageModel>> Gemma3StageModel::Load(const ShardSp
   opt.max_context = spec.max_context;
   opt.max_chunk = spec.max_step_tokens;
   UNICORN_ASSIGN_OR_RETURN(m->batch_, Gemma3Batch::Create(*m->model_, opt, 1));
+  if (ops.TunesOnFirstUse()) m->batch_->WarmUp();
   m->free_rings_ = {0};
   return m;
 }

@@ -104,6 +104,12 @@ class Ops {
   // backend records one span per part, with device times on CLOCK_MONOTONIC,
   // once the work has run. `kind` is a trace::Kind.
   virtual bool DeviceSpans() { return false; }
+
+  // A backend that times kernel variants on the first use of a shape
+  // (Vulkan on GPUs) answers true: its first steps would stall for seconds
+  // (long enough to miss heartbeats), so a pipeline stage runs warm-up
+  // passes of the decode batch sizes when it loads.
+  virtual bool TunesOnFirstUse() const { return false; }
   virtual void MarkSpan(int kind, int layer) {
     (void)kind;
     (void)layer;
