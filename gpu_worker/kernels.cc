@@ -173,7 +173,8 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
                                                                               {4, 128},
                                                                               {1, 256},
                                                                               {2, 256}}) {
-        if (mats * r * cols * g * 4 <= max_shared &&
+        // Every (row, token) output needs an invocation to write it.
+        if (r * cols <= g && mats * r * cols * g * 4 <= max_shared &&
             g <= device_.caps().max_workgroup_invocations) {
           cands.push_back({r, g});
         }

@@ -19,6 +19,7 @@ struct Case {
   Path path;
   uint32_t flags = 0;
   uint32_t tile_m = 0, tile_n = 0;
+  uint32_t matvec_rows = 0, matvec_wg = 0;
 };
 
 void RunCase(const Case& c) {
@@ -39,6 +40,8 @@ void RunCase(const Case& c) {
   opt.path = c.path;
   opt.tile_m = c.tile_m;
   opt.tile_n = c.tile_n;
+  opt.matvec_rows = c.matvec_rows;
+  opt.matvec_wg = c.matvec_wg;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
@@ -66,6 +69,15 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, VkMatMulDtype,
 TEST(VkMatMul, WideTiles) {
   RunCase({DType::kQ4_0, 200, 128, 70, Path::kTiled, 0, 128, 64});
   RunCase({DType::kF16, 70, 96, 150, Path::kTiled, UNICORN_MM_BIAS, 64, 128});
+}
+
+// A batch of 16 decoding sequences: two column groups of 8 tokens side by
+// side (neighbouring workgroups), 8 rows per workgroup, ragged rows.
+TEST(VkMatMul, SixteenTokensWithEightRowsPerWorkgroup) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kF16}) {
+    RunCase({t, 37, 256, 16, Path::kVector, 0, 0, 0, 8, 64});
+    RunCase({t, 21, 128, 13, Path::kVector, UNICORN_MM_GEGLU, 0, 0, 8, 64});
+  }
 }
 
 TEST(VkMatMul, GeGluFusedIntoDecode) {
