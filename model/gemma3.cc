@@ -191,9 +191,9 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
     }
     // Logits of every row (kAll), or of the prompt's last row (kLast).
     logit_rows_.clear();
-    if (mode == LogitsMode::kAll) {
+    if (logits != nullptr && mode == LogitsMode::kAll) {
       for (int r = 0; r < rows; ++r) logit_rows_.push_back(r);
-    } else if (mode == LogitsMode::kLast && c1 == n) {
+    } else if (logits != nullptr && mode == LogitsMode::kLast && c1 == n) {
       logit_rows_.push_back(rows - 1);
     }
     const size_t old = logits != nullptr ? logits->size() : 0;
@@ -205,7 +205,6 @@ Status Gemma3Session::Prefill(std::span<const int> tokens, std::span<const float
     pass.last_part = 2 * c.num_layers;
     pass.logit_rows = logit_rows_;
     pass.logits = logits != nullptr ? logits->data() + old : nullptr;
-    if (logits == nullptr) pass.logit_rows = {};
     batch_->Run(pass);
     c0 = c1;
   }

@@ -14,6 +14,7 @@
 #include "gpu_worker/arena_import.h"
 #include "model/gemma3_stage.h"
 #include "shared_mem/plan.h"
+#include "tests/model/text_small_shard.h"
 
 namespace unicorn::vk {
 namespace {
@@ -42,15 +43,7 @@ TEST(StageDecodeCache, DecodeReusesItsRecordingAndMatchesFreshOnes) {
   ASSERT_TRUE(ImportArena(*cached_ops, arena->get()).ok());
   float* slot = reinterpret_cast<float*>((*arena)->region("logits")->payload(0));
 
-  ShardSpec spec;
-  spec.model_path = UNICORN_SOURCE_DIR "/tests/data/models/text-small";
-  spec.embedding = spec.lm_head = true;
-  for (int l = 0; l < 8; ++l) {
-    spec.attention_layers.push_back(l);
-    spec.ffn_layers.push_back(l);
-  }
-  spec.max_step_tokens = kChunk;
-  spec.max_context = 64;
+  const ShardSpec spec = unicorn::testing::WholeTextSmallShard(kChunk);
   auto cached = Gemma3StageModel::Load(spec, *cached_ops);
   ASSERT_TRUE(cached.ok()) << cached.status();
   auto fresh = Gemma3StageModel::Load(spec, *fresh_ops);

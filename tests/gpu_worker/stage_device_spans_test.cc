@@ -21,12 +21,13 @@
 #include "gpu_worker/device_clock.h"
 #include "gpu_worker/vulkan_ops.h"
 #include "model/gemma3_stage.h"
+#include "tests/model/text_small_shard.h"
 
 namespace unicorn::vk {
 namespace {
 
 constexpr int kVocab = 512;  // text-small
-constexpr int kLayers = 8;
+constexpr int kLayers = unicorn::testing::kTextSmallLayers;
 
 using trace::Kind;
 
@@ -48,15 +49,7 @@ TEST_P(StageDeviceSpans, PartAndOpSpansInsideTheStage) {
     GTEST_SKIP() << "device has no calibrated timestamps";
   }
   EXPECT_EQ((*ops)->clock_calibrated(), GetParam());
-  ShardSpec spec;
-  spec.model_path = UNICORN_SOURCE_DIR "/tests/data/models/text-small";
-  spec.embedding = spec.lm_head = true;
-  for (int l = 0; l < kLayers; ++l) {
-    spec.attention_layers.push_back(l);
-    spec.ffn_layers.push_back(l);
-  }
-  spec.max_step_tokens = 8;
-  spec.max_context = 64;
+  const ShardSpec spec = unicorn::testing::WholeTextSmallShard(8);
   auto model = Gemma3StageModel::Load(spec, **ops);
   ASSERT_TRUE(model.ok()) << model.status();
   const StageSpec stage{true, 0, 2 * kLayers, true};

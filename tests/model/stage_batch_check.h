@@ -20,6 +20,7 @@
 #include "model/gemma3_stage.h"
 #include "model/model_files.h"
 #include "tests/model/gemma3_fixture.h"
+#include "tests/model/text_small_shard.h"
 
 namespace unicorn::testing {
 
@@ -34,15 +35,7 @@ inline void CheckStageBatchMatchesSessions(Ops& ops, double tol) {
       c, [&](const std::string& n) { return (*files)->Find(n); }, ops);
   ASSERT_TRUE(model.ok()) << model.status();
 
-  ShardSpec spec;
-  spec.model_path = dir;
-  spec.embedding = spec.lm_head = true;
-  for (int l = 0; l < c.num_layers; ++l) {
-    spec.attention_layers.push_back(l);
-    spec.ffn_layers.push_back(l);
-  }
-  spec.max_step_tokens = 32;
-  spec.max_context = 64;
+  ShardSpec spec = WholeTextSmallShard(32);
   spec.max_sequences = 4;
   auto stage = Gemma3StageModel::Load(spec, ops);
   ASSERT_TRUE(stage.ok()) << stage.status();

@@ -12,26 +12,19 @@
 #include "common/trace.h"
 #include "model/gemma3_stage.h"
 #include "npu_worker/cpu/cpu_ops.h"
+#include "tests/model/text_small_shard.h"
 
 namespace unicorn::cpu {
 namespace {
 
 constexpr int kVocab = 512;  // text-small
-constexpr int kLayers = 8;
+constexpr int kLayers = unicorn::testing::kTextSmallLayers;
 
 using trace::Kind;
 
 TEST(CpuOpSpans, NestedInTheirPartWithItsLayer) {
   CpuOps ops(CpuOptions{2});
-  ShardSpec spec;
-  spec.model_path = UNICORN_SOURCE_DIR "/tests/data/models/text-small";
-  spec.embedding = spec.lm_head = true;
-  for (int l = 0; l < kLayers; ++l) {
-    spec.attention_layers.push_back(l);
-    spec.ffn_layers.push_back(l);
-  }
-  spec.max_step_tokens = 8;
-  spec.max_context = 64;
+  const ShardSpec spec = testing::WholeTextSmallShard(8);
   auto model = Gemma3StageModel::Load(spec, ops);
   ASSERT_TRUE(model.ok()) << model.status();
   const StageSpec stage{true, 0, 2 * kLayers, true};
