@@ -143,6 +143,45 @@ int Main(int argc, char** argv) {
     std::printf("\n");
   }
 
+  // A step of 16 decoding sequences: the matvec's shapes against the batch
+  // kernel (rows 0 = batch, the second number its k slice).
+  std::printf("\n16 tokens (a batch of decoding sequences): TFLOP/s (ms per call)\n");
+  std::printf("%-30s", "matrix \\ rows x wg");
+  const uint32_t bshapes[][2] = {{1, 64}, {2, 64}, {4, 128}, {2, 128}, {0, 128}, {0, 256}};
+  for (auto& s : bshapes) {
+    std::printf(" %12s", s[0] ? absl::StrFormat("%ux%u", s[0], s[1]).c_str()
+                              : absl::StrFormat("batch/%u", s[1]).c_str());
+  }
+  std::printf("\n");
+  for (const Mat& m : mats) {
+    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+    Buffer w = RandomBytes(d, bytes, m.t);
+    const bool geglu = std::strstr(m.name, "geglu") != nullptr;
+    Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
+    std::printf("%-30s", m.name);
+    for (auto& s : bshapes) {
+      MatMulOptions opt;
+      opt.path = s[0] ? MatMulOptions::Path::kVector : MatMulOptions::Path::kBatch;
+      if (s[0]) {
+        opt.matvec_rows = s[0];
+        opt.matvec_wg = s[1];
+      } else {
+        opt.batch_k = s[1];
+        if (s[1] * 40 * 4 + 8192 > d.caps().max_shared_memory) {
+          std::printf(" %12s", "-");
+          continue;
+        }
+      }
+      if (geglu) opt.flags = UNICORN_MM_GEGLU;
+      double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+        UNICORN_CHECK(
+            k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 16, opt).ok());
+      });
+      std::printf(" %5.1f(%.3f)", 2.0 * m.rows * m.cols * 16 / (ms * 1e-3) * 1e-12, ms);
+    }
+    std::printf("\n");
+  }
+
   std::printf("\ntiled product, 512 tokens: TFLOP/s (ms)\n");
   for (const Mat& m : mats) {
     if (m.rows > 20000) continue;

@@ -30,6 +30,7 @@ const ShaderInfo* FindShader(const std::string& name) {
   static const std::map<std::string, ShaderInfo> kShaders = {
       {"norm", {norm_spv, norm_spv_size, sizeof(NormPush), 5}},
       {"matvec", {matvec_spv, matvec_spv_size, sizeof(MatMulPush), 4}},
+      {"matmul_batch", {matmul_batch_spv, matmul_batch_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
       {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
       {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 8}},
@@ -71,6 +72,16 @@ constexpr uint32_t kMaxVectorTokens = 16;  // more take the tiled kernel
 // Tokens per matvec workgroup: column groups of the same rows run in
 // neighbouring workgroups, so the second group's weights come from the cache.
 uint32_t MatVecCols(uint32_t n) { return n == 1 ? 1 : n <= 4 ? 4 : 8; }
+// The batch kernel (matmul_batch.comp): a workgroup of 128 owns 16 weight
+// rows for all tokens (4, 8 or 16), slices of 128 or 256 along k. In tuning
+// candidates and RecordMatMul it is the "vector" shape (0 rows, BK).
+constexpr uint32_t kBatchWorkgroup = 128;
+uint32_t BatchTokens(uint32_t n) { return n <= 4 ? 4 : n <= 8 ? 8 : 16; }
+uint32_t BatchSharedBytes(uint32_t tn, uint32_t bk) {
+  return bk * (20 + 4 * (tn / 4 + 1)) * 4 + 8192;
+}
+// The matvec's tokens per workgroup or the batch kernel's, whichever is finer.
+uint32_t FewTokenClass(uint32_t n) { return n == 1 ? 1 : BatchTokens(n); }
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
 constexpr uint32_t kMaxHeadDim = 256;
 
@@ -151,12 +162,37 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
                                                    n, " tokens", geglu ? " (geglu)" : ""));
   }
   const bool vector = opt.path == MatMulOptions::Path::kVector ||
+                      opt.path == MatMulOptions::Path::kBatch ||
                       (opt.path == MatMulOptions::Path::kAuto && n <= kMaxVectorTokens);
   if (geglu && !vector) {
     return absl::InvalidArgumentError(
         "[vk] matmul: GEGLU is fused only into the few-token kernel; use GeGlu() after");
   }
   const uint32_t max_shared = device_.caps().max_shared_memory;
+  // The batch kernel serves 2..16 tokens of chunked rows (whole 8-weight
+  // chunks, 16-byte aligned activations).
+  const uint32_t x_stride = opt.x_stride ? opt.x_stride : w.cols;
+  std::vector<uint32_t> batch_bk;
+  if (n >= 2 && n <= kMaxVectorTokens && w.cols % 8 == 0 && x_stride % 4 == 0 &&
+      kBatchWorkgroup <= device_.caps().max_workgroup_invocations) {
+    for (uint32_t bk : {256u, 128u}) {
+      if (BatchSharedBytes(BatchTokens(n), bk) <= max_shared) batch_bk.push_back(bk);
+    }
+  }
+  if (opt.path == MatMulOptions::Path::kBatch) {
+    if (batch_bk.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[vk] matmul: the batch kernel takes 2..16 tokens of rows in whole 8-weight chunks "
+          "(got ",
+          n, " tokens, k ", w.cols, ", x stride ", x_stride, ")"));
+    }
+    const uint32_t bk = opt.batch_k ? opt.batch_k : batch_bk.front();
+    if (std::find(batch_bk.begin(), batch_bk.end(), bk) == batch_bk.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("[vk] matmul: no batch slice of ", bk));
+    }
+    return RecordMatMul(cmd, w, x, y, n, opt, true, 0, bk);
+  }
+  if (opt.path != MatMulOptions::Path::kAuto) batch_bk.clear();  // kVector: the matvec only
   if (vector) {
     MatVecShape s = PickMatVec(w);
     const uint32_t cols = MatVecCols(n);
@@ -179,8 +215,11 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
           cands.push_back({r, g});
         }
       }
+      for (uint32_t bk : batch_bk) cands.push_back({0, bk});
       UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, true, cands));
       s = {best.first, best.second};
+    } else if (!batch_bk.empty() && opt.matvec_rows == 0 && opt.matvec_wg == 0) {
+      s = {0, batch_bk.front()};  // untimed: at 2+ tokens the batch kernel
     }
     if (opt.matvec_rows) s.rows = opt.matvec_rows;
     if (opt.matvec_wg) s.wg = opt.matvec_wg;
@@ -217,6 +256,14 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
       w.cols,     m, n, opt.x_stride ? opt.x_stride : w.cols, opt.y_stride ? opt.y_stride : m,
       opt.softcap};
   SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
+  if (vector && a == 0) {  // the batch kernel, b = its k slice
+    const uint32_t rm = geglu ? 8 : 16;
+    UNICORN_ASSIGN_OR_RETURN(
+        const Pipeline* p,
+        Get("matmul_batch", kBatchWorkgroup, {uint32_t(w.dtype), 0, opt.flags, BatchTokens(n), b}));
+    cmd.Dispatch(*p, {w.buf, x, y, bias}, push, Grid(CeilDiv(m, rm)));
+    return absl::OkStatus();
+  }
   if (vector) {
     const uint32_t cols = MatVecCols(n);
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
@@ -239,7 +286,7 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   // the matvec's tokens per workgroup, or as the power of two (>= 64) the
   // tiled kernel's rows round up to (few classes: a stage tunes them all
   // when it loads, see Gemma3Batch::WarmUp).
-  const uint32_t n_class = vector ? MatVecCols(n) : std::max(64u, std::bit_ceil(n));
+  const uint32_t n_class = vector ? FewTokenClass(n) : std::max(64u, std::bit_ceil(n));
   const std::string key =
       absl::StrCat(vector ? "matvec " : "matmul ", std::string(Traits(w.dtype).name), " ", w.rows,
                    "x", w.cols, " flags ", opt.flags, " n", n_class);
@@ -281,8 +328,12 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
       best = c;
     }
   }
-  tuning_log_.push_back(absl::StrCat(key, ": ", best.first, vector ? " rows x " : " x ",
-                                     best.second, absl::StrFormat(" (%.4f ms)", best_ms)));
+  tuning_log_.push_back(absl::StrCat(key, ": ",
+                                     !vector ? absl::StrCat(best.first, " x ", best.second)
+                                     : best.first == 0
+                                         ? absl::StrCat("batch kernel, k slice ", best.second)
+                                         : absl::StrCat(best.first, " rows x ", best.second),
+                                     absl::StrFormat(" (%.4f ms)", best_ms)));
   return tuned_[key] = best;
 }
 

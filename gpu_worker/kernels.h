@@ -34,8 +34,12 @@ struct MatMulOptions {
   float softcap = 0;      // with UNICORN_MM_SOFTCAP
   uint32_t x_stride = 0;  // floats between tokens of x (0 = cols)
   uint32_t y_stride = 0;  // floats between tokens of y (0 = m)
-  enum class Path { kAuto, kVector, kTiled } path = Path::kAuto;
-  uint32_t tile_m = 0, tile_n = 0;          // tiled kernel: 64 or 128 (0 = by shape and device)
+  // kAuto: 1..16 tokens take the matvec or (2+ tokens) the batch kernel,
+  // timed on first use where the device has timestamps; more take the tiled
+  // kernel. kVector: the matvec only.
+  enum class Path { kAuto, kVector, kBatch, kTiled } path = Path::kAuto;
+  uint32_t batch_k = 0;             // batch kernel: k slice, 128 or 256 (0 = largest that fits)
+  uint32_t tile_m = 0, tile_n = 0;  // tiled kernel: 64 or 128 (0 = by shape and device)
   uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
 };
 

@@ -1,6 +1,6 @@
 // K-quant weights (Q2_K..Q6_K) in the matrix kernels (matvec.comp for few
-// tokens, matmul.comp tiled) and the embedding lookup, against the F64 twin
-// on the reference dequantization (model/kquant.cc, byte-exact with ggml).
+// tokens, matmul_batch.comp for 2-16, matmul.comp tiled) and the embedding lookup, against the F64
+// twin on the reference dequantization (model/kquant.cc, byte-exact with ggml).
 #include "gpu_worker/vulkan_ops.h"
 #include "model/quant.h"
 #include "tests/gpu_worker/cpu_twins.h"
@@ -57,6 +57,10 @@ TEST_P(VkKQuant, DecodeOneToken) { RunCase({GetParam(), 37, 256, 1, Path::kVecto
 TEST_P(VkKQuant, DecodeLongRows) { RunCase({GetParam(), 5, 1280, 1, Path::kVector}); }
 TEST_P(VkKQuant, FewTokensWithBias) {
   RunCase({GetParam(), 19, 512, 6, Path::kVector, UNICORN_MM_BIAS});
+}
+TEST_P(VkKQuant, BatchKernel) {
+  RunCase({GetParam(), 19, 512, 13, Path::kBatch, UNICORN_MM_BIAS});
+  RunCase({GetParam(), 11, 256, 4, Path::kBatch, UNICORN_MM_GEGLU});
 }
 TEST_P(VkKQuant, GeGluDecode) {
   RunCase({GetParam(), 11, 256, 1, Path::kVector, UNICORN_MM_GEGLU});

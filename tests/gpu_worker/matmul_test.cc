@@ -1,5 +1,6 @@
-// Matrix products (matvec.comp for few tokens, matmul.comp tiled) for every
-// weight type, against the F64 twin on the exactly dequantized weights.
+// Matrix products (matvec.comp for few tokens, matmul_batch.comp for a batch
+// of 2-16 decoding sequences, matmul.comp tiled) for every weight type,
+// against the F64 twin on the exactly dequantized weights.
 #include "tests/gpu_worker/cpu_twins.h"
 #include "tests/gpu_worker/vk_test_util.h"
 
@@ -20,6 +21,7 @@ struct Case {
   uint32_t flags = 0;
   uint32_t tile_m = 0, tile_n = 0;
   uint32_t matvec_rows = 0, matvec_wg = 0;
+  uint32_t batch_k = 0;
 };
 
 void RunCase(const Case& c) {
@@ -42,6 +44,7 @@ void RunCase(const Case& c) {
   opt.tile_n = c.tile_n;
   opt.matvec_rows = c.matvec_rows;
   opt.matvec_wg = c.matvec_wg;
+  opt.batch_k = c.batch_k;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
@@ -57,6 +60,14 @@ class VkMatMulDtype : public ::testing::TestWithParam<DType> {};
 TEST_P(VkMatMulDtype, DecodeOneToken) { RunCase({GetParam(), 37, 256, 1, Path::kVector}); }
 TEST_P(VkMatMulDtype, DecodeLongRows) { RunCase({GetParam(), 5, 4352, 1, Path::kVector}); }
 TEST_P(VkMatMulDtype, FewTokens) { RunCase({GetParam(), 19, 128, 6, Path::kVector}); }
+// The batch kernel: ragged rows (not a multiple of its 16), each token
+// class (4, 8, 16), a last k slice that is partly past k (k = 96, 352).
+TEST_P(VkMatMulDtype, BatchKernel) {
+  RunCase({GetParam(), 37, 96, 2, Path::kBatch});
+  RunCase({GetParam(), 21, 352, 7, Path::kBatch});
+  RunCase({GetParam(), 16, 256, 16, Path::kBatch});
+  RunCase({GetParam(), 9, 128, 13, Path::kBatch, UNICORN_MM_GEGLU});
+}
 TEST_P(VkMatMulDtype, TiledRaggedEdges) { RunCase({GetParam(), 70, 96, 67, Path::kTiled}); }
 TEST_P(VkMatMulDtype, TiledMultipleTiles) { RunCase({GetParam(), 130, 256, 129, Path::kTiled}); }
 
@@ -78,6 +89,41 @@ TEST(VkMatMul, SixteenTokensWithEightRowsPerWorkgroup) {
     RunCase({t, 37, 256, 16, Path::kVector, 0, 0, 0, 8, 64});
     RunCase({t, 21, 128, 13, Path::kVector, UNICORN_MM_GEGLU, 0, 0, 8, 64});
   }
+}
+
+// Both k slices where shared memory holds them (lavapipe's 32 KiB holds
+// 128 only), with every epilogue flag.
+TEST(VkMatMul, BatchKernelSlicesAndFlags) {
+  UNICORN_VK_ENV(env);
+  const uint32_t shared = env.device->caps().max_shared_memory;
+  for (uint32_t bk : {128u, 256u}) {
+    // 16 tokens need bk * 40 * 4 bytes + 8 KiB of shared memory.
+    if (bk * 40 * 4 + 8192 > shared) continue;
+    RunCase({DType::kQ4_0, 40, 640, 16, Path::kBatch, 0, 0, 0, 0, 0, bk});
+    RunCase({DType::kQ8_0, 33, 512, 11, Path::kBatch, UNICORN_MM_GEGLU, 0, 0, 0, 0, bk});
+    RunCase(
+        {DType::kF16, 40, 64, 5, Path::kBatch, UNICORN_MM_BIAS | UNICORN_MM_GELU, 0, 0, 0, 0, bk});
+    RunCase(
+        {DType::kF32, 40, 64, 3, Path::kBatch, UNICORN_MM_BIAS | UNICORN_MM_ACC, 0, 0, 0, 0, bk});
+    RunCase({DType::kBF16, 50, 64, 9, Path::kBatch, UNICORN_MM_SOFTCAP, 0, 0, 0, 0, bk});
+  }
+}
+
+// The batch kernel takes 2..16 tokens of rows in whole 8-weight chunks; the
+// matvec serves the rest.
+TEST(VkMatMul, BatchKernelRefusesWhatItCannotRun) {
+  UNICORN_VK_ENV(env);
+  Buffer b = Zeros(*env.device, 1 << 16);
+  CommandBuffer cmd(*env.device);
+  cmd.Begin();
+  MatMulOptions opt;
+  opt.path = Path::kBatch;
+  for (auto [k, n] : {std::pair<uint32_t, uint32_t>{64, 1}, {64, 17}, {36, 4}}) {
+    Status s = env.kernels->MatMul(cmd, {b.All(), DType::kF32, 8, k}, b.All(), b.All(), n, opt);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("batch kernel"), std::string::npos) << s;
+  }
+  RunCase({DType::kF16, 24, 36, 4, Path::kAuto});  // k % 8 != 0: the matvec, still exact
 }
 
 TEST(VkMatMul, GeGluFusedIntoDecode) {
