@@ -51,13 +51,16 @@ uint WeightRow(uint row0, uint lr) {
   return min(row0 + lr, p.m - 1);
 }
 
+// Slot of (row of the round, k group) in red: rotated by the row group so
+// that the 32 invocations of a subgroup (8 k groups x 4 row groups) file
+// their partials into 32 different banks.
+uint RedSlot(uint row, uint g) { return row * KG + ((g + 8 * ((row / 4) % 4)) % KG); }
+
 // Sum over the k groups of local row lr, token tl of the round, starting at
-// a different k group per row so that neighbouring invocations hit
-// different banks.
+// a different k group per row (fewer bank conflicts between invocations).
 float SumGroups(uint tl, uint lr) {
-  const uint base = (tl * 16 + lr) * KG;
   float s = 0.0;
-  for (uint i = 0; i < KG; ++i) s += red[base + (i + lr) % KG];
+  for (uint i = 0; i < KG; ++i) s += red[RedSlot(tl * 16 + lr, (i + lr) % KG)];
   return s;
 }
 
@@ -68,15 +71,19 @@ void main() {
   vec4 acc[TN];  // acc[t][e]: row 4tr+e, token t
   [[unroll]] for (uint t = 0; t < TN; ++t) acc[t] = vec4(0.0);
 
-  // Load tasks: (row group g, chunk cl of the slice); x tasks: (token, run of 4).
+  // Load tasks: (row group g, chunk cl of the slice), the 4 row groups of a
+  // chunk in neighbouring invocations: their vec4 stores then spread over
+  // the banks (chunks of one Q4_0 block are 4 k apart, which alone would put
+  // them into 2 bank groups). x tasks: (run of 4 along k, token), tokens
+  // neighbouring, likewise.
   const uint chunks = BK / 8;
-  const uint g = tid / chunks, cl = tid % chunks;
+  const uint g = tid % 4, cl = tid / 4;
   uint wrow[4];
-  [[unroll]] for (uint e = 0; e < 4; ++e) wrow[e] = WeightRow(row0, min(g, 3) * 4 + e);
+  [[unroll]] for (uint e = 0; e < 4; ++e) wrow[e] = WeightRow(row0, g * 4 + e);
   const uint kchunks = p.k / 8;
 
   for (uint k0 = 0; k0 < p.k; k0 += BK) {
-    if (g < 4) {
+    if (cl < chunks) {
       const uint c = k0 / 8 + cl;
       vec4 lo[4], hi[4];
       [[unroll]] for (uint e = 0; e < 4; ++e) {
@@ -96,7 +103,7 @@ void main() {
       }
     }
     for (uint task = tid; task < TN * (BK / 4); task += WG) {
-      const uint tok = task / (BK / 4), q = task % (BK / 4);
+      const uint tok = task % TN, q = task / TN;
       const uint kx = k0 + 4 * q;
       const vec4 v = (tok < p.n && kx < p.k) ? x4[(tok * p.x_stride + kx) / 4] : vec4(0.0);
       [[unroll]] for (uint e = 0; e < 4; ++e) Bs[4 * q + e][tok / 4][tok % 4] = v[e];
@@ -120,7 +127,7 @@ void main() {
   // (16 rows x 4 tokens) add one output's 32 partials each.
   [[unroll]] for (uint r = 0; r < TN / 4; ++r) {
     [[unroll]] for (uint tl = 0; tl < 4; ++tl) {
-      [[unroll]] for (uint e = 0; e < 4; ++e) red[(tl * 16 + tr * 4 + e) * KG + kg] = acc[r * 4 + tl][e];
+      [[unroll]] for (uint e = 0; e < 4; ++e) red[RedSlot(tl * 16 + tr * 4 + e, kg)] = acc[r * 4 + tl][e];
     }
     barrier();
     const uint tl = tid / 16, lr = tid % 16;
