@@ -147,10 +147,12 @@ int Main(int argc, char** argv) {
   // kernel (rows 0 = batch, the second number its k slice).
   std::printf("\n16 tokens (a batch of decoding sequences): TFLOP/s (ms per call)\n");
   std::printf("%-30s", "matrix \\ rows x wg");
-  const uint32_t bshapes[][2] = {{1, 64}, {2, 64}, {4, 128}, {2, 128}, {0, 128}, {0, 256}};
+  const uint32_t bshapes[][2] = {{1, 64},  {2, 64},  {2, 128}, {0, 128},
+                                 {0, 256}, {0, 129}, {0, 257}};  // odd: prefetching
   for (auto& s : bshapes) {
-    std::printf(" %12s", s[0] ? absl::StrFormat("%ux%u", s[0], s[1]).c_str()
-                              : absl::StrFormat("batch/%u", s[1]).c_str());
+    std::printf(" %12s",
+                s[0] ? absl::StrFormat("%ux%u", s[0], s[1]).c_str()
+                     : absl::StrFormat("batch/%u%s", s[1] & ~1u, s[1] & 1 ? "p" : "").c_str());
   }
   std::printf("\n");
   for (const Mat& m : mats) {
@@ -166,8 +168,9 @@ int Main(int argc, char** argv) {
         opt.matvec_rows = s[0];
         opt.matvec_wg = s[1];
       } else {
-        opt.batch_k = s[1];
-        if (s[1] * 40 * 4 + 8192 > d.caps().max_shared_memory) {
+        opt.batch_k = s[1] & ~1u;
+        opt.batch_prefetch = s[1] & 1u;
+        if (opt.batch_k * 40 * 4 + 8192 > d.caps().max_shared_memory) {
           std::printf(" %12s", "-");
           continue;
         }
@@ -178,6 +181,35 @@ int Main(int argc, char** argv) {
             k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 16, opt).ok());
       });
       std::printf(" %5.1f(%.3f)", 2.0 * m.rows * m.cols * 16 / (ms * 1e-3) * 1e-12, ms);
+    }
+    std::printf("\n");
+  }
+
+  // Where the batch kernel's time goes: the same product with parts left
+  // out (1 weight loads, 2 x loads, 4 the FMAs, 8 the cross-group sums).
+  std::printf("\nbatch kernel, 16 tokens, parts left out: ms\n");
+  for (const Mat& m : mats) {
+    if (m.t != DType::kQ4_0 && m.t != DType::kQ8_0) continue;
+    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+    Buffer w = RandomBytes(d, bytes, m.t);
+    const bool geglu = std::strstr(m.name, "geglu") != nullptr;
+    Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
+    std::printf("%-30s", m.name);
+    for (uint32_t n : {16u, 8u, 160u, 80u}) {  // n >= 80: the prefetching variant at n / 10
+      for (uint32_t abl : {0u, 1u, 2u, 3u, 4u, 8u, 12u, 15u}) {
+        if (n != 16 && abl != 0) continue;
+        MatMulOptions opt;
+        opt.path = MatMulOptions::Path::kBatch;
+        opt.batch_ablation = abl;
+        opt.batch_prefetch = n >= 80;
+        if (geglu) opt.flags = UNICORN_MM_GEGLU;
+        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+          UNICORN_CHECK(k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(),
+                                 n >= 80 ? n / 10 : n, opt)
+                            .ok());
+        });
+        std::printf(" %s%u/%u %.4f", n >= 80 ? "pf" : "n", n >= 80 ? n / 10 : n, abl, ms);
+      }
     }
     std::printf("\n");
   }

@@ -190,7 +190,7 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
     if (std::find(batch_bk.begin(), batch_bk.end(), bk) == batch_bk.end()) {
       return absl::InvalidArgumentError(absl::StrCat("[vk] matmul: no batch slice of ", bk));
     }
-    return RecordMatMul(cmd, w, x, y, n, opt, true, 0, bk);
+    return RecordMatMul(cmd, w, x, y, n, opt, true, 0, bk | (opt.batch_prefetch ? 1u : 0u));
   }
   if (opt.path != MatMulOptions::Path::kAuto) batch_bk.clear();  // kVector: the matvec only
   if (vector) {
@@ -215,7 +215,10 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
           cands.push_back({r, g});
         }
       }
-      for (uint32_t bk : batch_bk) cands.push_back({0, bk});
+      for (uint32_t bk : batch_bk) {  // with and without prefetching (bit 0)
+        cands.push_back({0, bk});
+        cands.push_back({0, bk | 1u});
+      }
       UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, true, cands));
       s = {best.first, best.second};
     } else if (!batch_bk.empty() && opt.matvec_rows == 0 && opt.matvec_wg == 0) {
@@ -256,11 +259,12 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
       w.cols,     m, n, opt.x_stride ? opt.x_stride : w.cols, opt.y_stride ? opt.y_stride : m,
       opt.softcap};
   SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
-  if (vector && a == 0) {  // the batch kernel, b = its k slice
+  if (vector && a == 0) {  // the batch kernel, b = its k slice | prefetching (bit 0)
     const uint32_t rm = geglu ? 8 : 16;
-    UNICORN_ASSIGN_OR_RETURN(
-        const Pipeline* p,
-        Get("matmul_batch", kBatchWorkgroup, {uint32_t(w.dtype), 0, opt.flags, BatchTokens(n), b}));
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                             Get("matmul_batch", kBatchWorkgroup,
+                                 {uint32_t(w.dtype), 0, opt.flags, BatchTokens(n), b & ~1u,
+                                  opt.batch_ablation, b & 1u}));
     cmd.Dispatch(*p, {w.buf, x, y, bias}, push, Grid(CeilDiv(m, rm)));
     return absl::OkStatus();
   }
@@ -331,7 +335,8 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   tuning_log_.push_back(absl::StrCat(key, ": ",
                                      !vector ? absl::StrCat(best.first, " x ", best.second)
                                      : best.first == 0
-                                         ? absl::StrCat("batch kernel, k slice ", best.second)
+                                         ? absl::StrCat("batch kernel, k slice ", best.second & ~1u,
+                                                        best.second & 1u ? ", prefetching" : "")
                                          : absl::StrCat(best.first, " rows x ", best.second),
                                      absl::StrFormat(" (%.4f ms)", best_ms)));
   return tuned_[key] = best;

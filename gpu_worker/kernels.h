@@ -38,8 +38,10 @@ struct MatMulOptions {
   // timed on first use where the device has timestamps; more take the tiled
   // kernel. kVector: the matvec only.
   enum class Path { kAuto, kVector, kBatch, kTiled } path = Path::kAuto;
-  uint32_t batch_k = 0;             // batch kernel: k slice, 128 or 256 (0 = largest that fits)
-  uint32_t tile_m = 0, tile_n = 0;  // tiled kernel: 64 or 128 (0 = by shape and device)
+  uint32_t batch_prefetch = 0;  // batch kernel: 1 = load the next k slice during this one's sums
+  uint32_t batch_ablation = 0;  // batch kernel, benchmarks only: parts of the work left out
+  uint32_t batch_k = 0;         // batch kernel: k slice, 128 or 256 (0 = largest that fits)
+  uint32_t tile_m = 0, tile_n = 0;          // tiled kernel: 64 or 128 (0 = by shape and device)
   uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
 };
 

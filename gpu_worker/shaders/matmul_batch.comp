@@ -28,6 +28,8 @@ layout(constant_id = 3) const uint DTYPE = 0;
 layout(constant_id = 5) const uint FLAGS = 0;
 layout(constant_id = 6) const uint TN = 16;  // tokens per workgroup: 4, 8 or 16
 layout(constant_id = 7) const uint BK = 128;  // k per slice: 128 or 256
+layout(constant_id = 8) const uint ABL = 0;  // benchmarking only: bits drop parts of the work
+layout(constant_id = 9) const uint PF = 0;   // 1: load slice s + 1 while slice s is summed
 
 #include "push_constants.h"
 #include "common.glsl"
@@ -82,18 +84,91 @@ void main() {
   [[unroll]] for (uint e = 0; e < 4; ++e) wrow[e] = WeightRow(row0, g * 4 + e);
   const uint kchunks = p.k / 8;
 
-  for (uint k0 = 0; k0 < p.k; k0 += BK) {
-    if (cl < chunks) {
-      const uint c = k0 / 8 + cl;
-      vec4 lo[4], hi[4];
-      [[unroll]] for (uint e = 0; e < 4; ++e) {
-        if (c < kchunks) {
-          LoadChunk(wrow[e], p.k, c, lo[e], hi[e]);
-        } else {
-          lo[e] = vec4(0.0);
-          hi[e] = vec4(0.0);
+  const uint XT = (TN * BK / 4 + WG - 1) / WG;  // x runs of 4 per invocation and slice
+  if (PF != 0) {
+    // Registers for one slice: x runs and dequantized weight chunks, loaded
+    // branch-free (indices clamped, values past n or k zeroed) so that the
+    // next slice's loads overlap this slice's FMAs in one basic block.
+    vec4 xv[XT], lo[4], hi[4];
+    const uint c0 = cl;
+    for (uint k0 = 0, kn = 0; k0 < p.k; k0 += BK) {
+      if (k0 == 0) {
+        [[unroll]] for (uint u = 0; u < XT; ++u) {
+          const uint task = tid + u * WG;
+          const uint tok = task % TN, kx = 4 * (task / TN);
+          const vec4 v = x4[(min(tok, p.n - 1) * p.x_stride + min(kx, p.k - 4)) / 4];
+          xv[u] = mix(vec4(0.0), v, bvec4(tok < p.n && kx < p.k));
+        }
+        [[unroll]] for (uint e = 0; e < 4; ++e) {
+          vec4 l, h;
+          LoadChunk(wrow[e], p.k, min(c0, kchunks - 1), l, h);
+          lo[e] = mix(vec4(0.0), l, bvec4(c0 < kchunks));
+          hi[e] = mix(vec4(0.0), h, bvec4(c0 < kchunks));
         }
       }
+      const uint c = k0 / 8 + cl;
+      if (cl < chunks) {
+        const uint il = XLo(c) - k0, ih = XHi(c) - k0;
+        [[unroll]] for (uint i = 0; i < 4; ++i) {
+          As[il + i][g] = vec4(lo[0][i], lo[1][i], lo[2][i], lo[3][i]);
+          As[ih + i][g] = vec4(hi[0][i], hi[1][i], hi[2][i], hi[3][i]);
+        }
+      }
+      [[unroll]] for (uint u = 0; u < XT; ++u) {
+        const uint task = tid + u * WG;
+        const uint tok = task % TN, q = task / TN;
+        [[unroll]] for (uint e = 0; e < 4; ++e) Bs[4 * q + e][tok / 4][tok % 4] = xv[u][e];
+      }
+      barrier();
+      kn = k0 + BK;  // the next slice, loaded while this one is summed
+      [[unroll]] for (uint u = 0; u < XT; ++u) {
+        const uint task = tid + u * WG;
+        const uint tok = task % TN, kx = kn + 4 * (task / TN);
+        const vec4 v = x4[(min(tok, p.n - 1) * p.x_stride + min(kx, p.k - 4)) / 4];
+        xv[u] = mix(vec4(0.0), v, bvec4(tok < p.n && kx < p.k));
+      }
+      const uint cn = kn / 8 + cl;
+      [[unroll]] for (uint e = 0; e < 4; ++e) {
+        vec4 l, h;
+        LoadChunk(wrow[e], p.k, min(cn, kchunks - 1), l, h);
+        lo[e] = mix(vec4(0.0), l, bvec4(cn < kchunks));
+        hi[e] = mix(vec4(0.0), h, bvec4(cn < kchunks));
+      }
+      [[unroll]] for (uint i = 0; i < BK / KG; ++i) {
+        const uint kk = i * KG + kg;
+        const vec4 a = As[kk][tr];
+        [[unroll]] for (uint j = 0; j < TN / 4; ++j) {
+          const vec4 b = Bs[kk][j];
+          acc[4 * j] += a * b.x;
+          acc[4 * j + 1] += a * b.y;
+          acc[4 * j + 2] += a * b.z;
+          acc[4 * j + 3] += a * b.w;
+        }
+      }
+      barrier();
+    }
+  } else
+  for (uint k0 = 0; k0 < p.k; k0 += BK) {
+    // All global loads of the slice first (x runs, then the weight chunks),
+    // so that they are in flight together.
+    vec4 xv[XT];
+    [[unroll]] for (uint u = 0; u < XT; ++u) {
+      const uint task = tid + u * WG;
+      const uint tok = task % TN, kx = k0 + 4 * (task / TN);
+      xv[u] = vec4(0.0);
+      if ((ABL & 2) == 0 && task < TN * (BK / 4) && tok < p.n && kx < p.k) {
+        xv[u] = x4[(tok * p.x_stride + kx) / 4];
+      }
+    }
+    const uint c = k0 / 8 + cl;
+    vec4 lo[4], hi[4];
+    [[unroll]] for (uint e = 0; e < 4; ++e) {
+      lo[e] = vec4(0.0);
+      hi[e] = vec4(0.0);
+      if ((ABL & 1) == 0 && cl < chunks && c < kchunks) LoadChunk(wrow[e], p.k, c, lo[e], hi[e]);
+      if ((ABL & 1) != 0) lo[e] = hi[e] = vec4(float(wrow[e]));
+    }
+    if (cl < chunks) {
       // Past k the slice's chunks are zero; XLo/XHi of such a chunk stay
       // inside the slice (k is a multiple of the block).
       const uint il = XLo(c) - k0, ih = XHi(c) - k0;
@@ -102,25 +177,36 @@ void main() {
         As[ih + i][g] = vec4(hi[0][i], hi[1][i], hi[2][i], hi[3][i]);
       }
     }
-    for (uint task = tid; task < TN * (BK / 4); task += WG) {
+    [[unroll]] for (uint u = 0; u < XT; ++u) {
+      const uint task = tid + u * WG;
       const uint tok = task % TN, q = task / TN;
-      const uint kx = k0 + 4 * q;
-      const vec4 v = (tok < p.n && kx < p.k) ? x4[(tok * p.x_stride + kx) / 4] : vec4(0.0);
-      [[unroll]] for (uint e = 0; e < 4; ++e) Bs[4 * q + e][tok / 4][tok % 4] = v[e];
-    }
-    barrier();
-    [[unroll]] for (uint i = 0; i < BK / KG; ++i) {
-      const uint kk = i * KG + kg;
-      const vec4 a = As[kk][tr];
-      [[unroll]] for (uint j = 0; j < TN / 4; ++j) {
-        const vec4 b = Bs[kk][j];
-        acc[4 * j] += a * b.x;
-        acc[4 * j + 1] += a * b.y;
-        acc[4 * j + 2] += a * b.z;
-        acc[4 * j + 3] += a * b.w;
+      if (task < TN * (BK / 4)) {
+        [[unroll]] for (uint e = 0; e < 4; ++e) Bs[4 * q + e][tok / 4][tok % 4] = xv[u][e];
       }
     }
     barrier();
+    if ((ABL & 4) == 0) {
+      [[unroll]] for (uint i = 0; i < BK / KG; ++i) {
+        const uint kk = i * KG + kg;
+        const vec4 a = As[kk][tr];
+        [[unroll]] for (uint j = 0; j < TN / 4; ++j) {
+          const vec4 b = Bs[kk][j];
+          acc[4 * j] += a * b.x;
+          acc[4 * j + 1] += a * b.y;
+          acc[4 * j + 2] += a * b.z;
+          acc[4 * j + 3] += a * b.w;
+        }
+      }
+    } else {
+      acc[0] += As[kg][tr] + Bs[kg][0];
+    }
+    barrier();
+  }
+  if ((ABL & 8) != 0) {  // ablation: no cross-group sums
+    vec4 t = vec4(0.0);
+    [[unroll]] for (uint j = 0; j < TN; ++j) t += acc[j];
+    y[row0 + tid % 16] = dot(t, vec4(1.0));
+    return;
   }
 
   // Rounds of 4 tokens: every invocation files its partials, 64 invocations

@@ -22,6 +22,7 @@ struct Case {
   uint32_t tile_m = 0, tile_n = 0;
   uint32_t matvec_rows = 0, matvec_wg = 0;
   uint32_t batch_k = 0;
+  uint32_t batch_prefetch = 0;
 };
 
 void RunCase(const Case& c) {
@@ -45,6 +46,7 @@ void RunCase(const Case& c) {
   opt.matvec_rows = c.matvec_rows;
   opt.matvec_wg = c.matvec_wg;
   opt.batch_k = c.batch_k;
+  opt.batch_prefetch = c.batch_prefetch;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
@@ -96,16 +98,18 @@ TEST(VkMatMul, SixteenTokensWithEightRowsPerWorkgroup) {
 TEST(VkMatMul, BatchKernelSlicesAndFlags) {
   UNICORN_VK_ENV(env);
   const uint32_t shared = env.device->caps().max_shared_memory;
-  for (uint32_t bk : {128u, 256u}) {
+  for (uint32_t bk : {128u, 256u, 128u | 1u, 256u | 1u}) {  // | 1: the prefetching variant
+    const uint32_t pf = bk & 1u;
+    bk &= ~1u;
     // 16 tokens need bk * 40 * 4 bytes + 8 KiB of shared memory.
     if (bk * 40 * 4 + 8192 > shared) continue;
-    RunCase({DType::kQ4_0, 40, 640, 16, Path::kBatch, 0, 0, 0, 0, 0, bk});
-    RunCase({DType::kQ8_0, 33, 512, 11, Path::kBatch, UNICORN_MM_GEGLU, 0, 0, 0, 0, bk});
-    RunCase(
-        {DType::kF16, 40, 64, 5, Path::kBatch, UNICORN_MM_BIAS | UNICORN_MM_GELU, 0, 0, 0, 0, bk});
-    RunCase(
-        {DType::kF32, 40, 64, 3, Path::kBatch, UNICORN_MM_BIAS | UNICORN_MM_ACC, 0, 0, 0, 0, bk});
-    RunCase({DType::kBF16, 50, 64, 9, Path::kBatch, UNICORN_MM_SOFTCAP, 0, 0, 0, 0, bk});
+    const uint32_t b = UNICORN_MM_BIAS;
+    RunCase({DType::kQ4_0, 40, 640, 16, Path::kBatch, 0, 0, 0, 0, 0, bk, pf});
+    RunCase({DType::kQ8_0, 33, 512, 11, Path::kBatch, UNICORN_MM_GEGLU, 0, 0, 0, 0, bk, pf});
+    RunCase({DType::kQ4_0, 21, 352, 7, Path::kBatch, 0, 0, 0, 0, 0, bk, pf});
+    RunCase({DType::kF16, 40, 64, 5, Path::kBatch, b | UNICORN_MM_GELU, 0, 0, 0, 0, bk, pf});
+    RunCase({DType::kF32, 40, 64, 3, Path::kBatch, b | UNICORN_MM_ACC, 0, 0, 0, 0, bk, pf});
+    RunCase({DType::kBF16, 50, 64, 9, Path::kBatch, UNICORN_MM_SOFTCAP, 0, 0, 0, 0, bk, pf});
   }
 }
 
@@ -160,7 +164,7 @@ TEST(VkMatMul, AutotunePicksAShapeAndStaysExact) {
   auto k = Kernels::Create(d);
   ASSERT_TRUE(k.ok()) << k.status();
   (*k)->set_autotune(true);
-  for (int n : {1, 70}) {
+  for (int n : {1, 8, 70}) {  // 8: the matvec shapes against the batch kernel's variants
     TestMatrix w = MakeMatrix(DType::kQ8_0, 40, 64, 3);
     std::vector<float> x = Random(size_t(n) * 64, 4);
     Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), by = Zeros(d, size_t(n) * 40 * 4);
@@ -173,7 +177,7 @@ TEST(VkMatMul, AutotunePicksAShapeAndStaysExact) {
         kMatTol);
   }
   if (d.caps().timestamps) {
-    EXPECT_EQ((*k)->tuning_log().size(), 2u);
+    EXPECT_EQ((*k)->tuning_log().size(), 3u);
   }
 }
 
