@@ -74,7 +74,8 @@ constexpr uint32_t kMaxVectorTokens = 16;  // more take the tiled kernel
 uint32_t MatVecCols(uint32_t n) { return n == 1 ? 1 : n <= 4 ? 4 : 8; }
 // The batch kernel (matmul_batch.comp): a workgroup of 128 owns 16 weight
 // rows for all tokens (4, 8 or 16), slices of 128 or 256 along k. In tuning
-// candidates and RecordMatMul it is the "vector" shape (0 rows, BK).
+// candidates and RecordMatMul it is the "vector" shape (0 rows, BK | 1 when
+// it prefetches). Only autotuning or Path::kBatch picks it.
 constexpr uint32_t kBatchWorkgroup = 128;
 uint32_t BatchTokens(uint32_t n) { return n <= 4 ? 4 : n <= 8 ? 8 : 16; }
 uint32_t BatchSharedBytes(uint32_t tn, uint32_t bk) {
@@ -221,9 +222,9 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
       }
       UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, true, cands));
       s = {best.first, best.second};
-    } else if (!batch_bk.empty() && opt.matvec_rows == 0 && opt.matvec_wg == 0) {
-      s = {0, batch_bk.front()};  // untimed: at 2+ tokens the batch kernel
     }
+    // Untimed, the matvec: on the one GPU measured (an H100) it beat the
+    // batch kernel at every shape (gpu_worker/BENCHMARKS.md).
     if (opt.matvec_rows) s.rows = opt.matvec_rows;
     if (opt.matvec_wg) s.wg = opt.matvec_wg;
     return RecordMatMul(cmd, w, x, y, n, opt, true, s.rows, s.wg);

@@ -34,9 +34,9 @@ struct MatMulOptions {
   float softcap = 0;      // with UNICORN_MM_SOFTCAP
   uint32_t x_stride = 0;  // floats between tokens of x (0 = cols)
   uint32_t y_stride = 0;  // floats between tokens of y (0 = m)
-  // kAuto: 1..16 tokens take the matvec or (2+ tokens) the batch kernel,
-  // timed on first use where the device has timestamps; more take the tiled
-  // kernel. kVector: the matvec only.
+  // kAuto: 1..16 tokens take the matvec, or at 2+ tokens the batch kernel
+  // where timing on first use (devices with timestamps) finds it faster;
+  // more take the tiled kernel. kVector: the matvec only.
   enum class Path { kAuto, kVector, kBatch, kTiled } path = Path::kAuto;
   uint32_t batch_prefetch = 0;  // batch kernel: 1 = load the next k slice during this one's sums
   uint32_t batch_ablation = 0;  // batch kernel, benchmarks only: parts of the work left out
