@@ -43,9 +43,8 @@ namespace {
 class ArgmaxSampler final : public TokenSampler {
  public:
   int Sample(std::span<const float> logits, std::span<const int>, float* logprob) override {
-    int best = int(std::max_element(logits.begin(), logits.end()) - logits.begin());
     *logprob = 0;
-    return best;
+    return Argmax(logits);
   }
 };
 

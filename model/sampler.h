@@ -34,6 +34,10 @@ struct RngState {
   friend bool operator==(const RngState&, const RngState&) = default;
 };
 
+// The first index of the largest value (torch.argmax's tie rule; NaN never
+// wins; all -inf or NaN: the first -inf, else 0).
+int Argmax(std::span<const float> v);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);

@@ -14,6 +14,45 @@ TEST(SamplerTest, GreedyTakesTheFirstMaximum) {
   EXPECT_EQ(s.Sample(std::vector<float>{-3, -1, -2}, {}), 1);
 }
 
+// Argmax works in blocks of 256: ties within and across blocks, the tail
+// past the last whole block, NaN and -inf, against a plain first-maximum
+// scan.
+TEST(SamplerTest, ArgmaxIsTheFirstMaximumForEveryLaneAndTail) {
+  auto first_max = [](const std::vector<float>& v) {
+    int best = 0;
+    for (size_t i = 1; i < v.size(); ++i) {
+      if (v[i] > v[size_t(best)] || std::isnan(v[size_t(best)])) best = int(i);
+    }
+    return best;
+  };
+  uint64_t x = 12345;
+  for (size_t n : {1, 7, 8, 9, 255, 256, 257, 1003, 262144}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> v(n);
+      for (float& f : v) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        f = float((x >> 40) % 7);  // few distinct values: many ties
+      }
+      EXPECT_EQ(Argmax(v), first_max(v)) << "n " << n << " trial " << trial;
+    }
+  }
+  // 600 = two blocks of 256 and a tail of 88.
+  std::vector<float> v(600, 1.0f);
+  v[300] = 3;
+  v[200] = 3;  // an earlier block...
+  v[590] = 3;  // ...and the tail hold the same maximum
+  EXPECT_EQ(Argmax(v), 200);
+  v[580] = 4;
+  v[595] = 5;  // the tail alone holds it, after a smaller new maximum
+  EXPECT_EQ(Argmax(v), 595);
+  v[2] = NAN;
+  v[595] = 1;
+  EXPECT_EQ(Argmax(v), 580);
+  EXPECT_EQ(Argmax(std::vector<float>(10, -INFINITY)), 0);
+  EXPECT_EQ(Argmax(std::vector<float>{NAN, NAN, -INFINITY, NAN}), 2);
+  EXPECT_EQ(Argmax(std::vector<float>(9, NAN)), 0);
+}
+
 TEST(SamplerTest, SameSeedSameTokensAndStateReplays) {
   SamplingParams p;
   p.temperature = 1.0f;
