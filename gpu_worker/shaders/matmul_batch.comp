@@ -12,7 +12,9 @@
 //     and TN / 4 vec4 B loads (the same for the 8 kg of a 32-wide subgroup)
 //     per 4 * TN FMAs, in 4 x TN F32 registers.
 // The 32 k groups' partial sums are added through shared memory at the end,
-// 4 tokens at a time.
+// 4 tokens at a time. With PF the next slice's loads are issued before this
+// slice's FMAs. On an NVIDIA H100 it ran at 4-8 TFLOP/s at 16 tokens, below
+// the matvec (gpu_worker/BENCHMARKS.md): it is an autotuning candidate only.
 //   W: [rows, k] in its GGUF block layout (GEGLU: [2m, k], gate then up)
 //   x: [n, x_stride] F32, k % 8 == 0, x_stride % 4 == 0, n <= TN
 //   y: [n, y_stride] F32, outputs 0..m-1    bias: [m]
@@ -28,7 +30,9 @@ layout(constant_id = 3) const uint DTYPE = 0;
 layout(constant_id = 5) const uint FLAGS = 0;
 layout(constant_id = 6) const uint TN = 16;  // tokens per workgroup: 4, 8 or 16
 layout(constant_id = 7) const uint BK = 128;  // k per slice: 128 or 256
-layout(constant_id = 8) const uint ABL = 0;  // benchmarking only: bits drop parts of the work
+// Benchmarking only (unicorn-vk-kernel-bench): parts of the work left out,
+// 1 weight loads, 2 x loads, 4 the FMAs, 8 the cross-group sums.
+layout(constant_id = 8) const uint ABL = 0;
 layout(constant_id = 9) const uint PF = 0;   // 1: load slice s + 1 while slice s is summed
 
 #include "push_constants.h"
@@ -66,140 +70,91 @@ float SumGroups(uint tl, uint lr) {
   return s;
 }
 
+// Per-invocation work of a slice. Load tasks: (row group g, chunk cl of the
+// slice), the 4 row groups of a chunk in neighbouring invocations: their
+// vec4 stores then spread over the banks (chunks of one Q4_0 block are 4 k
+// apart, which alone would put them into 2 bank groups). x tasks: (run of 4
+// along k, token), tokens neighbouring, likewise.
+const uint CHUNKS = BK / 8;                    // weight chunks per row and slice
+const uint XT = (TN * BK / 4 + WG - 1) / WG;  // x runs of 4 per invocation and slice
+
+// The slice at k0 into registers, branch-free: indices clamped, values past
+// n or k zeroed (a slice past k loads harmless clamped data).
+void LoadSlice(uint k0, uint tid, uint wrow[4], out vec4 xv[XT], out vec4 lo[4], out vec4 hi[4]) {
+  [[unroll]] for (uint u = 0; u < XT; ++u) {
+    const uint task = tid + u * WG;
+    const uint tok = task % TN, kx = k0 + 4 * (task / TN);
+    const vec4 v = x4[(min(tok, p.n - 1) * p.x_stride + min(kx, p.k - 4)) / 4];
+    xv[u] = mix(vec4(0.0), v, bvec4(tok < p.n && kx < p.k && (ABL & 2) == 0));
+  }
+  const uint kchunks = p.k / 8, c = k0 / 8 + tid / 4;
+  [[unroll]] for (uint e = 0; e < 4; ++e) {
+    vec4 l, h;
+    LoadChunk(wrow[e], p.k, min(c, kchunks - 1), l, h);
+    if ((ABL & 1) != 0) l = h = vec4(float(wrow[e]));
+    lo[e] = mix(vec4(0.0), l, bvec4(c < kchunks));
+    hi[e] = mix(vec4(0.0), h, bvec4(c < kchunks));
+  }
+}
+
+// Registers of the slice at k0 into As and Bs. Past k the slice's chunks are
+// zero; XLo/XHi of such a chunk stay inside the slice (k is a multiple of
+// the block).
+void StoreSlice(uint k0, uint tid, vec4 xv[XT], vec4 lo[4], vec4 hi[4]) {
+  const uint g = tid % 4, cl = tid / 4;
+  if (cl < CHUNKS) {
+    const uint c = k0 / 8 + cl;
+    const uint il = XLo(c) - k0, ih = XHi(c) - k0;
+    [[unroll]] for (uint i = 0; i < 4; ++i) {
+      As[il + i][g] = vec4(lo[0][i], lo[1][i], lo[2][i], lo[3][i]);
+      As[ih + i][g] = vec4(hi[0][i], hi[1][i], hi[2][i], hi[3][i]);
+    }
+  }
+  [[unroll]] for (uint u = 0; u < XT; ++u) {
+    const uint task = tid + u * WG;
+    const uint tok = task % TN, q = task / TN;
+    [[unroll]] for (uint e = 0; e < 4; ++e) Bs[4 * q + e][tok / 4][tok % 4] = xv[u][e];
+  }
+}
+
+// acc += rows 4tr..4tr+3 x all tokens over the slice's kk = kg (mod 32).
+void SumSlice(uint tr, uint kg, inout vec4 acc[TN]) {
+  if ((ABL & 4) != 0) {
+    acc[0] += As[kg][tr] + Bs[kg][0];
+    return;
+  }
+  [[unroll]] for (uint i = 0; i < BK / KG; ++i) {
+    const uint kk = i * KG + kg;
+    const vec4 a = As[kk][tr];
+    [[unroll]] for (uint j = 0; j < TN / 4; ++j) {
+      const vec4 b = Bs[kk][j];
+      acc[4 * j] += a * b.x;
+      acc[4 * j + 1] += a * b.y;
+      acc[4 * j + 2] += a * b.z;
+      acc[4 * j + 3] += a * b.w;
+    }
+  }
+}
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint row0 = FlatGroup() * RM;
   const uint tr = tid % 4, kg = tid / 4;
   vec4 acc[TN];  // acc[t][e]: row 4tr+e, token t
   [[unroll]] for (uint t = 0; t < TN; ++t) acc[t] = vec4(0.0);
-
-  // Load tasks: (row group g, chunk cl of the slice), the 4 row groups of a
-  // chunk in neighbouring invocations: their vec4 stores then spread over
-  // the banks (chunks of one Q4_0 block are 4 k apart, which alone would put
-  // them into 2 bank groups). x tasks: (run of 4 along k, token), tokens
-  // neighbouring, likewise.
-  const uint chunks = BK / 8;
-  const uint g = tid % 4, cl = tid / 4;
   uint wrow[4];
-  [[unroll]] for (uint e = 0; e < 4; ++e) wrow[e] = WeightRow(row0, g * 4 + e);
-  const uint kchunks = p.k / 8;
+  [[unroll]] for (uint e = 0; e < 4; ++e) wrow[e] = WeightRow(row0, (tid % 4) * 4 + e);
 
-  const uint XT = (TN * BK / 4 + WG - 1) / WG;  // x runs of 4 per invocation and slice
-  if (PF != 0) {
-    // Registers for one slice: x runs and dequantized weight chunks, loaded
-    // branch-free (indices clamped, values past n or k zeroed) so that the
-    // next slice's loads overlap this slice's FMAs in one basic block.
-    vec4 xv[XT], lo[4], hi[4];
-    const uint c0 = cl;
-    for (uint k0 = 0, kn = 0; k0 < p.k; k0 += BK) {
-      if (k0 == 0) {
-        [[unroll]] for (uint u = 0; u < XT; ++u) {
-          const uint task = tid + u * WG;
-          const uint tok = task % TN, kx = 4 * (task / TN);
-          const vec4 v = x4[(min(tok, p.n - 1) * p.x_stride + min(kx, p.k - 4)) / 4];
-          xv[u] = mix(vec4(0.0), v, bvec4(tok < p.n && kx < p.k));
-        }
-        [[unroll]] for (uint e = 0; e < 4; ++e) {
-          vec4 l, h;
-          LoadChunk(wrow[e], p.k, min(c0, kchunks - 1), l, h);
-          lo[e] = mix(vec4(0.0), l, bvec4(c0 < kchunks));
-          hi[e] = mix(vec4(0.0), h, bvec4(c0 < kchunks));
-        }
-      }
-      const uint c = k0 / 8 + cl;
-      if (cl < chunks) {
-        const uint il = XLo(c) - k0, ih = XHi(c) - k0;
-        [[unroll]] for (uint i = 0; i < 4; ++i) {
-          As[il + i][g] = vec4(lo[0][i], lo[1][i], lo[2][i], lo[3][i]);
-          As[ih + i][g] = vec4(hi[0][i], hi[1][i], hi[2][i], hi[3][i]);
-        }
-      }
-      [[unroll]] for (uint u = 0; u < XT; ++u) {
-        const uint task = tid + u * WG;
-        const uint tok = task % TN, q = task / TN;
-        [[unroll]] for (uint e = 0; e < 4; ++e) Bs[4 * q + e][tok / 4][tok % 4] = xv[u][e];
-      }
-      barrier();
-      kn = k0 + BK;  // the next slice, loaded while this one is summed
-      [[unroll]] for (uint u = 0; u < XT; ++u) {
-        const uint task = tid + u * WG;
-        const uint tok = task % TN, kx = kn + 4 * (task / TN);
-        const vec4 v = x4[(min(tok, p.n - 1) * p.x_stride + min(kx, p.k - 4)) / 4];
-        xv[u] = mix(vec4(0.0), v, bvec4(tok < p.n && kx < p.k));
-      }
-      const uint cn = kn / 8 + cl;
-      [[unroll]] for (uint e = 0; e < 4; ++e) {
-        vec4 l, h;
-        LoadChunk(wrow[e], p.k, min(cn, kchunks - 1), l, h);
-        lo[e] = mix(vec4(0.0), l, bvec4(cn < kchunks));
-        hi[e] = mix(vec4(0.0), h, bvec4(cn < kchunks));
-      }
-      [[unroll]] for (uint i = 0; i < BK / KG; ++i) {
-        const uint kk = i * KG + kg;
-        const vec4 a = As[kk][tr];
-        [[unroll]] for (uint j = 0; j < TN / 4; ++j) {
-          const vec4 b = Bs[kk][j];
-          acc[4 * j] += a * b.x;
-          acc[4 * j + 1] += a * b.y;
-          acc[4 * j + 2] += a * b.z;
-          acc[4 * j + 3] += a * b.w;
-        }
-      }
-      barrier();
-    }
-  } else
+  vec4 xv[XT], lo[4], hi[4];
+  if (PF != 0) LoadSlice(0, tid, wrow, xv, lo, hi);
   for (uint k0 = 0; k0 < p.k; k0 += BK) {
-    // All global loads of the slice first (x runs, then the weight chunks),
-    // so that they are in flight together.
-    vec4 xv[XT];
-    [[unroll]] for (uint u = 0; u < XT; ++u) {
-      const uint task = tid + u * WG;
-      const uint tok = task % TN, kx = k0 + 4 * (task / TN);
-      xv[u] = vec4(0.0);
-      if ((ABL & 2) == 0 && task < TN * (BK / 4) && tok < p.n && kx < p.k) {
-        xv[u] = x4[(tok * p.x_stride + kx) / 4];
-      }
-    }
-    const uint c = k0 / 8 + cl;
-    vec4 lo[4], hi[4];
-    [[unroll]] for (uint e = 0; e < 4; ++e) {
-      lo[e] = vec4(0.0);
-      hi[e] = vec4(0.0);
-      if ((ABL & 1) == 0 && cl < chunks && c < kchunks) LoadChunk(wrow[e], p.k, c, lo[e], hi[e]);
-      if ((ABL & 1) != 0) lo[e] = hi[e] = vec4(float(wrow[e]));
-    }
-    if (cl < chunks) {
-      // Past k the slice's chunks are zero; XLo/XHi of such a chunk stay
-      // inside the slice (k is a multiple of the block).
-      const uint il = XLo(c) - k0, ih = XHi(c) - k0;
-      [[unroll]] for (uint i = 0; i < 4; ++i) {
-        As[il + i][g] = vec4(lo[0][i], lo[1][i], lo[2][i], lo[3][i]);
-        As[ih + i][g] = vec4(hi[0][i], hi[1][i], hi[2][i], hi[3][i]);
-      }
-    }
-    [[unroll]] for (uint u = 0; u < XT; ++u) {
-      const uint task = tid + u * WG;
-      const uint tok = task % TN, q = task / TN;
-      if (task < TN * (BK / 4)) {
-        [[unroll]] for (uint e = 0; e < 4; ++e) Bs[4 * q + e][tok / 4][tok % 4] = xv[u][e];
-      }
-    }
+    if (PF == 0) LoadSlice(k0, tid, wrow, xv, lo, hi);
+    StoreSlice(k0, tid, xv, lo, hi);
     barrier();
-    if ((ABL & 4) == 0) {
-      [[unroll]] for (uint i = 0; i < BK / KG; ++i) {
-        const uint kk = i * KG + kg;
-        const vec4 a = As[kk][tr];
-        [[unroll]] for (uint j = 0; j < TN / 4; ++j) {
-          const vec4 b = Bs[kk][j];
-          acc[4 * j] += a * b.x;
-          acc[4 * j + 1] += a * b.y;
-          acc[4 * j + 2] += a * b.z;
-          acc[4 * j + 3] += a * b.w;
-        }
-      }
-    } else {
-      acc[0] += As[kg][tr] + Bs[kg][0];
-    }
+    // Prefetching: the next slice's loads are in flight during the FMAs
+    // (one basic block: LoadSlice has no branches).
+    if (PF != 0) LoadSlice(k0 + BK, tid, wrow, xv, lo, hi);
+    SumSlice(tr, kg, acc);
     barrier();
   }
   if ((ABL & 8) != 0) {  // ablation: no cross-group sums
