@@ -144,15 +144,34 @@ int Main(int argc, char** argv) {
   }
 
   // A step of 16 decoding sequences: the matvec's shapes against the batch
-  // kernel (rows 0 = batch, the second number its k slice).
+  // kernel's k slices, without and with prefetching.
+  struct FewShape {
+    uint32_t rows, wg;  // matvec (rows > 0)
+    uint32_t k_slice;   // batch kernel (rows == 0)
+    bool prefetch;
+  };
+  const FewShape fshapes[] = {{1, 64, 0, false},  {2, 64, 0, false},  {2, 128, 0, false},
+                              {0, 0, 128, false}, {0, 0, 256, false}, {0, 0, 128, true},
+                              {0, 0, 256, true}};
+  auto few_options = [&](const FewShape& s, bool geglu) {
+    MatMulOptions opt;
+    opt.path = s.rows ? MatMulOptions::Path::kVector : MatMulOptions::Path::kBatch;
+    opt.matvec_rows = s.rows;
+    opt.matvec_wg = s.wg;
+    opt.batch_k = s.k_slice;
+    opt.batch_prefetch = s.prefetch;
+    if (geglu) opt.flags = UNICORN_MM_GEGLU;
+    return opt;
+  };
+  auto fits = [&](const FewShape& s) {
+    return s.rows || Kernels::BatchSharedBytes(16, s.k_slice) <= d.caps().max_shared_memory;
+  };
   std::printf("\n16 tokens (a batch of decoding sequences): TFLOP/s (ms per call)\n");
   std::printf("%-30s", "matrix \\ rows x wg");
-  const uint32_t bshapes[][2] = {{1, 64},  {2, 64},  {2, 128}, {0, 128},
-                                 {0, 256}, {0, 129}, {0, 257}};  // odd: prefetching
-  for (auto& s : bshapes) {
+  for (const FewShape& s : fshapes) {
     std::printf(" %12s",
-                s[0] ? absl::StrFormat("%ux%u", s[0], s[1]).c_str()
-                     : absl::StrFormat("batch/%u%s", s[1] & ~1u, s[1] & 1 ? "p" : "").c_str());
+                s.rows ? absl::StrFormat("%ux%u", s.rows, s.wg).c_str()
+                       : absl::StrFormat("batch/%u%s", s.k_slice, s.prefetch ? "p" : "").c_str());
   }
   std::printf("\n");
   for (const Mat& m : mats) {
@@ -161,21 +180,12 @@ int Main(int argc, char** argv) {
     const bool geglu = std::strstr(m.name, "geglu") != nullptr;
     Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
     std::printf("%-30s", m.name);
-    for (auto& s : bshapes) {
-      MatMulOptions opt;
-      opt.path = s[0] ? MatMulOptions::Path::kVector : MatMulOptions::Path::kBatch;
-      if (s[0]) {
-        opt.matvec_rows = s[0];
-        opt.matvec_wg = s[1];
-      } else {
-        opt.batch_k = s[1] & ~1u;
-        opt.batch_prefetch = s[1] & 1u;
-        if (opt.batch_k * 40 * 4 + 8192 > d.caps().max_shared_memory) {
-          std::printf(" %12s", "-");
-          continue;
-        }
+    for (const FewShape& s : fshapes) {
+      if (!fits(s)) {
+        std::printf(" %12s", "-");
+        continue;
       }
-      if (geglu) opt.flags = UNICORN_MM_GEGLU;
+      const MatMulOptions opt = few_options(s, geglu);
       double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
         UNICORN_CHECK(
             k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 16, opt).ok());
@@ -186,8 +196,20 @@ int Main(int argc, char** argv) {
   }
 
   // Where the batch kernel's time goes: the same product with parts left
-  // out (1 weight loads, 2 x loads, 4 the FMAs, 8 the cross-group sums).
-  std::printf("\nbatch kernel, 16 tokens, parts left out: ms\n");
+  // out (1 weight loads, 2 x loads, 4 the FMAs, 8 the cross-group sums), at
+  // 16 tokens; then all of it at 8 tokens, and with prefetching.
+  struct Variant {
+    uint32_t n;
+    bool prefetch;
+    uint32_t ablation;
+  };
+  std::vector<Variant> variants;
+  for (uint32_t abl : {0u, 1u, 2u, 3u, 4u, 8u, 12u, 15u}) variants.push_back({16, false, abl});
+  for (Variant v : {Variant{8, false, 0}, Variant{16, true, 0}, Variant{8, true, 0}}) {
+    variants.push_back(v);
+  }
+  std::printf("\nbatch kernel, largest k slice, parts left out: ms (n tokens%s/parts left out)\n",
+              ", p = prefetching");
   for (const Mat& m : mats) {
     if (m.t != DType::kQ4_0 && m.t != DType::kQ8_0) continue;
     const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
@@ -195,21 +217,14 @@ int Main(int argc, char** argv) {
     const bool geglu = std::strstr(m.name, "geglu") != nullptr;
     Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
     std::printf("%-30s", m.name);
-    for (uint32_t n : {16u, 8u, 160u, 80u}) {  // n >= 80: the prefetching variant at n / 10
-      for (uint32_t abl : {0u, 1u, 2u, 3u, 4u, 8u, 12u, 15u}) {
-        if (n != 16 && abl != 0) continue;
-        MatMulOptions opt;
-        opt.path = MatMulOptions::Path::kBatch;
-        opt.batch_ablation = abl;
-        opt.batch_prefetch = n >= 80;
-        if (geglu) opt.flags = UNICORN_MM_GEGLU;
-        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
-          UNICORN_CHECK(k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(),
-                                 n >= 80 ? n / 10 : n, opt)
-                            .ok());
-        });
-        std::printf(" %s%u/%u %.4f", n >= 80 ? "pf" : "n", n >= 80 ? n / 10 : n, abl, ms);
-      }
+    for (const Variant& v : variants) {
+      MatMulOptions opt = few_options({0, 0, 0, v.prefetch}, geglu);
+      opt.batch_ablation = v.ablation;
+      double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+        UNICORN_CHECK(
+            k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), v.n, opt).ok());
+      });
+      std::printf(" n%u%s/%u %.4f", v.n, v.prefetch ? "p" : "", v.ablation, ms);
     }
     std::printf("\n");
   }

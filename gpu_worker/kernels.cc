@@ -78,9 +78,6 @@ uint32_t MatVecCols(uint32_t n) { return n == 1 ? 1 : n <= 4 ? 4 : 8; }
 // it prefetches). Only autotuning or Path::kBatch picks it.
 constexpr uint32_t kBatchWorkgroup = 128;
 uint32_t BatchTokens(uint32_t n) { return n <= 4 ? 4 : n <= 8 ? 8 : 16; }
-uint32_t BatchSharedBytes(uint32_t tn, uint32_t bk) {
-  return bk * (20 + 4 * (tn / 4 + 1)) * 4 + 8192;
-}
 // The matvec's tokens per workgroup or the batch kernel's, whichever is finer.
 uint32_t FewTokenClass(uint32_t n) { return n == 1 ? 1 : BatchTokens(n); }
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
@@ -113,6 +110,12 @@ StatusOr<const Pipeline*> Kernels::Get(const std::string& shader, uint32_t workg
   const Pipeline* raw = p.get();
   pipelines_[key] = std::move(p);
   return raw;
+}
+
+uint32_t Kernels::BatchSharedBytes(uint32_t tokens, uint32_t k_slice) {
+  // As[BK][5] and Bs[BK][TN / 4 + 1] vec4s, red[64 * 32] floats.
+  const uint32_t tn = BatchTokens(tokens);
+  return k_slice * (20 + 4 * (tn / 4 + 1)) * 4 + 64 * 32 * 4;
 }
 
 Groups Kernels::Grid(uint64_t groups) const {
@@ -177,7 +180,7 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
   if (n >= 2 && n <= kMaxVectorTokens && w.cols % 8 == 0 && x_stride % 4 == 0 &&
       kBatchWorkgroup <= device_.caps().max_workgroup_invocations) {
     for (uint32_t bk : {256u, 128u}) {
-      if (BatchSharedBytes(BatchTokens(n), bk) <= max_shared) batch_bk.push_back(bk);
+      if (BatchSharedBytes(n, bk) <= max_shared) batch_bk.push_back(bk);
     }
   }
   if (opt.path == MatMulOptions::Path::kBatch) {

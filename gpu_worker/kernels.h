@@ -38,10 +38,10 @@ struct MatMulOptions {
   // where timing on first use (devices with timestamps) finds it faster;
   // more take the tiled kernel. kVector: the matvec only.
   enum class Path { kAuto, kVector, kBatch, kTiled } path = Path::kAuto;
-  uint32_t batch_prefetch = 0;  // batch kernel: 1 = load the next k slice during this one's sums
-  uint32_t batch_ablation = 0;  // batch kernel, benchmarks only: parts of the work left out
-  uint32_t batch_k = 0;         // batch kernel: k slice, 128 or 256 (0 = largest that fits)
-  uint32_t tile_m = 0, tile_n = 0;          // tiled kernel: 64 or 128 (0 = by shape and device)
+  bool batch_prefetch = false;      // batch kernel: load the next k slice during this one's sums
+  uint32_t batch_ablation = 0;      // batch kernel, benchmarks only: parts of the work left out
+  uint32_t batch_k = 0;             // batch kernel: k slice, 128 or 256 (0 = largest that fits)
+  uint32_t tile_m = 0, tile_n = 0;  // tiled kernel: 64 or 128 (0 = by shape and device)
   uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
 };
 
@@ -74,6 +74,10 @@ class Kernels {
  public:
   static StatusOr<std::unique_ptr<Kernels>> Create(Device& device);
   Device& device() { return device_; }
+
+  // Shared memory the batch kernel (matmul_batch.comp) needs for `tokens`
+  // (2..16) and a k slice of `k_slice`; it runs where the device has it.
+  static uint32_t BatchSharedBytes(uint32_t tokens, uint32_t k_slice);
 
   // Gemma RMSNorm: y = x * rsqrt(mean(x^2) + eps) * (1 + w); QK-norm is this
   // with rows = tokens * heads, n = head_dim.

@@ -1,6 +1,7 @@
 // K-quant weights (Q2_K..Q6_K) in the matrix kernels (matvec.comp for few
-// tokens, matmul_batch.comp for 2-16, matmul.comp tiled) and the embedding lookup, against the F64
-// twin on the reference dequantization (model/kquant.cc, byte-exact with ggml).
+// tokens, matmul_batch.comp for 2-16, matmul.comp tiled) and the embedding
+// lookup, against the F64 twin on the reference dequantization
+// (model/kquant.cc, byte-exact with ggml).
 #include "gpu_worker/vulkan_ops.h"
 #include "model/quant.h"
 #include "tests/gpu_worker/cpu_twins.h"

@@ -22,7 +22,7 @@ struct Case {
   uint32_t tile_m = 0, tile_n = 0;
   uint32_t matvec_rows = 0, matvec_wg = 0;
   uint32_t batch_k = 0;
-  uint32_t batch_prefetch = 0;
+  bool batch_prefetch = false;
 };
 
 void RunCase(const Case& c) {
@@ -98,11 +98,8 @@ TEST(VkMatMul, SixteenTokensWithEightRowsPerWorkgroup) {
 TEST(VkMatMul, BatchKernelSlicesAndFlags) {
   UNICORN_VK_ENV(env);
   const uint32_t shared = env.device->caps().max_shared_memory;
-  for (uint32_t bk : {128u, 256u, 128u | 1u, 256u | 1u}) {  // | 1: the prefetching variant
-    const uint32_t pf = bk & 1u;
-    bk &= ~1u;
-    // 16 tokens need bk * 40 * 4 bytes + 8 KiB of shared memory.
-    if (bk * 40 * 4 + 8192 > shared) continue;
+  for (auto [bk, pf] : {std::pair{128u, false}, {256u, false}, {128u, true}, {256u, true}}) {
+    if (Kernels::BatchSharedBytes(16, bk) > shared) continue;
     const uint32_t b = UNICORN_MM_BIAS;
     RunCase({DType::kQ4_0, 40, 640, 16, Path::kBatch, 0, 0, 0, 0, 0, bk, pf});
     RunCase({DType::kQ8_0, 33, 512, 11, Path::kBatch, UNICORN_MM_GEGLU, 0, 0, 0, 0, bk, pf});
