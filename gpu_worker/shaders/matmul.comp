@@ -33,6 +33,7 @@ layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 1) readonly buffer X1 { float x1[]; };
 layout(std430, binding = 2) buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+#include "matmul_epilogue.glsl"
 
 shared vec4 As[BK][(BM + PAD) / 4];  // W slice, transposed: [k][row]
 shared vec4 Bs[BK][(BN + PAD) / 4];  // x slice, transposed: [k][token]
@@ -125,13 +126,7 @@ void main() {
       [[unroll]] for (uint e = 0; e < 4; ++e) {
         const uint row = m0 + i * 64 + tx * 4 + e;
         if (row >= p.m) continue;
-        float v = acc[i][j][e];
-        if ((FLAGS & UNICORN_MM_BIAS) != 0) v += bias[row];
-        if ((FLAGS & UNICORN_MM_GELU) != 0) v = GeluTanh(v);
-        if ((FLAGS & UNICORN_MM_SOFTCAP) != 0) v = p.softcap * SafeTanh(v / p.softcap);
-        const uint o = t * p.y_stride + row;
-        if ((FLAGS & UNICORN_MM_ACC) != 0) v += y[o];
-        y[o] = v;
+        StoreOutput(acc[i][j][e], 0.0, row, t * p.y_stride + row);
       }
     }
   }

@@ -43,6 +43,7 @@ layout(push_constant) uniform Push { MatMulPush p; };
 layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 2) buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+#include "matmul_epilogue.glsl"
 
 const bool GEGLU = (FLAGS & UNICORN_MM_GEGLU) != 0;
 const uint RM = GEGLU ? 8 : 16;  // output rows per workgroup
@@ -174,14 +175,8 @@ void main() {
     const uint tl = tid / 16, lr = tid % 16;
     const uint tok = r * 4 + tl, row = row0 + lr;
     if (tid < 64 && lr < RM && row < p.m && tok < p.n) {
-      float v = SumGroups(tl, lr);
-      if ((FLAGS & UNICORN_MM_BIAS) != 0) v += bias[row];
-      if ((FLAGS & UNICORN_MM_GELU) != 0) v = GeluTanh(v);
-      if (GEGLU) v = GeluTanh(v) * SumGroups(tl, lr + 8);
-      if ((FLAGS & UNICORN_MM_SOFTCAP) != 0) v = p.softcap * SafeTanh(v / p.softcap);
-      const uint o = tok * p.y_stride + row;
-      if ((FLAGS & UNICORN_MM_ACC) != 0) v += y[o];
-      y[o] = v;
+      const float up = GEGLU ? SumGroups(tl, lr + 8) : 0.0;
+      StoreOutput(SumGroups(tl, lr), up, row, tok * p.y_stride + row);
     }
     barrier();
   }

@@ -28,6 +28,7 @@ layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 1) readonly buffer X1 { float x1[]; };
 layout(std430, binding = 2) buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+#include "matmul_epilogue.glsl"
 
 const uint MATS = (FLAGS & UNICORN_MM_GEGLU) != 0 ? 2 : 1;
 const uint NV = MATS * ROWS * COLS;  // partial sums per invocation
@@ -92,12 +93,6 @@ void main() {
   const uint r = tid % ROWS, j = tid / ROWS;
   const uint row = row0 + r, col = col0 + j;
   if (row >= p.m || col >= p.n) return;
-  float v = SumPartials((j * MATS * ROWS + r) * WG);
-  if ((FLAGS & UNICORN_MM_BIAS) != 0) v += bias[row];
-  if ((FLAGS & UNICORN_MM_GELU) != 0) v = GeluTanh(v);
-  if ((FLAGS & UNICORN_MM_GEGLU) != 0) v = GeluTanh(v) * SumPartials((j * MATS * ROWS + ROWS + r) * WG);
-  if ((FLAGS & UNICORN_MM_SOFTCAP) != 0) v = p.softcap * SafeTanh(v / p.softcap);
-  const uint o = col * p.y_stride + row;
-  if ((FLAGS & UNICORN_MM_ACC) != 0) v += y[o];
-  y[o] = v;
+  const float up = MATS == 2 ? SumPartials((j * MATS * ROWS + ROWS + r) * WG) : 0.0;
+  StoreOutput(SumPartials((j * MATS * ROWS + r) * WG), up, row, col * p.y_stride + row);
 }
