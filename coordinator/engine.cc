@@ -52,6 +52,11 @@ class ArgmaxSampler final : public TokenSampler {
 
 Engine::Engine(EngineOptions options, StepExecutor* executor)
     : options_(std::move(options)), executor_(executor) {
+  int threads = options_.sample_threads;
+  if (threads <= 0) threads = std::clamp(int(std::thread::hardware_concurrency()), 1, 8);
+  // Workers sleep as soon as a step's rows are done: the device workers may
+  // need the cores until the next step.
+  sample_pool_ = std::make_unique<ThreadPool>(threads, std::chrono::microseconds(0));
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -304,6 +309,30 @@ Status Engine::EmbedImages(std::vector<std::unique_ptr<Sequence>>& running) {
   return absl::OkStatus();
 }
 
+Status Engine::SampleRows(std::span<const SeqStep> batch, std::span<Sequence* const> seqs,
+                          std::span<const float> logits, bool timed, std::vector<Pick>* picks) {
+  sample_rows_.clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].want_logits) sample_rows_.push_back(seqs[i]);
+  }
+  const size_t vocab = size_t(executor_->vocab_size());
+  if (logits.size() != sample_rows_.size() * vocab) {
+    return absl::InternalError(absl::StrCat("[engine] the step returned ", logits.size(),
+                                            " logits for ", sample_rows_.size(),
+                                            " rows of vocabulary ", vocab));
+  }
+  picks->resize(sample_rows_.size());
+  // Each sequence has its own sampler (and RNG): rows are independent.
+  sample_pool_->Run(int(sample_rows_.size()), [&](int r, int) {
+    Pick& p = (*picks)[size_t(r)];
+    const Sequence& s = *sample_rows_[size_t(r)];
+    if (timed) p.start_ns = trace::NowNs();
+    p.token = s.sampler->Sample(logits.subspan(size_t(r) * vocab, vocab), s.tokens, &p.logprob);
+    if (timed) p.end_ns = trace::NowNs();
+  });
+  return absl::OkStatus();
+}
+
 int Engine::ChunkWithoutSplit(const Sequence& s, int budget) {
   const int pending = int(s.tokens.size()) - s.kv_len;
   int end = s.kv_len + std::min(pending, budget);
@@ -318,7 +347,7 @@ void Engine::Loop() {
   std::vector<std::unique_ptr<Sequence>> running;
   std::vector<SeqStep> batch;
   std::vector<Sequence*> batch_seqs;
-  std::vector<float> logits;
+  std::vector<Pick> picks;
   while (true) {
     std::vector<uint64_t> cancels;
     {
@@ -412,31 +441,33 @@ void Engine::Loop() {
     }
     trace::Record(trace::Kind::kSchedule, step_start, trace::NowNs());
     if (batch.empty()) continue;  // nothing fits (cannot happen: see image_first)
-    Status st = executor_->Run(batch, &logits);
+    picks.clear();
+    Status st = executor_->Run(batch, [&](std::span<const float> logits) {
+      return SampleRows(batch, batch_seqs, logits, traced, &picks);
+    });
     if (absl::IsUnavailable(st)) {
       Replay(running);
       running.erase(std::remove_if(running.begin(), running.end(), [](auto& s) { return s->done; }),
                     running.end());
       continue;
     }
+    const size_t want_rows = size_t(
+        std::count_if(batch.begin(), batch.end(), [](const SeqStep& b) { return b.want_logits; }));
+    if (st.ok() && picks.size() != want_rows) {
+      st = absl::InternalError(absl::StrCat("[engine] the step gave logits for ", picks.size(),
+                                            " of its ", want_rows, " rows"));
+    }
     if (!st.ok()) {
       for (Sequence* s : batch_seqs) Finish(*s, FinishReason::kError, st);
     } else {
-      int vocab = executor_->vocab_size();
       size_t row = 0;
       for (size_t i = 0; i < batch.size(); ++i) {
         Sequence& s = *batch_seqs[i];
         s.kv_len += int(batch[i].tokens.size());
         if (!batch[i].want_logits) continue;
-        std::span<const float> row_logits(logits.data() + row * size_t(vocab), size_t(vocab));
-        ++row;
-        float logprob = 0;
-        int token;
-        {
-          trace::ScopedSpan span(trace::Kind::kSample, -1, s.id);
-          token = s.sampler->Sample(row_logits, s.tokens, &logprob);
-        }
-        Emit(s, token, logprob);
+        const Pick& p = picks[row++];
+        if (traced) trace::Record(trace::Kind::kSample, p.start_ns, p.end_ns, s.id);
+        Emit(s, p.token, p.logprob);
       }
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.steps;

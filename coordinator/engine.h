@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_pool.h"
 #include "common/trace.h"
 #include "coordinator/step_executor.h"
 
@@ -109,6 +110,9 @@ struct EngineOptions {
   int max_step_tokens = 512;   // prefill chunk budget per step, over all sequences
   int replay_wait_ms = 60000;  // how long to wait for a lost worker to come back
   int image_token_id = -1;     // the model's <image_soft_token> (-1: no images)
+  // Threads that sample a step's rows in parallel (0: the cores, at most 8);
+  // between steps they sleep.
+  int sample_threads = 0;
   std::function<std::unique_ptr<TokenSampler>(const SamplingOptions&)> make_sampler;
   std::function<std::unique_ptr<TextStream>()> make_text_stream;
   // Tracing (common/trace.h): spans go to `trace_ring` (null = off). A step is
@@ -156,7 +160,16 @@ class Engine {
 
  private:
   struct Sequence;
+  struct Pick {  // a sampled row
+    int token = 0;
+    float logprob = 0;
+    int64_t start_ns = 0, end_ns = 0;  // when traced
+  };
   void Loop();
+  // Samples every row of a step's logits (the entries of `batch` with
+  // want_logits, in order) on the sampling threads, into `picks`.
+  Status SampleRows(std::span<const SeqStep> batch, std::span<Sequence* const> seqs,
+                    std::span<const float> logits, bool timed, std::vector<Pick>* picks);
   void Admit(std::vector<std::unique_ptr<Sequence>>& running);
   void Finish(Sequence& s, FinishReason reason, Status error = absl::OkStatus());
   void Emit(Sequence& s, int token, float logprob);
@@ -173,6 +186,8 @@ class Engine {
 
   EngineOptions options_;
   StepExecutor* executor_;
+  std::unique_ptr<ThreadPool> sample_pool_;  // engine thread only
+  std::vector<Sequence*> sample_rows_;       // engine thread only: SampleRows' rows
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Sequence>> queue_;  // guarded by mu_

@@ -360,7 +360,7 @@ Status PipelineExecutor::EncodeImage(std::span<const float> pixels, std::vector<
   return absl::OkStatus();
 }
 
-Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>* logits) {
+Status PipelineExecutor::Run(std::span<const SeqStep> batch, LogitsFn use_logits) {
   const bool traced = trace::Enabled();
   const int64_t run_start = trace::NowNs();
   if (last_run_end_ns_ > 0) think_ns_ = run_start - last_run_end_ns_;
@@ -443,21 +443,22 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, std::vector<float>*
   }
   // The last stage wrote the logits of the rows that want them (a step of
   // prefill chunks that all continue later wants none).
-  if (logit_rows == 0) {
-    logits->clear();
-    return absl::OkStatus();
-  }
+  if (logit_rows == 0) return absl::OkStatus();
+  // Used in place (16 rows of a 262k vocabulary are 16 MiB: a copy cost
+  // milliseconds per step); EndRead then says whether a writer touched them.
   trace::ScopedSpan logits_span(trace::Kind::kLogits);
   UNICORN_ASSIGN_OR_RETURN(shm::SlotView view, shm::BeginRead(arena_, FromShmRef(done.output())));
   const size_t want = size_t(logit_rows) * size_t(model_.vocab_size);
   if (view.tensor.byte_size != want * sizeof(float)) {
+    shm::Release(view);
     return absl::InternalError(absl::StrCat("[pipeline] logits slot holds ", view.tensor.byte_size,
                                             " bytes, expected ", want * sizeof(float)));
   }
-  logits->resize(want);
-  std::memcpy(logits->data(), view.data, want * sizeof(float));
-  UNICORN_RETURN_IF_ERROR(shm::EndRead(view));
+  Status used = use_logits(std::span<const float>(reinterpret_cast<const float*>(view.data), want));
+  Status intact = shm::EndRead(view);
   shm::Release(view);
+  UNICORN_RETURN_IF_ERROR(intact);
+  UNICORN_RETURN_IF_ERROR(used);
   // In a decode loop the next step's request follows after as long as this
   // one did (sampling, streaming): the socket thread spins until then.
   last_run_end_ns_ = trace::NowNs();

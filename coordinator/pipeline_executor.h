@@ -66,7 +66,7 @@ class PipelineExecutor final : public StepExecutor {
   std::string FailoverSummary() const;
   void OnMessage(const std::string& worker, const wire::Message& m);
 
-  Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override;
+  Status Run(std::span<const SeqStep> batch, LogitsFn use_logits) override;
   // One RunStage with `vision` set to the plan's vision worker: the pixels go
   // through the arena's "pixels" slot, the embeddings come back in slot 0 of
   // its "image" region (slot 1 carries each step's image rows to the

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "common/status.h"
 
 namespace unicorn {
@@ -32,12 +33,19 @@ class StepExecutor {
  public:
   virtual ~StepExecutor() = default;
 
-  // Runs one step. `logits` gets one row of vocab_size() floats per entry of
-  // `batch` with want_logits, in order. An Unavailable error means a worker
-  // was lost: every KV cache may be gone, and the engine replays (re-prefills)
-  // all running sequences once WaitReady() returns OK. Other errors fail only
+  // Reads a step's logits [rows, vocab_size()]: one row per entry of the
+  // batch with want_logits, in order. The span is valid only during the call
+  // (it may point into shared memory): keep what it computes, not the span.
+  using LogitsFn = absl::FunctionRef<Status(std::span<const float> logits)>;
+
+  // Runs one step and, if any entry wants logits, calls `use_logits` once
+  // with them; its error becomes Run's. An OK return also says that the
+  // logits were intact while they were read, so results computed from them
+  // may be used only after it. An Unavailable error means a worker was lost:
+  // every KV cache may be gone, and the engine replays (re-prefills) all
+  // running sequences once WaitReady() returns OK. Other errors fail only
   // the sequences of this batch.
-  virtual Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) = 0;
+  virtual Status Run(std::span<const SeqStep> batch, LogitsFn use_logits) = 0;
 
   // Runs the vision tower on one image: pixels [3, image_size, image_size]
   // f32 -> embeddings [mm_tokens_per_image, hidden] appended to `embeds`.

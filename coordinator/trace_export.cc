@@ -148,13 +148,13 @@ TraceBreakdown Breakdown(const std::vector<trace::Span>& spans,
         key = {1 + std::max(0, s.layer), SpanName(s, stages)};
         b.covered_us += d;
         break;
-      case Kind::kLogits:
-        key = {1000000, "logits read"};
+      case Kind::kLogits:  // the rows are sampled in place, inside this span
+        key = {1000000, "logits read + sample"};
         b.covered_us += d;
         break;
-      case Kind::kSample:
-        key = {1000001, "sample"};
-        b.covered_us += d;
+      case Kind::kSample:  // inside "logits read + sample", rows in parallel
+        key = {1000001, "  sample (per row)"};
+        level = TraceRow::kPart;
         ++b.tokens;
         break;
       case Kind::kStream:

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/thread_pool.h"
 #include "model/ops.h"
-#include "npu_worker/cpu/thread_pool.h"
 
 namespace unicorn::cpu {
 

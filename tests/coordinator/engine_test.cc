@@ -10,6 +10,8 @@
 #include <map>
 #include <thread>
 
+#include "coordinator/token_sampler.h"
+
 namespace unicorn {
 namespace {
 
@@ -34,7 +36,7 @@ std::vector<int> Reference(std::vector<int> tokens, int n) {
 
 class FakeExecutor : public StepExecutor {
  public:
-  Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override {
+  Status Run(std::span<const SeqStep> batch, LogitsFn use_logits) override {
     if (gate_.valid()) gate_.wait();
     std::this_thread::sleep_for(step_delay_);
     std::lock_guard<std::mutex> lock(mu_);
@@ -44,7 +46,7 @@ class FakeExecutor : public StepExecutor {
       kv_.clear();  // the worker died with every cache
       return absl::UnavailableError("worker lost");
     }
-    logits->clear();
+    std::vector<float> logits;
     for (const SeqStep& s : batch) {
       max_chunk_ = std::max(max_chunk_, int(s.tokens.size()));
       auto& kv = kv_[s.seq_id];
@@ -56,10 +58,10 @@ class FakeExecutor : public StepExecutor {
       if (s.want_logits) {
         std::vector<float> row(kVocab, 0.0f);
         row[size_t(NextToken(kv))] = 1.0f;
-        logits->insert(logits->end(), row.begin(), row.end());
+        logits.insert(logits.end(), row.begin(), row.end());
       }
     }
-    return absl::OkStatus();
+    return logits.empty() ? absl::OkStatus() : use_logits(logits);
   }
   void Free(uint64_t seq_id) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -158,6 +160,72 @@ TEST(Engine, ConcurrentRequestsAreBatchedAndIndependent) {
   }
   EXPECT_GT(ex.max_batch_, 1) << "requests should share steps";
   EXPECT_EQ(engine.GetStats().generated_tokens, 8 * 40);
+}
+
+// Seeded temperature sampling gives the same tokens whether a step's rows are
+// sampled on one thread or on several: each sequence owns its RNG.
+TEST(Engine, ParallelSamplingMatchesOneThread) {
+  auto run = [](int threads) {
+    FakeExecutor ex;
+    std::promise<void> open;
+    ex.gate_ = open.get_future().share();
+    EngineOptions opt;
+    opt.max_sequences = 8;
+    opt.sample_threads = threads;
+    opt.make_sampler = MakeTokenSampler;
+    Engine engine(opt, &ex);
+    std::vector<std::unique_ptr<Collected>> cs;
+    for (int i = 0; i < 8; ++i) {
+      cs.push_back(std::make_unique<Collected>());
+      EngineRequest r = Req({2, i, i * 3}, 24);
+      r.sampling.temperature = 0.5f;
+      r.sampling.seed = 100 + uint64_t(i);
+      r.sampling.has_seed = true;
+      EXPECT_TRUE(engine.Submit(r, Collect(cs.back().get())).ok());
+    }
+    open.set_value();
+    std::vector<std::vector<int>> out;
+    for (auto& c : cs) {
+      c->done.get_future().wait();
+      out.push_back(c->tokens);
+    }
+    return out;
+  };
+  const auto one = run(1);
+  EXPECT_EQ(run(4), one);
+  for (size_t i = 1; i < one.size(); ++i) EXPECT_NE(one[i], one[0]) << "seeds should differ";
+}
+
+// Logits that do not match the step's rows fail its requests with an error
+// that says so, and the engine goes on serving.
+TEST(Engine, LogitsThatDoNotMatchTheRowsFailTheStep) {
+  struct Short : FakeExecutor {
+    int mode = 0;  // 1: a row short, 2: no logits at all
+    Status Run(std::span<const SeqStep> batch, LogitsFn use_logits) override {
+      if (mode == 0) return FakeExecutor::Run(batch, use_logits);
+      std::vector<float> rows(size_t(kVocab) * (batch.size() - 1));
+      for (const SeqStep& s : batch)
+        kv_[s.seq_id].insert(kv_[s.seq_id].end(), s.tokens.begin(), s.tokens.end());
+      return mode == 1 ? use_logits(rows) : absl::OkStatus();
+    }
+  } ex;
+  Engine engine({}, &ex);
+  for (int mode : {1, 2}) {
+    ex.mode = mode;
+    Collected c;
+    ASSERT_TRUE(engine.Submit(Req({2, 5, 7}, 4), Collect(&c)).ok());
+    c.done.get_future().wait();
+    EXPECT_EQ(c.reason, FinishReason::kError) << mode;
+    EXPECT_EQ(c.error.code(), absl::StatusCode::kInternal) << mode;
+    EXPECT_NE(c.error.message().find(mode == 1 ? "0 logits for 1 rows" : "logits for 0 of its 1"),
+              std::string::npos)
+        << c.error.message();
+  }
+  ex.mode = 0;
+  Collected ok;
+  ASSERT_TRUE(engine.Submit(Req({2, 5, 7}, 4), Collect(&ok)).ok());
+  ok.done.get_future().wait();
+  EXPECT_EQ(ok.tokens, Reference({2, 5, 7}, 4));
 }
 
 TEST(Engine, LongPromptIsPrefilledInChunks) {
@@ -280,7 +348,7 @@ class VisionExecutor : public FakeExecutor {
     }
     return absl::OkStatus();
   }
-  Status Run(std::span<const SeqStep> batch, std::vector<float>* logits) override {
+  Status Run(std::span<const SeqStep> batch, LogitsFn use_logits) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const SeqStep& s : batch) {
@@ -289,7 +357,7 @@ class VisionExecutor : public FakeExecutor {
                                std::vector<float>(s.image_embeds.begin(), s.image_embeds.end())});
       }
     }
-    return FakeExecutor::Run(batch, logits);
+    return FakeExecutor::Run(batch, use_logits);
   }
   struct Seen {
     int start;

@@ -102,14 +102,24 @@ TEST(TraceExport, ChromeJsonHasOneCompleteEventPerSpan) {
 TEST(TraceExport, SummarySharesAreOfTheStepTime) {
   std::vector<Span> spans = {
       Make(Kind::kStep, 0, 10000, 0, 1),      Make(Kind::kSchedule, 0, 1000, 0, 1),
-      Make(Kind::kHop, 1000, 9000, 0, 1, 0),  Make(Kind::kSample, 9000, 9500, 1, 1),
-      Make(Kind::kStream, 9500, 10000, 1, 1),
+      Make(Kind::kHop, 1000, 9000, 0, 1, 0),  Make(Kind::kLogits, 9000, 9500, 0, 1),
+      Make(Kind::kSample, 9100, 9400, 1, 1),  Make(Kind::kStream, 9500, 10000, 1, 1),
   };
+  // The sample span lies inside the logits span (rows are sampled in place):
+  // a row of its own, a level down, not counted twice in the cover.
   std::string s = TraceSummary(spans, {{"embedding + L0 attention", "npu"}});
   EXPECT_NE(s.find("hop 0: embedding + L0 attention @npu"), std::string::npos) << s;
   EXPECT_NE(s.find("80.0%"), std::string::npos) << s;  // the hop's share
   EXPECT_NE(s.find("cover 100.0% of the step time"), std::string::npos) << s;
   EXPECT_NE(s.find(" 100000.0 tok/s"), std::string::npos) << s;  // 1 token in 10 us
+  const TraceBreakdown b = Breakdown(spans, {{"embedding + L0 attention", "npu"}});
+  std::map<std::string, TraceRow> rows;
+  for (const TraceRow& r : b.rows) rows[r.name] = r;
+  ASSERT_TRUE(rows.count("logits read + sample")) << s;
+  ASSERT_TRUE(rows.count("  sample (per row)")) << s;
+  EXPECT_EQ(rows["logits read + sample"].level, TraceRow::kStage);
+  EXPECT_EQ(rows["  sample (per row)"].level, TraceRow::kPart);
+  EXPECT_DOUBLE_EQ(rows["  sample (per row)"].share, 0.03);
 }
 
 TEST(TraceExport, OpSpansNestUnderTheirPartInJsonAndSummary) {

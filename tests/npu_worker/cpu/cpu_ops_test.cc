@@ -10,7 +10,6 @@
 #include "hwy/targets.h"
 #include "model/quant.h"
 #include "npu_worker/cpu/kernels.h"
-#include "npu_worker/cpu/thread_pool.h"
 #include "tests/model/test_tensors.h"
 
 namespace unicorn::cpu {
@@ -33,28 +32,6 @@ std::vector<float> Download(Ops& ops, const Buffer& b, size_t n) {
   std::vector<float> v(n);
   ops.Read(b, 0, v.data(), n);
   return v;
-}
-
-TEST(ThreadPoolTest, RunsEveryTaskOnce) {
-  ThreadPool pool(3);
-  for (int rep = 0; rep < 200; ++rep) {
-    const int n = 1 + rep % 37;
-    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
-    for (auto& h : hits) h = 0;
-    std::atomic<int> bad_thread{0};
-    pool.Run(n, [&](int task, int thread) {
-      hits[size_t(task)]++;
-      if (thread < 0 || thread >= 3) bad_thread++;
-    });
-    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
-    ASSERT_EQ(bad_thread.load(), 0);
-  }
-  int64_t covered = 0;
-  pool.For(1000, 8, 4, [&](int64_t b, int64_t e, int) {
-    EXPECT_EQ(b % 8, 0);
-    __atomic_add_fetch(&covered, e - b, __ATOMIC_RELAXED);
-  });
-  EXPECT_EQ(covered, 1000);
 }
 
 // Naive y = x W^T with W as the backend sees it (dequantized), in double.

@@ -1,4 +1,4 @@
-#include "npu_worker/cpu/thread_pool.h"
+#include "common/thread_pool.h"
 
 #include <chrono>
 
@@ -9,16 +9,11 @@
 #define UNICORN_PAUSE() ((void)0)
 #endif
 
-namespace unicorn::cpu {
-namespace {
-// Spin this long for the next job before sleeping: decode issues a job every
-// few microseconds, so workers normally never sleep while a model runs.
-constexpr auto kSpinFor = std::chrono::milliseconds(2);
-}  // namespace
-
-ThreadPool::ThreadPool(int threads)
+namespace unicorn {
+ThreadPool::ThreadPool(int threads, std::chrono::microseconds spin)
     : threads_(threads < 1 ? 1 : threads),
-      spin_limit_(threads_ <= int(std::thread::hardware_concurrency()) ? 4096 : 0) {
+      spin_limit_(threads_ <= int(std::thread::hardware_concurrency()) ? 4096 : 0),
+      spin_for_(spin) {
   for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t] { WorkerLoop(t); });
 }
 
@@ -78,7 +73,7 @@ void ThreadPool::WorkerLoop(int thread) {
         } else {
           std::this_thread::yield();  // let a descheduled thread of ours run
         }
-        if (spins % 256 == 0 && std::chrono::steady_clock::now() - start > kSpinFor) {
+        if (spins % 256 == 0 && std::chrono::steady_clock::now() - start >= spin_for_) {
           std::unique_lock<std::mutex> lock(mu_);
           sleepers_.fetch_add(1);
           cv_.wait(lock, [&] { return generation_.load() != seen; });
@@ -94,4 +89,4 @@ void ThreadPool::WorkerLoop(int thread) {
   }
 }
 
-}  // namespace unicorn::cpu
+}  // namespace unicorn

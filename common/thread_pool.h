@@ -1,5 +1,6 @@
-// A small persistent thread pool for the CPU backend. Workers are created once
-// and spin briefly, then sleep, between jobs; a job is a parallel loop over
+// A small persistent thread pool (the CPU backend's kernels, the
+// coordinator's sampling). Workers are created once and spin for a while,
+// then sleep, between jobs; a job is a parallel loop over
 // task indices, and the calling thread takes part as thread 0. Nothing is
 // allocated per job.
 //
@@ -8,18 +9,22 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-namespace unicorn::cpu {
+namespace unicorn {
 
 class ThreadPool {
  public:
-  // `threads` >= 1 counts the caller; threads - 1 workers are started.
-  explicit ThreadPool(int threads);
+  // `threads` >= 1 counts the caller; threads - 1 workers are started. After
+  // a job, workers spin for `spin` waiting for the next one, then sleep: the
+  // CPU backend issues jobs microseconds apart, the coordinator one per step
+  // (its workers should leave the cores to the device workers at once).
+  explicit ThreadPool(int threads, std::chrono::microseconds spin = std::chrono::milliseconds(2));
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -69,6 +74,7 @@ class ThreadPool {
   // Pause-loop iterations before yielding the core: 0 when there are more
   // threads than hardware threads (spinning would only delay the others).
   int spin_limit_;
+  std::chrono::microseconds spin_for_;
   std::vector<std::thread> workers_;
 
   // The current job.
@@ -86,4 +92,4 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};
 };
 
-}  // namespace unicorn::cpu
+}  // namespace unicorn
