@@ -101,9 +101,9 @@ TEST(TraceExport, ChromeJsonHasOneCompleteEventPerSpan) {
 
 TEST(TraceExport, SummarySharesAreOfTheStepTime) {
   std::vector<Span> spans = {
-      Make(Kind::kStep, 0, 10000, 0, 1),      Make(Kind::kSchedule, 0, 1000, 0, 1),
-      Make(Kind::kHop, 1000, 9000, 0, 1, 0),  Make(Kind::kLogits, 9000, 9500, 0, 1),
-      Make(Kind::kSample, 9100, 9400, 1, 1),  Make(Kind::kStream, 9500, 10000, 1, 1),
+      Make(Kind::kStep, 0, 10000, 0, 1),     Make(Kind::kSchedule, 0, 1000, 0, 1),
+      Make(Kind::kHop, 1000, 9000, 0, 1, 0), Make(Kind::kLogits, 9000, 9500, 0, 1),
+      Make(Kind::kSample, 9100, 9400, 1, 1), Make(Kind::kStream, 9500, 10000, 1, 1),
   };
   // The sample span lies inside the logits span (rows are sampled in place):
   // a row of its own, a level down, not counted twice in the cover.
