@@ -150,7 +150,8 @@ int Main(int argc, char** argv) {
     uint32_t k_slice;   // batch kernel (rows == 0)
     bool prefetch;
   };
-  const FewShape fshapes[] = {{1, 64, 0, false},  {2, 64, 0, false},  {2, 128, 0, false},
+  const FewShape fshapes[] = {{2, 32, 0, false},  {2, 64, 0, false},  {4, 32, 0, false},
+                              {4, 64, 0, false},  {8, 64, 0, false},  {8, 128, 0, false},
                               {0, 0, 128, false}, {0, 0, 256, false}, {0, 0, 128, true},
                               {0, 0, 256, true}};
   auto few_options = [&](const FewShape& s, bool geglu) {
@@ -163,8 +164,10 @@ int Main(int argc, char** argv) {
     if (geglu) opt.flags = UNICORN_MM_GEGLU;
     return opt;
   };
-  auto fits = [&](const FewShape& s) {
-    return s.rows || Kernels::BatchSharedBytes(16, s.k_slice) <= d.caps().max_shared_memory;
+  auto fits = [&](const FewShape& s, bool geglu) {
+    const uint32_t shared = s.rows ? (geglu ? 2 : 1) * s.rows * 8 * s.wg * 4  // red[], 8 tokens
+                                   : Kernels::BatchSharedBytes(16, s.k_slice);
+    return shared <= d.caps().max_shared_memory;
   };
   std::printf("\n16 tokens (a batch of decoding sequences): TFLOP/s (ms per call)\n");
   std::printf("%-30s", "matrix \\ rows x wg");
@@ -181,7 +184,7 @@ int Main(int argc, char** argv) {
     Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
     std::printf("%-30s", m.name);
     for (const FewShape& s : fshapes) {
-      if (!fits(s)) {
+      if (!fits(s, geglu)) {
         std::printf(" %12s", "-");
         continue;
       }
