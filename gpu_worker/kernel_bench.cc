@@ -151,7 +151,7 @@ int Main(int argc, char** argv) {
     bool prefetch;
   };
   const FewShape fshapes[] = {{2, 32, 0, false},  {2, 64, 0, false},  {4, 32, 0, false},
-                              {4, 64, 0, false},  {8, 64, 0, false},  {8, 128, 0, false},
+                              {4, 64, 0, false},  {8, 32, 0, false},  {8, 64, 0, false},
                               {0, 0, 128, false}, {0, 0, 256, false}, {0, 0, 128, true},
                               {0, 0, 256, true}};
   auto few_options = [&](const FewShape& s, bool geglu) {

@@ -211,14 +211,14 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
                                                                               {1, 128},
                                                                               {2, 128},
                                                                               {4, 128},
+                                                                              {8, 32},
                                                                               {8, 64},
                                                                               {8, 128},
                                                                               {1, 256},
                                                                               {2, 256}}) {
-        // Every (row, token) output needs an invocation to write it. More
-        // rows per invocation reuse each loaded x chunk for more FMAs (at 8
-        // tokens the x loads bound the 2-row shape: BENCHMARKS.md).
-        if (r * cols <= g && mats * r * cols * g * 4 <= max_shared &&
+        // More rows per invocation reuse each loaded x chunk for more FMAs
+        // (at 8 tokens the x loads bound the 2-row shape: BENCHMARKS.md).
+        if (mats * r * cols * g * 4 <= max_shared &&
             g <= device_.caps().max_workgroup_invocations) {
           cands.push_back({r, g});
         }

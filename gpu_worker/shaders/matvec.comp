@@ -89,10 +89,13 @@ void main() {
     if (subgroupElect()) red[v * WG + gl_SubgroupID] = t;
   }
   barrier();
-  if (tid >= ROWS * COLS) return;
-  const uint r = tid % ROWS, j = tid / ROWS;
-  const uint row = row0 + r, col = col0 + j;
-  if (row >= p.m || col >= p.n) return;
-  const float up = MATS == 2 ? SumPartials((j * MATS * ROWS + ROWS + r) * WG) : 0.0;
-  StoreOutput(SumPartials((j * MATS * ROWS + r) * WG), up, row, col * p.y_stride + row);
+  // One invocation per (row, token) output; a workgroup smaller than
+  // ROWS * COLS takes several each.
+  for (uint o = tid; o < ROWS * COLS; o += WG) {
+    const uint r = o % ROWS, j = o / ROWS;
+    const uint row = row0 + r, col = col0 + j;
+    if (row >= p.m || col >= p.n) continue;
+    const float up = MATS == 2 ? SumPartials((j * MATS * ROWS + ROWS + r) * WG) : 0.0;
+    StoreOutput(SumPartials((j * MATS * ROWS + r) * WG), up, row, col * p.y_stride + row);
+  }
 }

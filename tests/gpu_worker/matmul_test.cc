@@ -85,11 +85,15 @@ TEST(VkMatMul, WideTiles) {
 }
 
 // A batch of 16 decoding sequences: two column groups of 8 tokens side by
-// side (neighbouring workgroups), 8 rows per workgroup, ragged rows.
+// side (neighbouring workgroups), 8 rows per workgroup, ragged rows, on 64
+// and on 32 invocations.
 TEST(VkMatMul, SixteenTokensWithEightRowsPerWorkgroup) {
   for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kF16}) {
     RunCase({t, 37, 256, 16, Path::kVector, 0, 0, 0, 8, 64});
     RunCase({t, 21, 128, 13, Path::kVector, UNICORN_MM_GEGLU, 0, 0, 8, 64});
+    // Fewer invocations than outputs (8 rows x 8 tokens on 32): each writes several.
+    RunCase({t, 37, 256, 16, Path::kVector, UNICORN_MM_BIAS, 0, 0, 8, 32});
+    RunCase({t, 19, 128, 11, Path::kVector, UNICORN_MM_GEGLU, 0, 0, 8, 32});
   }
 }
 
