@@ -72,7 +72,15 @@ void Grow(std::vector<T>& v, size_t n) {
 
 CpuOps::CpuOps(const CpuOptions& options)
     : pool_(options.threads > 0 ? options.threads
-                                : std::max(1, int(std::thread::hardware_concurrency()))) {
+                                : std::max(1, int(std::thread::hardware_concurrency()))),
+      two_planes_(options.two_plane_activations) {
+  // UNICORN_CPU_ACTIVATION_PLANES=1|2 sets it for a whole process (the
+  // workers, `unicorn run|bench|logits`): 2 trades speed for the f32 path's
+  // argmax (README, "CPU activation precision").
+  if (const char* e = std::getenv("UNICORN_CPU_ACTIVATION_PLANES")) {
+    if (std::string(e) == "1") two_planes_ = false;
+    if (std::string(e) == "2") two_planes_ = true;
+  }
   scores_.resize(size_t(pool_.size()));
 }
 
@@ -179,8 +187,22 @@ void CpuOps::QuantizeActivations(const float* x, int n, int64_t cols) {
   Grow(q8_d_, size_t(n) * cols / 32);
   Grow(q8_bias_, size_t(n) * cols / 4);
   Q8Rows q{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
-  pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) QuantizeRowQ8(x + i * cols, cols, q, i);
+  if (!two_planes_) {
+    pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) QuantizeRowQ8(x + i * cols, cols, q, i);
+    });
+    return;
+  }
+  Grow(q8r_q_, size_t(n) * cols);
+  Grow(q8r_d_, size_t(n) * cols / 32);
+  Grow(q8r_bias_, size_t(n) * cols / 4);
+  Grow(q8r_scratch_, size_t(pool_.size()) * cols);
+  Q8Rows r{q8r_q_.data(), q8r_d_.data(), q8r_bias_.data()};
+  pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int thread) {
+    for (int64_t i = b; i < e; ++i) {
+      QuantizeRowQ8(x + i * cols, cols, q, i);
+      ResidualRowQ8(x + i * cols, cols, q, q8r_scratch_.data() + thread * cols, r, i);
+    }
   });
 }
 
@@ -240,6 +262,7 @@ void CpuOps::MatMulImpl(const Buffer& x, const Weight* const* ws, size_t count, 
   base.n = n;
   base.x = F(x);
   base.xq = Q8Rows{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
+  if (quantized && two_planes_) base.xr = Q8Rows{q8r_q_.data(), q8r_d_.data(), q8r_bias_.data()};
   base.xk = Q8KRows{q8k_q_.data(), q8k_d_.data(), q8k_bsums_.data()};
   (void)plain;
   // One parallel loop over the rows of all weights, as if concatenated.

@@ -1,5 +1,5 @@
 // Integer dot-product kernels of Q8_0 / Q4_0 weights against Q8 activations
-// (kernels.h: Q8Rows), with x86 intrinsics: Highway 1.0.3 has no 8-bit dot
+// (kernels.h: Q8Rows, one plane or two), with x86 intrinsics: Highway 1.0.3 has no 8-bit dot
 // product op. No include guard: kernels.cc includes this once per x86 target
 // (inside its Highway target namespace), and once more inside a region that
 // enables AVX-512 VNNI. The includer defines, before including:
@@ -135,7 +135,8 @@ HWY_INLINE __m512 PairScale(const uint8_t* blk0, const uint8_t* blk1, const floa
   memcpy(&h0, blk0, 2);
   memcpy(&h1, blk1, 2);
   const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(h0) | int(h1) << 16));
-  const __m128 s = _mm_mul_ps(dw, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d))));
+  const __m128 s =
+      _mm_mul_ps(dw, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d))));
   return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                _mm512_castps128_ps512(s));
 }
@@ -213,11 +214,11 @@ HWY_INLINE __m512 PairBroadcast(__m128 two) {
                                _mm512_castps128_ps512(two));
 }
 
+// One activation plane x (args.xq or args.xr); `add` adds to y (no bias).
 template <bool kQ4, int R, int NT>
-HWY_INLINE void Tile512(const MatMulArgs& args, int64_t r, int64_t i0) {
+HWY_INLINE void Tile512(const MatMulArgs& args, const Q8Rows& x, bool add, int64_t r, int64_t i0) {
   const int64_t nb = args.cols / 32, cols = args.cols;
   const size_t bs = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
-  const Q8Rows& x = args.xq;
   __m512 acc[NT][R];
   _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
     _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) acc[t][k] = _mm512_setzero_ps();
@@ -287,47 +288,61 @@ HWY_INLINE void Tile512(const MatMulArgs& args, int64_t r, int64_t i0) {
   }
   _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
     _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
-      args.y[(i0 + t) * args.y_stride + r + k] =
-          out[t * R + k] + (args.bias ? args.bias[r + k] : 0.0f);
+      float& y = args.y[(i0 + t) * args.y_stride + r + k];
+      y = out[t * R + k] + (add ? y : args.bias ? args.bias[r + k] : 0.0f);
     }
   }
+}
+
+// Both planes of a tile back to back: the second reads the weights from L1.
+template <bool kQ4, int R, int NT>
+HWY_INLINE void Planes512(const MatMulArgs& a, int64_t r, int64_t i0) {
+  Tile512<kQ4, R, NT>(a, a.xq, false, r, i0);
+  if (a.xr.q != nullptr) Tile512<kQ4, R, NT>(a, a.xr, true, r, i0);
 }
 
 template <int R, int NT>
 HWY_INLINE void Rows512(const MatMulArgs& a, int64_t r0, int64_t r1, int64_t i0) {
   int64_t r = r0;
   if (a.wtype == DType::kQ4_0) {
-    for (; r + R <= r1; r += R) Tile512<true, R, NT>(a, r, i0);
-    for (; r < r1; ++r) Tile512<true, 1, NT>(a, r, i0);
+    for (; r + R <= r1; r += R) Planes512<true, R, NT>(a, r, i0);
+    for (; r < r1; ++r) Planes512<true, 1, NT>(a, r, i0);
   } else {
-    for (; r + R <= r1; r += R) Tile512<false, R, NT>(a, r, i0);
-    for (; r < r1; ++r) Tile512<false, 1, NT>(a, r, i0);
+    for (; r + R <= r1; r += R) Planes512<false, R, NT>(a, r, i0);
+    for (; r < r1; ++r) Planes512<false, 1, NT>(a, r, i0);
   }
 }
 
 static void DecodeRows512(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.cols / 32;
+  const bool q4 = a.wtype == DType::kQ4_0;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* w = a.w + r * a.w_row_bytes;
-    const float v = a.wtype == DType::kQ4_0 ? Q4Row512(w, nb, a.xq) : Q8Row512(w, nb, a.xq);
+    float v = q4 ? Q4Row512(w, nb, a.xq) : Q8Row512(w, nb, a.xq);
+    if (a.xr.q != nullptr) v += q4 ? Q4Row512(w, nb, a.xr) : Q8Row512(w, nb, a.xr);
     a.y[r] = v + (a.bias ? a.bias[r] : 0.0f);
   }
 }
 #endif  // UNICORN_INT8_512
 
+// A tile over both activation planes (the second reads the weights from L1).
 template <int R, int NT>
 HWY_INLINE void QuantTile(const MatMulArgs& a, int64_t r, int64_t i0) {
   const uint8_t* w = a.w + r * a.w_row_bytes;
   const int64_t nb = a.cols / 32;
-  float out[NT * R];
-  if (a.wtype == DType::kQ4_0) {
+  const bool q4 = a.wtype == DType::kQ4_0;
+  float out[NT * R], res[NT * R] = {};
+  if (q4) {
     QTile<true, R, NT>(w, a.w_row_bytes, nb, a.xq, i0, out);
+    if (a.xr.q != nullptr) QTile<true, R, NT>(w, a.w_row_bytes, nb, a.xr, i0, res);
   } else {
     QTile<false, R, NT>(w, a.w_row_bytes, nb, a.xq, i0, out);
+    if (a.xr.q != nullptr) QTile<false, R, NT>(w, a.w_row_bytes, nb, a.xr, i0, res);
   }
   _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
     _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
-      a.y[(i0 + t) * a.y_stride + r + k] = out[t * R + k] + (a.bias ? a.bias[r + k] : 0.0f);
+      a.y[(i0 + t) * a.y_stride + r + k] =
+          out[t * R + k] + res[t * R + k] + (a.bias ? a.bias[r + k] : 0.0f);
     }
   }
 }

@@ -168,29 +168,34 @@ void QuantMatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* w = a.w + r * a.w_row_bytes;
     for (int i = 0; i < a.n; ++i) {
-      const int8_t* q = a.xq.q + i * a.cols;
-      float sum = 0;
-      for (int64_t b = 0; b < nb; ++b) {
-        int32_t dot = 0;
-        uint16_t h;
-        float dw;
-        if (a.wtype == DType::kQ4_0) {
-          const uint8_t* blk = w + b * sizeof(BlockQ4_0);
-          memcpy(&h, blk, 2);
-          dw = F16ToF32(h);
-          for (int j = 0; j < 16; ++j) {
-            dot += (int(blk[2 + j] & 0x0F) - 8) * q[b * 32 + j];
-            dot += (int(blk[2 + j] >> 4) - 8) * q[b * 32 + j + 16];
+      float total = 0;
+      for (const Q8Rows* plane : {&a.xq, &a.xr}) {
+        if (plane->q == nullptr) continue;
+        const int8_t* q = plane->q + i * a.cols;
+        float sum = 0;
+        for (int64_t b = 0; b < nb; ++b) {
+          int32_t dot = 0;
+          uint16_t h;
+          float dw;
+          if (a.wtype == DType::kQ4_0) {
+            const uint8_t* blk = w + b * sizeof(BlockQ4_0);
+            memcpy(&h, blk, 2);
+            dw = F16ToF32(h);
+            for (int j = 0; j < 16; ++j) {
+              dot += (int(blk[2 + j] & 0x0F) - 8) * q[b * 32 + j];
+              dot += (int(blk[2 + j] >> 4) - 8) * q[b * 32 + j + 16];
+            }
+          } else {
+            const uint8_t* blk = w + b * sizeof(BlockQ8_0);
+            memcpy(&h, blk, 2);
+            dw = F16ToF32(h);
+            for (int j = 0; j < 32; ++j) dot += int(int8_t(blk[2 + j])) * q[b * 32 + j];
           }
-        } else {
-          const uint8_t* blk = w + b * sizeof(BlockQ8_0);
-          memcpy(&h, blk, 2);
-          dw = F16ToF32(h);
-          for (int j = 0; j < 32; ++j) dot += int(int8_t(blk[2 + j])) * q[b * 32 + j];
+          sum += dw * plane->d[i * nb + b] * float(dot);
         }
-        sum += dw * a.xq.d[i * nb + b] * float(dot);
+        total += sum;
       }
-      a.y[i * a.y_stride + r] = sum + (a.bias ? a.bias[r] : 0.0f);
+      a.y[i * a.y_stride + r] = total + (a.bias ? a.bias[r] : 0.0f);
     }
   }
 }
@@ -449,6 +454,13 @@ void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
 }
 void QuantizeRowQ8(const float* x, int64_t cols, const Q8Rows& out, int64_t row) {
   HWY_DYNAMIC_DISPATCH(QuantizeRowQ8)(x, cols, out, row);
+}
+void ResidualRowQ8(const float* x, int64_t cols, const Q8Rows& main, float* scratch,
+                   const Q8Rows& out, int64_t row) {
+  const int8_t* q = main.q + row * cols;
+  const float* d = main.d + row * (cols / 32);
+  for (int64_t c = 0; c < cols; ++c) scratch[c] = x[c] - d[c / 32] * float(q[c]);
+  QuantizeRowQ8(scratch, cols, out, row);
 }
 void RmsNormRow(const float* x, const float* w, int64_t dim, float eps, float* out) {
   HWY_DYNAMIC_DISPATCH(RmsNormRow)(x, w, dim, eps, out);

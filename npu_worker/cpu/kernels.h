@@ -18,6 +18,10 @@ namespace unicorn::cpu {
 //   nbias[j] = -8 * (q[4j] + q[4j+1] + q[4j+2] + q[4j+3]) (zero points).
 // The weight dot is then sum_b dw_b * d_b * dot(w_b, q_b), exact in int32 per
 // block; only the rounding of x to q adds error (|x - d q| <= d / 2).
+// A second plane may carry that rounding: the residual x - d q, quantized the
+// same way (ResidualRowQ8), so that x = d q + d' q' up to d' / 2 ~ d / 254.
+// Products then add both planes' dots: twice the integer work, the same
+// weight reads.
 struct Q8Rows {
   int8_t* q = nullptr;
   float* d = nullptr;
@@ -26,6 +30,10 @@ struct Q8Rows {
 
 // Quantizes one row of `cols` (a multiple of 32) floats into row `row` of out.
 void QuantizeRowQ8(const float* x, int64_t cols, const Q8Rows& out, int64_t row);
+// Row `row` of the residual plane: scratch [cols] = x - d q of `main`'s row,
+// quantized into row `row` of out.
+void ResidualRowQ8(const float* x, int64_t cols, const Q8Rows& main, float* scratch,
+                   const Q8Rows& out, int64_t row);
 
 // Activations quantized for the k-quant weights (Q2_K..Q6_K), in blocks of
 // 256 as llama.cpp's Q8_K (so both engines round the same way), planar:
@@ -52,6 +60,7 @@ struct MatMulArgs {
   int n = 0;                 // activation rows
   const float* x = nullptr;  // [n, cols] f32, for F32/F16/BF16 and NF4 weights
   Q8Rows xq;                 // [n, cols] quantized, for Q8_0/Q4_0 weights
+  Q8Rows xr;                 // [n, cols] its residual plane (q == nullptr: none)
   Q8KRows xk;                // [n, cols] quantized, for Q2_K..Q6_K weights
   float* y = nullptr;        // y[i * y_stride + r]
   int64_t y_stride = 0;

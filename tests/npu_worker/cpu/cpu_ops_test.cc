@@ -60,6 +60,15 @@ std::vector<float> Q8Rounded(const std::vector<float>& x) {
   return out;
 }
 
+// x as two Q8 planes see it: its Q8 rounding plus that of the residual.
+std::vector<float> Q8TwoPlanes(const std::vector<float>& x) {
+  std::vector<float> main = Q8Rounded(x), res(x.size());
+  for (size_t i = 0; i < x.size(); ++i) res[i] = x[i] - main[i];
+  const std::vector<float> r = Q8Rounded(res);
+  for (size_t i = 0; i < x.size(); ++i) main[i] += r[i];
+  return main;
+}
+
 // x rounded as the Q8_K activation blocks of kernels.h (k-quant weights).
 std::vector<float> Q8KRounded(const std::vector<float>& x) {
   std::vector<float> out(x.size());
@@ -92,7 +101,7 @@ void PrintTo(const MatMulCase& c, std::ostream* os) {
 
 class MatMulTest : public ::testing::TestWithParam<MatMulCase> {
  protected:
-  void Check();
+  void Check(bool two_planes);
 };
 
 // Runs `body` once per SIMD target this CPU supports (and, on AVX-512, with
@@ -112,12 +121,17 @@ void ForEachTarget(F body) {
 }
 
 TEST_P(MatMulTest, MatchesNaive) {
-  ForEachTarget([&] { Check(); });
+  ForEachTarget([&] { Check(true); });
 }
 
-void MatMulTest::Check() {
+// The llama.cpp scheme alone (one 8-bit activation plane).
+TEST_P(MatMulTest, MatchesNaiveWithOneActivationPlane) {
+  ForEachTarget([&] { Check(false); });
+}
+
+void MatMulTest::Check(bool two_planes) {
   const MatMulCase c = GetParam();
-  CpuOps ops(CpuOptions{2});
+  CpuOps ops(CpuOptions{.threads = 2, .two_plane_activations = two_planes});
   TensorStore store;
   const TensorInfo& wt =
       store.Add("w", c.dtype, {c.out, c.in}, RandomVector(size_t(c.out * c.in), 0.05f, 1));
@@ -136,11 +150,13 @@ void MatMulTest::Check() {
   const bool kquant = c.dtype >= DType::kQ2_K && c.dtype <= DType::kQ6_K;
   const bool quant = c.dtype == DType::kQ8_0 || c.dtype == DType::kQ4_0 || kquant;
   // Quantized weights: the exact twin rounds the activations like the kernel
-  // does (Q8_0 blocks of 32, or Q8_K blocks of 256 for the k-quants); the
-  // remaining difference is f32 summation order only.
-  const std::vector<double> ref = NaiveMatMul(kquant  ? Q8KRounded(x)
-                                              : quant ? Q8Rounded(x)
-                                                      : x,
+  // does (Q8_0 blocks of 32, with or without the residual plane, or Q8_K
+  // blocks of 256 for the k-quants); the remaining difference is f32
+  // summation order only.
+  const std::vector<double> ref = NaiveMatMul(kquant                ? Q8KRounded(x)
+                                              : quant && two_planes ? Q8TwoPlanes(x)
+                                              : quant               ? Q8Rounded(x)
+                                                                    : x,
                                               wd, c.n, c.out, c.in);
   const std::vector<double> ref_f32 = NaiveMatMul(x, wd, c.n, c.out, c.in);
   const std::vector<float> bv = TensorStore::Dequantized(bt);
@@ -158,8 +174,10 @@ void MatMulTest::Check() {
   EXPECT_LT(max_err, 1e-5 * scale + 1e-5) << "scale " << scale;
   if (quant) {
     // Against f32 activations: 8-bit activation rounding (|dx| <= d/2 per
-    // element, random signs) costs well under 1% of the output scale.
-    EXPECT_LT(max_err_f32, 1e-2 * scale) << "scale " << scale;
+    // element, random signs) costs well under 1% of the output scale; with
+    // the residual plane (|dx| <= d/254) well under 0.01%.
+    const bool planes = two_planes && !kquant;
+    EXPECT_LT(max_err_f32, (planes ? 1e-4 : 1e-2) * scale) << "scale " << scale;
   }
 }
 
@@ -187,6 +205,35 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(Traits(c.dtype).name) + "_n" + std::to_string(c.n) + "_" +
              std::to_string(c.out) + "x" + std::to_string(c.in);
     });
+
+// UNICORN_CPU_ACTIVATION_PLANES picks the activation planes of a process's
+// CPU backends: with 2 a Q4_0 product is within 1e-4 of the f32 one, with 1
+// (llama.cpp's scheme) it is not.
+TEST(CpuOpsTest, EnvironmentPicksTheActivationPlanes) {
+  TensorStore store;
+  const int in = 256, out = 64;
+  const TensorInfo& wt = store.Add("w", DType::kQ4_0, {out, in}, RandomVector(out * in, 0.05f, 1));
+  const std::vector<float> x = RandomVector(in, 1.0f, 3);
+  const std::vector<double> f32 = NaiveMatMul(x, TensorStore::Dequantized(wt), 1, out, in);
+  auto error = [&](const char* planes) {
+    setenv("UNICORN_CPU_ACTIVATION_PLANES", planes, 1);
+    CpuOps ops(CpuOptions{2});
+    unsetenv("UNICORN_CPU_ACTIVATION_PLANES");
+    auto w = *ops.LoadWeight(wt);
+    auto xb = Upload(ops, x);
+    auto yb = ops.Alloc(out);
+    ops.MatMul(*xb, *w, nullptr, 1, *yb);
+    const std::vector<float> y = Download(ops, *yb, out);
+    double err = 0, scale = 0;
+    for (int r = 0; r < out; ++r) {
+      err = std::max(err, std::fabs(y[size_t(r)] - f32[size_t(r)]));
+      scale = std::max(scale, std::fabs(f32[size_t(r)]));
+    }
+    return err / scale;
+  };
+  EXPECT_LT(error("2"), 1e-4);
+  EXPECT_GT(error("1"), 1e-4);
+}
 
 TEST(CpuOpsTest, MatMulMultiEqualsSeparateProducts) {
   CpuOps ops(CpuOptions{2});
