@@ -58,14 +58,18 @@ Buffer RandomBytes(Device& d, size_t bytes, DType t) {
 // Median GPU ms of `fn` over `reps` recordings of `inner` back-to-back calls
 // (each followed by a barrier), per call.
 template <class Fn>
-double TimeMs(Device& d, int inner, Fn&& fn, int reps = 5) {
+double TimeMs(Device& d, int inner, Fn&& fn, int reps = 5, bool compute_barrier = false) {
   std::vector<double> t;
   CommandBuffer cmd(d, 4096);
   for (int r = 0; r < reps; ++r) {
     cmd.Begin();
     for (int i = 0; i < inner; ++i) {
       fn(cmd);
-      cmd.Barrier();
+      if (compute_barrier) {
+        cmd.ComputeBarrier();
+      } else {
+        cmd.Barrier();
+      }
     }
     UNICORN_CHECK(cmd.End().ok());
     UNICORN_CHECK(cmd.SubmitAndWait().ok());
@@ -288,10 +292,16 @@ int Main(int argc, char** argv) {
   }
 
   std::printf("\ndependent tiny dispatches (barrier + 1-workgroup kernel): us each\n");
-  double ms = TimeMs(d, 200, [&](CommandBuffer& c) {
-    UNICORN_CHECK(k.Add(c, y.Sub(0, 1024), y.Sub(0, 1024), y.Sub(0, 1024), 256).ok());
-  });
-  std::printf("  %.2f us\n", ms * 1e3);
+  for (bool compute_only : {false, true, false, true}) {
+    double ms = TimeMs(
+        d, 200,
+        [&](CommandBuffer& c) {
+          UNICORN_CHECK(k.Add(c, y.Sub(0, 1024), y.Sub(0, 1024), y.Sub(0, 1024), 256).ok());
+        },
+        5, compute_only);
+    std::printf("  %.2f us (%s barrier)\n", ms * 1e3,
+                compute_only ? "compute-only" : "compute + transfer");
+  }
   return 0;
 }
 

@@ -446,7 +446,7 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* red, Get("attn_reduce", 128, {}));
   cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, ap.rings.size > 0 ? ap.rings : spans}, push,
                {push.n_splits, ap.n_kv_heads, ap.n_tokens});
-  cmd.Barrier();
+  cmd.ComputeBarrier();
   cmd.Dispatch(*red, {o_part, ml_part, out}, push, {ap.n_heads, ap.n_tokens, 1});
   return absl::OkStatus();
 }

@@ -17,20 +17,29 @@ bool Has(const std::vector<VkBuffer>& v, VkBuffer b) {
 }
 
 // Places a barrier before an access that depends on (or overwrites) what the
-// work since the last barrier touched.
+// work since the last barrier touched: a compute-only one where that work
+// and the access are all dispatches, else a full one. `copy`: the access is
+// a transfer (a buffer copy), not a dispatch.
 class BarrierTracker {
  public:
   explicit BarrierTracker(CommandBuffer& cmd) : cmd_(cmd) {}
-  void Access(const std::vector<VkBuffer>& reads, const std::vector<VkBuffer>& writes) {
+  void Access(const std::vector<VkBuffer>& reads, const std::vector<VkBuffer>& writes,
+              bool copy = false) {
     bool hazard = false;
     for (VkBuffer b : reads) hazard |= Has(written_, b);
     for (VkBuffer b : writes) hazard |= Has(written_, b) || Has(read_, b);
     if (hazard) {
-      cmd_.Barrier();
+      if (copies_ || copy) {
+        cmd_.Barrier();
+      } else {
+        cmd_.ComputeBarrier();
+      }
       ++barriers_;
       written_.clear();
       read_.clear();
+      copies_ = false;
     }
+    copies_ |= copy;
     read_.insert(read_.end(), reads.begin(), reads.end());
     written_.insert(written_.end(), writes.begin(), writes.end());
   }
@@ -39,6 +48,7 @@ class BarrierTracker {
  private:
   CommandBuffer& cmd_;
   std::vector<VkBuffer> written_, read_;
+  bool copies_ = false;  // a transfer since the last barrier
   uint64_t barriers_ = 0;
 };
 
@@ -327,7 +337,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       r.push_back(scratch.buffer);
       w.push_back(scratch.buffer);
     }
-    barriers.Access(r, w);
+    barriers.Access(r, w, op.kind == OpKind::kCopy);
     switch (op.kind) {
       case OpKind::kEmbed:
         cmd.SetLabel("embed");

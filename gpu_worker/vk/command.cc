@@ -188,6 +188,14 @@ void CommandBuffer::Barrier() {
   vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
+void CommandBuffer::ComputeBarrier() {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+  vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
 void CommandBuffer::Copy(const SubBuffer& src, const SubBuffer& dst, VkDeviceSize bytes) {
   UNICORN_CHECK(bytes <= src.size && bytes <= dst.size);
   VkBufferCopy region{src.offset, dst.offset, bytes};

@@ -60,6 +60,9 @@ class CommandBuffer {
   // Makes every earlier shader or transfer write visible to later shaders and
   // transfers (a full compute/transfer memory barrier).
   void Barrier();
+  // The same between dispatches only: earlier shader writes visible to later
+  // shaders. Waits on less (no transfer stage) where no copy is involved.
+  void ComputeBarrier();
   void Copy(const SubBuffer& src, const SubBuffer& dst, VkDeviceSize bytes);
   void Fill(const SubBuffer& dst, uint32_t value);
   // Closes the recording; reports an error recorded earlier (pool exhaustion).
