@@ -1,11 +1,13 @@
 #include "coordinator/openai_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <filesystem>
@@ -86,6 +88,14 @@ Status OpenAiServer::Start() {
                size_t(l.max_prompt_bytes) * 2 +
                    size_t(l.max_images) * size_t(l.max_image_bytes) * 4 / 3 + (1 << 20)));
   Routes();
+  // cpp-httplib listens with a backlog of 5 (fixed when Debian built it): a
+  // burst of clients connecting at once (16-32 in a load test) overflows it,
+  // and their connections wait for a SYN retry (1 s) or are reset. The
+  // listening socket is caught as it is made and given the system's limit.
+  server_->set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
   } else if (server_->bind_to_port(options_.host, options_.port)) {
@@ -94,6 +104,9 @@ Status OpenAiServer::Start() {
   if (port_ <= 0) {
     return absl::UnavailableError(absl::StrCat("[openai] cannot listen on ", options_.host, ":",
                                                options_.port, " (in use, or not an address)"));
+  }
+  if (listen_fd_ >= 0 && ::listen(listen_fd_, SOMAXCONN) != 0) {
+    LOG_WARN("[openai] listen backlog stays at cpp-httplib's 5: {}", std::strerror(errno));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   LOG_INFO("[openai] HTTP API on http://{}:{}/v1 (model \"{}\")", options_.host, port_,

@@ -59,6 +59,7 @@ class OpenAiServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, caught while httplib binds it
   int64_t created_ = 0;
   std::atomic<bool> stopping_ = false;  // open requests give up when set
 };

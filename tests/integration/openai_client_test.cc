@@ -5,11 +5,20 @@
 // installed with `npm ci` into the build folder (offline from npm's cache
 // when it can); the test skips, saying why, only when node or the package
 // cannot be had. The client is openai 4.x, which supports Debian 12's Node 18.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <latch>
+#include <thread>
+#include <vector>
 
 #include "tests/integration/test_system.h"
 
@@ -73,6 +82,49 @@ TEST(OpenAiClient, OfficialNpmClientAgainstRunningSystem) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("all checks passed"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ok   image completion"), std::string::npos) << r.out;
+}
+
+// A burst of clients connecting at once (a load test's 16-32 streams) is
+// accepted at once: no connection waits for a SYN retry (1 s) or is reset,
+// as with cpp-httplib's default listen backlog of 5.
+TEST(OpenAiClient, ABurstOfConnectionsIsServedAtOnce) {
+  TestSystem sys("oab", kDemo, kBody);
+  auto up = sys.Up();
+  ASSERT_EQ(up.code, 0) << up.out;
+  const int port = std::stoi(sys.http_url().substr(sys.http_url().rfind(':') + 1));
+  constexpr int kClients = 256;
+  std::vector<double> ms(kClients, -1);
+  std::vector<std::string> head(kClients);
+  std::latch start(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      const auto t0 = std::chrono::steady_clock::now();
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(uint16_t(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+        const std::string req = "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if (send(fd, req.data(), req.size(), 0) == ssize_t(req.size())) {
+          char buf[256];
+          ssize_t n = recv(fd, buf, sizeof(buf), 0);
+          if (n > 0) head[size_t(i)].assign(buf, size_t(n));
+        }
+      }
+      close(fd);
+      ms[size_t(i)] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(head[size_t(i)].rfind("HTTP/1.1 200", 0), 0u) << i << ": " << head[size_t(i)];
+  }
+  EXPECT_LT(*std::max_element(ms.begin(), ms.end()), 900.0)
+      << "a connection waited for a SYN retry";
 }
 
 }  // namespace
