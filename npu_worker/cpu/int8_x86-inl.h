@@ -141,7 +141,10 @@ HWY_INLINE __m512 PairScale(const uint8_t* blk0, const uint8_t* blk1, const floa
                                _mm512_castps128_ps512(s));
 }
 
-HWY_INLINE float Q4Row512(const uint8_t* w, int64_t nb, const Q8Rows& x) {
+// dot(W row, x) over both activation planes when xr.q is set: each weight
+// block is loaded and unpacked once for both.
+HWY_INLINE float Q4Row512(const uint8_t* w, int64_t nb, const Q8Rows& x, const Q8Rows& xr) {
+  const bool two = xr.q != nullptr;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   const __m512i mask = _mm512_set1_epi8(0x0F);
   const __m512i shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
@@ -161,6 +164,12 @@ HWY_INLINE float Q4Row512(const uint8_t* w, int64_t nb, const Q8Rows& x) {
     const __m512i bias = _mm512_loadu_si512(x.nbias + b * 8);
     const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(bias, nib, a));
     acc = _mm512_fmadd_ps(p, PairScale(blk0, blk1, x.d + b), acc);
+    if (two) {
+      const __m512i a2 = _mm512_loadu_si512(xr.q + b * 32);
+      const __m512i bias2 = _mm512_loadu_si512(xr.nbias + b * 8);
+      const __m512 p2 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(bias2, nib, a2));
+      acc = _mm512_fmadd_ps(p2, PairScale(blk0, blk1, xr.d + b), acc);
+    }
   };
   for (; b + 4 <= nb; b += 4) {
     step(b, acc0);
@@ -171,12 +180,14 @@ HWY_INLINE float Q4Row512(const uint8_t* w, int64_t nb, const Q8Rows& x) {
   if (b < nb) {  // odd block count: the 256-bit step
     __m256 acc[1][1] = {{_mm256_setzero_ps()}};
     Q4Step<1, 1>(w, 0, nb, nb * 32, x, 0, b, acc);
+    if (two) Q4Step<1, 1>(w, 0, nb, nb * 32, xr, 0, b, acc);
     sum += HSum8(acc[0][0]);
   }
   return sum;
 }
 
-HWY_INLINE float Q8Row512(const uint8_t* w, int64_t nb, const Q8Rows& x) {
+HWY_INLINE float Q8Row512(const uint8_t* w, int64_t nb, const Q8Rows& x, const Q8Rows& xr) {
+  const bool two = xr.q != nullptr;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   const __m512i flip = _mm512_set1_epi8(char(0x80));
   int64_t b = 0;
@@ -184,13 +195,21 @@ HWY_INLINE float Q8Row512(const uint8_t* w, int64_t nb, const Q8Rows& x) {
     const uint8_t* blk0 = w + b * sizeof(BlockQ8_0);
     const uint8_t* blk1 = blk0 + sizeof(BlockQ8_0);
     _mm_prefetch(reinterpret_cast<const char*>(blk0) + 1536, _MM_HINT_T0);
-    const __m512i wq = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk0 + 2))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk1 + 2)), 1);
+    const __m512i wq = _mm512_xor_si512(
+        _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk0 + 2))),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk1 + 2)), 1),
+        flip);
     const __m512i a = _mm512_loadu_si512(x.q + b * 32);
     const __m512i seed = _mm512_slli_epi32(_mm512_loadu_si512(x.nbias + b * 8), 4);
-    const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(seed, _mm512_xor_si512(wq, flip), a));
+    const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(seed, wq, a));
     acc = _mm512_fmadd_ps(p, PairScale(blk0, blk1, x.d + b), acc);
+    if (two) {
+      const __m512i a2 = _mm512_loadu_si512(xr.q + b * 32);
+      const __m512i seed2 = _mm512_slli_epi32(_mm512_loadu_si512(xr.nbias + b * 8), 4);
+      const __m512 p2 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(seed2, wq, a2));
+      acc = _mm512_fmadd_ps(p2, PairScale(blk0, blk1, xr.d + b), acc);
+    }
   };
   for (; b + 4 <= nb; b += 4) {
     step(b, acc0);
@@ -201,6 +220,7 @@ HWY_INLINE float Q8Row512(const uint8_t* w, int64_t nb, const Q8Rows& x) {
   if (b < nb) {
     __m256 acc[1][1] = {{_mm256_setzero_ps()}};
     Q8Step<1, 1>(w, 0, nb, nb * 32, x, 0, b, acc);
+    if (two) Q8Step<1, 1>(w, 0, nb, nb * 32, xr, 0, b, acc);
     sum += HSum8(acc[0][0]);
   }
   return sum;
@@ -318,8 +338,7 @@ static void DecodeRows512(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const bool q4 = a.wtype == DType::kQ4_0;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* w = a.w + r * a.w_row_bytes;
-    float v = q4 ? Q4Row512(w, nb, a.xq) : Q8Row512(w, nb, a.xq);
-    if (a.xr.q != nullptr) v += q4 ? Q4Row512(w, nb, a.xr) : Q8Row512(w, nb, a.xr);
+    const float v = q4 ? Q4Row512(w, nb, a.xq, a.xr) : Q8Row512(w, nb, a.xq, a.xr);
     a.y[r] = v + (a.bias ? a.bias[r] : 0.0f);
   }
 }
