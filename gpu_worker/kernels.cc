@@ -231,7 +231,8 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
       s = {best.first, best.second};
     }
     // Untimed, the matvec: on the one GPU measured (an H100) it beat the
-    // batch kernel at every shape (gpu_worker/BENCHMARKS.md).
+    // batch kernel at every 16-token shape but the LM head's 262144 rows,
+    // where timing picks the batch kernel (gpu_worker/BENCHMARKS.md).
     if (opt.matvec_rows) s.rows = opt.matvec_rows;
     if (opt.matvec_wg) s.wg = opt.matvec_wg;
     return RecordMatMul(cmd, w, x, y, n, opt, true, s.rows, s.wg);
