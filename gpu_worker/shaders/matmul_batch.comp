@@ -13,8 +13,9 @@
 //     per 4 * TN FMAs, in 4 x TN F32 registers.
 // The 32 k groups' partial sums are added through shared memory at the end,
 // 4 tokens at a time. With PF the next slice's loads are issued before this
-// slice's FMAs. On an NVIDIA H100 it ran at 4-8 TFLOP/s at 16 tokens, below
-// the matvec (gpu_worker/BENCHMARKS.md): it is an autotuning candidate only.
+// slice's FMAs. On an NVIDIA H100 at 16 tokens it beat the matvec only on
+// the LM head's 262144 rows (gpu_worker/BENCHMARKS.md): it is an autotuning
+// candidate only.
 //   W: [rows, k] in its GGUF block layout (GEGLU: [2m, k], gate then up)
 //   x: [n, x_stride] F32, k % 8 == 0, x_stride % 4 == 0, n <= TN
 //   y: [n, y_stride] F32, outputs 0..m-1    bias: [m]

@@ -186,22 +186,20 @@ void CpuOps::QuantizeActivations(const float* x, int n, int64_t cols) {
   Grow(q8_q_, size_t(n) * cols);
   Grow(q8_d_, size_t(n) * cols / 32);
   Grow(q8_bias_, size_t(n) * cols / 4);
-  Q8Rows q{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
-  if (!two_planes_) {
-    pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int) {
-      for (int64_t i = b; i < e; ++i) QuantizeRowQ8(x + i * cols, cols, q, i);
-    });
-    return;
+  if (two_planes_) {
+    Grow(q8r_q_, size_t(n) * cols);
+    Grow(q8r_d_, size_t(n) * cols / 32);
+    Grow(q8r_bias_, size_t(n) * cols / 4);
+    Grow(q8r_scratch_, size_t(pool_.size()) * cols);
   }
-  Grow(q8r_q_, size_t(n) * cols);
-  Grow(q8r_d_, size_t(n) * cols / 32);
-  Grow(q8r_bias_, size_t(n) * cols / 4);
-  Grow(q8r_scratch_, size_t(pool_.size()) * cols);
+  Q8Rows q{q8_q_.data(), q8_d_.data(), q8_bias_.data()};
   Q8Rows r{q8r_q_.data(), q8r_d_.data(), q8r_bias_.data()};
   pool_.For(n, 1, 1, [&](int64_t b, int64_t e, int thread) {
     for (int64_t i = b; i < e; ++i) {
       QuantizeRowQ8(x + i * cols, cols, q, i);
-      ResidualRowQ8(x + i * cols, cols, q, q8r_scratch_.data() + thread * cols, r, i);
+      if (two_planes_) {
+        ResidualRowQ8(x + i * cols, cols, q, q8r_scratch_.data() + thread * cols, r, i);
+      }
     }
   });
 }

@@ -349,15 +349,16 @@ template <int R, int NT>
 HWY_INLINE void QuantTile(const MatMulArgs& a, int64_t r, int64_t i0) {
   const uint8_t* w = a.w + r * a.w_row_bytes;
   const int64_t nb = a.cols / 32;
-  const bool q4 = a.wtype == DType::kQ4_0;
+  auto tile = [&](const Q8Rows& x, float* o) {
+    if (a.wtype == DType::kQ4_0) {
+      QTile<true, R, NT>(w, a.w_row_bytes, nb, x, i0, o);
+    } else {
+      QTile<false, R, NT>(w, a.w_row_bytes, nb, x, i0, o);
+    }
+  };
   float out[NT * R], res[NT * R] = {};
-  if (q4) {
-    QTile<true, R, NT>(w, a.w_row_bytes, nb, a.xq, i0, out);
-    if (a.xr.q != nullptr) QTile<true, R, NT>(w, a.w_row_bytes, nb, a.xr, i0, res);
-  } else {
-    QTile<false, R, NT>(w, a.w_row_bytes, nb, a.xq, i0, out);
-    if (a.xr.q != nullptr) QTile<false, R, NT>(w, a.w_row_bytes, nb, a.xr, i0, res);
-  }
+  tile(a.xq, out);
+  if (a.xr.q != nullptr) tile(a.xr, res);
   _Pragma("GCC unroll 8") for (int t = 0; t < NT; ++t) {
     _Pragma("GCC unroll 8") for (int k = 0; k < R; ++k) {
       a.y[(i0 + t) * a.y_stride + r + k] =
