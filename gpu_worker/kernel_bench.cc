@@ -2,6 +2,8 @@
 // from timestamp queries, for tuning (not a test):
 //   - matvec (decode) of Q4_0 / Q8_0 / Q4_K / Q6_K matrices per workgroup
 //     shape: GB/s;
+//   - 16 tokens (a batched decode step): F32 matvec shapes, the batch
+//     kernel, and int8 activations (matvec_int8.comp): TFLOP/s;
 //   - the tiled product (prefill, 512 tokens) per tile size: TFLOP/s;
 //   - decode attention at a few context lengths;
 //   - the cost of a dependent dispatch (a barrier and a tiny kernel).
@@ -200,6 +202,55 @@ int Main(int argc, char** argv) {
       std::printf(" %5.1f(%.3f)", 2.0 * m.rows * m.cols * 16 / (ms * 1e-3) * 1e-12, ms);
     }
     std::printf("\n");
+  }
+
+  // Int8 activations (matvec_int8.comp) where the device has int8 dot
+  // products: rows x invocations x tokens per workgroup, at 16 tokens and
+  // at 1; "quant" is quantize_q8.comp's own time for the 16 rows of x.
+  k.set_int8(true);
+  if (k.int8()) {
+    const uint32_t i8[][3] = {{1, 32, 16}, {2, 32, 16}, {4, 32, 16}, {4, 64, 16}, {8, 32, 16},
+                              {2, 32, 8},  {4, 32, 8},  {8, 32, 8},  {2, 32, 1},  {4, 32, 1}};
+    std::printf("\nint8 activations (%s in hardware): TFLOP/s (ms per call)\n",
+                d.caps().int8_dot_accelerated ? "dot products" : "NOT");
+    std::printf("%-30s %12s", "matrix \\ rows x wg x tokens", "quant");
+    for (auto& s : i8) {
+      std::printf(" %12s",
+                  absl::StrFormat("%ux%ux%u%s", s[0], s[1], s[2], s[2] == 1 ? "(n1)" : "").c_str());
+    }
+    std::printf("\n");
+    Buffer xq = RandomBytes(d, Kernels::Q8ActivationBytes(16, 10240), DType::kF32);
+    for (const Mat& m : mats) {
+      if (m.t != DType::kQ4_0 && m.t != DType::kQ8_0) continue;
+      const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+      Buffer w = RandomBytes(d, bytes, m.t);
+      const bool geglu = std::strstr(m.name, "geglu") != nullptr;
+      Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
+      std::printf("%-30s", m.name);
+      double qms = TimeMs(d, 10, [&](CommandBuffer& c) {
+        UNICORN_CHECK(k.QuantizeQ8(c, x.All(), xq.All(), 16, m.cols).ok());
+      });
+      std::printf(" %12.4f", qms);
+      for (auto& s : i8) {
+        const uint32_t n = s[2] == 1 ? 1 : 16;
+        MatMulOptions opt;
+        opt.xq = xq.All();
+        opt.matvec_rows = s[0];
+        opt.matvec_wg = s[1];
+        opt.int8_cols = s[2];
+        if (geglu) opt.flags = UNICORN_MM_GEGLU;
+        if ((geglu ? 2 : 1) * s[0] * s[1] * s[2] * 4 > d.caps().max_shared_memory) {
+          std::printf(" %12s", "-");
+          continue;
+        }
+        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+          UNICORN_CHECK(
+              k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), n, opt).ok());
+        });
+        std::printf(" %5.1f(%.3f)", 2.0 * m.rows * m.cols * n / (ms * 1e-3) * 1e-12, ms);
+      }
+      std::printf("\n");
+    }
   }
 
   // Where the batch kernel's time goes: the same product with parts left

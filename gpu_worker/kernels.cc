@@ -32,6 +32,8 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"matvec", {matvec_spv, matvec_spv_size, sizeof(MatMulPush), 4}},
       {"matmul_batch", {matmul_batch_spv, matmul_batch_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
+      {"matvec_int8", {matvec_int8_spv, matvec_int8_spv_size, sizeof(MatMulPush), 4}},
+      {"quantize_q8", {quantize_q8_spv, quantize_q8_spv_size, sizeof(MatMulPush), 2}},
       {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
       {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 8}},
       {"attn_decode", {attn_decode_spv, attn_decode_spv_size, sizeof(AttnPush), 7}},
@@ -80,6 +82,11 @@ constexpr uint32_t kBatchWorkgroup = 128;
 uint32_t BatchTokens(uint32_t n) { return n <= 4 ? 4 : n <= 8 ? 8 : 16; }
 // The matvec's tokens per workgroup or the batch kernel's, whichever is finer.
 uint32_t FewTokenClass(uint32_t n) { return n == 1 ? 1 : BatchTokens(n); }
+// The int8 kernel (matvec_int8.comp): 4 rows on 32 invocations, all tokens
+// of a step in one workgroup (the shape that won the F32 matvec at 16 tokens).
+constexpr uint32_t kInt8Rows = 4, kInt8Workgroup = 32;
+uint32_t Int8Cols(uint32_t n) { return n <= 8 ? 8 : 16; }
+constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
 constexpr uint32_t kMaxHeadDim = 256;
 
@@ -165,6 +172,19 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
                                                    "] ", std::string(Traits(w.dtype).name), " x ",
                                                    n, " tokens", geglu ? " (geglu)" : ""));
   }
+  if (opt.xq.size > 0) {
+    if (!Int8Eligible(w, n)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[vk] matmul: int8 activations need a device with int8 dot products and Q4_0/Q8_0 "
+          "weights over 1..16 tokens (got ",
+          std::string(Traits(w.dtype).name), ", ", n, " tokens)"));
+    }
+    if (opt.xq.size < Q8ActivationBytes(n, w.cols)) {
+      return absl::InvalidArgumentError("[vk] matmul: int8 activation buffer too small");
+    }
+    UNICORN_ASSIGN_OR_RETURN(auto shape, Int8Shape(w, n, opt));
+    return RecordMatMul(cmd, w, opt.xq, y, n, opt, Kind::kInt8, shape.first, shape.second);
+  }
   const bool vector = opt.path == MatMulOptions::Path::kVector ||
                       opt.path == MatMulOptions::Path::kBatch ||
                       (opt.path == MatMulOptions::Path::kAuto && n <= kMaxVectorTokens);
@@ -194,7 +214,8 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
     if (std::find(batch_bk.begin(), batch_bk.end(), bk) == batch_bk.end()) {
       return absl::InvalidArgumentError(absl::StrCat("[vk] matmul: no batch slice of ", bk));
     }
-    return RecordMatMul(cmd, w, x, y, n, opt, true, 0, bk | (opt.batch_prefetch ? 1u : 0u));
+    return RecordMatMul(cmd, w, x, y, n, opt, Kind::kVector, 0,
+                        bk | (opt.batch_prefetch ? 1u : 0u));
   }
   if (opt.path != MatMulOptions::Path::kAuto) batch_bk.clear();  // kVector: the matvec only
   if (vector) {
@@ -227,7 +248,7 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
         cands.push_back({0, bk});
         cands.push_back({0, bk | 1u});
       }
-      UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, true, cands));
+      UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, Kind::kVector, cands));
       s = {best.first, best.second};
     }
     // Untimed, the matvec: on the one GPU measured (an H100) it beat the
@@ -235,7 +256,7 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
     // where timing picks the batch kernel (gpu_worker/BENCHMARKS.md).
     if (opt.matvec_rows) s.rows = opt.matvec_rows;
     if (opt.matvec_wg) s.wg = opt.matvec_wg;
-    return RecordMatMul(cmd, w, x, y, n, opt, true, s.rows, s.wg);
+    return RecordMatMul(cmd, w, x, y, n, opt, Kind::kVector, s.rows, s.wg);
   }
   // Tiles of 128 where the shape fills them and shared memory holds them
   // (32 * (BM + BN + 8) floats).
@@ -249,25 +270,93 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
         if (fits(a, b)) cands.push_back({a, b});
       }
     }
-    UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, false, cands));
+    UNICORN_ASSIGN_OR_RETURN(auto best, Tune(w, n, opt, Kind::kTiled, cands));
     bm = best.first;
     bn = best.second;
   }
   if ((bm != 64 && bm != 128) || (bn != 64 && bn != 128) || !fits(bm, bn)) {
     return absl::InvalidArgumentError(absl::StrCat("[vk] matmul: no ", bm, " x ", bn, " tile"));
   }
-  return RecordMatMul(cmd, w, x, y, n, opt, false, bm, bn);
+  return RecordMatMul(cmd, w, x, y, n, opt, Kind::kTiled, bm, bn);
+}
+
+bool Kernels::Int8Eligible(const Weight& w, uint32_t n) const {
+  return int8_ && (w.dtype == DType::kQ4_0 || w.dtype == DType::kQ8_0) && n >= 1 &&
+         n <= kMaxVectorTokens && w.cols % 32 == 0;
+}
+
+uint64_t Kernels::Q8ActivationBytes(uint32_t n, uint32_t k) {
+  return uint64_t(n) * k + uint64_t(n) * (k / 32) * 8;
+}
+
+Status Kernels::QuantizeQ8(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& xq, uint32_t n,
+                           uint32_t k, uint32_t x_stride) {
+  if (x_stride == 0) x_stride = k;
+  if (n == 0 || k == 0 || k % 32 != 0 || x_stride % 4 != 0 || x_stride < k ||
+      xq.size < Q8ActivationBytes(n, k)) {
+    return absl::InvalidArgumentError(absl::StrCat("[vk] quantize_q8: ", n, " tokens of ", k,
+                                                   " (stride ", x_stride, ", ", xq.size,
+                                                   " bytes out); needs k % 32 == 0"));
+  }
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("quantize_q8", kQuantizeWorkgroup, {}));
+  cmd.Dispatch(*p, {x, xq}, MatMulPush{k, 0, n, x_stride, 0, 0},
+               {CeilDiv(k / 32, kQuantizeWorkgroup), n, 1});
+  return absl::OkStatus();
+}
+
+StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint32_t n,
+                                                           const MatMulOptions& opt) {
+  const bool geglu = opt.flags & UNICORN_MM_GEGLU;
+  const uint32_t mats = geglu ? 2 : 1;
+  const uint32_t max_shared = device_.caps().max_shared_memory;
+  auto fits = [&](uint32_t r, uint32_t g, uint32_t c) {
+    return mats * r * c * g * 4 <= max_shared && g <= device_.caps().max_workgroup_invocations;
+  };
+  if (opt.matvec_rows || opt.matvec_wg || opt.int8_cols) {
+    const uint32_t r = opt.matvec_rows ? opt.matvec_rows : kInt8Rows;
+    const uint32_t g = opt.matvec_wg ? opt.matvec_wg : kInt8Workgroup;
+    const uint32_t c = opt.int8_cols ? opt.int8_cols : Int8Cols(n);
+    if (r == 0 || r > 8 || c == 0 || c > 16 || !fits(r, g, c)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[vk] matmul: no int8 shape of ", r, " rows x ", c, " tokens on ", g));
+    }
+    return std::pair{r | (c << 8), g};
+  }
+  const uint32_t cols = n == 1 ? 1 : Int8Cols(n);
+  std::pair<uint32_t, uint32_t> shape{kInt8Rows | (cols << 8), kInt8Workgroup};
+  if (!fits(kInt8Rows, kInt8Workgroup, cols)) shape = {1 | (cols << 8), kInt8Workgroup};
+  if (!autotune_ || !device_.caps().timestamps) return shape;
+  std::vector<std::pair<uint32_t, uint32_t>> cands;
+  for (uint32_t c : {cols, n > 8 ? 8u : 0u}) {
+    if (c == 0) continue;
+    for (uint32_t r : {1u, 2u, 4u, 8u}) {
+      for (uint32_t g : {32u, 64u, 128u}) {
+        if (fits(r, g, c)) cands.push_back({r | (c << 8), g});
+      }
+    }
+  }
+  if (cands.empty()) return shape;
+  return Tune(w, n, opt, Kind::kInt8, cands);
 }
 
 Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x,
-                             const SubBuffer& y, uint32_t n, const MatMulOptions& opt, bool vector,
+                             const SubBuffer& y, uint32_t n, const MatMulOptions& opt, Kind kind,
                              uint32_t a, uint32_t b) {
+  const bool vector = kind == Kind::kVector;
   const bool geglu = opt.flags & UNICORN_MM_GEGLU;
   const uint32_t m = geglu ? w.rows / 2 : w.rows;
   MatMulPush push{
       w.cols,     m, n, opt.x_stride ? opt.x_stride : w.cols, opt.y_stride ? opt.y_stride : m,
       opt.softcap};
   SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
+  if (kind == Kind::kInt8) {  // x is the quantized activations
+    const uint32_t rows = a & 0xFF, cols = a >> 8;
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                             Get("matvec_int8", b, {uint32_t(w.dtype), rows, opt.flags, cols}));
+    cmd.Dispatch(*p, {w.buf, x, y, bias}, push,
+                 Grid(uint64_t(CeilDiv(m, rows)) * CeilDiv(n, cols)));
+    return absl::OkStatus();
+  }
   if (vector && a == 0) {  // the batch kernel, b = its k slice | prefetching (bit 0)
     const uint32_t rm = geglu ? 8 : 16;
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
@@ -291,8 +380,9 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
 }
 
 StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
-    const Weight& w, uint32_t n, const MatMulOptions& opt, bool vector,
+    const Weight& w, uint32_t n, const MatMulOptions& opt, Kind kind,
     const std::vector<std::pair<uint32_t, uint32_t>>& candidates) {
+  const bool vector = kind != Kind::kTiled;
   const bool geglu = opt.flags & UNICORN_MM_GEGLU;
   const uint32_t m = geglu ? w.rows / 2 : w.rows;
   // Shapes that share a kernel variant share the result: n only matters as
@@ -300,9 +390,11 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   // tiled kernel's rows round up to (few classes: a stage tunes them all
   // when it loads, see Gemma3Batch::WarmUp).
   const uint32_t n_class = vector ? FewTokenClass(n) : std::max(64u, std::bit_ceil(n));
-  const std::string key =
-      absl::StrCat(vector ? "matvec " : "matmul ", std::string(Traits(w.dtype).name), " ", w.rows,
-                   "x", w.cols, " flags ", opt.flags, " n", n_class);
+  const std::string key = absl::StrCat(kind == Kind::kInt8 ? "int8 "
+                                       : vector            ? "matvec "
+                                                           : "matmul ",
+                                       std::string(Traits(w.dtype).name), " ", w.rows, "x", w.cols,
+                                       " flags ", opt.flags, " n", n_class);
   auto it = tuned_.find(key);
   if (it != tuned_.end()) return it->second;
   if (candidates.size() == 1) return tuned_[key] = candidates[0];
@@ -318,6 +410,13 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   if (tune_y_.size() < yb) {
     UNICORN_ASSIGN_OR_RETURN(tune_y_, device_.allocator().Create(yb, MemoryUse::kDevice, "tuning"));
   }
+  const uint64_t qb = Q8ActivationBytes(n, w.cols);
+  if (kind == Kind::kInt8 && tune_xq_.size() < qb) {
+    UNICORN_ASSIGN_OR_RETURN(tune_xq_,
+                             device_.allocator().Create(qb, MemoryUse::kDevice, "tuning"));
+    UNICORN_RETURN_IF_ERROR(device_.allocator().Zero(tune_xq_.All()));
+  }
+  const SubBuffer tx = kind == Kind::kInt8 ? tune_xq_.All() : tune_x_.All();
   MatMulOptions o = opt;
   o.bias = tune_y_.All();  // holds >= m floats; the values do not matter for timing
   constexpr int kReps = 5;
@@ -328,7 +427,7 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
     tc.Begin();
     for (int r = 0; r <= kReps; ++r) {  // the first dispatch warms up
       UNICORN_RETURN_IF_ERROR(
-          RecordMatMul(tc, w, tune_x_.All(), tune_y_.All(), n, o, vector, c.first, c.second));
+          RecordMatMul(tc, w, tx, tune_y_.All(), n, o, kind, c.first, c.second));
       tc.Barrier();
     }
     UNICORN_RETURN_IF_ERROR(tc.End());
@@ -341,13 +440,15 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
       best = c;
     }
   }
-  tuning_log_.push_back(absl::StrCat(key, ": ",
-                                     !vector ? absl::StrCat(best.first, " x ", best.second)
-                                     : best.first == 0
-                                         ? absl::StrCat("batch kernel, k slice ", best.second & ~1u,
-                                                        best.second & 1u ? ", prefetching" : "")
-                                         : absl::StrCat(best.first, " rows x ", best.second),
-                                     absl::StrFormat(" (%.4f ms)", best_ms)));
+  tuning_log_.push_back(absl::StrCat(
+      key, ": ",
+      kind == Kind::kInt8
+          ? absl::StrCat(best.first & 0xFF, " rows x ", best.first >> 8, " tokens on ", best.second)
+      : !vector         ? absl::StrCat(best.first, " x ", best.second)
+      : best.first == 0 ? absl::StrCat("batch kernel, k slice ", best.second & ~1u,
+                                       best.second & 1u ? ", prefetching" : "")
+                        : absl::StrCat(best.first, " rows x ", best.second),
+      absl::StrFormat(" (%.4f ms)", best_ms)));
   return tuned_[key] = best;
 }
 

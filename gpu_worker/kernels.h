@@ -43,6 +43,12 @@ struct MatMulOptions {
   uint32_t batch_k = 0;             // batch kernel: k slice, 128 or 256 (0 = largest that fits)
   uint32_t tile_m = 0, tile_n = 0;  // tiled kernel: 64 or 128 (0 = by shape and device)
   uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
+  // x as QuantizeQ8() wrote it: the product takes the int8 kernel
+  // (matvec_int8.comp; Int8Eligible() weights and tokens only), reading xq
+  // instead of x. Its workgroup shape: matvec_rows x matvec_wg, int8_cols
+  // tokens per workgroup (0 = auto or tuned).
+  SubBuffer xq;
+  uint32_t int8_cols = 0;
 };
 
 // What HeadNormRope does (UNICORN_HEAD_* flags) and its shapes.
@@ -78,6 +84,22 @@ class Kernels {
   // Shared memory the batch kernel (matmul_batch.comp) needs for `tokens`
   // (2..16) and a k slice of `k_slice`; it runs where the device has it.
   static uint32_t BatchSharedBytes(uint32_t tokens, uint32_t k_slice);
+
+  // Whether a product of `w` over n tokens may take int8 activations: the
+  // device has packed int8 dot products, int8 is on (set_int8), Q4_0 or
+  // Q8_0 weights, 1..16 tokens.
+  bool Int8Eligible(const Weight& w, uint32_t n) const;
+  // Off by default where the device's int8 dot products are not in hardware
+  // (lavapipe); UNICORN_VK_INT8=0/1 overrides (VulkanOps::Create).
+  void set_int8(bool on) { int8_ = on && device_.caps().int8_dot; }
+  bool int8() const { return int8_; }
+  // Bytes of QuantizeQ8's output for n tokens of k.
+  static uint64_t Q8ActivationBytes(uint32_t n, uint32_t k);
+  // Activations to int8 blocks of 32 with an F32 scale each, as the CPU
+  // backend quantizes them (quantize_q8.comp has the layout).
+  //   x: [n, x_stride] (k % 32 == 0, x_stride % 4 == 0)  xq: Q8ActivationBytes(n, k)
+  Status QuantizeQ8(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& xq, uint32_t n,
+                    uint32_t k, uint32_t x_stride = 0);
 
   // Gemma RMSNorm: y = x * rsqrt(mean(x^2) + eps) * (1 + w); QK-norm is this
   // with rows = tokens * heads, n = head_dim.
@@ -165,21 +187,28 @@ class Kernels {
   // has (kernels skip the few extra groups of the last row).
   Groups Grid(uint64_t groups) const;
 
-  // Records the product with an explicit workgroup shape: matvec (a rows x
-  // b invocations) or tiled (a x b tile).
+  // The product kernels: tiled (a x b tile), matvec (a rows x b
+  // invocations; a = 0: the batch kernel) and int8 (a = rows | tokens << 8,
+  // b invocations).
+  enum class Kind { kTiled, kVector, kInt8 };
+  // Records the product with an explicit workgroup shape.
   Status RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,
-                      uint32_t n, const MatMulOptions& opt, bool vector, uint32_t a, uint32_t b);
+                      uint32_t n, const MatMulOptions& opt, Kind kind, uint32_t a, uint32_t b);
+  // The int8 product's shape: explicit, tuned or the default.
+  StatusOr<std::pair<uint32_t, uint32_t>> Int8Shape(const Weight& w, uint32_t n,
+                                                    const MatMulOptions& opt);
   // The fastest of `candidates` for this product (see set_autotune).
   StatusOr<std::pair<uint32_t, uint32_t>> Tune(
-      const Weight& w, uint32_t n, const MatMulOptions& opt, bool vector,
+      const Weight& w, uint32_t n, const MatMulOptions& opt, Kind kind,
       const std::vector<std::pair<uint32_t, uint32_t>>& candidates);
 
   Device& device_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
   bool autotune_ = false;
+  bool int8_ = false;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
-  Buffer tune_x_, tune_y_;
+  Buffer tune_x_, tune_y_, tune_xq_;
 };
 
 }  // namespace unicorn::vk

@@ -34,6 +34,10 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   ops->kernels_->set_autotune(tune ? std::strcmp(tune, "0") != 0
                                    : ops->device_->caps().type != "cpu");
   const DeviceCaps& caps = ops->device_->caps();
+  // Int8 activations for the few-token products where the device's int8
+  // dot products are in hardware (BENCHMARKS.md measures them).
+  const char* int8 = std::getenv("UNICORN_VK_INT8");
+  ops->kernels_->set_int8(int8 ? std::strcmp(int8, "0") != 0 : caps.int8_dot_accelerated);
   ops->clock_ = DeviceClock(caps.timestamp_period_ns, caps.timestamp_valid_bits);
   const char* cal = std::getenv("UNICORN_VK_CALIBRATE");
   if (options.calibrated_clock && !(cal != nullptr && std::strcmp(cal, "0") == 0)) {
@@ -632,6 +636,15 @@ StatusOr<SubBuffer> VulkanOps::Scratch(uint64_t bytes) {
         scratch_, device_->allocator().Create(bytes, MemoryUse::kDevice, "attention scratch"));
   }
   return scratch_.All();
+}
+
+StatusOr<SubBuffer> VulkanOps::Int8Scratch(uint64_t bytes) {
+  if (int8_scratch_.size() < bytes) {
+    DropGraphs();
+    UNICORN_ASSIGN_OR_RETURN(
+        int8_scratch_, device_->allocator().Create(bytes, MemoryUse::kDevice, "int8 activations"));
+  }
+  return int8_scratch_.All();
 }
 
 Status VulkanOps::Flush() {

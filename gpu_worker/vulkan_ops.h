@@ -44,7 +44,10 @@ struct VulkanOptions {
   std::string device;    // Instance::Select() syntax: "" = best, index, or name part
   bool profile = false;  // GPU timestamps per dispatch (LastProfile())
   // Matrix-product workgroup shapes are timed and picked per shape on GPUs
-  // (Kernels::set_autotune); UNICORN_VK_TUNE=0/1 overrides.
+  // (Kernels::set_autotune); UNICORN_VK_TUNE=0/1 overrides. Products of
+  // Q4_0/Q8_0 weights over 2..16 tokens quantize their activations to int8
+  // where the device's int8 dot products are in hardware (Kernels::set_int8);
+  // UNICORN_VK_INT8=0/1 overrides.
   size_t max_graphs = 16;  // cached command buffers
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
@@ -168,6 +171,9 @@ class VulkanOps : public Ops {
   StatusOr<std::unique_ptr<Graph>> Record(const std::vector<Op>& ops);
   StatusOr<SubBuffer> RopeTable(int head_dim, float theta, float factor);
   StatusOr<SubBuffer> Scratch(uint64_t bytes);
+  // The int8 activations of the few-token products (Kernels::QuantizeQ8),
+  // grown like Scratch.
+  StatusOr<SubBuffer> Int8Scratch(uint64_t bytes);
   StatusOr<SubBuffer> Arena(uint64_t bytes, const std::string& what, Buffer** owner,
                             VkDeviceSize* offset);
   void DropGraphs();
@@ -193,6 +199,7 @@ class VulkanOps : public Ops {
   VkDeviceSize arena_used_ = 0;
   std::map<std::tuple<int, float, float>, Buffer> rope_tables_;
   Buffer scratch_;
+  Buffer int8_scratch_;
   Buffer upload_;  // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host

@@ -52,6 +52,15 @@ class BarrierTracker {
   uint64_t barriers_ = 0;
 };
 
+// Whether a product takes int8 activations: Q4_0/Q8_0 weights where the
+// kernels have int8 on, over the 2..16 rows of a batched decode step or a
+// short chunk (one token stays on the F32 matvec: its quantization would
+// cost more than it saves).
+bool UsesInt8(const Kernels& k, const VulkanOps::Op& op) {
+  const uint32_t n = uint32_t(op.i[0]);
+  return op.kind == OpKind::kMatMul && n >= 2 && k.Int8Eligible(op.w[0]->w(), n);
+}
+
 // "blk.3.attn_q.weight" -> "attn_q": profiles sum over layers by role.
 std::string Role(const std::string& name) {
   std::string r = name;
@@ -120,9 +129,13 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   const std::vector<Op>& ops = body;
   // Resources the recording refers to, made before anything is recorded (a
   // growing scratch buffer drops the cached command buffers).
-  uint64_t scratch_bytes = 16;
+  uint64_t scratch_bytes = 16, int8_bytes = 16;
+  Kernels& k = *kernels_;
   for (const Op& op : ops) {
-    if (op.kind == OpKind::kAttention) {
+    if (op.kind == OpKind::kMatMul && UsesInt8(k, op)) {
+      int8_bytes =
+          std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), op.w[0]->w().cols));
+    } else if (op.kind == OpKind::kAttention) {
       AttnParams ap;
       ap.n_tokens = uint32_t(op.i[0]);
       ap.n_heads = uint32_t(op.i[1]);
@@ -135,6 +148,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     }
   }
   UNICORN_ASSIGN_OR_RETURN(SubBuffer scratch, Scratch(scratch_bytes));
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer xq, Int8Scratch(int8_bytes));
 
   g->ops = queued;
   g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
@@ -160,7 +174,6 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     g->marks.push_back({int(kind), open_layer});
   };
   BarrierTracker barriers(cmd);
-  Kernels& k = *kernels_;
   std::vector<char> done(ops.size(), 0);
   std::vector<VkBuffer> r, w;
 
@@ -185,6 +198,30 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   Status st;
   auto check = [&](Status s) {
     if (st.ok() && !s.ok()) st = s;
+  };
+  // Int8 activations: op i's input x is quantized into xq, unless xq still
+  // holds it (quantized for op xq_op, and no op since has written x): q, k
+  // and v share one quantization, as do gate and up.
+  size_t xq_op = SIZE_MAX;
+  auto int8_input = [&](size_t i, MatMulOptions* opt) {
+    const Op& op = ops[i];
+    if (!UsesInt8(k, op)) return;
+    const VkBuffer x = vb(op.b[0]);
+    const uint32_t n = uint32_t(op.i[0]), cols = op.w[0]->w().cols;
+    bool fresh = xq_op != SIZE_MAX && ops[xq_op].b[0] == op.b[0] &&
+                 uint32_t(ops[xq_op].i[0]) == n && ops[xq_op].w[0]->w().cols == cols;
+    for (size_t j = xq_op + 1; fresh && j < i; ++j) {
+      std::vector<VkBuffer> rr, ww;
+      ops[j].Access(&rr, &ww);
+      fresh = !Has(ww, x);
+    }
+    if (!fresh) {
+      barriers.Access({x}, {xq.buffer});
+      cmd.SetLabel("quantize_q8");
+      check(k.QuantizeQ8(cmd, op.b[0]->All(), xq, n, cols));
+      xq_op = i;
+    }
+    opt->xq = xq;
   };
 
   for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
@@ -243,17 +280,18 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       const bool shape = gm.b[0] == op.b[1] && gm.b[1] == up.b[1] && gm.b[2] == op.b[1] &&
                          gm.i[0] == op.i[0] * int64_t(wg.rows) && op.b[1] != up.b[1];
       if (adjacent && shape && !read_later(vb(up.b[1]), i + 3)) {
-        r = {vb(op.b[0])};
+        MatMulOptions opt;
+        opt.flags = UNICORN_MM_GEGLU;
+        int8_input(i, &opt);
+        cmd.SetLabel(absl::StrCat("matvec+geglu ", Role(op.w[0]->name())));
+        r = {vb(op.b[0]), xq.buffer};
         w = {vb(op.b[1])};
         barriers.Access(r, w);
-        cmd.SetLabel(absl::StrCat("matvec+geglu ", Role(op.w[0]->name())));
         g->label_bytes[absl::StrCat("matvec+geglu ", Role(op.w[0]->name()))] +=
             wg.buf.size + wu.buf.size;
         vk::Weight both = wg;
         both.buf.size = wg.buf.size + wu.buf.size;
         both.rows = 2 * wg.rows;
-        MatMulOptions opt;
-        opt.flags = UNICORN_MM_GEGLU;
         check(k.MatMul(cmd, both, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));
         done[i] = done[i + 1] = done[i + 2] = 1;
         op_mark(trace::Kind::kOpGateUpGeglu);
@@ -332,7 +370,10 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     }
 
     // Single ops.
+    MatMulOptions mm;
+    if (op.kind == OpKind::kMatMul) int8_input(i, &mm);
     op.Access(&r, &w);
+    if (mm.xq.size > 0) r.push_back(xq.buffer);
     if (op.kind == OpKind::kAttention) {  // the decode path also writes the scratch
       r.push_back(scratch.buffer);
       w.push_back(scratch.buffer);
@@ -355,7 +396,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
                           uint32_t(op.i[0]), uint32_t(op.i[1]), op.f[0]));
         break;
       case OpKind::kMatMul: {
-        MatMulOptions opt;
+        MatMulOptions opt = mm;
         if (op.w[1] != nullptr) {
           opt.flags = UNICORN_MM_BIAS;
           opt.bias = op.w[1]->w().buf;

@@ -121,6 +121,26 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
     enabled.push_back(VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME);
     c.external_memory_dma_buf = true;
   }
+  // Packed int8 dot products: the few-token products of Q4_0/Q8_0 weights
+  // (matvec_int8.comp).
+  VkPhysicalDeviceShaderIntegerDotProductFeatures dot_have{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  const bool dot_ext = HasExtension(exts, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+  if (dot_ext) {
+    VkPhysicalDeviceFeatures2 f{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    f.pNext = &dot_have;
+    vkGetPhysicalDeviceFeatures2(pd.handle, &f);
+    VkPhysicalDeviceShaderIntegerDotProductProperties dp{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    p2.pNext = &dp;
+    vkGetPhysicalDeviceProperties2(pd.handle, &p2);
+    if (dot_have.shaderIntegerDotProduct) {
+      enabled.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+      c.int8_dot = true;
+      c.int8_dot_accelerated = dp.integerDotProduct4x8BitPackedSignedAccelerated;
+    }
+  }
   // Calibrated timestamps: traced spans put device ticks on CLOCK_MONOTONIC.
   if (HasExtension(exts, VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME) &&
       CanCalibrate(d->instance_->handle(), pd.handle)) {
@@ -166,6 +186,10 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   e12.storageBuffer8BitAccess = f12.storageBuffer8BitAccess;
   c.shader_float16 = f12.shaderFloat16;
   c.shader_int8 = f12.shaderInt8 && f12.storageBuffer8BitAccess;
+  VkPhysicalDeviceShaderIntegerDotProductFeatures e_dot{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  e_dot.shaderIntegerDotProduct = VK_TRUE;
+  if (c.int8_dot) e12.pNext = &e_dot;
   VkPhysicalDeviceFeatures2 enable{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   enable.pNext = &e11;
   enable.features.shaderInt16 = feats.features.shaderInt16;

@@ -27,9 +27,13 @@ struct DeviceCaps {
   uint32_t api_version = 0;
   uint32_t vendor_id = 0;
   uint32_t subgroup_size = 0;
-  bool subgroup_arithmetic = false;       // subgroupAdd/Max in compute shaders
-  bool shader_float16 = false;            // float16_t arithmetic
-  bool shader_int8 = false;               // int8 arithmetic + 8-bit storage
+  bool subgroup_arithmetic = false;  // subgroupAdd/Max in compute shaders
+  bool shader_float16 = false;       // float16_t arithmetic
+  bool shader_int8 = false;          // int8 arithmetic + 8-bit storage
+  // Packed 4 x int8 dot products in shaders (VK_KHR_shader_integer_dot_product,
+  // core in 1.3), and whether the device says they run in hardware.
+  bool int8_dot = false;
+  bool int8_dot_accelerated = false;
   uint64_t device_local_bytes = 0;        // sum of device-local heaps
   uint64_t host_visible_local_bytes = 0;  // heaps that are device-local and mappable
   uint32_t max_shared_memory = 0;         // bytes per workgroup

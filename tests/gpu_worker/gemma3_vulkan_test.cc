@@ -187,5 +187,52 @@ TEST(VkGemma3, GreedyGenerationEqualsCpuBackend) {
   EXPECT_EQ(run(fv), run(fc));
 }
 
+// Int8 activations (UNICORN_VK_INT8=1; on by default only where int8 dot
+// products are in hardware): chunks of 2..16 tokens quantize each product's
+// input once per distinct input (q, k and v share one, gate and up one) and
+// take matvec_int8.comp. The CPU backend quantizes its activations the same
+// way for these formats, so the two agree exactly up to the activations whose
+// rounding flips between them (inputs an ulp apart near a half step): on
+// this model Q8_0 agrees to 2e-6, and Q4_0 has a flip at the sixth token
+// that moves the later logits by up to 0.043 of the logit std, about half
+// of what either backend's quantization moves them from the F32 reference
+// (0.055-0.058). 0.1 of the std still fails a wrong block, row or offset,
+// which moves them by O(std).
+TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
+  vk::VulkanOptions opt;
+  const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
+  opt.device = sel ? sel : "";
+  opt.profile = true;
+  setenv("UNICORN_VK_INT8", "1", 1);
+  auto ops = vk::VulkanOps::Create(opt);
+  unsetenv("UNICORN_VK_INT8");
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  if (!(*ops)->device().caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
+  cpu::CpuOps cpu_ops(cpu::CpuOptions{2});
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    Fixture fv(TinyConfig(), t, DType::kF32, **ops, 5);
+    Fixture fc(TinyConfig(), t, DType::kF32, cpu_ops, 5);
+    const std::vector<int> tokens = Tokens(14, fv.config.vocab_size, 4, fv.config.image_token_id);
+    auto run = [&](Fixture& f) {
+      auto s = f.Session(8);
+      std::vector<float> all, logits;
+      EXPECT_TRUE(s->Prefill(std::span(tokens).first(8), {}, LogitsMode::kAll, &logits).ok());
+      all = logits;
+      EXPECT_TRUE(s->Prefill(std::span(tokens).subspan(8), {}, LogitsMode::kAll, &logits).ok());
+      all.insert(all.end(), logits.begin(), logits.end());
+      return all;
+    };
+    const std::vector<float> got = run(fv), want = run(fc);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_LT(MaxAbsDiff(got.data(), want.data(), want.size()), 0.1 * Std(want)) << Traits(t).name;
+    std::map<std::string, int> count;
+    for (const auto& r : (*ops)->LastProfile()) ++count[r.label];
+    const int layers = fv.config.num_layers;
+    // One quantization for q/k/v, o, gate/up and down per layer, one for the LM head.
+    EXPECT_GE(count["quantize_q8"], 4 * layers) << Traits(t).name;
+    EXPECT_LE(count["quantize_q8"], 4 * layers + 1) << Traits(t).name;
+  }
+}
+
 }  // namespace
 }  // namespace unicorn

@@ -1,0 +1,124 @@
+// Products of Q4_0 / Q8_0 weights with int8 activations for a few tokens
+// (the 2..16 sequences of a batched decode step): y = W x per token, x given
+// as quantize_q8.comp's blocks. Per 32-weight block, row and token: eight
+// packed int8 dot products (OpSDot through GL_EXT_spirv_intrinsics, as
+// Debian 12's glslc lacks GL_EXT_integer_dot_product) into an exact integer
+// sum s, then sum += d_w * d_x * s. That is 4x fewer activation bytes and
+// about 3x fewer instructions per weight than matvec.comp's F32 FMAs, which
+// bound it at these token counts (gpu_worker/BENCHMARKS.md).
+//
+// Q4_0 nibbles go in unsigned (0..15); the -8 offset is folded into the
+// activation block's bias 0x4B400000 - 8 * sum(q_x), whose addition also
+// turns s into a float without an int-to-float conversion (slow on
+// NVIDIA): the bits 0x4B400000 + s are the float 12582912 + s while
+// |s| < 2^22 (here |s| <= 32 * 127 * 127).
+//   W: [rows, k] (GEGLU: [2m, k], gate rows then up rows)   y: [n, y_stride]
+//   xq: quantize_q8.comp's layout for n tokens of k   bias: [m]
+// Dispatch: ceil(m / ROWS) * ceil(n / COLS) workgroups, flattened over x and
+// y; the column groups of one row group are neighbours.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_EXT_spirv_intrinsics : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 32;
+layout(constant_id = 3) const uint DTYPE = 4;  // UNICORN_DT_Q4_0 or _Q8_0
+layout(constant_id = 4) const uint ROWS = 4;   // output rows per workgroup
+layout(constant_id = 5) const uint FLAGS = 0;
+layout(constant_id = 6) const uint COLS = 8;  // tokens per workgroup
+
+#include "push_constants.h"
+#include "common.glsl"
+
+// OpSDot (SPV_KHR_integer_dot_product): the dot product of a and b as four
+// signed 8-bit lanes each (format 0: PackedVectorFormat4x8Bit).
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
+                  id = 4450) int DotI8x4(uint a, uint b, spirv_literal int packed_format);
+
+layout(push_constant) uniform Push { MatMulPush p; };
+layout(std430, binding = 0) readonly buffer WeightU16 { uint16_t w_u16[]; };
+layout(std430, binding = 1) readonly buffer XQ { uvec4 xq4[]; };
+layout(std430, binding = 1) readonly buffer XMeta { uvec2 xmeta[]; };
+layout(std430, binding = 2) buffer Y { float y[]; };
+layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+#include "matmul_epilogue.glsl"
+
+const uint MATS = (FLAGS & UNICORN_MM_GEGLU) != 0 ? 2 : 1;
+const uint NV = MATS * ROWS * COLS;  // partial sums per invocation
+const uint BLOCK_U16 = DTYPE == UNICORN_DT_Q4_0 ? 9 : 17;
+shared float red[NV * WG];
+
+float SumPartials(uint base) {
+  float t = 0.0;
+  for (uint s = 0; s < gl_NumSubgroups; ++s) t += red[base + s];
+  return t;
+}
+
+uint Word(uint i) { return uint(w_u16[i]) | (uint(w_u16[i + 1]) << 16); }
+
+void main() {
+  const uint tid = gl_LocalInvocationID.x;
+  const uint col_groups = (p.n + COLS - 1) / COLS;
+  const uint row0 = (FlatGroup() / col_groups) * ROWS;
+  const uint col0 = (FlatGroup() % col_groups) * COLS;
+  const uint nb = p.k / 32;
+  float acc[NV];
+  [[unroll]] for (uint v = 0; v < NV; ++v) acc[v] = 0.0;
+
+  // Rows past m and tokens past n are clamped (valid reads, never written).
+  uint wrow[MATS * ROWS];
+  [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
+    wrow[i] = ((i / ROWS) * p.m + min(row0 + i % ROWS, p.m - 1)) * nb * BLOCK_U16;
+  }
+  uint tok[COLS];
+  [[unroll]] for (uint j = 0; j < COLS; ++j) tok[j] = min(col0 + j, p.n - 1);
+  const uint meta0 = p.n * p.k / 8;  // uvec2 index of the blocks' meta
+
+  for (uint b = tid; b < nb; b += WG) {
+    uvec4 xa[COLS], xb[COLS];
+    vec2 xm[COLS];  // (d_x, bias bits as float)
+    [[unroll]] for (uint j = 0; j < COLS; ++j) {
+      const uint q = (tok[j] * nb + b) * 2;
+      xa[j] = xq4[q];
+      xb[j] = xq4[q + 1];
+      const uvec2 m = xmeta[meta0 + tok[j] * nb + b];
+      xm[j] = vec2(uintBitsToFloat(m.x), uintBitsToFloat(DTYPE == UNICORN_DT_Q4_0 ? m.y : 0x4B400000u));
+    }
+    [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
+      const uint base = wrow[i] + b * BLOCK_U16;
+      const float dw = F16ToF32(uint(w_u16[base]));
+      uvec4 wa, wb;
+      if (DTYPE == UNICORN_DT_Q4_0) {
+        const uvec4 v = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
+        wa = v & 0x0F0F0F0Fu;         // weights 0..15
+        wb = (v >> 4) & 0x0F0F0F0Fu;  // weights 16..31
+      } else {
+        wa = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
+        wb = uvec4(Word(base + 9), Word(base + 11), Word(base + 13), Word(base + 15));
+      }
+      [[unroll]] for (uint j = 0; j < COLS; ++j) {
+        int s = floatBitsToInt(xm[j].y);
+        s += DotI8x4(wa.x, xa[j].x, 0) + DotI8x4(wa.y, xa[j].y, 0) + DotI8x4(wa.z, xa[j].z, 0) +
+             DotI8x4(wa.w, xa[j].w, 0) + DotI8x4(wb.x, xb[j].x, 0) + DotI8x4(wb.y, xb[j].y, 0) +
+             DotI8x4(wb.z, xb[j].z, 0) + DotI8x4(wb.w, xb[j].w, 0);
+        const float sf = intBitsToFloat(s) - 12582912.0;
+        acc[j * MATS * ROWS + i] += (dw * xm[j].x) * sf;
+      }
+    }
+  }
+
+  // Reduce: subgroup adds, then one partial per subgroup through shared memory.
+  [[unroll]] for (uint v = 0; v < NV; ++v) {
+    const float t = subgroupAdd(acc[v]);
+    if (subgroupElect()) red[v * WG + gl_SubgroupID] = t;
+  }
+  barrier();
+  for (uint o = tid; o < ROWS * COLS; o += WG) {
+    const uint r = o % ROWS, j = o / ROWS;
+    const uint row = row0 + r, col = col0 + j;
+    if (row >= p.m || col >= p.n) continue;
+    const float up = MATS == 2 ? SumPartials((j * MATS * ROWS + ROWS + r) * WG) : 0.0;
+    StoreOutput(SumPartials((j * MATS * ROWS + r) * WG), up, row, col * p.y_stride + row);
+  }
+}

@@ -1,0 +1,207 @@
+// Int8 activations (quantize_q8.comp) and the Q4_0/Q8_0 products over them
+// (matvec_int8.comp), against CPU twins: the quantization against the CPU
+// backend's formula, the product against the F64 product of the exactly
+// dequantized weights with the activations the GPU quantized.
+#include <cmath>
+
+#include "tests/gpu_worker/cpu_twins.h"
+#include "tests/gpu_worker/vk_test_util.h"
+
+namespace unicorn::vk::testing {
+namespace {
+
+// As in matmul_test.cc: only the F32 accumulation order differs from the
+// F64 twin (plus one rounding of d_w * d_x per block).
+constexpr double kMatTol = 1e-5;
+
+// Turns the kernels' int8 path on for one test (lavapipe has int8 dot
+// products, though not in hardware, so the default there is off).
+class Int8On {
+ public:
+  explicit Int8On(Kernels& k) : k_(k), was_(k.int8()) { k.set_int8(true); }
+  ~Int8On() { k_.set_int8(was_); }
+
+ private:
+  Kernels& k_;
+  bool was_;
+};
+
+// The twin of quantize_q8.comp: per block of 32, d = max|x| / 127 and
+// q = round_half_even(x / d).
+void QuantizeRef(const float* x, int k, std::vector<int>* q, std::vector<float>* d) {
+  for (int b = 0; b < k / 32; ++b) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+    const float db = amax / 127.0f, id = db != 0 ? 1.0f / db : 0.0f;
+    d->push_back(db);
+    for (int j = 0; j < 32; ++j) q->push_back(int(std::nearbyint(x[b * 32 + j] * id)));
+  }
+}
+
+// The GPU's quantized activations, dequantized: [n, k].
+struct Quantized {
+  std::vector<int> q;     // [n, k]
+  std::vector<float> d;   // [n, k / 32]
+  std::vector<int> bias;  // [n, k / 32]: 0x4B400000 - 8 * sum(q)
+};
+Quantized ReadQuantized(Device& dev, const Buffer& xq, int n, int k) {
+  const size_t words = size_t(n) * k / 4, blocks = size_t(n) * k / 32;
+  std::vector<uint32_t> raw = Download<uint32_t>(dev, xq, words + 2 * blocks);
+  Quantized out;
+  for (size_t i = 0; i < words; ++i) {
+    for (int b = 0; b < 4; ++b) out.q.push_back(int(int8_t(uint8_t(raw[i] >> (8 * b)))));
+  }
+  for (size_t i = 0; i < blocks; ++i) {
+    float d;
+    std::memcpy(&d, &raw[words + 2 * i], 4);
+    out.d.push_back(d);
+    out.bias.push_back(int(raw[words + 2 * i + 1]));
+  }
+  return out;
+}
+
+struct Case {
+  DType dtype;
+  int m, k, n;
+  uint32_t flags = 0;
+  uint32_t rows = 0, wg = 0, cols = 0;  // 0 = the default shape
+};
+
+void RunCase(const Case& c) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  if (!d.caps().int8_dot) GTEST_SKIP() << "no int8 dot products on " << d.caps().name;
+  Int8On on(*env.kernels);
+  const bool geglu = c.flags & UNICORN_MM_GEGLU;
+  const int rows = geglu ? 2 * c.m : c.m;
+  TestMatrix w = MakeMatrix(c.dtype, rows, c.k, 300 + c.m + c.k, 0.5f);
+  std::vector<float> x = Random(size_t(c.n) * c.k, 17, -1, 1);
+  std::vector<float> bias = Random(c.m, 8, -1, 1);
+  std::vector<float> y0 = Random(size_t(c.n) * c.m, 9, -1, 1);
+  Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), bb = Upload(d, bias), by = Upload(d, y0);
+  Buffer bq = Zeros(d, Kernels::Q8ActivationBytes(c.n, c.k));
+  Weight wt{bw.All(), c.dtype, uint32_t(rows), uint32_t(c.k)};
+  MatMulOptions opt;
+  opt.flags = c.flags;
+  opt.bias = bb.All();
+  opt.softcap = 3.0f;
+  opt.xq = bq.All();
+  opt.matvec_rows = c.rows;
+  opt.matvec_wg = c.wg;
+  opt.int8_cols = c.cols;
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), c.n, c.k);
+    ASSERT_TRUE(s.ok()) << s;
+    cmd.Barrier();
+    s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  const Quantized got_q = ReadQuantized(d, bq, c.n, c.k);
+  std::vector<float> xd(x.size());
+  for (size_t i = 0; i < x.size(); ++i) xd[i] = got_q.d[i / 32] * float(got_q.q[i]);
+  std::vector<float> got = Download<float>(d, by, y0.size());
+  std::vector<float> want = MatMulRef(w.values, xd, c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
+  EXPECT_LT(MaxRelError(got, want), kMatTol)
+      << Traits(c.dtype).name << " m=" << c.m << " k=" << c.k << " n=" << c.n
+      << " flags=" << c.flags << " shape " << c.rows << "x" << c.wg << " cols " << c.cols;
+}
+
+// The quantization matches the CPU formula: scales to the ulp, every q
+// exactly except at a rounding tie that a 1-ulp reciprocal can move, and
+// the bias of each block from its own q.
+TEST(VkInt8, QuantizeMatchesTheCpuFormula) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  const int n = 5, k = 320;
+  std::vector<float> x = Random(size_t(n) * k, 21, -3, 3);
+  for (int j = 0; j < 32; ++j) x[64 + j] = 0;  // an all-zero block: d = 0, q = 0
+  Buffer bx = Upload(d, x), bq = Zeros(d, Kernels::Q8ActivationBytes(n, k));
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), n, k);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  const Quantized got = ReadQuantized(d, bq, n, k);
+  std::vector<int> q;
+  std::vector<float> ds;
+  for (int t = 0; t < n; ++t) QuantizeRef(x.data() + t * k, k, &q, &ds);
+  int off_by_one = 0;
+  for (size_t b = 0; b < ds.size(); ++b) {
+    EXPECT_NEAR(got.d[b], ds[b], 1e-7 * ds[b]) << "block " << b;
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const size_t i = b * 32 + j;
+      sum += got.q[i];
+      const int diff = std::abs(got.q[i] - q[i]);
+      EXPECT_LE(diff, 1) << "element " << i;
+      off_by_one += diff;
+    }
+    EXPECT_EQ(got.bias[b], 0x4B400000 - 8 * sum) << "block " << b;
+  }
+  EXPECT_LE(off_by_one, 2);
+  EXPECT_EQ(got.d[2], 0.0f);
+}
+
+TEST(VkInt8, QuantizeRefusesRowsOutOfWholeBlocks) {
+  UNICORN_VK_ENV(env);
+  Buffer b = Zeros(*env.device, 1 << 16);
+  CommandBuffer cmd(*env.device);
+  cmd.Begin();
+  Status s = env.kernels->QuantizeQ8(cmd, b.All(), b.All(), 2, 48);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("k % 32"), std::string::npos) << s;
+}
+
+class VkInt8Dtype : public ::testing::TestWithParam<DType> {};
+
+// Every token class, ragged rows (not a multiple of the workgroup's rows),
+// rows of one block, tokens past a column group.
+TEST_P(VkInt8Dtype, DefaultShapes) {
+  RunCase({GetParam(), 37, 256, 2});
+  RunCase({GetParam(), 21, 352, 7});
+  RunCase({GetParam(), 16, 32, 16});
+  RunCase({GetParam(), 9, 128, 13});
+  RunCase({GetParam(), 11, 64, 1});
+}
+
+// Each epilogue, and GEGLU over gate and up rows.
+TEST_P(VkInt8Dtype, Epilogues) {
+  RunCase({GetParam(), 19, 128, 6, UNICORN_MM_GEGLU});
+  RunCase({GetParam(), 40, 96, 16, UNICORN_MM_BIAS | UNICORN_MM_GELU});
+  RunCase({GetParam(), 24, 64, 3, UNICORN_MM_ACC});
+  RunCase({GetParam(), 24, 64, 9, UNICORN_MM_SOFTCAP});
+}
+
+// The tuning candidates: 1-8 rows, 32-128 invocations (more than blocks in
+// a row), 8 or 16 tokens per workgroup.
+TEST_P(VkInt8Dtype, WorkgroupShapes) {
+  for (auto [r, g, c] : {std::tuple{1u, 32u, 8u}, {2u, 64u, 16u}, {8u, 32u, 8u}, {4u, 128u, 8u}}) {
+    RunCase({GetParam(), 37, 256, 16, 0, r, g, c});
+    RunCase({GetParam(), 13, 128, 11, UNICORN_MM_GEGLU, r, g, c});
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, VkInt8Dtype, ::testing::Values(DType::kQ8_0, DType::kQ4_0),
+                         [](const auto& info) { return std::string(Traits(info.param).name); });
+
+// Other weight types, 17+ tokens and a short buffer get a clear error.
+TEST(VkInt8, ProductRefusesWhatItCannotRun) {
+  UNICORN_VK_ENV(env);
+  if (!env.device->caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
+  Int8On on(*env.kernels);
+  Buffer b = Zeros(*env.device, 1 << 16);
+  CommandBuffer cmd(*env.device);
+  cmd.Begin();
+  MatMulOptions opt;
+  opt.xq = b.All();
+  for (auto [t, n] : {std::pair{DType::kF16, 4u}, {DType::kQ4_0, 17u}}) {
+    Status s = env.kernels->MatMul(cmd, {b.All(), t, 8, 64}, b.All(), b.All(), n, opt);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("int8"), std::string::npos) << s;
+  }
+  opt.xq.size = 100;
+  Status s = env.kernels->MatMul(cmd, {b.All(), DType::kQ4_0, 8, 64}, b.All(), b.All(), 4, opt);
+  EXPECT_NE(s.message().find("too small"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace unicorn::vk::testing
