@@ -204,6 +204,17 @@ int Main(int argc, char** argv) {
     std::printf("\n");
   }
 
+  // A matrix's random weights and a 16-token output buffer.
+  struct Prepared {
+    Buffer w, out;
+    bool geglu;
+  };
+  auto prepare = [&](const Mat& m) {
+    return Prepared{RandomBytes(d, size_t(m.rows) * RowBytes(m.t, m.cols), m.t),
+                    RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32),
+                    std::strstr(m.name, "geglu") != nullptr};
+  };
+
   // Int8 activations (matvec_int8.comp) where the device has int8 dot
   // products: rows x invocations x tokens per workgroup, at 16 tokens and
   // at 1; "quant" is quantize_q8.comp's own time for the 16 rows of x.
@@ -222,10 +233,7 @@ int Main(int argc, char** argv) {
     Buffer xq = RandomBytes(d, Kernels::Q8ActivationBytes(16, 10240), DType::kF32);
     for (const Mat& m : mats) {
       if (m.t != DType::kQ4_0 && m.t != DType::kQ8_0) continue;
-      const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
-      Buffer w = RandomBytes(d, bytes, m.t);
-      const bool geglu = std::strstr(m.name, "geglu") != nullptr;
-      Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
+      const auto [w, out, geglu] = prepare(m);
       std::printf("%-30s", m.name);
       double qms = TimeMs(d, 10, [&](CommandBuffer& c) {
         UNICORN_CHECK(k.QuantizeQ8(c, x.All(), xq.All(), 16, m.cols).ok());
@@ -270,10 +278,7 @@ int Main(int argc, char** argv) {
               ", p = prefetching");
   for (const Mat& m : mats) {
     if (m.t != DType::kQ4_0 && m.t != DType::kQ8_0) continue;
-    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
-    Buffer w = RandomBytes(d, bytes, m.t);
-    const bool geglu = std::strstr(m.name, "geglu") != nullptr;
-    Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
+    const auto [w, out, geglu] = prepare(m);
     std::printf("%-30s", m.name);
     for (const Variant& v : variants) {
       MatMulOptions opt = few_options({0, 0, 0, v.prefetch}, geglu);

@@ -54,11 +54,11 @@ class BarrierTracker {
 
 // Whether a product takes int8 activations: Q4_0/Q8_0 weights where the
 // kernels have int8 on, over the 2..16 rows of a batched decode step or a
-// short chunk (one token stays on the F32 matvec: its quantization would
-// cost more than it saves).
-bool UsesInt8(const Kernels& k, const VulkanOps::Op& op) {
+// short chunk (by default one token stays on the F32 matvec: see
+// VulkanOptions).
+bool UsesInt8(const Kernels& k, const VulkanOps::Op& op, uint32_t min_tokens) {
   const uint32_t n = uint32_t(op.i[0]);
-  return op.kind == OpKind::kMatMul && n >= 2 && k.Int8Eligible(op.w[0]->w(), n);
+  return op.kind == OpKind::kMatMul && n >= min_tokens && k.Int8Eligible(op.w[0]->w(), n);
 }
 
 // "blk.3.attn_q.weight" -> "attn_q": profiles sum over layers by role.
@@ -132,7 +132,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   uint64_t scratch_bytes = 16, int8_bytes = 16;
   Kernels& k = *kernels_;
   for (const Op& op : ops) {
-    if (op.kind == OpKind::kMatMul && UsesInt8(k, op)) {
+    if (op.kind == OpKind::kMatMul && UsesInt8(k, op, int8_min_tokens_)) {
       int8_bytes =
           std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), op.w[0]->w().cols));
     } else if (op.kind == OpKind::kAttention) {
@@ -205,7 +205,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   size_t xq_op = SIZE_MAX;
   auto int8_input = [&](size_t i, MatMulOptions* opt) {
     const Op& op = ops[i];
-    if (!UsesInt8(k, op)) return;
+    if (!UsesInt8(k, op, int8_min_tokens_)) return;
     const VkBuffer x = vb(op.b[0]);
     const uint32_t n = uint32_t(op.i[0]), cols = op.w[0]->w().cols;
     bool fresh = xq_op != SIZE_MAX && ops[xq_op].b[0] == op.b[0] &&

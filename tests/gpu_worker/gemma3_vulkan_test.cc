@@ -234,5 +234,33 @@ TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
   }
 }
 
+// UNICORN_VK_INT8=2: single-token decode steps take int8 activations too.
+TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
+  vk::VulkanOptions opt;
+  const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
+  opt.device = sel ? sel : "";
+  opt.profile = true;
+  setenv("UNICORN_VK_INT8", "2", 1);
+  auto ops = vk::VulkanOps::Create(opt);
+  unsetenv("UNICORN_VK_INT8");
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  if (!(*ops)->device().caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
+  cpu::CpuOps cpu_ops(cpu::CpuOptions{2});
+  Fixture fv(TinyConfig(), DType::kQ8_0, DType::kF32, **ops, 3);
+  Fixture fc(TinyConfig(), DType::kQ8_0, DType::kF32, cpu_ops, 3);
+  auto run = [&](Fixture& f) {
+    auto s = f.Session(8);
+    std::vector<float> logits;
+    EXPECT_TRUE(s->Prefill(std::vector<int>{5, 6, 7}, {}, LogitsMode::kLast, &logits).ok());
+    EXPECT_TRUE(s->Decode(8, &logits).ok());
+    return logits;
+  };
+  const std::vector<float> got = run(fv), want = run(fc);
+  EXPECT_LT(MaxAbsDiff(got.data(), want.data(), want.size()), 0.1 * Std(want));
+  int quantized = 0;
+  for (const auto& r : (*ops)->LastProfile()) quantized += r.label == "quantize_q8";
+  EXPECT_GE(quantized, 4 * fv.config.num_layers);
+}
+
 }  // namespace
 }  // namespace unicorn
