@@ -29,6 +29,7 @@ const ShaderInfo* FindShader(const std::string& name) {
   using namespace shaders;  // NOLINT: the generated blob names
   static const std::map<std::string, ShaderInfo> kShaders = {
       {"norm", {norm_spv, norm_spv_size, sizeof(NormPush), 5}},
+      {"norm_q8", {norm_q8_spv, norm_q8_spv_size, sizeof(NormPush), 6}},
       {"matvec", {matvec_spv, matvec_spv_size, sizeof(MatMulPush), 4}},
       {"matmul_batch", {matmul_batch_spv, matmul_batch_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
@@ -150,15 +151,30 @@ Status Kernels::LayerNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffe
   return absl::OkStatus();
 }
 
+bool Kernels::CanQuantizeInNorm(uint32_t n) const {
+  return int8_ && n % 32 == 0 && device_.caps().subgroup_shuffle &&
+         device_.caps().subgroup_size >= 8;
+}
+
 Status Kernels::AddRmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w_post,
                            const SubBuffer& h, const SubBuffer& w_next, const SubBuffer& y,
-                           uint32_t rows, uint32_t n, float eps) {
+                           uint32_t rows, uint32_t n, float eps, const SubBuffer& xq) {
   const bool next = w_next.size > 0;
+  const bool quant = xq.size > 0;
+  if (quant && (!next || !CanQuantizeInNorm(n) || xq.size < Q8ActivationBytes(rows, n))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] add_rms_norm: cannot also write int8 activations (", rows, " rows of ",
+                     n, next ? "" : ", no next norm", ", ", xq.size, " bytes out)"));
+  }
   UNICORN_ASSIGN_OR_RETURN(
-      const Pipeline* p, Get("norm", NormWorkgroup(rows, n),
+      const Pipeline* p, Get(quant ? "norm_q8" : "norm", NormWorkgroup(rows, n),
                              {next ? uint32_t(UNICORN_NORM_ADD_RMS) : uint32_t(UNICORN_NORM_ADD)}));
   NormPush push{rows, n, n, n, n, eps};
-  cmd.Dispatch(*p, {x, w_post, next ? y : h, next ? w_next : w_post, h}, push, Grid(rows));
+  if (quant) {
+    cmd.Dispatch(*p, {x, w_post, y, w_next, h, xq}, push, Grid(rows));
+  } else {
+    cmd.Dispatch(*p, {x, w_post, next ? y : h, next ? w_next : w_post, h}, push, Grid(rows));
+  }
   return absl::OkStatus();
 }
 

@@ -113,9 +113,14 @@ class Kernels {
   // Post-norm, residual add and the next pre-norm in one pass:
   //   h += RMS(x, w_post); y = RMS(h, w_next).   x, h, y: [rows, n]
   // Without w_next (size 0) only h += RMS(x, w_post).
+  // With xq (and w_next), y is also written as QuantizeQ8 would write it, for
+  // the int8 products that read y (CanQuantizeInNorm).
   Status AddRmsNorm(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& w_post,
                     const SubBuffer& h, const SubBuffer& w_next, const SubBuffer& y, uint32_t rows,
-                    uint32_t n, float eps);
+                    uint32_t n, float eps, const SubBuffer& xq = {});
+  // Whether AddRmsNorm can write int8 activations of rows of n: int8 on,
+  // n % 32 == 0, subgroup shuffles on subgroups of 8 or more.
+  bool CanQuantizeInNorm(uint32_t n) const;
 
   // y = W x for n tokens (x: [n, x_stride], y: [n, y_stride]). Few tokens
   // take the bandwidth-bound matvec kernel, many the tiled one.

@@ -200,17 +200,21 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     if (st.ok() && !s.ok()) st = s;
   };
   // Int8 activations: op i's input x is quantized into xq, unless xq still
-  // holds it (quantized for op xq_op, and no op since has written x): q, k
-  // and v share one quantization, as do gate and up.
-  size_t xq_op = SIZE_MAX;
+  // holds it (written from x, which no op since `from` has written): q, k
+  // and v share one quantization, as do gate and up, and a fused
+  // post-norm + residual + next norm writes its output quantized too.
+  struct {
+    const OpsBuffer* x = nullptr;
+    uint32_t n = 0, cols = 0;
+    size_t from = 0;
+  } held;
   auto int8_input = [&](size_t i, MatMulOptions* opt) {
     const Op& op = ops[i];
     if (!UsesInt8(k, op, int8_min_tokens_)) return;
     const VkBuffer x = vb(op.b[0]);
     const uint32_t n = uint32_t(op.i[0]), cols = op.w[0]->w().cols;
-    bool fresh = xq_op != SIZE_MAX && ops[xq_op].b[0] == op.b[0] &&
-                 uint32_t(ops[xq_op].i[0]) == n && ops[xq_op].w[0]->w().cols == cols;
-    for (size_t j = xq_op + 1; fresh && j < i; ++j) {
+    bool fresh = held.x == op.b[0] && held.n == n && held.cols == cols;
+    for (size_t j = held.from; fresh && j < i; ++j) {
       std::vector<VkBuffer> rr, ww;
       ops[j].Access(&rr, &ww);
       fresh = !Has(ww, x);
@@ -219,11 +223,21 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       barriers.Access({x}, {xq.buffer});
       cmd.SetLabel("quantize_q8");
       check(k.QuantizeQ8(cmd, op.b[0]->All(), xq, n, cols));
-      xq_op = i;
+      held = {op.b[0], n, cols, i + 1};
     }
     opt->xq = xq;
   };
-
+  // Whether the first op after `from` to touch `y` is an int8 product of
+  // rows x n that reads it.
+  auto int8_reader = [&](const OpsBuffer* y, size_t from, uint32_t rows, uint32_t n) {
+    for (size_t j = from; j < ops.size(); ++j) {
+      if (!touches(ops[j], vb(y))) continue;
+      const Op& c = ops[j];
+      return c.kind == OpKind::kMatMul && c.b[0] == y && UsesInt8(k, c, int8_min_tokens_) &&
+             uint32_t(c.i[0]) == rows && c.w[0]->w().cols == n;
+    }
+    return false;
+  };
   for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
     marks_before(i);
     if (done[i]) continue;
@@ -247,15 +261,20 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         }
         const size_t after = i + (next ? 3 : 2);
         if (!read_later(vb(a2), after)) {
+          const uint32_t rows = uint32_t(op.i[0]), n = uint32_t(op.i[1]);
+          const bool quant =
+              next && k.CanQuantizeInNorm(n) && int8_reader(next->b[1], after, rows, n);
           r = {vb(op.b[0]), vb(h)};
           w = {vb(h)};
           if (next) w.push_back(vb(next->b[1]));
+          if (quant) w.push_back(xq.buffer);
           barriers.Access(r, w);
-          cmd.SetLabel(next ? "add_rms_norm" : "add_norm");
+          cmd.SetLabel(quant ? "add_rms_norm+q8" : next ? "add_rms_norm" : "add_norm");
           check(k.AddRmsNorm(cmd, op.b[0]->All(), op.w[0]->w().buf, h->All(),
                              next ? next->w[0]->w().buf : SubBuffer{},
-                             next ? next->b[1]->All() : SubBuffer{}, uint32_t(op.i[0]),
-                             uint32_t(op.i[1]), op.f[0]));
+                             next ? next->b[1]->All() : SubBuffer{}, rows, n, op.f[0],
+                             quant ? xq : SubBuffer{}));
+          if (quant) held = {next->b[1], rows, n, after};
           done[i] = done[i + 1] = 1;
           if (next) done[i + 2] = 1;
           op_mark(trace::Kind::kOpAddNorm);

@@ -6,6 +6,12 @@
 //                                                                       + the next pre-norm)
 // x: [rows, n]  w, aux: [n]  h: [rows, n]  y: [rows, n]   (rows of the given strides)
 // y may alias x (each element is read and written by the same invocation).
+// Built with UNICORN_NORM_QUANT (the norm_q8 variant; ADD_RMS, n % 32 == 0,
+// dense rows): y is also written as int8 blocks into xq (binding 5), in
+// quantize_q8.comp's layout and by its formula, for the int8 products that
+// read it (8 neighbouring invocations hold a block of 32, and exchange
+// their maxima and sums by subgroup shuffles). A variant of its own, so that
+// devices without subgroup shuffles keep the plain norm.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 
@@ -30,6 +36,40 @@ layout(std430, binding = 1) readonly buffer W4 { vec4 w4[]; };
 layout(std430, binding = 2) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 3) readonly buffer Aux4 { vec4 aux4[]; };
 layout(std430, binding = 4) buffer H4 { vec4 h4[]; };
+#ifdef UNICORN_NORM_QUANT
+#extension GL_KHR_shader_subgroup_shuffle : require
+layout(std430, binding = 5) writeonly buffer XQ { uint xq[]; };
+layout(std430, binding = 5) writeonly buffer XMeta { uvec2 xmeta[]; };
+
+// Over the 8 neighbouring subgroup invocations that hold one block.
+float BlockMax(float v) {
+  v = max(v, subgroupShuffleXor(v, 1));
+  v = max(v, subgroupShuffleXor(v, 2));
+  return max(v, subgroupShuffleXor(v, 4));
+}
+int BlockSum(int v) {
+  v += subgroupShuffleXor(v, 1);
+  v += subgroupShuffleXor(v, 2);
+  return v + subgroupShuffleXor(v, 4);
+}
+
+// Element group i (4 floats) of row `row`'s y into int8: the block's scale
+// from the 8 invocations that hold it.
+void Quantize4(uint row, uint i, vec4 v) {
+  const vec4 a = abs(v);
+  const float amax = BlockMax(max(max(a.x, a.y), max(a.z, a.w)));
+  const float d = amax / 127.0;
+  const float id = d != 0.0 ? 1.0 / d : 0.0;
+  const ivec4 q = clamp(ivec4(roundEven(v * id)), -127, 127);
+  const int sum = BlockSum(q.x + q.y + q.z + q.w);
+  const uvec4 u = uvec4(q) & 0xFFu;
+  xq[row * (p.n / 4) + i] = u.x | (u.y << 8) | (u.z << 16) | (u.w << 24);
+  if (i % 8 == 0) {
+    xmeta[(p.rows * p.n / 4) / 2 + row * (p.n / 32) + i / 8] =
+        uvec2(floatBitsToUint(d), uint(0x4B400000 - 8 * sum));
+  }
+}
+#endif
 
 // RMS modes over rows of n = 4 * n4 floats (strides multiples of 4).
 void RmsVec4(uint row, uint tid) {
@@ -53,7 +93,13 @@ void RmsVec4(uint row, uint tid) {
     ss2 += dot(v, v);
   }
   const float scale2 = inversesqrt(WorkgroupSum(ss2) / float(p.n) + p.eps);
-  for (uint i = tid; i < n4; i += WG) y4[yo + i] = h4[ho + i] * scale2 * (1.0 + aux4[i]);
+  for (uint i = tid; i < n4; i += WG) {
+    const vec4 v = h4[ho + i] * scale2 * (1.0 + aux4[i]);
+    y4[yo + i] = v;
+#ifdef UNICORN_NORM_QUANT
+    Quantize4(row, i, v);
+#endif
+  }
 }
 
 void main() {

@@ -96,6 +96,8 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   c.subgroup_size = p11.subgroupSize;
   c.subgroup_arithmetic = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                           (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+  c.subgroup_shuffle = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                       (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
   const VkPhysicalDeviceLimits& lim = props.properties.limits;
   c.max_shared_memory = lim.maxComputeSharedMemorySize;
   c.max_workgroup_invocations = lim.maxComputeWorkGroupInvocations;

@@ -28,6 +28,7 @@ struct DeviceCaps {
   uint32_t vendor_id = 0;
   uint32_t subgroup_size = 0;
   bool subgroup_arithmetic = false;  // subgroupAdd/Max in compute shaders
+  bool subgroup_shuffle = false;     // subgroupShuffleXor in compute shaders
   bool shader_float16 = false;       // float16_t arithmetic
   bool shader_int8 = false;          // int8 arithmetic + 8-bit storage
   // Packed 4 x int8 dot products in shaders (VK_KHR_shader_integer_dot_product,
