@@ -83,10 +83,11 @@ constexpr uint32_t kBatchWorkgroup = 128;
 uint32_t BatchTokens(uint32_t n) { return n <= 4 ? 4 : n <= 8 ? 8 : 16; }
 // The matvec's tokens per workgroup or the batch kernel's, whichever is finer.
 uint32_t FewTokenClass(uint32_t n) { return n == 1 ? 1 : BatchTokens(n); }
-// The int8 kernel (matvec_int8.comp): 4 rows on 32 invocations, all tokens
-// of a step in one workgroup (the shape that won the F32 matvec at 16 tokens).
-constexpr uint32_t kInt8Rows = 4, kInt8Workgroup = 32;
-uint32_t Int8Cols(uint32_t n) { return n <= 8 ? 8 : 16; }
+// The int8 kernel (matvec_int8.comp), untimed: 2 rows on 32 invocations,
+// 8 tokens per workgroup (two neighbouring column groups at 16 tokens), the
+// shape that won most 4B products on an H100 (gpu_worker/BENCHMARKS.md).
+constexpr uint32_t kInt8Rows = 2, kInt8Workgroup = 32;
+uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
 constexpr uint32_t kMaxHeadDim = 256;
@@ -338,15 +339,16 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
     }
     return std::pair{r | (c << 8), g};
   }
-  const uint32_t cols = n == 1 ? 1 : Int8Cols(n);
+  const uint32_t cols = Int8Cols(n);
   std::pair<uint32_t, uint32_t> shape{kInt8Rows | (cols << 8), kInt8Workgroup};
   if (!fits(kInt8Rows, kInt8Workgroup, cols)) shape = {1 | (cols << 8), kInt8Workgroup};
   if (!autotune_ || !device_.caps().timestamps) return shape;
+  // 8 rows and 128 invocations lost at every shape measured: not timed.
   std::vector<std::pair<uint32_t, uint32_t>> cands;
-  for (uint32_t c : {cols, n > 8 ? 8u : 0u}) {
+  for (uint32_t c : {cols, n > 8 ? 16u : 0u}) {
     if (c == 0) continue;
-    for (uint32_t r : {1u, 2u, 4u, 8u}) {
-      for (uint32_t g : {32u, 64u, 128u}) {
+    for (uint32_t r : {1u, 2u, 4u}) {
+      for (uint32_t g : {32u, 64u}) {
         if (fits(r, g, c)) cands.push_back({r | (c << 8), g});
       }
     }

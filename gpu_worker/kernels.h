@@ -90,7 +90,7 @@ class Kernels {
   // Q8_0 weights, 1..16 tokens.
   bool Int8Eligible(const Weight& w, uint32_t n) const;
   // Off by default where the device's int8 dot products are not in hardware
-  // (lavapipe); UNICORN_VK_INT8=0/1 overrides (VulkanOps::Create).
+  // (lavapipe); UNICORN_VK_INT8 overrides (VulkanOps::Create).
   void set_int8(bool on) { int8_ = on && device_.caps().int8_dot; }
   bool int8() const { return int8_; }
   // Bytes of QuantizeQ8's output for n tokens of k.

@@ -35,11 +35,11 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
                                    : ops->device_->caps().type != "cpu");
   const DeviceCaps& caps = ops->device_->caps();
   // Int8 activations for the few-token products where the device's int8
-  // dot products are in hardware: 0 off, 1 over 2..16 tokens, 2 over one
-  // token too.
+  // dot products are in hardware: "0" off, "1" on, "batch" on over 2..16
+  // tokens only (single-token decode on F32 activations).
   const char* int8 = std::getenv("UNICORN_VK_INT8");
   ops->kernels_->set_int8(int8 ? std::strcmp(int8, "0") != 0 : caps.int8_dot_accelerated);
-  ops->int8_min_tokens_ = int8 && std::strcmp(int8, "2") == 0 ? 1 : 2;
+  ops->int8_min_tokens_ = int8 && std::strcmp(int8, "batch") == 0 ? 2 : 1;
   ops->clock_ = DeviceClock(caps.timestamp_period_ns, caps.timestamp_valid_bits);
   const char* cal = std::getenv("UNICORN_VK_CALIBRATE");
   if (options.calibrated_clock && !(cal != nullptr && std::strcmp(cal, "0") == 0)) {

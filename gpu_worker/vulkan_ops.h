@@ -45,9 +45,9 @@ struct VulkanOptions {
   bool profile = false;  // GPU timestamps per dispatch (LastProfile())
   // Matrix-product workgroup shapes are timed and picked per shape on GPUs
   // (Kernels::set_autotune); UNICORN_VK_TUNE=0/1 overrides. Products of
-  // Q4_0/Q8_0 weights over 2..16 tokens quantize their activations to int8
+  // Q4_0/Q8_0 weights over 1..16 tokens quantize their activations to int8
   // where the device's int8 dot products are in hardware (Kernels::set_int8);
-  // UNICORN_VK_INT8=0/1 overrides, and =2 takes single-token products too.
+  // UNICORN_VK_INT8=0/1 overrides, =batch keeps single tokens on F32.
   size_t max_graphs = 16;  // cached command buffers
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
@@ -200,7 +200,7 @@ class VulkanOps : public Ops {
   std::map<std::tuple<int, float, float>, Buffer> rope_tables_;
   Buffer scratch_;
   Buffer int8_scratch_;
-  uint32_t int8_min_tokens_ = 2;  // products of fewer tokens stay on F32 activations
+  uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
   Buffer upload_;                 // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host

@@ -53,9 +53,8 @@ class BarrierTracker {
 };
 
 // Whether a product takes int8 activations: Q4_0/Q8_0 weights where the
-// kernels have int8 on, over the 2..16 rows of a batched decode step or a
-// short chunk (by default one token stays on the F32 matvec: see
-// VulkanOptions).
+// kernels have int8 on, over the 1..16 rows of a decode step or a short
+// chunk (UNICORN_VK_INT8=batch: 2..16, see VulkanOptions).
 bool UsesInt8(const Kernels& k, const VulkanOps::Op& op, uint32_t min_tokens) {
   const uint32_t n = uint32_t(op.i[0]);
   return op.kind == OpKind::kMatMul && n >= min_tokens && k.Int8Eligible(op.w[0]->w(), n);

@@ -239,13 +239,14 @@ TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
   }
 }
 
-// UNICORN_VK_INT8=2: single-token decode steps take int8 activations too.
+// UNICORN_VK_INT8=1: single-token decode steps take int8 activations too
+// (=batch keeps them on F32).
 TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   vk::VulkanOptions opt;
   const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
   opt.device = sel ? sel : "";
   opt.profile = true;
-  setenv("UNICORN_VK_INT8", "2", 1);
+  setenv("UNICORN_VK_INT8", "1", 1);
   auto ops = vk::VulkanOps::Create(opt);
   unsetenv("UNICORN_VK_INT8");
   ASSERT_TRUE(ops.ok()) << ops.status();
@@ -262,11 +263,22 @@ TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   };
   const std::vector<float> got = run(fv), want = run(fc);
   EXPECT_LT(MaxAbsDiff(got.data(), want.data(), want.size()), 0.1 * Std(want));
-  int quantized = 0;
-  for (const auto& r : (*ops)->LastProfile()) {
-    quantized += r.label == "quantize_q8" || r.label == "add_rms_norm+q8";
-  }
-  EXPECT_GE(quantized, 4 * fv.config.num_layers);
+  auto quantized = [](vk::VulkanOps& o) {
+    int q = 0;
+    for (const auto& r : o.LastProfile()) {
+      q += r.label == "quantize_q8" || r.label == "add_rms_norm+q8";
+    }
+    return q;
+  };
+  EXPECT_GE(quantized(**ops), 4 * fv.config.num_layers);
+  // =batch: the decode step stays on F32 activations.
+  setenv("UNICORN_VK_INT8", "batch", 1);
+  auto batch_ops = vk::VulkanOps::Create(opt);
+  unsetenv("UNICORN_VK_INT8");
+  ASSERT_TRUE(batch_ops.ok()) << batch_ops.status();
+  Fixture fb(TinyConfig(), DType::kQ8_0, DType::kF32, **batch_ops, 3);
+  run(fb);
+  EXPECT_EQ(quantized(**batch_ops), 0);
 }
 
 }  // namespace
