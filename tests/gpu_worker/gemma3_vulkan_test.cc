@@ -187,6 +187,18 @@ TEST(VkGemma3, GreedyGenerationEqualsCpuBackend) {
   EXPECT_EQ(run(fv), run(fc));
 }
 
+// A profiled Vulkan backend made with UNICORN_VK_INT8=mode.
+StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
+  vk::VulkanOptions opt;
+  const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
+  opt.device = sel ? sel : "";
+  opt.profile = true;
+  setenv("UNICORN_VK_INT8", mode, 1);
+  auto ops = vk::VulkanOps::Create(opt);
+  unsetenv("UNICORN_VK_INT8");
+  return ops;
+}
+
 // Int8 activations (UNICORN_VK_INT8=1; on by default only where int8 dot
 // products are in hardware): chunks of 2..16 tokens quantize each product's
 // input once per distinct input (q, k and v share one, gate and up one; the
@@ -199,13 +211,7 @@ TEST(VkGemma3, GreedyGenerationEqualsCpuBackend) {
 // (0.055-0.058). 0.1 of the std still fails a wrong block, row or offset,
 // which moves them by O(std).
 TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
-  vk::VulkanOptions opt;
-  const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
-  opt.device = sel ? sel : "";
-  opt.profile = true;
-  setenv("UNICORN_VK_INT8", "1", 1);
-  auto ops = vk::VulkanOps::Create(opt);
-  unsetenv("UNICORN_VK_INT8");
+  auto ops = ProfiledOpsWithInt8("1");
   ASSERT_TRUE(ops.ok()) << ops.status();
   if (!(*ops)->device().caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
   cpu::CpuOps cpu_ops(cpu::CpuOptions{2});
@@ -242,13 +248,7 @@ TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
 // UNICORN_VK_INT8=1: single-token decode steps take int8 activations too
 // (=batch keeps them on F32).
 TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
-  vk::VulkanOptions opt;
-  const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
-  opt.device = sel ? sel : "";
-  opt.profile = true;
-  setenv("UNICORN_VK_INT8", "1", 1);
-  auto ops = vk::VulkanOps::Create(opt);
-  unsetenv("UNICORN_VK_INT8");
+  auto ops = ProfiledOpsWithInt8("1");
   ASSERT_TRUE(ops.ok()) << ops.status();
   if (!(*ops)->device().caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
   cpu::CpuOps cpu_ops(cpu::CpuOptions{2});
@@ -272,9 +272,7 @@ TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   };
   EXPECT_GE(quantized(**ops), 4 * fv.config.num_layers);
   // =batch: the decode step stays on F32 activations.
-  setenv("UNICORN_VK_INT8", "batch", 1);
-  auto batch_ops = vk::VulkanOps::Create(opt);
-  unsetenv("UNICORN_VK_INT8");
+  auto batch_ops = ProfiledOpsWithInt8("batch");
   ASSERT_TRUE(batch_ops.ok()) << batch_ops.status();
   Fixture fb(TinyConfig(), DType::kQ8_0, DType::kF32, **batch_ops, 3);
   run(fb);
