@@ -417,10 +417,13 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   if (it != tuned_.end()) return it->second;
   if (candidates.size() == 1) return tuned_[key] = candidates[0];
 
-  // Inputs of the right size: zeros in, scratch out.
+  // Inputs of the right size: zeros in (F32 activations, or int8 blocks of
+  // scale 0), scratch out.
   const uint32_t xs = opt.x_stride ? opt.x_stride : w.cols;
   const uint32_t ys = opt.y_stride ? opt.y_stride : m;
-  const VkDeviceSize xb = VkDeviceSize(n) * xs * 4, yb = VkDeviceSize(n) * ys * 4 + 16;
+  const VkDeviceSize xb =
+      kind == Kind::kInt8 ? Q8ActivationBytes(n, w.cols) : VkDeviceSize(n) * xs * 4;
+  const VkDeviceSize yb = VkDeviceSize(n) * ys * 4 + 16;
   if (tune_x_.size() < xb) {
     UNICORN_ASSIGN_OR_RETURN(tune_x_, device_.allocator().Create(xb, MemoryUse::kDevice, "tuning"));
     UNICORN_RETURN_IF_ERROR(device_.allocator().Zero(tune_x_.All()));
@@ -428,13 +431,6 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   if (tune_y_.size() < yb) {
     UNICORN_ASSIGN_OR_RETURN(tune_y_, device_.allocator().Create(yb, MemoryUse::kDevice, "tuning"));
   }
-  const uint64_t qb = Q8ActivationBytes(n, w.cols);
-  if (kind == Kind::kInt8 && tune_xq_.size() < qb) {
-    UNICORN_ASSIGN_OR_RETURN(tune_xq_,
-                             device_.allocator().Create(qb, MemoryUse::kDevice, "tuning"));
-    UNICORN_RETURN_IF_ERROR(device_.allocator().Zero(tune_xq_.All()));
-  }
-  const SubBuffer tx = kind == Kind::kInt8 ? tune_xq_.All() : tune_x_.All();
   MatMulOptions o = opt;
   o.bias = tune_y_.All();  // holds >= m floats; the values do not matter for timing
   constexpr int kReps = 5;
@@ -445,7 +441,7 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
     tc.Begin();
     for (int r = 0; r <= kReps; ++r) {  // the first dispatch warms up
       UNICORN_RETURN_IF_ERROR(
-          RecordMatMul(tc, w, tx, tune_y_.All(), n, o, kind, c.first, c.second));
+          RecordMatMul(tc, w, tune_x_.All(), tune_y_.All(), n, o, kind, c.first, c.second));
       tc.Barrier();
     }
     UNICORN_RETURN_IF_ERROR(tc.End());

@@ -213,7 +213,7 @@ class Kernels {
   bool int8_ = false;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
-  Buffer tune_x_, tune_y_, tune_xq_;
+  Buffer tune_x_, tune_y_;
 };
 
 }  // namespace unicorn::vk

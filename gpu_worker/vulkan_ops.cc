@@ -631,22 +631,12 @@ StatusOr<SubBuffer> VulkanOps::RopeTable(int head_dim, float theta, float factor
   return it->second.All();
 }
 
-StatusOr<SubBuffer> VulkanOps::Scratch(uint64_t bytes) {
-  if (scratch_.size() < bytes) {
+StatusOr<SubBuffer> VulkanOps::Scratch(Buffer* buf, uint64_t bytes, const char* what) {
+  if (buf->size() < bytes) {
     DropGraphs();
-    UNICORN_ASSIGN_OR_RETURN(
-        scratch_, device_->allocator().Create(bytes, MemoryUse::kDevice, "attention scratch"));
+    UNICORN_ASSIGN_OR_RETURN(*buf, device_->allocator().Create(bytes, MemoryUse::kDevice, what));
   }
-  return scratch_.All();
-}
-
-StatusOr<SubBuffer> VulkanOps::Int8Scratch(uint64_t bytes) {
-  if (int8_scratch_.size() < bytes) {
-    DropGraphs();
-    UNICORN_ASSIGN_OR_RETURN(
-        int8_scratch_, device_->allocator().Create(bytes, MemoryUse::kDevice, "int8 activations"));
-  }
-  return int8_scratch_.All();
+  return buf->All();
 }
 
 Status VulkanOps::Flush() {

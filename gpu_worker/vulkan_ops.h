@@ -176,10 +176,9 @@ class VulkanOps : public Ops {
   void Fail(const Status& s);
   StatusOr<std::unique_ptr<Graph>> Record(const std::vector<Op>& ops);
   StatusOr<SubBuffer> RopeTable(int head_dim, float theta, float factor);
-  StatusOr<SubBuffer> Scratch(uint64_t bytes);
-  // The int8 activations of the few-token products (Kernels::QuantizeQ8),
-  // grown like Scratch.
-  StatusOr<SubBuffer> Int8Scratch(uint64_t bytes);
+  // `buf` (scratch_ or int8_scratch_) grown to at least `bytes`; growing it
+  // drops the cached command buffers, which refer to the old one.
+  StatusOr<SubBuffer> Scratch(Buffer* buf, uint64_t bytes, const char* what);
   StatusOr<SubBuffer> Arena(uint64_t bytes, const std::string& what, Buffer** owner,
                             VkDeviceSize* offset);
   void DropGraphs();
@@ -204,8 +203,8 @@ class VulkanOps : public Ops {
   std::vector<Buffer> arenas_;
   VkDeviceSize arena_used_ = 0;
   std::map<std::tuple<int, float, float>, Buffer> rope_tables_;
-  Buffer scratch_;
-  Buffer int8_scratch_;
+  Buffer scratch_;       // attention's split-K partials
+  Buffer int8_scratch_;  // int8 activations of the few-token products (Kernels::QuantizeQ8)
   uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
   Buffer upload_;                 // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;

@@ -146,8 +146,9 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       UNICORN_RETURN_IF_ERROR(RopeTable(int(op.i[2]), op.f[0], op.f[1]).status());
     }
   }
-  UNICORN_ASSIGN_OR_RETURN(SubBuffer scratch, Scratch(scratch_bytes));
-  UNICORN_ASSIGN_OR_RETURN(SubBuffer xq, Int8Scratch(int8_bytes));
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer scratch,
+                           Scratch(&scratch_, scratch_bytes, "attention scratch"));
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer xq, Scratch(&int8_scratch_, int8_bytes, "int8 activations"));
 
   g->ops = queued;
   g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
@@ -302,7 +303,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         opt.flags = UNICORN_MM_GEGLU;
         int8_input(i, &opt);
         cmd.SetLabel(absl::StrCat("matvec+geglu ", Role(op.w[0]->name())));
-        r = {vb(op.b[0]), xq.buffer};
+        r = {vb(op.b[0])};
+        if (opt.xq.size > 0) r.push_back(xq.buffer);
         w = {vb(op.b[1])};
         barriers.Access(r, w);
         g->label_bytes[absl::StrCat("matvec+geglu ", Role(op.w[0]->name()))] +=

@@ -8,12 +8,12 @@
 // bound it at these token counts (gpu_worker/BENCHMARKS.md).
 //
 // Q4_0 nibbles go in unsigned (0..15); the -8 offset is folded into the
-// activation block's bias 0x4B400000 - 8 * sum(q_x), whose addition also
+// activation block's bias Q8_FLOAT_BIAS - 8 * sum(q_x), whose addition also
 // turns s into a float without an int-to-float conversion (slow on
-// NVIDIA): the bits 0x4B400000 + s are the float 12582912 + s while
+// NVIDIA): the bits Q8_FLOAT_BIAS + s are the float 12582912 + s while
 // |s| < 2^22 (here |s| <= 32 * 127 * 127).
 //   W: [rows, k] (GEGLU: [2m, k], gate rows then up rows)   y: [n, y_stride]
-//   xq: quantize_q8.comp's layout for n tokens of k   bias: [m]
+//   xq: n tokens of k as q8_activations.glsl lays them out   bias: [m]
 // Dispatch: ceil(m / ROWS) * ceil(n / COLS) workgroups, flattened over x and
 // y; the column groups of one row group are neighbours.
 #version 450
@@ -30,6 +30,7 @@ layout(constant_id = 6) const uint COLS = 8;  // tokens per workgroup
 
 #include "push_constants.h"
 #include "common.glsl"
+#include "q8_activations.glsl"
 
 // OpSDot (SPV_KHR_integer_dot_product): the dot product of a and b as four
 // signed 8-bit lanes each (format 0: PackedVectorFormat4x8Bit).
@@ -77,13 +78,15 @@ void main() {
 
   for (uint b = tid; b < nb; b += WG) {
     uvec4 xa[COLS], xb[COLS];
-    vec2 xm[COLS];  // (d_x, bias bits as float)
+    float dx[COLS];
+    int xbias[COLS];  // Q8_FLOAT_BIAS, less 8 * sum(q_x) for Q4_0
     [[unroll]] for (uint j = 0; j < COLS; ++j) {
       const uint q = (tok[j] * nb + b) * 2;
       xa[j] = xq4[q];
       xb[j] = xq4[q + 1];
       const uvec2 m = xmeta[meta0 + tok[j] * nb + b];
-      xm[j] = vec2(uintBitsToFloat(m.x), uintBitsToFloat(DTYPE == UNICORN_DT_Q4_0 ? m.y : 0x4B400000u));
+      dx[j] = uintBitsToFloat(m.x);
+      xbias[j] = DTYPE == UNICORN_DT_Q4_0 ? int(m.y) : Q8_FLOAT_BIAS;
     }
     [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
       const uint base = wrow[i] + b * BLOCK_U16;
@@ -98,12 +101,12 @@ void main() {
         wb = uvec4(Word(base + 9), Word(base + 11), Word(base + 13), Word(base + 15));
       }
       [[unroll]] for (uint j = 0; j < COLS; ++j) {
-        int s = floatBitsToInt(xm[j].y);
+        int s = xbias[j];
         s += DotI8x4(wa.x, xa[j].x, 0) + DotI8x4(wa.y, xa[j].y, 0) + DotI8x4(wa.z, xa[j].z, 0) +
              DotI8x4(wa.w, xa[j].w, 0) + DotI8x4(wb.x, xb[j].x, 0) + DotI8x4(wb.y, xb[j].y, 0) +
              DotI8x4(wb.z, xb[j].z, 0) + DotI8x4(wb.w, xb[j].w, 0);
-        const float sf = intBitsToFloat(s) - 12582912.0;
-        acc[j * MATS * ROWS + i] += (dw * xm[j].x) * sf;
+        const float sf = intBitsToFloat(s) - Q8_FLOAT_BIAS_F;
+        acc[j * MATS * ROWS + i] += (dw * dx[j]) * sf;
       }
     }
   }

@@ -7,8 +7,8 @@
 // x: [rows, n]  w, aux: [n]  h: [rows, n]  y: [rows, n]   (rows of the given strides)
 // y may alias x (each element is read and written by the same invocation).
 // Built with UNICORN_NORM_QUANT (the norm_q8 variant; ADD_RMS, n % 32 == 0,
-// dense rows): y is also written as int8 blocks into xq (binding 5), in
-// quantize_q8.comp's layout and by its formula, for the int8 products that
+// dense rows): y is also written as int8 blocks into xq (binding 5), as
+// q8_activations.glsl defines them, for the int8 products that
 // read it (8 neighbouring invocations hold a block of 32, and exchange
 // their maxima and sums by subgroup shuffles). A variant of its own, so that
 // devices without subgroup shuffles keep the plain norm.
@@ -38,6 +38,7 @@ layout(std430, binding = 3) readonly buffer Aux4 { vec4 aux4[]; };
 layout(std430, binding = 4) buffer H4 { vec4 h4[]; };
 #ifdef UNICORN_NORM_QUANT
 #extension GL_KHR_shader_subgroup_shuffle : require
+#include "q8_activations.glsl"
 layout(std430, binding = 5) writeonly buffer XQ { uint xq[]; };
 layout(std430, binding = 5) writeonly buffer XMeta { uvec2 xmeta[]; };
 
@@ -58,16 +59,10 @@ int BlockSum(int v) {
 void Quantize4(uint row, uint i, vec4 v) {
   const vec4 a = abs(v);
   const float amax = BlockMax(max(max(a.x, a.y), max(a.z, a.w)));
-  const float d = amax / 127.0;
-  const float id = d != 0.0 ? 1.0 / d : 0.0;
-  const ivec4 q = clamp(ivec4(roundEven(v * id)), -127, 127);
-  const int sum = BlockSum(q.x + q.y + q.z + q.w);
-  const uvec4 u = uvec4(q) & 0xFFu;
-  xq[row * (p.n / 4) + i] = u.x | (u.y << 8) | (u.z << 16) | (u.w << 24);
-  if (i % 8 == 0) {
-    xmeta[(p.rows * p.n / 4) / 2 + row * (p.n / 32) + i / 8] =
-        uvec2(floatBitsToUint(d), uint(0x4B400000 - 8 * sum));
-  }
+  int s4;
+  xq[row * (p.n / 4) + i] = Q8Pack(v, Q8InverseScale(amax), s4);
+  const int sum = BlockSum(s4);
+  if (i % 8 == 0) xmeta[(p.rows * p.n / 4) / 2 + row * (p.n / 32) + i / 8] = Q8Meta(amax, sum);
 }
 #endif
 
