@@ -43,6 +43,12 @@ struct Quantized {
   std::vector<int> q;     // [n, k]
   std::vector<float> d;   // [n, k / 32]
   std::vector<int> bias;  // [n, k / 32]: 0x4B400000 - 8 * sum(q)
+  // The activations the blocks stand for: d * q.   [n, k]
+  std::vector<float> Values() const {
+    std::vector<float> v(q.size());
+    for (size_t i = 0; i < q.size(); ++i) v[i] = d[i / 32] * float(q[i]);
+    return v;
+  }
 };
 Quantized ReadQuantized(Device& dev, const Buffer& xq, int n, int k) {
   const size_t words = size_t(n) * k / 4, blocks = size_t(n) * k / 32;
@@ -96,9 +102,7 @@ void RunCase(const Case& c) {
     s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
   });
-  const Quantized got_q = ReadQuantized(d, bq, c.n, c.k);
-  std::vector<float> xd(x.size());
-  for (size_t i = 0; i < x.size(); ++i) xd[i] = got_q.d[i / 32] * float(got_q.q[i]);
+  const std::vector<float> xd = ReadQuantized(d, bq, c.n, c.k).Values();
   std::vector<float> got = Download<float>(d, by, y0.size());
   std::vector<float> want = MatMulRef(w.values, xd, c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
   EXPECT_LT(MaxRelError(got, want), kMatTol)
@@ -221,6 +225,43 @@ TEST_P(VkInt8Dtype, WorkgroupShapes) {
 
 INSTANTIATE_TEST_SUITE_P(Types, VkInt8Dtype, ::testing::Values(DType::kQ8_0, DType::kQ4_0),
                          [](const auto& info) { return std::string(Traits(info.param).name); });
+
+// Autotuning times the int8 shapes (on zero int8 blocks) on first use of a
+// shape and records the product with the winner, exactly.
+TEST(VkInt8, AutotunePicksAShapeAndStaysExact) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  if (!d.caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
+  auto k = Kernels::Create(d);
+  ASSERT_TRUE(k.ok()) << k.status();
+  (*k)->set_autotune(true);
+  (*k)->set_int8(true);
+  const int n = 12;  // 8 and 16 tokens per workgroup among the candidates
+  TestMatrix w = MakeMatrix(DType::kQ4_0, 40, 64, 3);
+  std::vector<float> x = Random(size_t(n) * 64, 4);
+  Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), by = Zeros(d, size_t(n) * 40 * 4);
+  Buffer bq = Zeros(d, Kernels::Q8ActivationBytes(n, 64));
+  MatMulOptions opt;
+  opt.xq = bq.All();
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    Status s = (*k)->QuantizeQ8(cmd, bx.All(), bq.All(), n, 64);
+    ASSERT_TRUE(s.ok()) << s;
+    cmd.Barrier();
+    s = (*k)->MatMul(cmd, {bw.All(), DType::kQ4_0, 40, 64}, bx.All(), by.All(), n, opt);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  const Quantized q = ReadQuantized(d, bq, n, 64);
+  const std::vector<float> xd = q.Values();
+  EXPECT_LT(
+      MaxRelError(Download<float>(d, by, size_t(n) * 40), MatMulRef(w.values, xd, 40, 64, n, 0)),
+      kMatTol)
+      << n << " tokens";
+  if (d.caps().timestamps) {
+    ASSERT_EQ((*k)->tuning_log().size(), 1u);
+    for (const std::string& line : (*k)->tuning_log())
+      EXPECT_EQ(line.rfind("int8 ", 0), 0u) << line;
+  }
+}
 
 // Other weight types, 17+ tokens and a short buffer get a clear error.
 TEST(VkInt8, ProductRefusesWhatItCannotRun) {
