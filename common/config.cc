@@ -179,7 +179,7 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(r.CheckKeys(
         n, "control",
         {"endpoint", "heartbeat_interval_ms", "heartbeat_liveness", "reconnect_initial_ms",
-         "reconnect_max_ms", "busy_poll_us", "failover_after_ms"}));
+         "reconnect_max_ms", "busy_poll_us", "failover_after_ms", "busy_heartbeat_max_ms"}));
     auto& k = c.control;
     UNICORN_RETURN_IF_ERROR(r.Get(n, "endpoint", "control.endpoint", &k.endpoint));
     if (!k.endpoint.empty() && k.endpoint.rfind("ipc://", 0) != 0 &&
@@ -203,6 +203,10 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
       return r.Error("control.failover_after_ms",
                      "must be in [0, 60000) (below the 60 s a replay waits for a worker)");
     }
+    UNICORN_RETURN_IF_ERROR(r.Get(n, "busy_heartbeat_max_ms", "control.busy_heartbeat_max_ms",
+                                  &k.busy_heartbeat_max_ms));
+    if (k.busy_heartbeat_max_ms < 0)
+      return r.Error("control.busy_heartbeat_max_ms", "must be >= 0");
   }
 
   if (YAML::Node n = root["profile"]) {

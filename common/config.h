@@ -42,6 +42,10 @@ struct ControlConfig {
   // its parts moved to its standby (a worker with standby_for naming it),
   // if that one is alive. Must stay below the engine's replay wait (60 s).
   int failover_after_ms = 10000;
+  // A worker busy with one command (a step, a shard load) keeps heartbeating
+  // from a side thread for up to this long; a command that runs longer (a
+  // hung device) leaves the worker silent, so the coordinator declares it dead.
+  int busy_heartbeat_max_ms = 120000;
 };
 
 // One NPU GEMM kernel built from npu_worker/kernels (an mlir-aie design):

@@ -23,7 +23,7 @@ void ReplyShard(WorkerLink& link, uint64_t shard_id, const Status& s, const Stag
   } else {
     r.set_error(std::string(s.message()));
   }
-  (void)wire::Send(link.socket(), "", wire::Command::kShardReady, r);
+  (void)link.Send(wire::Command::kShardReady, r);
 }
 
 }  // namespace
@@ -304,7 +304,7 @@ void StageServer::OnRunStage(const wire::Message& m) {
     done.set_error(std::string(s.message()));
     done.set_error_code(int(s.code()));
   }
-  (void)wire::Send(link_.socket(), "", wire::Command::kStageDone, done);
+  (void)link_.Send(wire::Command::kStageDone, done);
 }
 
 void StageServer::OnFree(const wire::Message& m) {

@@ -27,9 +27,63 @@ WorkerLink::WorkerLink(const Config& config, wire::Hello hello)
   spin_ok_ = std::thread::hardware_concurrency() >= 8;
 }
 
-WorkerLink::~WorkerLink() = default;
+WorkerLink::~WorkerLink() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  busy_cv_.notify_all();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
 
-Status WorkerLink::Start() { return Connect(); }
+Status WorkerLink::Start() {
+  UNICORN_RETURN_IF_ERROR(Connect());
+  heartbeat_thread_ = std::thread([this] { BusyHeartbeats(); });
+  return absl::OkStatus();
+}
+
+Status WorkerLink::Send(wire::Command command, const google::protobuf::MessageLite& payload) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return wire::Send(*socket_, "", command, payload);
+}
+
+void WorkerLink::RunHandler(const Handler& handler, const wire::Message& m) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy_since_ns_ = wire::MonotonicNs();
+  }
+  busy_cv_.notify_all();
+  handler(m);
+  std::lock_guard<std::mutex> lock(mu_);
+  busy_since_ns_ = 0;
+}
+
+void WorkerLink::BusyHeartbeats() {
+  const int64_t max_ns = int64_t(config_.control.busy_heartbeat_max_ms) * 1000000;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    if (busy_since_ns_ == 0) {
+      busy_cv_.wait(lock, [&] { return stop_ || busy_since_ns_ != 0; });
+      continue;
+    }
+    // Keep Poll()'s cadence: the coordinator expects a beat every interval.
+    const int64_t now = wire::MonotonicNs();
+    if (now >= next_heartbeat_ns_) {
+      if (now - busy_since_ns_ < max_ns) {
+        SendHeartbeat();
+      } else if (now - busy_since_ns_ <
+                 max_ns + int64_t(config_.control.heartbeat_interval_ms) * 1000000) {
+        LOG_WARN(
+            "[link] one command has run for {} ms (control.busy_heartbeat_max_ms): "
+            "heartbeats stop until it returns",
+            (now - busy_since_ns_) / 1000000);
+      }
+      next_heartbeat_ns_ = now + int64_t(config_.control.heartbeat_interval_ms) * 1000000;
+    }
+    busy_cv_.wait_for(
+        lock, std::chrono::nanoseconds(std::max<int64_t>(next_heartbeat_ns_ - now, 1000000)));
+  }
+}
 
 Status WorkerLink::Connect() {
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
@@ -111,7 +165,7 @@ void WorkerLink::Handle(const wire::Message& m) {
   }
   auto it = handlers_.find(m.command);
   if (it != handlers_.end()) {
-    it->second(m);
+    RunHandler(it->second, m);
     return;
   }
   wire::SendError(*socket_, "",

@@ -2,15 +2,22 @@
 // socket to the coordinator with Hello, heartbeats both ways, liveness
 // counting and reconnect with exponential backoff (Paranoid Pirate).
 //
-// Thread-compatible: one thread owns a WorkerLink and calls Poll() in its
-// loop. Handlers for other commands are added by later stages of the
-// pipeline through SetHandler().
+// One thread owns a WorkerLink and calls Poll() in its loop; handlers for
+// other commands are added by later stages of the pipeline through
+// SetHandler() and run on that thread, answering through Send(). While a
+// handler runs (a step, a shard load), a side thread keeps the heartbeats
+// going, for up to control.busy_heartbeat_max_ms: a long step is not a dead
+// worker, but a handler stuck for longer (a hung device) falls silent and the
+// coordinator declares the worker dead.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "common/config.h"
 #include "common/wire.h"
@@ -37,7 +44,9 @@ class WorkerLink {
     handlers_[command] = std::move(handler);
   }
 
-  zmq::socket_t& socket() { return *socket_; }
+  // Sends to the coordinator; for handlers (safe beside the heartbeat thread).
+  Status Send(wire::Command command, const google::protobuf::MessageLite& payload);
+
   bool connected() const { return acked_; }
   uint64_t incarnation() const { return hello_.incarnation(); }
   double last_rtt_us() const { return last_rtt_us_; }
@@ -47,6 +56,8 @@ class WorkerLink {
   Status Connect();
   void Handle(const wire::Message& m);
   void SendHeartbeat();
+  void RunHandler(const Handler& handler, const wire::Message& m);
+  void BusyHeartbeats();  // the side thread
 
   const Config& config_;
   wire::Hello hello_;
@@ -64,6 +75,14 @@ class WorkerLink {
   bool shutdown_ = false;
   double last_rtt_us_ = 0;
   int reconnects_ = 0;
+
+  // The socket is the Poll() thread's, except while a handler runs: then
+  // Send() and the heartbeat thread use it, one at a time under mu_.
+  std::mutex mu_;
+  std::condition_variable busy_cv_;
+  int64_t busy_since_ns_ = 0;  // 0 = no handler running
+  bool stop_ = false;
+  std::thread heartbeat_thread_;
 };
 
 }  // namespace unicorn

@@ -157,6 +157,9 @@ workers:
   EXPECT_EQ(ok->FindWorker("gpu")->standby_for, "");
   EXPECT_EQ(ok->control.failover_after_ms, 500);
   EXPECT_EQ(with("")->control.failover_after_ms, 10000);
+  EXPECT_EQ(with("")->control.busy_heartbeat_max_ms, 120000);
+  EXPECT_EQ(with("", "control: {busy_heartbeat_max_ms: 5000}\n")->control.busy_heartbeat_max_ms,
+            5000);
   struct Bad {
     std::string standby, control, expect;
   };
@@ -168,6 +171,7 @@ workers:
             "'spare2' runs nothing in the plan"},
            {"  spare: {kind: gpu}", "control: {failover_after_ms: 60000}\n",
             "control.failover_after_ms"},
+           {"", "control: {busy_heartbeat_max_ms: -1}\n", "control.busy_heartbeat_max_ms"},
        }) {
     auto c = with(b.standby, b.control);
     ASSERT_FALSE(c.ok()) << b.standby;

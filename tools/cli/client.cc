@@ -13,6 +13,8 @@
 namespace unicorn::cli {
 namespace {
 
+constexpr int kMaxReceiveBytes = 1 << 30;
+
 Status FromGrpc(const grpc::Status& s, const std::string& address, bool tls) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = s.error_message();
@@ -38,10 +40,13 @@ StatusOr<std::string> ReadPem(const std::string& path, const std::string& what) 
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const Endpoint& e) {
-  if (!e.tls) return grpc::CreateChannel(e.address, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  // A Profile answer carries a whole window's trace: tens of MB for a busy
+  // minute, over gRPC's default 4 MiB receive limit.
+  args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  if (!e.tls) return grpc::CreateCustomChannel(e.address, grpc::InsecureChannelCredentials(), args);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = e.ca_pem;
-  grpc::ChannelArguments args;
   if (!e.server_name.empty()) args.SetSslTargetNameOverride(e.server_name);
   return grpc::CreateCustomChannel(e.address, grpc::SslCredentials(ssl), args);
 }
