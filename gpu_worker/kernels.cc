@@ -39,6 +39,7 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 8}},
       {"attn_decode", {attn_decode_spv, attn_decode_spv_size, sizeof(AttnPush), 7}},
       {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 3}},
+      {"attn_reduce_q8", {attn_reduce_q8_spv, attn_reduce_q8_spv_size, sizeof(AttnPush), 4}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
       {"elementwise", {elementwise_spv, elementwise_spv_size, sizeof(ElementwisePush), 3}},
       {"patchify", {patchify_spv, patchify_spv_size, sizeof(PatchPush), 2}},
@@ -90,7 +91,7 @@ constexpr uint32_t kInt8Rows = 2, kInt8Workgroup = 32;
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
-constexpr uint32_t kMaxHeadDim = 256;
+constexpr uint32_t kMaxHeadDim = UNICORN_MAX_HEAD_DIM;
 
 }  // namespace
 
@@ -515,6 +516,12 @@ bool Kernels::UsesDecodePath(const AttnParams& ap) {
   return ap.n_tokens <= 4;
 }
 
+bool Kernels::CanQuantizeInAttention(const AttnParams& ap) const {
+  const uint32_t hd = ap.n_heads * ap.head_dim;
+  return int8_ && UsesDecodePath(ap) && ap.head_dim % 32 == 0 &&
+         (ap.o_stride == 0 || ap.o_stride == hd);
+}
+
 uint64_t Kernels::AttnScratchBytes(const AttnParams& ap) {
   if (!UsesDecodePath(ap)) return 0;
   uint64_t s = ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap);
@@ -549,6 +556,13 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                  {CeilDiv(ap.n_tokens, kAttnPrefillRows), ap.n_heads, 1});
     return absl::OkStatus();
   }
+  const bool quant = ap.xq.size > 0;
+  if (quant && (!CanQuantizeInAttention(ap) || ap.xq.size < Q8ActivationBytes(ap.n_tokens, hd))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] attention: cannot also write int8 activations (", ap.n_tokens,
+                     " tokens of ", ap.n_heads, " x ", ap.head_dim, ", o_stride ", push.o_stride,
+                     ", ", ap.xq.size, " bytes out)"));
+  }
   const uint64_t parts = uint64_t(ap.n_tokens) * ap.n_heads * push.n_splits;
   if (scratch.size < AttnScratchBytes(ap)) {
     return absl::InvalidArgumentError("[vk] attention: scratch buffer too small");
@@ -559,11 +573,16 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   UNICORN_ASSIGN_OR_RETURN(
       const Pipeline* dec,
       Get("attn_decode", 128, {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0)}));
-  UNICORN_ASSIGN_OR_RETURN(const Pipeline* red, Get("attn_reduce", 128, {}));
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* red,
+                           Get(quant ? "attn_reduce_q8" : "attn_reduce", 128, {}));
   cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, ap.rings.size > 0 ? ap.rings : spans}, push,
                {push.n_splits, ap.n_kv_heads, ap.n_tokens});
   cmd.ComputeBarrier();
-  cmd.Dispatch(*red, {o_part, ml_part, out}, push, {ap.n_heads, ap.n_tokens, 1});
+  if (quant) {
+    cmd.Dispatch(*red, {o_part, ml_part, out, ap.xq}, push, {ap.n_heads, ap.n_tokens, 1});
+  } else {
+    cmd.Dispatch(*red, {o_part, ml_part, out}, push, {ap.n_heads, ap.n_tokens, 1});
+  }
   return absl::OkStatus();
 }
 

@@ -74,6 +74,9 @@ struct AttnParams {
   // [n] i32 or empty: token t reads ring rings[t] of a store shared by a
   // batch (slots rings[t] * cap + j % cap). Takes the decode kernel.
   SubBuffer rings;
+  // Decode path only (CanQuantizeInAttention): the output is also written as
+  // int8 blocks, as QuantizeQ8 would write it, for the int8 o product.
+  SubBuffer xq;
 };
 
 class Kernels {
@@ -157,6 +160,7 @@ class Kernels {
   // Attention of n query tokens over spans [n] ivec2 (see AttnPush). Decode
   // (few tokens) splits the key range and merges the splits (two dispatches
   // with a barrier between them); `scratch` must hold AttnScratchBytes().
+  // With ap.xq the merge also writes the output quantized.
   //   q: [n, q_stride]   out: [n, o_stride]
   Status Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffer& k, const SubBuffer& v,
                    const SubBuffer& spans, const SubBuffer& out, const SubBuffer& scratch,
@@ -164,6 +168,9 @@ class Kernels {
   static uint32_t DecodeSplits(uint32_t cap);
   static uint64_t AttnScratchBytes(const AttnParams& ap);
   static bool UsesDecodePath(const AttnParams& ap);
+  // Whether Attention can write ap's output as int8 too (ap.xq): int8 on,
+  // the decode path, head_dim % 32 == 0, outputs packed (o_stride = H * D).
+  bool CanQuantizeInAttention(const AttnParams& ap) const;
 
   // y = a + b (n floats; y may alias a or b).
   Status Add(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer& b, const SubBuffer& y,

@@ -19,7 +19,8 @@
 // - With int8 activations (see VulkanOptions), a Q4_0/Q8_0 product of
 //   1..16 tokens reads its input as int8 blocks: quantized once per
 //   distinct input (q/k/v share one, gate/up one), by the fused post-norm +
-//   residual + next norm itself where it produces that input, else by a
+//   residual + next norm itself where it produces that input, by decode
+//   attention's merge for the o product (heads of whole blocks), else by a
 //   quantize dispatch of its own. This one changes the numerics, as the
 //   CPU backend's int8 activations do.
 // - Barriers are placed only where an op touches a buffer that an op since

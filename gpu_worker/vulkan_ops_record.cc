@@ -105,6 +105,20 @@ trace::Kind TraceKind(const VulkanOps::Op& op) {
   return K::kOpCopy;
 }
 
+// An attention op's parameters (its output buffer is b[4]).
+AttnParams AttentionParams(const VulkanOps::Op& op) {
+  AttnParams ap;
+  ap.n_tokens = uint32_t(op.i[0]);
+  ap.n_heads = uint32_t(op.i[1]);
+  ap.n_kv_heads = uint32_t(op.i[2]);
+  ap.head_dim = uint32_t(op.i[3]);
+  ap.cap = uint32_t(op.i[4]);
+  ap.scale = op.f[0];
+  ap.softcap = op.f[1];
+  if (op.b[5] != nullptr) ap.rings = op.b[5]->All();
+  return ap;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<Op>& queued) {
@@ -135,13 +149,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       int8_bytes =
           std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), op.w[0]->w().cols));
     } else if (op.kind == OpKind::kAttention) {
-      AttnParams ap;
-      ap.n_tokens = uint32_t(op.i[0]);
-      ap.n_heads = uint32_t(op.i[1]);
-      ap.head_dim = uint32_t(op.i[3]);
-      ap.cap = uint32_t(op.i[4]);
-      if (op.b[5] != nullptr) ap.rings = op.b[5]->All();
-      scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(ap));
+      scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(AttentionParams(op)));
     } else if (op.kind == OpKind::kRope) {
       UNICORN_RETURN_IF_ERROR(RopeTable(int(op.i[2]), op.f[0], op.f[1]).status());
     }
@@ -394,9 +402,18 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     if (op.kind == OpKind::kMatMul) int8_input(i, &mm);
     op.Access(&r, &w);
     if (mm.xq.size > 0) r.push_back(xq.buffer);
+    AttnParams ap;
     if (op.kind == OpKind::kAttention) {  // the decode path also writes the scratch
       r.push_back(scratch.buffer);
       w.push_back(scratch.buffer);
+      // (4) Attention's merge writes its output quantized too when an int8
+      //     product (o) reads it next.
+      ap = AttentionParams(op);
+      const uint32_t hd = ap.n_heads * ap.head_dim;
+      if (k.CanQuantizeInAttention(ap) && int8_reader(op.b[4], i + 1, ap.n_tokens, hd)) {
+        ap.xq = xq;
+        w.push_back(xq.buffer);
+      }
     }
     barriers.Access(r, w, op.kind == OpKind::kCopy);
     switch (op.kind) {
@@ -456,18 +473,10 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         break;
       }
       case OpKind::kAttention: {
-        AttnParams ap;
-        ap.n_tokens = uint32_t(op.i[0]);
-        ap.n_heads = uint32_t(op.i[1]);
-        ap.n_kv_heads = uint32_t(op.i[2]);
-        ap.head_dim = uint32_t(op.i[3]);
-        ap.cap = uint32_t(op.i[4]);
-        ap.scale = op.f[0];
-        ap.softcap = op.f[1];
-        if (op.b[5] != nullptr) ap.rings = op.b[5]->All();
-        cmd.SetLabel("attention");
+        cmd.SetLabel(ap.xq.size > 0 ? "attention+q8" : "attention");
         check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
                           op.b[4]->All(), scratch, ap));
+        if (ap.xq.size > 0) held = {op.b[4], ap.n_tokens, ap.n_heads * ap.head_dim, i + 1};
         break;
       }
       case OpKind::kGeluMul:

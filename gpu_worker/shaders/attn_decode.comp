@@ -29,7 +29,7 @@ layout(std430, binding = 4) writeonly buffer OPart { float o_part[]; };
 layout(std430, binding = 5) writeonly buffer MLPart { vec2 ml_part[]; };
 layout(std430, binding = 6) readonly buffer Rings { int rings[]; };
 
-const uint MAXD = 256;
+const uint MAXD = UNICORN_MAX_HEAD_DIM;
 const uint DPT = (MAXD + WG - 1) / WG;  // output dims per invocation
 shared float qs[G * MAXD];
 shared float ps[G * WG];

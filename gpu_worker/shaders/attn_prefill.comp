@@ -23,7 +23,7 @@ layout(std430, binding = 4) writeonly buffer Out { float out_[]; };
 
 const uint BR = 8;    // query tokens per workgroup
 const uint BC = 16;   // keys per tile; also invocations per query row
-const uint MAXD = 256;
+const uint MAXD = UNICORN_MAX_HEAD_DIM;
 const uint DPT = MAXD / BC;  // output dims per invocation
 shared float Qs[BR][MAXD];
 shared float KVs[BC][MAXD + 1];  // +1: rows start in different banks

@@ -3,6 +3,9 @@
 //   o_part: [n, H, n_splits, D]   ml_part: [n, H, n_splits] vec2
 //   out: [n, o_stride] F32 (head h at h * D)
 // Workgroup (h, t), invocations over D.
+// Built with UNICORN_ATTN_QUANT (the attn_reduce_q8 variant): also writes the
+// output as int8 blocks (q8_activations.glsl) for the int8 o product, which
+// needs no quantize_q8 dispatch then. Needs D % 32 == 0 and o_stride = H * D.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 
@@ -11,11 +14,17 @@ layout(constant_id = 0) const uint WG = 128;
 
 #include "push_constants.h"
 #include "common.glsl"
+#include "q8_activations.glsl"
 
 layout(push_constant) uniform Push { AttnPush p; };
 layout(std430, binding = 0) readonly buffer OPart { float o_part[]; };
 layout(std430, binding = 1) readonly buffer MLPart { vec2 ml_part[]; };
 layout(std430, binding = 2) writeonly buffer Out { float out_[]; };
+#ifdef UNICORN_ATTN_QUANT
+layout(std430, binding = 3) writeonly buffer Q4 { uvec4 q4[]; };
+layout(std430, binding = 3) writeonly buffer Meta { uvec2 meta[]; };
+shared float vals[UNICORN_MAX_HEAD_DIM];
+#endif
 
 void main() {
   const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y;
@@ -32,5 +41,31 @@ void main() {
       acc += o_part[(base + s) * D + d] * exp(ml_part[base + s].x - mx);
     }
     out_[t * p.o_stride + h * D + d] = acc * inv;
+#ifdef UNICORN_ATTN_QUANT
+    vals[d] = acc * inv;
+#endif
   }
+#ifdef UNICORN_ATTN_QUANT
+  // One invocation per block of 32: the head's blocks are whole (D % 32 == 0).
+  barrier();
+  const uint k = p.n_heads * D, nb = D / 32;
+  for (uint b = gl_LocalInvocationID.x; b < nb; b += WG) {
+    float amax = 0.0;
+    for (uint i = 0; i < 32; ++i) amax = max(amax, abs(vals[b * 32 + i]));
+    const float id = Q8InverseScale(amax);
+    int sum = 0;
+    uint words[8];
+    [[unroll]] for (uint i = 0; i < 8; ++i) {
+      const uint e = b * 32 + i * 4;
+      int s4;
+      words[i] = Q8Pack(vec4(vals[e], vals[e + 1], vals[e + 2], vals[e + 3]), id, s4);
+      sum += s4;
+    }
+    const uint blk = h * nb + b;                   // the block's index in the token's k
+    const uint qbase = (t * k / 4 + blk * 8) / 4;  // in uvec4
+    q4[qbase] = uvec4(words[0], words[1], words[2], words[3]);
+    q4[qbase + 1] = uvec4(words[4], words[5], words[6], words[7]);
+    meta[(p.n_tokens * k / 4) / 2 + t * (k / 32) + blk] = Q8Meta(amax, sum);
+  }
+#endif
 }

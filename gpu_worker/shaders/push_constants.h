@@ -96,6 +96,8 @@ UNICORN_PUSH_SIZE(HeadPush, 16)
 // Query t sees the keys at positions spans[t].x .. spans[t].y (inclusive,
 // i32; causal, sliding-window and image masks are built into the spans); the
 // key at position j lives in slot j % cap.
+// The attention kernels' largest head_dim (Gemma 3: 256 on 1B/4B/12B, 128 on 27B).
+#define UNICORN_MAX_HEAD_DIM 256
 struct AttnPush {
   uint n_tokens;
   uint n_heads;

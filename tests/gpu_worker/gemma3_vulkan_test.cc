@@ -246,14 +246,19 @@ TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
 }
 
 // UNICORN_VK_INT8=1: single-token decode steps take int8 activations too
-// (=batch keeps them on F32).
+// (=batch keeps them on F32). With heads of whole int8 blocks (32 here, as
+// Gemma 3's 128 and 256), decode attention's merge writes the o product's
+// input quantized itself.
 TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   auto ops = ProfiledOpsWithInt8("1");
   ASSERT_TRUE(ops.ok()) << ops.status();
   if (!(*ops)->device().caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
   cpu::CpuOps cpu_ops(cpu::CpuOptions{2});
-  Fixture fv(TinyConfig(), DType::kQ8_0, DType::kF32, **ops, 3);
-  Fixture fc(TinyConfig(), DType::kQ8_0, DType::kF32, cpu_ops, 3);
+  Gemma3Config config = TinyConfig();
+  config.head_dim = 32;
+  config.query_pre_attn_scalar = 32;
+  Fixture fv(config, DType::kQ8_0, DType::kF32, **ops, 3);
+  Fixture fc(config, DType::kQ8_0, DType::kF32, cpu_ops, 3);
   auto run = [&](Fixture& f) {
     auto s = f.Session(8);
     std::vector<float> logits;
@@ -266,11 +271,15 @@ TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   auto quantized = [](vk::VulkanOps& o) {
     int q = 0;
     for (const auto& r : o.LastProfile()) {
-      q += r.label == "quantize_q8" || r.label == "add_rms_norm+q8";
+      q += r.label == "quantize_q8" || r.label == "add_rms_norm+q8" || r.label == "attention+q8";
     }
     return q;
   };
   EXPECT_GE(quantized(**ops), 4 * fv.config.num_layers);
+  int merged = 0;
+  for (const auto& r : (*ops)->LastProfile()) merged += r.label == "attention+q8";
+  // The decode path's split and merge each carry the label.
+  EXPECT_EQ(merged, 2 * fv.config.num_layers);
   // =batch: the decode step stays on F32 activations.
   auto batch_ops = ProfiledOpsWithInt8("batch");
   ASSERT_TRUE(batch_ops.ok()) << batch_ops.status();

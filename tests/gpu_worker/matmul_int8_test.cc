@@ -194,6 +194,70 @@ TEST(VkInt8, FusedNormWritesWhatQuantizeWrites) {
   }
 }
 
+// Decode attention's merge (attn_reduce_q8) writes its output's int8 blocks
+// exactly as QuantizeQ8 writes them from that output, for Gemma 3's head
+// sizes (256 and 128) and a head of one block, over several tokens.
+TEST(VkInt8, AttentionMergeWritesWhatQuantizeWrites) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  Int8On on(*env.kernels);
+  struct Shape {
+    uint32_t n, heads, kv_heads, dim;
+  };
+  for (const Shape& sh : {Shape{3, 4, 2, 256}, Shape{2, 8, 4, 128}, Shape{4, 2, 1, 32}}) {
+    const uint32_t cap = 24, hd = sh.heads * sh.dim;
+    AttnParams ap;
+    ap.n_tokens = sh.n;
+    ap.n_heads = sh.heads;
+    ap.n_kv_heads = sh.kv_heads;
+    ap.head_dim = sh.dim;
+    ap.cap = cap;
+    ap.scale = 1.0f / std::sqrt(float(sh.dim));
+    ap.path = AttnParams::Path::kDecode;
+    ap.n_splits = 3;
+    ASSERT_TRUE(env.kernels->CanQuantizeInAttention(ap));
+    std::vector<int32_t> spans;
+    for (uint32_t t = 0; t < sh.n; ++t) spans.insert(spans.end(), {0, int32_t(cap - 1 - t)});
+    Buffer bq = Upload(d, Random(size_t(sh.n) * hd, 41, -1, 1)),
+           bk = Upload(d, Random(size_t(cap) * sh.kv_heads * sh.dim, 42, -1, 1)),
+           bv = Upload(d, Random(size_t(cap) * sh.kv_heads * sh.dim, 43, -1, 1)),
+           bp = Upload(d, spans), bo = Zeros(d, size_t(sh.n) * hd * 4),
+           scratch = Zeros(d, Kernels::AttnScratchBytes(ap));
+    const uint64_t qb = Kernels::Q8ActivationBytes(sh.n, hd);
+    Buffer fused = Zeros(d, qb), plain = Zeros(d, qb);
+    ap.xq = fused.All();
+    RunCmd(d, [&](CommandBuffer& cmd) {
+      Status s = env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo.All(),
+                                        scratch.All(), ap);
+      ASSERT_TRUE(s.ok()) << s;
+      cmd.Barrier();
+      s = env.kernels->QuantizeQ8(cmd, bo.All(), plain.All(), sh.n, hd);
+      ASSERT_TRUE(s.ok()) << s;
+    });
+    EXPECT_EQ(Download<uint32_t>(d, fused, qb / 4), Download<uint32_t>(d, plain, qb / 4))
+        << sh.n << " tokens of " << sh.heads << " x " << sh.dim;
+  }
+  // Heads out of whole blocks, or outputs with gaps between tokens: a clear error.
+  Buffer b = Zeros(d, 1 << 20);
+  CommandBuffer cmd(d);
+  cmd.Begin();
+  for (auto [dim, stride] : {std::pair{48u, 0u}, {64u, 512u}}) {
+    AttnParams ap;
+    ap.n_tokens = 1;
+    ap.n_heads = ap.n_kv_heads = 4;
+    ap.head_dim = dim;
+    ap.cap = 8;
+    ap.o_stride = stride;
+    ap.path = AttnParams::Path::kDecode;
+    ap.xq = b.All();
+    EXPECT_FALSE(env.kernels->CanQuantizeInAttention(ap));
+    Status s =
+        env.kernels->Attention(cmd, b.All(), b.All(), b.All(), b.All(), b.All(), b.All(), ap);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("int8"), std::string::npos) << s;
+  }
+}
+
 class VkInt8Dtype : public ::testing::TestWithParam<DType> {};
 
 // Every token class, ragged rows (not a multiple of the workgroup's rows),
