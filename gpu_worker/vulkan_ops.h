@@ -54,7 +54,9 @@ struct VulkanOptions {
   // (Kernels::set_autotune); UNICORN_VK_TUNE=0/1 overrides. Products of
   // Q4_0/Q8_0 weights over 1..16 tokens quantize their activations to int8
   // where the device's int8 dot products are in hardware (Kernels::set_int8);
-  // UNICORN_VK_INT8=0/1 overrides, =batch keeps single tokens on F32.
+  // UNICORN_VK_INT8=0/1 overrides, =batch keeps single tokens on F32;
+  // UNICORN_VK_INT8_FUSE=0 has the attention merge leave quantizing the o
+  // product's input to a quantize_q8 dispatch (for measuring it).
   size_t max_graphs = 16;  // cached command buffers
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
@@ -207,6 +209,7 @@ class VulkanOps : public Ops {
   Buffer scratch_;       // attention's split-K partials
   Buffer int8_scratch_;  // int8 activations of the few-token products (Kernels::QuantizeQ8)
   uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
+  bool int8_fuse_ = true;         // producers write int8 themselves where they can
   Buffer upload_;                 // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host

@@ -410,7 +410,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       //     product (o) reads it next.
       ap = AttentionParams(op);
       const uint32_t hd = ap.n_heads * ap.head_dim;
-      if (k.CanQuantizeInAttention(ap) && int8_reader(op.b[4], i + 1, ap.n_tokens, hd)) {
+      if (int8_fuse_ && k.CanQuantizeInAttention(ap) &&
+          int8_reader(op.b[4], i + 1, ap.n_tokens, hd)) {
         ap.xq = xq;
         w.push_back(xq.buffer);
       }
