@@ -34,6 +34,7 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"matmul_batch", {matmul_batch_spv, matmul_batch_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
       {"matvec_int8", {matvec_int8_spv, matvec_int8_spv_size, sizeof(MatMulPush), 4}},
+      {"matvec_int8_q8", {matvec_int8_q8_spv, matvec_int8_q8_spv_size, sizeof(MatMulPush), 6}},
       {"quantize_q8", {quantize_q8_spv, quantize_q8_spv_size, sizeof(MatMulPush), 2}},
       {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
       {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 8}},
@@ -201,6 +202,14 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
       return absl::InvalidArgumentError("[vk] matmul: int8 activation buffer too small");
     }
     UNICORN_ASSIGN_OR_RETURN(auto shape, Int8Shape(w, n, opt));
+    if (opt.xq_out.size > 0 &&
+        (m % 32 != 0 || 32 % (shape.first & 0xFF) != 0 ||
+         opt.xq_out.size < Q8ActivationBytes(n, m) || opt.counters.size < m / 32 * 4)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[vk] matmul: cannot also write int8 activations (", m, " outputs of ",
+                       shape.first & 0xFF, "-row workgroups, ", opt.xq_out.size, " bytes out, ",
+                       opt.counters.size, " bytes of counters)"));
+    }
     return RecordMatMul(cmd, w, opt.xq, y, n, opt, Kind::kInt8, shape.first, shape.second);
   }
   const bool vector = opt.path == MatMulOptions::Path::kVector ||
@@ -370,10 +379,15 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
   SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
   if (kind == Kind::kInt8) {  // x is the quantized activations
     const uint32_t rows = a & 0xFF, cols = a >> 8;
-    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
-                             Get("matvec_int8", b, {uint32_t(w.dtype), rows, opt.flags, cols}));
-    cmd.Dispatch(*p, {w.buf, x, y, bias}, push,
-                 Grid(uint64_t(CeilDiv(m, rows)) * CeilDiv(n, cols)));
+    const bool quant = opt.xq_out.size > 0;
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get(quant ? "matvec_int8_q8" : "matvec_int8", b,
+                                                    {uint32_t(w.dtype), rows, opt.flags, cols}));
+    const auto grid = Grid(uint64_t(CeilDiv(m, rows)) * CeilDiv(n, cols));
+    if (quant) {
+      cmd.Dispatch(*p, {w.buf, x, y, bias, opt.xq_out, opt.counters}, push, grid);
+    } else {
+      cmd.Dispatch(*p, {w.buf, x, y, bias}, push, grid);
+    }
     return absl::OkStatus();
   }
   if (vector && a == 0) {  // the batch kernel, b = its k slice | prefetching (bit 0)

@@ -49,6 +49,10 @@ struct MatMulOptions {
   // tokens per workgroup (0 = auto or tuned).
   SubBuffer xq;
   uint32_t int8_cols = 0;
+  // With xq: y is also written as int8 blocks into xq_out, as QuantizeQ8
+  // would write it from y (m % 32 == 0), for the next int8 product.
+  // `counters`: m / 32 uints, zero before the product and left zero.
+  SubBuffer xq_out, counters;
 };
 
 // What HeadNormRope does (UNICORN_HEAD_* flags) and its shapes.

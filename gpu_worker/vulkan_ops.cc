@@ -635,10 +635,11 @@ StatusOr<SubBuffer> VulkanOps::RopeTable(int head_dim, float theta, float factor
   return it->second.All();
 }
 
-StatusOr<SubBuffer> VulkanOps::Scratch(Buffer* buf, uint64_t bytes, const char* what) {
+StatusOr<SubBuffer> VulkanOps::Scratch(Buffer* buf, uint64_t bytes, const char* what, bool zero) {
   if (buf->size() < bytes) {
     DropGraphs();
     UNICORN_ASSIGN_OR_RETURN(*buf, device_->allocator().Create(bytes, MemoryUse::kDevice, what));
+    if (zero) UNICORN_RETURN_IF_ERROR(device_->allocator().Zero(buf->All()));
   }
   return buf->All();
 }

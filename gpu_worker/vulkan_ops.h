@@ -20,9 +20,9 @@
 //   1..16 tokens reads its input as int8 blocks: quantized once per
 //   distinct input (q/k/v share one, gate/up one), by the fused post-norm +
 //   residual + next norm itself where it produces that input, by decode
-//   attention's merge for the o product (heads of whole blocks), else by a
-//   quantize dispatch of its own. This one changes the numerics, as the
-//   CPU backend's int8 activations do.
+//   attention's merge for the o product (heads of whole blocks), by the
+//   GEGLU product for the down product, else by a quantize dispatch. This one changes the numerics,
+//   as the CPU backend's int8 activations do.
 // - Barriers are placed only where an op touches a buffer that an op since
 //   the last barrier wrote (or writes one that was read).
 // - Weights live in large device buffers (arenas), uploaded once; 1-D
@@ -55,8 +55,9 @@ struct VulkanOptions {
   // Q4_0/Q8_0 weights over 1..16 tokens quantize their activations to int8
   // where the device's int8 dot products are in hardware (Kernels::set_int8);
   // UNICORN_VK_INT8=0/1 overrides, =batch keeps single tokens on F32;
-  // UNICORN_VK_INT8_FUSE=0 has the attention merge leave quantizing the o
-  // product's input to a quantize_q8 dispatch (for measuring it).
+  // UNICORN_VK_INT8_FUSE=0 has the attention merge and the GEGLU product
+  // leave quantizing the o and down products' inputs to quantize_q8
+  // dispatches (for measuring what writing them in place gains).
   size_t max_graphs = 16;  // cached command buffers
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
@@ -179,9 +180,10 @@ class VulkanOps : public Ops {
   void Fail(const Status& s);
   StatusOr<std::unique_ptr<Graph>> Record(const std::vector<Op>& ops);
   StatusOr<SubBuffer> RopeTable(int head_dim, float theta, float factor);
-  // `buf` (scratch_ or int8_scratch_) grown to at least `bytes`; growing it
-  // drops the cached command buffers, which refer to the old one.
-  StatusOr<SubBuffer> Scratch(Buffer* buf, uint64_t bytes, const char* what);
+  // `buf` (one of the scratch buffers) grown to at least `bytes` (and zeroed
+  // when grown, with `zero`); growing it drops the cached command buffers,
+  // which refer to the old one.
+  StatusOr<SubBuffer> Scratch(Buffer* buf, uint64_t bytes, const char* what, bool zero = false);
   StatusOr<SubBuffer> Arena(uint64_t bytes, const std::string& what, Buffer** owner,
                             VkDeviceSize* offset);
   void DropGraphs();
@@ -206,8 +208,10 @@ class VulkanOps : public Ops {
   std::vector<Buffer> arenas_;
   VkDeviceSize arena_used_ = 0;
   std::map<std::tuple<int, float, float>, Buffer> rope_tables_;
-  Buffer scratch_;       // attention's split-K partials
-  Buffer int8_scratch_;  // int8 activations of the few-token products (Kernels::QuantizeQ8)
+  Buffer scratch_;           // attention's split-K partials
+  Buffer int8_scratch_;      // int8 activations of the few-token products (Kernels::QuantizeQ8)
+  Buffer int8_out_scratch_;  // ... as a GEGLU product writes them for the down product
+  Buffer int8_counters_;     // that product's per-block counters (MatMulOptions::counters)
   uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
   bool int8_fuse_ = true;         // producers write int8 themselves where they can
   Buffer upload_;                 // host -> device staging of queued writes

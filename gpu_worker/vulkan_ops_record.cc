@@ -142,12 +142,15 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   const std::vector<Op>& ops = body;
   // Resources the recording refers to, made before anything is recorded (a
   // growing scratch buffer drops the cached command buffers).
-  uint64_t scratch_bytes = 16, int8_bytes = 16;
+  uint64_t scratch_bytes = 16, int8_bytes = 16, counter_bytes = 16;
   Kernels& k = *kernels_;
   for (const Op& op : ops) {
     if (op.kind == OpKind::kMatMul && UsesInt8(k, op, int8_min_tokens_)) {
-      int8_bytes =
-          std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), op.w[0]->w().cols));
+      const vk::Weight& wt = op.w[0]->w();
+      int8_bytes = std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), wt.cols));
+      // (A GEGLU's output, as the next product's int8 input: its gate rows.)
+      int8_bytes = std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), wt.rows));
+      counter_bytes = std::max<uint64_t>(counter_bytes, wt.rows / 32 * 4);
     } else if (op.kind == OpKind::kAttention) {
       scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(AttentionParams(op)));
     } else if (op.kind == OpKind::kRope) {
@@ -157,6 +160,11 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   UNICORN_ASSIGN_OR_RETURN(SubBuffer scratch,
                            Scratch(&scratch_, scratch_bytes, "attention scratch"));
   UNICORN_ASSIGN_OR_RETURN(SubBuffer xq, Scratch(&int8_scratch_, int8_bytes, "int8 activations"));
+  // A product that writes int8 for the next reads int8 itself: a second buffer.
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer xq_out,
+                           Scratch(&int8_out_scratch_, int8_bytes, "int8 product outputs"));
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer counters, Scratch(&int8_counters_, counter_bytes,
+                                                       "int8 block counters", /*zero=*/true));
 
   g->ops = queued;
   g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
@@ -207,14 +215,17 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   auto check = [&](Status s) {
     if (st.ok() && !s.ok()) st = s;
   };
-  // Int8 activations: op i's input x is quantized into xq, unless xq still
-  // holds it (written from x, which no op since `from` has written): q, k
-  // and v share one quantization, as do gate and up, and a fused
-  // post-norm + residual + next norm writes its output quantized too.
+  // Int8 activations: op i's input x is quantized into xq, unless `held`
+  // still holds it (written from x, which no op since `from` has written):
+  // q, k and v share one quantization, as do gate and up, and a fused
+  // post-norm + residual + next norm, decode attention's merge and a GEGLU
+  // product write their outputs quantized too (the last into xq_out, as it
+  // reads xq).
   struct {
     const OpsBuffer* x = nullptr;
     uint32_t n = 0, cols = 0;
     size_t from = 0;
+    SubBuffer in;
   } held;
   auto int8_input = [&](size_t i, MatMulOptions* opt) {
     const Op& op = ops[i];
@@ -231,9 +242,9 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       barriers.Access({x}, {xq.buffer});
       cmd.SetLabel("quantize_q8");
       check(k.QuantizeQ8(cmd, op.b[0]->All(), xq, n, cols));
-      held = {op.b[0], n, cols, i + 1};
+      held = {op.b[0], n, cols, i + 1, xq};
     }
-    opt->xq = xq;
+    opt->xq = held.in;
   };
   // Whether the first op after `from` to touch `y` is an int8 product of
   // rows x n that reads it.
@@ -282,7 +293,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
                              next ? next->w[0]->w().buf : SubBuffer{},
                              next ? next->b[1]->All() : SubBuffer{}, rows, n, op.f[0],
                              quant ? xq : SubBuffer{}));
-          if (quant) held = {next->b[1], rows, n, after};
+          if (quant) held = {next->b[1], rows, n, after, xq};
           done[i] = done[i + 1] = 1;
           if (next) done[i + 2] = 1;
           op_mark(trace::Kind::kOpAddNorm);
@@ -310,17 +321,28 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         MatMulOptions opt;
         opt.flags = UNICORN_MM_GEGLU;
         int8_input(i, &opt);
-        cmd.SetLabel(absl::StrCat("matvec+geglu ", Role(op.w[0]->name())));
+        // (2b) ... writing its output quantized for an int8 down product.
+        const uint32_t n = uint32_t(op.i[0]);
+        const bool quant = opt.xq.size > 0 && int8_fuse_ && wg.rows % 32 == 0 &&
+                           int8_reader(op.b[1], i + 3, n, wg.rows);
+        if (quant) {
+          opt.xq_out = xq_out;
+          opt.counters = counters;
+        }
+        const std::string label =
+            absl::StrCat(quant ? "matvec+geglu+q8 " : "matvec+geglu ", Role(op.w[0]->name()));
+        cmd.SetLabel(label);
         r = {vb(op.b[0])};
-        if (opt.xq.size > 0) r.push_back(xq.buffer);
+        if (opt.xq.size > 0) r.push_back(opt.xq.buffer);
         w = {vb(op.b[1])};
+        if (quant) w.insert(w.end(), {xq_out.buffer, counters.buffer});
         barriers.Access(r, w);
-        g->label_bytes[absl::StrCat("matvec+geglu ", Role(op.w[0]->name()))] +=
-            wg.buf.size + wu.buf.size;
+        g->label_bytes[label] += wg.buf.size + wu.buf.size;
         vk::Weight both = wg;
         both.buf.size = wg.buf.size + wu.buf.size;
         both.rows = 2 * wg.rows;
-        check(k.MatMul(cmd, both, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));
+        check(k.MatMul(cmd, both, op.b[0]->All(), op.b[1]->All(), n, opt));
+        if (quant) held = {op.b[1], n, wg.rows, i + 3, xq_out};
         done[i] = done[i + 1] = done[i + 2] = 1;
         op_mark(trace::Kind::kOpGateUpGeglu);
         continue;
@@ -401,7 +423,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     MatMulOptions mm;
     if (op.kind == OpKind::kMatMul) int8_input(i, &mm);
     op.Access(&r, &w);
-    if (mm.xq.size > 0) r.push_back(xq.buffer);
+    if (mm.xq.size > 0) r.push_back(mm.xq.buffer);
     AttnParams ap;
     if (op.kind == OpKind::kAttention) {  // the decode path also writes the scratch
       r.push_back(scratch.buffer);
@@ -477,7 +499,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         cmd.SetLabel(ap.xq.size > 0 ? "attention+q8" : "attention");
         check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
                           op.b[4]->All(), scratch, ap));
-        if (ap.xq.size > 0) held = {op.b[4], ap.n_tokens, ap.n_heads * ap.head_dim, i + 1};
+        if (ap.xq.size > 0) held = {op.b[4], ap.n_tokens, ap.n_heads * ap.head_dim, i + 1, xq};
         break;
       }
       case OpKind::kGeluMul:

@@ -16,6 +16,11 @@
 //   xq: n tokens of k as q8_activations.glsl lays them out   bias: [m]
 // Dispatch: ceil(m / ROWS) * ceil(n / COLS) workgroups, flattened over x and
 // y; the column groups of one row group are neighbours.
+// Built with UNICORN_MM_QUANT_OUT (the matvec_int8_q8 variant; m % 32 == 0,
+// ROWS divides 32): y is also written as int8 blocks into xq_out, as
+// quantize_q8.comp would write it, for the next int8 product. The workgroups
+// of a 32-row block count themselves on counters[block] (zero before, zero
+// after); the last to finish quantizes the block for all n tokens.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -41,7 +46,15 @@ layout(push_constant) uniform Push { MatMulPush p; };
 layout(std430, binding = 0) readonly buffer WeightU16 { uint16_t w_u16[]; };
 layout(std430, binding = 1) readonly buffer XQ { uvec4 xq4[]; };
 layout(std430, binding = 1) readonly buffer XMeta { uvec2 xmeta[]; };
+#ifdef UNICORN_MM_QUANT_OUT
+layout(std430, binding = 2) coherent buffer Y { float y[]; };  // read back by other workgroups
+layout(std430, binding = 4) writeonly buffer QOut { uvec4 qo4[]; };
+layout(std430, binding = 4) writeonly buffer QOutMeta { uvec2 qo_meta[]; };
+layout(std430, binding = 5) coherent buffer Counters { uint counters[]; };
+shared bool last_of_block;
+#else
 layout(std430, binding = 2) buffer Y { float y[]; };
+#endif
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
 #include "matmul_epilogue.glsl"
 
@@ -124,4 +137,38 @@ void main() {
     const float up = MATS == 2 ? SumPartials((j * MATS * ROWS + ROWS + r) * WG) : 0.0;
     StoreOutput(SumPartials((j * MATS * ROWS + r) * WG), up, row, col * p.y_stride + row);
   }
+#ifdef UNICORN_MM_QUANT_OUT
+  // Publish this workgroup's outputs, then count it on its block.
+  memoryBarrierBuffer();
+  barrier();
+  const uint blk = row0 / 32;
+  if (tid == 0) {
+    last_of_block = atomicAdd(counters[blk], 1u) + 1 == (32 / ROWS) * col_groups;
+  }
+  barrier();
+  if (!last_of_block) return;
+  memoryBarrierBuffer();
+  if (tid == 0) counters[blk] = 0;
+  for (uint t = tid; t < p.n; t += WG) {
+    const uint yb = t * p.y_stride + blk * 32;
+    float v[32];
+    float amax = 0.0;
+    [[unroll]] for (uint i = 0; i < 32; ++i) {
+      v[i] = y[yb + i];
+      amax = max(amax, abs(v[i]));
+    }
+    const float id = Q8InverseScale(amax);
+    int sum = 0;
+    uint words[8];
+    [[unroll]] for (uint i = 0; i < 8; ++i) {
+      int s4;
+      words[i] = Q8Pack(vec4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]), id, s4);
+      sum += s4;
+    }
+    const uint qbase = (t * p.m / 4 + blk * 8) / 4;  // in uvec4
+    qo4[qbase] = uvec4(words[0], words[1], words[2], words[3]);
+    qo4[qbase + 1] = uvec4(words[4], words[5], words[6], words[7]);
+    qo_meta[(p.n * p.m / 4) / 2 + t * (p.m / 32) + blk] = Q8Meta(amax, sum);
+  }
+#endif
 }

@@ -187,6 +187,28 @@ TEST(VkGemma3, GreedyGenerationEqualsCpuBackend) {
   EXPECT_EQ(run(fv), run(fc));
 }
 
+// TinyConfig with heads of a whole int8 block (as Gemma 3's 128 and 256) and
+// gate and up back to back in the arena (rows x row bytes a multiple of its
+// 256-byte alignment), so that attention and the GEGLU product can write
+// int8 outputs.
+Gemma3Config Int8Config() {
+  Gemma3Config config = TinyConfig();
+  config.head_dim = 32;
+  config.query_pre_attn_scalar = 32;
+  config.intermediate_size = 128;
+  return config;
+}
+
+// The dispatches of the last step that wrote int8 activations.
+int Quantizations(vk::VulkanOps& ops) {
+  int q = 0;
+  for (const auto& r : ops.LastProfile()) {
+    q += r.label == "quantize_q8" || r.label == "add_rms_norm+q8" || r.label == "attention+q8" ||
+         r.label.rfind("matvec+geglu+q8", 0) == 0;
+  }
+  return q;
+}
+
 // A profiled Vulkan backend made with UNICORN_VK_INT8=mode.
 StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
   vk::VulkanOptions opt;
@@ -202,7 +224,8 @@ StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
 // Int8 activations (UNICORN_VK_INT8=1; on by default only where int8 dot
 // products are in hardware): chunks of 2..16 tokens quantize each product's
 // input once per distinct input (q, k and v share one, gate and up one; the
-// fused norm before them writes it) and take matvec_int8.comp. The CPU backend quantizes its
+// fused norm before them writes it, and a GEGLU product the down product's)
+// and take matvec_int8.comp. The CPU backend quantizes its
 // activations the same way for these formats, so the two agree exactly up to the activations whose
 // rounding flips between them (inputs an ulp apart near a half step): on
 // this model Q8_0 agrees to 2e-6, and Q4_0 has a flip at the sixth token
@@ -215,9 +238,13 @@ TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
   ASSERT_TRUE(ops.ok()) << ops.status();
   if (!(*ops)->device().caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
   cpu::CpuOps cpu_ops(cpu::CpuOptions{2});
-  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
-    Fixture fv(TinyConfig(), t, DType::kF32, **ops, 5);
-    Fixture fc(TinyConfig(), t, DType::kF32, cpu_ops, 5);
+  for (auto [t, fusing] : {std::pair{DType::kQ8_0, false},
+                           {DType::kQ4_0, false},
+                           {DType::kQ8_0, true},
+                           {DType::kQ4_0, true}}) {
+    const Gemma3Config config = fusing ? Int8Config() : TinyConfig();
+    Fixture fv(config, t, DType::kF32, **ops, 5);
+    Fixture fc(config, t, DType::kF32, cpu_ops, 5);
     const std::vector<int> tokens = Tokens(14, fv.config.vocab_size, 4, fv.config.image_token_id);
     auto run = [&](Fixture& f) {
       auto s = f.Session(8);
@@ -236,29 +263,30 @@ TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
     const int layers = fv.config.num_layers;
     // One quantization for q/k/v, o, gate/up and down per layer, one for the
     // LM head; the fused post-norm + residual + next norms (2 per layer but
-    // the last) write theirs where the device has subgroup shuffles.
-    const int fused = count["add_rms_norm+q8"];
-    EXPECT_GE(count["quantize_q8"] + fused, 4 * layers) << Traits(t).name;
-    EXPECT_LE(count["quantize_q8"] + fused, 4 * layers + 1) << Traits(t).name;
+    // the last) write theirs where the device has subgroup shuffles, and
+    // the GEGLU products (all but the last layer's) where gate and up fuse.
+    const std::string what = std::string(Traits(t).name) + (fusing ? ", fusing" : "");
+    EXPECT_GE(Quantizations(**ops), 4 * layers) << what;
+    EXPECT_LE(Quantizations(**ops), 4 * layers + 1) << what;
     const vk::DeviceCaps& caps = (*ops)->device().caps();
-    EXPECT_EQ(fused, caps.subgroup_shuffle && caps.subgroup_size >= 8 ? 2 * layers - 1 : 0);
+    EXPECT_EQ(count["add_rms_norm+q8"],
+              caps.subgroup_shuffle && caps.subgroup_size >= 8 ? 2 * layers - 1 : 0)
+        << what;
+    EXPECT_EQ(count["matvec+geglu+q8 ffn_gate"], fusing ? layers - 1 : 0) << what;
   }
 }
 
 // UNICORN_VK_INT8=1: single-token decode steps take int8 activations too
 // (=batch keeps them on F32). With heads of whole int8 blocks (32 here, as
 // Gemma 3's 128 and 256), decode attention's merge writes the o product's
-// input quantized itself.
+// input quantized itself, and the GEGLU product the down product's.
 TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   auto ops = ProfiledOpsWithInt8("1");
   ASSERT_TRUE(ops.ok()) << ops.status();
   if (!(*ops)->device().caps().int8_dot) GTEST_SKIP() << "no int8 dot products";
   cpu::CpuOps cpu_ops(cpu::CpuOptions{2});
-  Gemma3Config config = TinyConfig();
-  config.head_dim = 32;
-  config.query_pre_attn_scalar = 32;
-  Fixture fv(config, DType::kQ8_0, DType::kF32, **ops, 3);
-  Fixture fc(config, DType::kQ8_0, DType::kF32, cpu_ops, 3);
+  Fixture fv(Int8Config(), DType::kQ8_0, DType::kF32, **ops, 3);
+  Fixture fc(Int8Config(), DType::kQ8_0, DType::kF32, cpu_ops, 3);
   auto run = [&](Fixture& f) {
     auto s = f.Session(8);
     std::vector<float> logits;
@@ -268,24 +296,23 @@ TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   };
   const std::vector<float> got = run(fv), want = run(fc);
   EXPECT_LT(MaxAbsDiff(got.data(), want.data(), want.size()), 0.1 * Std(want));
-  auto quantized = [](vk::VulkanOps& o) {
-    int q = 0;
-    for (const auto& r : o.LastProfile()) {
-      q += r.label == "quantize_q8" || r.label == "add_rms_norm+q8" || r.label == "attention+q8";
-    }
-    return q;
-  };
-  EXPECT_GE(quantized(**ops), 4 * fv.config.num_layers);
-  int merged = 0;
-  for (const auto& r : (*ops)->LastProfile()) merged += r.label == "attention+q8";
+  EXPECT_GE(Quantizations(**ops), 4 * fv.config.num_layers);
+  std::map<std::string, int> count;
+  for (const auto& r : (*ops)->LastProfile()) ++count[r.label];
+  const int layers = fv.config.num_layers;
   // The decode path's split and merge each carry the label.
-  EXPECT_EQ(merged, 2 * fv.config.num_layers);
+  EXPECT_EQ(count["attention+q8"], 2 * layers);
+  // The last layer keeps its GEGLU unfused (see VkGemma3.DecodeStepIsFusedAndProfiled).
+  EXPECT_EQ(count["matvec+geglu+q8 ffn_gate"], layers - 1);
+  // So only the first layer's input, the last layer's down input and the
+  // LM head's input take quantize dispatches.
+  EXPECT_EQ(count["quantize_q8"], 3);
   // =batch: the decode step stays on F32 activations.
   auto batch_ops = ProfiledOpsWithInt8("batch");
   ASSERT_TRUE(batch_ops.ok()) << batch_ops.status();
   Fixture fb(TinyConfig(), DType::kQ8_0, DType::kF32, **batch_ops, 3);
   run(fb);
-  EXPECT_EQ(quantized(**batch_ops), 0);
+  EXPECT_EQ(Quantizations(**batch_ops), 0);
 }
 
 }  // namespace

@@ -258,6 +258,68 @@ TEST(VkInt8, AttentionMergeWritesWhatQuantizeWrites) {
   }
 }
 
+// A GEGLU product that also writes its output as int8 blocks (for the down
+// product) writes exactly what QuantizeQ8 writes from that output: every
+// token class, 1-8 rows per workgroup, two column groups (11 and 16 tokens), and
+// twice in one command buffer (the block counters are left zero).
+TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  if (!d.caps().int8_dot) GTEST_SKIP() << "no int8 dot products on " << d.caps().name;
+  Int8On on(*env.kernels);
+  struct Shape {
+    uint32_t m, k, n, rows, cols;
+  };
+  for (const Shape& sh : {Shape{96, 64, 1, 2, 1}, Shape{64, 128, 5, 1, 8}, Shape{128, 64, 16, 4, 8},
+                          Shape{64, 96, 11, 8, 8}}) {
+    TestMatrix w = MakeMatrix(DType::kQ4_0, 2 * int(sh.m), int(sh.k), 500 + int(sh.m), 0.5f);
+    Buffer bw = Upload(d, w.bytes), bx = Upload(d, Random(size_t(sh.n) * sh.k, 51, -1, 1));
+    Buffer bq = Zeros(d, Kernels::Q8ActivationBytes(sh.n, sh.k)), by = Zeros(d, sh.n * sh.m * 4);
+    const uint64_t qb = Kernels::Q8ActivationBytes(sh.n, sh.m);
+    Buffer fused = Zeros(d, qb), plain = Zeros(d, qb), counters = Zeros(d, sh.m / 32 * 4);
+    Weight wt{bw.All(), DType::kQ4_0, 2 * sh.m, sh.k};
+    MatMulOptions opt;
+    opt.flags = UNICORN_MM_GEGLU;
+    opt.xq = bq.All();
+    opt.matvec_rows = sh.rows;
+    opt.int8_cols = sh.cols;
+    opt.xq_out = fused.All();
+    opt.counters = counters.All();
+    RunCmd(d, [&](CommandBuffer& cmd) {
+      Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), sh.n, sh.k);
+      ASSERT_TRUE(s.ok()) << s;
+      for (int rep = 0; rep < 2; ++rep) {
+        cmd.Barrier();
+        s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), sh.n, opt);
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      cmd.Barrier();
+      s = env.kernels->QuantizeQ8(cmd, by.All(), plain.All(), sh.n, sh.m);
+      ASSERT_TRUE(s.ok()) << s;
+    });
+    const std::string what = absl::StrCat(sh.m, " outputs, ", sh.n, " tokens, ", sh.rows,
+                                          " rows x ", sh.cols, " tokens per workgroup");
+    EXPECT_EQ(Download<uint32_t>(d, fused, qb / 4), Download<uint32_t>(d, plain, qb / 4)) << what;
+    EXPECT_EQ(Download<uint32_t>(d, counters, sh.m / 32), std::vector<uint32_t>(sh.m / 32, 0u))
+        << what;
+  }
+  // Outputs out of whole blocks, or a buffer too small: a clear error.
+  Buffer b = Zeros(d, 1 << 16);
+  CommandBuffer cmd(d);
+  cmd.Begin();
+  for (auto [m, bytes] : {std::pair{48u, 1u << 16}, {64u, 64u}}) {
+    MatMulOptions opt;
+    opt.flags = UNICORN_MM_GEGLU;
+    opt.xq = b.All();
+    opt.xq_out = b.Sub(0, bytes);
+    opt.counters = b.All();
+    Weight wt{b.All(), DType::kQ8_0, 2 * m, 32};
+    Status s = env.kernels->MatMul(cmd, wt, b.All(), b.All(), 1, opt);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("int8"), std::string::npos) << s;
+  }
+}
+
 class VkInt8Dtype : public ::testing::TestWithParam<DType> {};
 
 // Every token class, ragged rows (not a multiple of the workgroup's rows),
