@@ -40,10 +40,14 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   const char* int8 = std::getenv("UNICORN_VK_INT8");
   ops->kernels_->set_int8(int8 ? std::strcmp(int8, "0") != 0 : caps.int8_dot_accelerated);
   ops->int8_min_tokens_ = int8 && std::strcmp(int8, "batch") == 0 ? 2 : 1;
-  // "0": producers other than the fused norm leave quantizing to quantize_q8
-  // dispatches (to measure what writing int8 in the producer gains).
+  // Which producers besides the fused norm write int8 themselves (see
+  // VulkanOptions): "0" none, default the attention merge, "all" also the
+  // GEGLU product.
   const char* fuse = std::getenv("UNICORN_VK_INT8_FUSE");
-  ops->int8_fuse_ = !(fuse != nullptr && std::strcmp(fuse, "0") == 0);
+  ops->int8_fuse_ = fuse == nullptr                 ? 1
+                    : std::strcmp(fuse, "0") == 0   ? 0
+                    : std::strcmp(fuse, "all") == 0 ? 2
+                                                    : 1;
   ops->clock_ = DeviceClock(caps.timestamp_period_ns, caps.timestamp_valid_bits);
   const char* cal = std::getenv("UNICORN_VK_CALIBRATE");
   if (options.calibrated_clock && !(cal != nullptr && std::strcmp(cal, "0") == 0)) {

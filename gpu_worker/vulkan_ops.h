@@ -21,7 +21,8 @@
 //   distinct input (q/k/v share one, gate/up one), by the fused post-norm +
 //   residual + next norm itself where it produces that input, by decode
 //   attention's merge for the o product (heads of whole blocks), by the
-//   GEGLU product for the down product, else by a quantize dispatch. This one changes the numerics,
+//   GEGLU product for the down product (opt-in, see VulkanOptions), else
+//   by a quantize dispatch. This one changes the numerics,
 //   as the CPU backend's int8 activations do.
 // - Barriers are placed only where an op touches a buffer that an op since
 //   the last barrier wrote (or writes one that was read).
@@ -55,9 +56,11 @@ struct VulkanOptions {
   // Q4_0/Q8_0 weights over 1..16 tokens quantize their activations to int8
   // where the device's int8 dot products are in hardware (Kernels::set_int8);
   // UNICORN_VK_INT8=0/1 overrides, =batch keeps single tokens on F32;
-  // UNICORN_VK_INT8_FUSE=0 has the attention merge and the GEGLU product
-  // leave quantizing the o and down products' inputs to quantize_q8
-  // dispatches (for measuring what writing them in place gains).
+  // Decode attention's merge writes the o product's input as int8 itself;
+  // UNICORN_VK_INT8_FUSE=all has the GEGLU product write the down product's
+  // too (its workgroups hand each block to the last one through memory, a
+  // pattern checked on lavapipe but not yet on a GPU, so it is opt-in), =0
+  // neither (both inputs take quantize_q8 dispatches; for A/B runs).
   size_t max_graphs = 16;  // cached command buffers
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
@@ -213,7 +216,7 @@ class VulkanOps : public Ops {
   Buffer int8_out_scratch_;  // ... as a GEGLU product writes them for the down product
   Buffer int8_counters_;     // that product's per-block counters (MatMulOptions::counters)
   uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
-  bool int8_fuse_ = true;         // producers write int8 themselves where they can
+  int int8_fuse_ = 1;             // producers that write int8: 0 norms, 1 + attention, 2 + GEGLU
   Buffer upload_;                 // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host

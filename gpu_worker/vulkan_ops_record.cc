@@ -323,7 +323,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         int8_input(i, &opt);
         // (2b) ... writing its output quantized for an int8 down product.
         const uint32_t n = uint32_t(op.i[0]);
-        const bool quant = opt.xq.size > 0 && int8_fuse_ && wg.rows % 32 == 0 &&
+        const bool quant = opt.xq.size > 0 && int8_fuse_ >= 2 && wg.rows % 32 == 0 &&
                            int8_reader(op.b[1], i + 3, n, wg.rows);
         if (quant) {
           opt.xq_out = xq_out;
@@ -432,7 +432,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       //     product (o) reads it next.
       ap = AttentionParams(op);
       const uint32_t hd = ap.n_heads * ap.head_dim;
-      if (int8_fuse_ && k.CanQuantizeInAttention(ap) &&
+      if (int8_fuse_ >= 1 && k.CanQuantizeInAttention(ap) &&
           int8_reader(op.b[4], i + 1, ap.n_tokens, hd)) {
         ap.xq = xq;
         w.push_back(xq.buffer);

@@ -209,15 +209,20 @@ int Quantizations(vk::VulkanOps& ops) {
   return q;
 }
 
-// A profiled Vulkan backend made with UNICORN_VK_INT8=mode.
+// A profiled Vulkan backend made with UNICORN_VK_INT8=mode and every int8
+// producer fusion on (UNICORN_VK_INT8_FUSE=all).
 StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
   vk::VulkanOptions opt;
   const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
   opt.device = sel ? sel : "";
   opt.profile = true;
   setenv("UNICORN_VK_INT8", mode, 1);
+  // Unless the run sets it (=0 must fail the fusion counts).
+  const bool fuse_set = std::getenv("UNICORN_VK_INT8_FUSE") != nullptr;
+  if (!fuse_set) setenv("UNICORN_VK_INT8_FUSE", "all", 1);
   auto ops = vk::VulkanOps::Create(opt);
   unsetenv("UNICORN_VK_INT8");
+  if (!fuse_set) unsetenv("UNICORN_VK_INT8_FUSE");
   return ops;
 }
 
