@@ -3,6 +3,7 @@
 // backend's formula, the product against the F64 product of the exactly
 // dequantized weights with the activations the GPU quantized.
 #include <cmath>
+#include <functional>
 
 #include "tests/gpu_worker/cpu_twins.h"
 #include "tests/gpu_worker/vk_test_util.h"
@@ -64,6 +65,25 @@ Quantized ReadQuantized(Device& dev, const Buffer& xq, int n, int k) {
     out.bias.push_back(int(raw[words + 2 * i + 1]));
   }
   return out;
+}
+
+// Records `producer`, which writes y [n, k] in F32 and, fused, its int8
+// blocks into `fused`; then QuantizeQ8 of y. Expects the two int8 outputs
+// equal, word for word.
+void ExpectFusedEqualsQuantize(Env& env, const Buffer& y, const Buffer& fused, uint32_t n,
+                               uint32_t k, const std::function<Status(CommandBuffer&)>& producer,
+                               const std::string& what) {
+  Device& d = *env.device;
+  const uint64_t qb = Kernels::Q8ActivationBytes(n, k);
+  Buffer plain = Zeros(d, qb);
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    Status s = producer(cmd);
+    ASSERT_TRUE(s.ok()) << s << " (" << what << ")";
+    cmd.Barrier();
+    s = env.kernels->QuantizeQ8(cmd, y.All(), plain.All(), n, k);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  EXPECT_EQ(Download<uint32_t>(d, fused, qb / 4), Download<uint32_t>(d, plain, qb / 4)) << what;
 }
 
 struct Case {
@@ -169,18 +189,14 @@ TEST(VkInt8, FusedNormWritesWhatQuantizeWrites) {
     std::vector<float> h = Random(size_t(rows) * n, 32, -2, 2);
     Buffer bx = Upload(d, x), bh = Upload(d, h), bw = Upload(d, Random(n, 33, -1, 1)),
            bw2 = Upload(d, Random(n, 34, -1, 1)), by = Zeros(d, size_t(rows) * n * 4);
-    const uint64_t qb = Kernels::Q8ActivationBytes(rows, n);
-    Buffer fused = Zeros(d, qb), plain = Zeros(d, qb);
-    RunCmd(d, [&](CommandBuffer& cmd) {
-      Status s = env.kernels->AddRmsNorm(cmd, bx.All(), bw.All(), bh.All(), bw2.All(), by.All(),
+    Buffer fused = Zeros(d, Kernels::Q8ActivationBytes(rows, n));
+    ExpectFusedEqualsQuantize(
+        env, by, fused, rows, n,
+        [&](CommandBuffer& cmd) {
+          return env.kernels->AddRmsNorm(cmd, bx.All(), bw.All(), bh.All(), bw2.All(), by.All(),
                                          rows, n, 1e-6f, fused.All());
-      ASSERT_TRUE(s.ok()) << s;
-      cmd.Barrier();
-      s = env.kernels->QuantizeQ8(cmd, by.All(), plain.All(), rows, n);
-      ASSERT_TRUE(s.ok()) << s;
-    });
-    EXPECT_EQ(Download<uint32_t>(d, fused, qb / 4), Download<uint32_t>(d, plain, qb / 4))
-        << rows << " rows of " << n;
+        },
+        absl::StrCat(rows, " rows of ", n));
   }
   // Without a next norm, or rows out of whole blocks: a clear error.
   Buffer b = Zeros(d, 1 << 16);
@@ -223,19 +239,15 @@ TEST(VkInt8, AttentionMergeWritesWhatQuantizeWrites) {
            bv = Upload(d, Random(size_t(cap) * sh.kv_heads * sh.dim, 43, -1, 1)),
            bp = Upload(d, spans), bo = Zeros(d, size_t(sh.n) * hd * 4),
            scratch = Zeros(d, Kernels::AttnScratchBytes(ap));
-    const uint64_t qb = Kernels::Q8ActivationBytes(sh.n, hd);
-    Buffer fused = Zeros(d, qb), plain = Zeros(d, qb);
+    Buffer fused = Zeros(d, Kernels::Q8ActivationBytes(sh.n, hd));
     ap.xq = fused.All();
-    RunCmd(d, [&](CommandBuffer& cmd) {
-      Status s = env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo.All(),
+    ExpectFusedEqualsQuantize(
+        env, bo, fused, sh.n, hd,
+        [&](CommandBuffer& cmd) {
+          return env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo.All(),
                                         scratch.All(), ap);
-      ASSERT_TRUE(s.ok()) << s;
-      cmd.Barrier();
-      s = env.kernels->QuantizeQ8(cmd, bo.All(), plain.All(), sh.n, hd);
-      ASSERT_TRUE(s.ok()) << s;
-    });
-    EXPECT_EQ(Download<uint32_t>(d, fused, qb / 4), Download<uint32_t>(d, plain, qb / 4))
-        << sh.n << " tokens of " << sh.heads << " x " << sh.dim;
+        },
+        absl::StrCat(sh.n, " tokens of ", sh.heads, " x ", sh.dim));
   }
   // Heads out of whole blocks, or outputs with gaps between tokens: a clear error.
   Buffer b = Zeros(d, 1 << 20);
@@ -275,8 +287,8 @@ TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
     TestMatrix w = MakeMatrix(DType::kQ4_0, 2 * int(sh.m), int(sh.k), 500 + int(sh.m), 0.5f);
     Buffer bw = Upload(d, w.bytes), bx = Upload(d, Random(size_t(sh.n) * sh.k, 51, -1, 1));
     Buffer bq = Zeros(d, Kernels::Q8ActivationBytes(sh.n, sh.k)), by = Zeros(d, sh.n * sh.m * 4);
-    const uint64_t qb = Kernels::Q8ActivationBytes(sh.n, sh.m);
-    Buffer fused = Zeros(d, qb), plain = Zeros(d, qb), counters = Zeros(d, sh.m / 32 * 4);
+    Buffer fused = Zeros(d, Kernels::Q8ActivationBytes(sh.n, sh.m)),
+           counters = Zeros(d, sh.m / 32 * 4);
     Weight wt{bw.All(), DType::kQ4_0, 2 * sh.m, sh.k};
     MatMulOptions opt;
     opt.flags = UNICORN_MM_GEGLU;
@@ -285,21 +297,19 @@ TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
     opt.int8_cols = sh.cols;
     opt.xq_out = fused.All();
     opt.counters = counters.All();
-    RunCmd(d, [&](CommandBuffer& cmd) {
-      Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), sh.n, sh.k);
-      ASSERT_TRUE(s.ok()) << s;
-      for (int rep = 0; rep < 2; ++rep) {
-        cmd.Barrier();
-        s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), sh.n, opt);
-        ASSERT_TRUE(s.ok()) << s;
-      }
-      cmd.Barrier();
-      s = env.kernels->QuantizeQ8(cmd, by.All(), plain.All(), sh.n, sh.m);
-      ASSERT_TRUE(s.ok()) << s;
-    });
     const std::string what = absl::StrCat(sh.m, " outputs, ", sh.n, " tokens, ", sh.rows,
                                           " rows x ", sh.cols, " tokens per workgroup");
-    EXPECT_EQ(Download<uint32_t>(d, fused, qb / 4), Download<uint32_t>(d, plain, qb / 4)) << what;
+    ExpectFusedEqualsQuantize(
+        env, by, fused, sh.n, sh.m,
+        [&](CommandBuffer& cmd) {
+          UNICORN_RETURN_IF_ERROR(env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), sh.n, sh.k));
+          for (int rep = 0; rep < 2; ++rep) {
+            cmd.Barrier();
+            UNICORN_RETURN_IF_ERROR(env.kernels->MatMul(cmd, wt, bx.All(), by.All(), sh.n, opt));
+          }
+          return absl::OkStatus();
+        },
+        what);
     EXPECT_EQ(Download<uint32_t>(d, counters, sh.m / 32), std::vector<uint32_t>(sh.m / 32, 0u))
         << what;
   }
