@@ -142,15 +142,19 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   const std::vector<Op>& ops = body;
   // Resources the recording refers to, made before anything is recorded (a
   // growing scratch buffer drops the cached command buffers).
-  uint64_t scratch_bytes = 16, int8_bytes = 16, counter_bytes = 16;
+  uint64_t scratch_bytes = 16, int8_bytes = 16, out_bytes = 16, counter_bytes = 16;
   Kernels& k = *kernels_;
-  for (const Op& op : ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
     if (op.kind == OpKind::kMatMul && UsesInt8(k, op, int8_min_tokens_)) {
       const vk::Weight& wt = op.w[0]->w();
       int8_bytes = std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), wt.cols));
-      // (A GEGLU's output, as the next product's int8 input: its gate rows.)
-      int8_bytes = std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), wt.rows));
-      counter_bytes = std::max<uint64_t>(counter_bytes, wt.rows / 32 * 4);
+      // A gate product (GeLU-mul two ops on) may write its GEGLU output as
+      // int8 for the down product (fusion (2b) below): the gate's rows.
+      if (int8_fuse_ >= 2 && i + 2 < ops.size() && ops[i + 2].kind == OpKind::kGeluMul) {
+        out_bytes = std::max(out_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), wt.rows));
+        counter_bytes = std::max<uint64_t>(counter_bytes, wt.rows / 32 * 4);
+      }
     } else if (op.kind == OpKind::kAttention) {
       scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(AttentionParams(op)));
     } else if (op.kind == OpKind::kRope) {
@@ -162,7 +166,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   UNICORN_ASSIGN_OR_RETURN(SubBuffer xq, Scratch(&int8_scratch_, int8_bytes, "int8 activations"));
   // A product that writes int8 for the next reads int8 itself: a second buffer.
   UNICORN_ASSIGN_OR_RETURN(SubBuffer xq_out,
-                           Scratch(&int8_out_scratch_, int8_bytes, "int8 product outputs"));
+                           Scratch(&int8_out_scratch_, out_bytes, "int8 product outputs"));
   UNICORN_ASSIGN_OR_RETURN(SubBuffer counters, Scratch(&int8_counters_, counter_bytes,
                                                        "int8 block counters", /*zero=*/true));
 
