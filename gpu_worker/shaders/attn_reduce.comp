@@ -50,22 +50,17 @@ void main() {
   barrier();
   const uint k = p.n_heads * D, nb = D / 32;
   for (uint b = gl_LocalInvocationID.x; b < nb; b += WG) {
-    float amax = 0.0;
-    for (uint i = 0; i < 32; ++i) amax = max(amax, abs(vals[b * 32 + i]));
-    const float id = Q8InverseScale(amax);
-    int sum = 0;
-    uint words[8];
+    vec4 v[8];
     [[unroll]] for (uint i = 0; i < 8; ++i) {
       const uint e = b * 32 + i * 4;
-      int s4;
-      words[i] = Q8Pack(vec4(vals[e], vals[e + 1], vals[e + 2], vals[e + 3]), id, s4);
-      sum += s4;
+      v[i] = vec4(vals[e], vals[e + 1], vals[e + 2], vals[e + 3]);
     }
-    const uint blk = h * nb + b;                   // the block's index in the token's k
-    const uint qbase = (t * k / 4 + blk * 8) / 4;  // in uvec4
-    q4[qbase] = uvec4(words[0], words[1], words[2], words[3]);
-    q4[qbase + 1] = uvec4(words[4], words[5], words[6], words[7]);
-    meta[(p.n_tokens * k / 4) / 2 + t * (k / 32) + blk] = Q8Meta(amax, sum);
+    const Q8Block e = Q8EncodeBlock(v);
+    const uint blk = h * nb + b;  // the block's index in the token's k
+    const uint q = Q8QuadIndex(t, blk, k);
+    q4[q] = e.lo;
+    q4[q + 1] = e.hi;
+    meta[Q8MetaIndex(t, blk, p.n_tokens, k)] = e.meta;
   }
 #endif
 }

@@ -87,17 +87,16 @@ void main() {
   }
   uint tok[COLS];
   [[unroll]] for (uint j = 0; j < COLS; ++j) tok[j] = min(col0 + j, p.n - 1);
-  const uint meta0 = p.n * p.k / 8;  // uvec2 index of the blocks' meta
 
   for (uint b = tid; b < nb; b += WG) {
     uvec4 xa[COLS], xb[COLS];
     float dx[COLS];
     int xbias[COLS];  // Q8_FLOAT_BIAS, less 8 * sum(q_x) for Q4_0
     [[unroll]] for (uint j = 0; j < COLS; ++j) {
-      const uint q = (tok[j] * nb + b) * 2;
+      const uint q = Q8QuadIndex(tok[j], b, p.k);
       xa[j] = xq4[q];
       xb[j] = xq4[q + 1];
-      const uvec2 m = xmeta[meta0 + tok[j] * nb + b];
+      const uvec2 m = xmeta[Q8MetaIndex(tok[j], b, p.n, p.k)];
       dx[j] = uintBitsToFloat(m.x);
       xbias[j] = DTYPE == UNICORN_DT_Q4_0 ? int(m.y) : Q8_FLOAT_BIAS;
     }
@@ -151,24 +150,15 @@ void main() {
   if (tid == 0) counters[blk] = 0;
   for (uint t = tid; t < p.n; t += WG) {
     const uint yb = t * p.y_stride + blk * 32;
-    float v[32];
-    float amax = 0.0;
-    [[unroll]] for (uint i = 0; i < 32; ++i) {
-      v[i] = y[yb + i];
-      amax = max(amax, abs(v[i]));
-    }
-    const float id = Q8InverseScale(amax);
-    int sum = 0;
-    uint words[8];
+    vec4 v[8];
     [[unroll]] for (uint i = 0; i < 8; ++i) {
-      int s4;
-      words[i] = Q8Pack(vec4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]), id, s4);
-      sum += s4;
+      v[i] = vec4(y[yb + 4 * i], y[yb + 4 * i + 1], y[yb + 4 * i + 2], y[yb + 4 * i + 3]);
     }
-    const uint qbase = (t * p.m / 4 + blk * 8) / 4;  // in uvec4
-    qo4[qbase] = uvec4(words[0], words[1], words[2], words[3]);
-    qo4[qbase + 1] = uvec4(words[4], words[5], words[6], words[7]);
-    qo_meta[(p.n * p.m / 4) / 2 + t * (p.m / 32) + blk] = Q8Meta(amax, sum);
+    const Q8Block e = Q8EncodeBlock(v);
+    const uint q = Q8QuadIndex(t, blk, p.m);
+    qo4[q] = e.lo;
+    qo4[q + 1] = e.hi;
+    qo_meta[Q8MetaIndex(t, blk, p.n, p.m)] = e.meta;
   }
 #endif
 }

@@ -62,7 +62,7 @@ void Quantize4(uint row, uint i, vec4 v) {
   int s4;
   xq[row * (p.n / 4) + i] = Q8Pack(v, Q8InverseScale(amax), s4);
   const int sum = BlockSum(s4);
-  if (i % 8 == 0) xmeta[(p.rows * p.n / 4) / 2 + row * (p.n / 32) + i / 8] = Q8Meta(amax, sum);
+  if (i % 8 == 0) xmeta[Q8MetaIndex(row, i / 8, p.rows, p.n)] = Q8Meta(amax, sum);
 }
 #endif
 

@@ -31,3 +31,30 @@ uint Q8Pack(vec4 v, float id, out int sum) {
 uvec2 Q8Meta(float amax, int sum) {
   return uvec2(floatBitsToUint(amax / 127.0), uint(Q8_FLOAT_BIAS - 8 * sum));
 }
+
+// Where block b of token t lives, for n tokens of k: its 32 int8 as the two
+// uvec4 from Q8QuadIndex, its meta at uvec2 index Q8MetaIndex.
+uint Q8QuadIndex(uint t, uint b, uint k) { return (t * k / 4 + b * 8) / 4; }
+uint Q8MetaIndex(uint t, uint b, uint n, uint k) { return (n * k / 4) / 2 + t * (k / 32) + b; }
+
+// One block of 32 values (v: 8 vec4 in element order), encoded.
+struct Q8Block {
+  uvec4 lo, hi;  // the int8 of values 0..15 and 16..31
+  uvec2 meta;
+};
+Q8Block Q8EncodeBlock(vec4 v[8]) {
+  float amax = 0.0;
+  [[unroll]] for (uint i = 0; i < 8; ++i) {
+    const vec4 a = abs(v[i]);
+    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  const float id = Q8InverseScale(amax);
+  int sum = 0;
+  uint w[8];
+  [[unroll]] for (uint i = 0; i < 8; ++i) {
+    int s4;
+    w[i] = Q8Pack(v[i], id, s4);
+    sum += s4;
+  }
+  return Q8Block(uvec4(w[0], w[1], w[2], w[3]), uvec4(w[4], w[5], w[6], w[7]), Q8Meta(amax, sum));
+}

@@ -24,22 +24,10 @@ void main() {
   const uint t = gl_WorkGroupID.y;
   if (b >= nb || t >= p.n) return;
   vec4 v[8];
-  float amax = 0.0;
-  [[unroll]] for (uint i = 0; i < 8; ++i) {
-    v[i] = x4[(t * p.x_stride + b * 32) / 4 + i];
-    const vec4 a = abs(v[i]);
-    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
-  }
-  const float id = Q8InverseScale(amax);
-  int sum = 0;
-  uint words[8];
-  [[unroll]] for (uint i = 0; i < 8; ++i) {
-    int s4;
-    words[i] = Q8Pack(v[i], id, s4);
-    sum += s4;
-  }
-  const uint qbase = (t * p.k / 4 + b * 8) / 4;  // in uvec4
-  q4[qbase] = uvec4(words[0], words[1], words[2], words[3]);
-  q4[qbase + 1] = uvec4(words[4], words[5], words[6], words[7]);
-  meta[(p.n * p.k / 4) / 2 + t * nb + b] = Q8Meta(amax, sum);
+  [[unroll]] for (uint i = 0; i < 8; ++i) v[i] = x4[(t * p.x_stride + b * 32) / 4 + i];
+  const Q8Block e = Q8EncodeBlock(v);
+  const uint q = Q8QuadIndex(t, b, p.k);
+  q4[q] = e.lo;
+  q4[q + 1] = e.hi;
+  meta[Q8MetaIndex(t, b, p.n, p.k)] = e.meta;
 }
