@@ -39,6 +39,10 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
       {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 8}},
       {"attn_decode", {attn_decode_spv, attn_decode_spv_size, sizeof(AttnPush), 7}},
+      {"attn_decode_merge",
+       {attn_decode_merge_spv, attn_decode_merge_spv_size, sizeof(AttnPush), 9}},
+      {"attn_decode_merge_q8",
+       {attn_decode_merge_q8_spv, attn_decode_merge_q8_spv_size, sizeof(AttnPush), 10}},
       {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 3}},
       {"attn_reduce_q8", {attn_reduce_q8_spv, attn_reduce_q8_spv_size, sizeof(AttnPush), 4}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
@@ -536,6 +540,10 @@ bool Kernels::CanQuantizeInAttention(const AttnParams& ap) const {
          (ap.o_stride == 0 || ap.o_stride == hd);
 }
 
+uint64_t Kernels::AttnCounterBytes(const AttnParams& ap) {
+  return uint64_t(ap.n_tokens) * ap.n_kv_heads * 4;
+}
+
 uint64_t Kernels::AttnScratchBytes(const AttnParams& ap) {
   if (!UsesDecodePath(ap)) return 0;
   uint64_t s = ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap);
@@ -584,12 +592,29 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   SubBuffer o_part{scratch.buffer, scratch.offset, parts * ap.head_dim * 4};
   SubBuffer ml_part{scratch.buffer, scratch.offset + o_part.size, parts * 8};
   uint32_t group = ap.n_heads / ap.n_kv_heads;
-  UNICORN_ASSIGN_OR_RETURN(
-      const Pipeline* dec,
-      Get("attn_decode", 128, {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0)}));
+  const std::vector<uint32_t> spec = {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0)};
+  const SubBuffer rings = ap.rings.size > 0 ? ap.rings : spans;
+  if (ap.counters.size > 0) {  // one dispatch: the last split merges
+    if (ap.counters.size < AttnCounterBytes(ap)) {
+      return absl::InvalidArgumentError(absl::StrCat("[vk] attention: ", ap.counters.size,
+                                                     " bytes of split counters for ", ap.n_tokens,
+                                                     " tokens of ", ap.n_kv_heads, " kv heads"));
+    }
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                             Get(quant ? "attn_decode_merge_q8" : "attn_decode_merge", 128, spec));
+    const Groups groups = {push.n_splits, ap.n_kv_heads, ap.n_tokens};
+    if (quant) {
+      cmd.Dispatch(*p, {q, k, v, spans, o_part, ml_part, rings, out, ap.counters, ap.xq}, push,
+                   groups);
+    } else {
+      cmd.Dispatch(*p, {q, k, v, spans, o_part, ml_part, rings, out, ap.counters}, push, groups);
+    }
+    return absl::OkStatus();
+  }
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec, Get("attn_decode", 128, spec));
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* red,
                            Get(quant ? "attn_reduce_q8" : "attn_reduce", 128, {}));
-  cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, ap.rings.size > 0 ? ap.rings : spans}, push,
+  cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, rings}, push,
                {push.n_splits, ap.n_kv_heads, ap.n_tokens});
   cmd.ComputeBarrier();
   if (quant) {

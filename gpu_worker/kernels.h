@@ -81,6 +81,10 @@ struct AttnParams {
   // Decode path only (CanQuantizeInAttention): the output is also written as
   // int8 blocks, as QuantizeQ8 would write it, for the int8 o product.
   SubBuffer xq;
+  // Decode path only: AttnCounterBytes of zeroed counters make it one
+  // dispatch (the last split of each token and kv head merges them; the
+  // counters are left zero). Empty: a split dispatch, a barrier, a merge.
+  SubBuffer counters;
 };
 
 class Kernels {
@@ -163,14 +167,16 @@ class Kernels {
 
   // Attention of n query tokens over spans [n] ivec2 (see AttnPush). Decode
   // (few tokens) splits the key range and merges the splits (two dispatches
-  // with a barrier between them); `scratch` must hold AttnScratchBytes().
-  // With ap.xq the merge also writes the output quantized.
+  // with a barrier between them, or one with ap.counters); `scratch` must
+  // hold AttnScratchBytes(). With ap.xq the merge also writes the output
+  // quantized.
   //   q: [n, q_stride]   out: [n, o_stride]
   Status Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffer& k, const SubBuffer& v,
                    const SubBuffer& spans, const SubBuffer& out, const SubBuffer& scratch,
                    const AttnParams& ap);
   static uint32_t DecodeSplits(uint32_t cap);
   static uint64_t AttnScratchBytes(const AttnParams& ap);
+  static uint64_t AttnCounterBytes(const AttnParams& ap);  // ap.counters' size
   static bool UsesDecodePath(const AttnParams& ap);
   // Whether Attention can write ap's output as int8 too (ap.xq): int8 on,
   // the decode path, head_dim % 32 == 0, outputs packed (o_stride = H * D).

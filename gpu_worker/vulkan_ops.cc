@@ -40,14 +40,14 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   const char* int8 = std::getenv("UNICORN_VK_INT8");
   ops->kernels_->set_int8(int8 ? std::strcmp(int8, "0") != 0 : caps.int8_dot_accelerated);
   ops->int8_min_tokens_ = int8 && std::strcmp(int8, "batch") == 0 ? 2 : 1;
-  // Which producers besides the fused norm write int8 themselves (see
-  // VulkanOptions): "0" none, default the attention merge, "all" also the
-  // GEGLU product.
+  // Whether the attention merge writes int8 too (the fused norm always
+  // does): "0" neither, for A/B runs.
   const char* fuse = std::getenv("UNICORN_VK_INT8_FUSE");
-  ops->int8_fuse_ = fuse == nullptr                 ? 1
-                    : std::strcmp(fuse, "0") == 0   ? 0
-                    : std::strcmp(fuse, "all") == 0 ? 2
-                                                    : 1;
+  ops->int8_fuse_ = !(fuse != nullptr && std::strcmp(fuse, "0") == 0);
+  // Fusions whose workgroups hand results to the last one through memory
+  // (see VulkanOptions): "1" on.
+  const char* handoff = std::getenv("UNICORN_VK_HANDOFF");
+  ops->handoff_ = handoff != nullptr && std::strcmp(handoff, "1") == 0;
   ops->clock_ = DeviceClock(caps.timestamp_period_ns, caps.timestamp_valid_bits);
   const char* cal = std::getenv("UNICORN_VK_CALIBRATE");
   if (options.calibrated_clock && !(cal != nullptr && std::strcmp(cal, "0") == 0)) {

@@ -56,11 +56,14 @@ struct VulkanOptions {
   // Q4_0/Q8_0 weights over 1..16 tokens quantize their activations to int8
   // where the device's int8 dot products are in hardware (Kernels::set_int8);
   // UNICORN_VK_INT8=0/1 overrides, =batch keeps single tokens on F32;
-  // Decode attention's merge writes the o product's input as int8 itself;
-  // UNICORN_VK_INT8_FUSE=all has the GEGLU product write the down product's
-  // too (its workgroups hand each block to the last one through memory, a
-  // pattern checked on lavapipe but not yet on a GPU, so it is opt-in), =0
-  // neither (both inputs take quantize_q8 dispatches; for A/B runs).
+  // decode attention's merge writes the o product's input as int8 itself
+  // (UNICORN_VK_INT8_FUSE=0: a quantize_q8 dispatch instead, for A/B runs).
+  // UNICORN_VK_HANDOFF=1 turns on the fusions whose workgroups hand their
+  // results to the last one through memory (counted on atomic counters):
+  // decode attention in one dispatch (the last split merges), and the GEGLU
+  // product writing the down product's input as int8. The pattern is
+  // checked on lavapipe, which cannot show a memory-visibility bug, but not
+  // yet on a GPU, so it is opt-in.
   size_t max_graphs = 16;  // cached command buffers
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
@@ -214,9 +217,10 @@ class VulkanOps : public Ops {
   Buffer scratch_;           // attention's split-K partials
   Buffer int8_scratch_;      // int8 activations of the few-token products (Kernels::QuantizeQ8)
   Buffer int8_out_scratch_;  // ... as a GEGLU product writes them for the down product
-  Buffer int8_counters_;     // that product's per-block counters (MatMulOptions::counters)
+  Buffer counters_;          // zeroed hand-off counters (MatMulOptions, AttnParams::counters)
   uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
-  int int8_fuse_ = 1;             // producers that write int8: 0 norms, 1 + attention, 2 + GEGLU
+  bool int8_fuse_ = true;         // the attention merge writes int8 (the fused norm always does)
+  bool handoff_ = false;          // fusions through a last-workgroup hand-off (UNICORN_VK_HANDOFF)
   Buffer upload_;                 // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host

@@ -151,12 +151,16 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       int8_bytes = std::max(int8_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), wt.cols));
       // A gate product (GeLU-mul two ops on) may write its GEGLU output as
       // int8 for the down product (fusion (2b) below): the gate's rows.
-      if (int8_fuse_ >= 2 && i + 2 < ops.size() && ops[i + 2].kind == OpKind::kGeluMul) {
+      if (handoff_ && i + 2 < ops.size() && ops[i + 2].kind == OpKind::kGeluMul) {
         out_bytes = std::max(out_bytes, Kernels::Q8ActivationBytes(uint32_t(op.i[0]), wt.rows));
         counter_bytes = std::max<uint64_t>(counter_bytes, wt.rows / 32 * 4);
       }
     } else if (op.kind == OpKind::kAttention) {
-      scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(AttentionParams(op)));
+      const AttnParams ap = AttentionParams(op);
+      scratch_bytes = std::max(scratch_bytes, Kernels::AttnScratchBytes(ap));
+      if (handoff_ && Kernels::UsesDecodePath(ap)) {
+        counter_bytes = std::max(counter_bytes, Kernels::AttnCounterBytes(ap));
+      }
     } else if (op.kind == OpKind::kRope) {
       UNICORN_RETURN_IF_ERROR(RopeTable(int(op.i[2]), op.f[0], op.f[1]).status());
     }
@@ -167,8 +171,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   // A product that writes int8 for the next reads int8 itself: a second buffer.
   UNICORN_ASSIGN_OR_RETURN(SubBuffer xq_out,
                            Scratch(&int8_out_scratch_, out_bytes, "int8 product outputs"));
-  UNICORN_ASSIGN_OR_RETURN(SubBuffer counters, Scratch(&int8_counters_, counter_bytes,
-                                                       "int8 block counters", /*zero=*/true));
+  UNICORN_ASSIGN_OR_RETURN(SubBuffer counters,
+                           Scratch(&counters_, counter_bytes, "hand-off counters", /*zero=*/true));
 
   g->ops = queued;
   g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
@@ -194,6 +198,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     g->marks.push_back({int(kind), open_layer});
   };
   BarrierTracker barriers(cmd);
+  uint64_t inner_barriers = 0;  // those inside a kernel's dispatches
   std::vector<char> done(ops.size(), 0);
   std::vector<VkBuffer> r, w;
 
@@ -327,7 +332,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         int8_input(i, &opt);
         // (2b) ... writing its output quantized for an int8 down product.
         const uint32_t n = uint32_t(op.i[0]);
-        const bool quant = opt.xq.size > 0 && int8_fuse_ >= 2 && wg.rows % 32 == 0 &&
+        const bool quant = opt.xq.size > 0 && handoff_ && wg.rows % 32 == 0 &&
                            int8_reader(op.b[1], i + 3, n, wg.rows);
         if (quant) {
           opt.xq_out = xq_out;
@@ -433,13 +438,17 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       r.push_back(scratch.buffer);
       w.push_back(scratch.buffer);
       // (4) Attention's merge writes its output quantized too when an int8
-      //     product (o) reads it next.
+      //     product (o) reads it next, (4b) in the split dispatch itself.
       ap = AttentionParams(op);
       const uint32_t hd = ap.n_heads * ap.head_dim;
-      if (int8_fuse_ >= 1 && k.CanQuantizeInAttention(ap) &&
+      if (int8_fuse_ && k.CanQuantizeInAttention(ap) &&
           int8_reader(op.b[4], i + 1, ap.n_tokens, hd)) {
         ap.xq = xq;
         w.push_back(xq.buffer);
+      }
+      if (handoff_ && Kernels::UsesDecodePath(ap)) {
+        ap.counters = counters;
+        w.push_back(counters.buffer);
       }
     }
     barriers.Access(r, w, op.kind == OpKind::kCopy);
@@ -500,9 +509,12 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         break;
       }
       case OpKind::kAttention: {
-        cmd.SetLabel(ap.xq.size > 0 ? "attention+q8" : "attention");
+        cmd.SetLabel(absl::StrCat("attention", ap.counters.size > 0 ? "+merge" : "",
+                                  ap.xq.size > 0 ? "+q8" : ""));
         check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
                           op.b[4]->All(), scratch, ap));
+        // Split, barrier, merge, unless the last split merges.
+        if (Kernels::UsesDecodePath(ap) && ap.counters.size == 0) ++inner_barriers;
         if (ap.xq.size > 0) held = {op.b[4], ap.n_tokens, ap.n_heads * ap.head_dim, i + 1, xq};
         break;
       }
@@ -541,7 +553,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   marks_before(ops.size());
   UNICORN_RETURN_IF_ERROR(st);
   UNICORN_RETURN_IF_ERROR(cmd.End());
-  g->barriers = barriers.barriers();
+  g->barriers = barriers.barriers() + inner_barriers;
   g->dispatches = ops.size();
   for (const Op& op : ops) {
     if (op.kind == OpKind::kMatMul || op.kind == OpKind::kEmbed) {

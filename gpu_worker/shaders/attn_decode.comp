@@ -8,6 +8,11 @@
 //   k, v: the K/V store (see AttnPush)   spans: [n] ivec2
 //   rings: [n] i32 (RINGS): token t reads ring rings[t] of a batch's store
 //   o_part: [n, H, n_splits, D] F32      ml_part: [n, H, n_splits] vec2 (max, sum)
+// Built with UNICORN_ATTN_MERGE (the attn_decode_merge variants): one
+// dispatch instead of two. The splits of (token t, kv head g) count
+// themselves on counters[t * Hkv + g] (zero before, zero after); the last
+// to finish merges the G heads (attn_merge.glsl) into out (binding 7), and
+// with UNICORN_ATTN_QUANT also as int8 blocks (binding 9).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 
@@ -25,9 +30,26 @@ layout(push_constant) uniform Push { AttnPush p; };
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K4 { uvec4 k4[]; };
 layout(std430, binding = 1) readonly buffer KF4 { vec4 kf4[]; };
+#ifdef UNICORN_ATTN_MERGE
+// Read back by the last split of each (token, kv head).
+layout(std430, binding = 4) coherent buffer OPart { float o_part[]; };
+layout(std430, binding = 5) coherent buffer MLPart { vec2 ml_part[]; };
+#else
 layout(std430, binding = 4) writeonly buffer OPart { float o_part[]; };
 layout(std430, binding = 5) writeonly buffer MLPart { vec2 ml_part[]; };
+#endif
 layout(std430, binding = 6) readonly buffer Rings { int rings[]; };
+#ifdef UNICORN_ATTN_MERGE
+#include "q8_activations.glsl"
+layout(std430, binding = 7) writeonly buffer Out { float out_[]; };
+layout(std430, binding = 8) coherent buffer Counters { uint counters[]; };
+#ifdef UNICORN_ATTN_QUANT
+layout(std430, binding = 9) writeonly buffer Q4 { uvec4 q4[]; };
+layout(std430, binding = 9) writeonly buffer Meta { uvec2 meta[]; };
+#endif
+#include "attn_merge.glsl"
+shared bool last_split;
+#endif
 
 const uint MAXD = UNICORN_MAX_HEAD_DIM;
 const uint DPT = (MAXD + WG - 1) / WG;  // output dims per invocation
@@ -137,4 +159,16 @@ void main() {
     }
     if (tid == 0) ml_part[base] = vec2(m[gi], l[gi]);
   }
+#ifdef UNICORN_ATTN_MERGE
+  // Publish this split's partials, then count it; the last one merges.
+  memoryBarrierBuffer();
+  barrier();
+  const uint c = t * p.n_kv_heads + g;
+  if (tid == 0) last_split = atomicAdd(counters[c], 1u) + 1 == p.n_splits;
+  barrier();
+  if (!last_split) return;
+  memoryBarrierBuffer();
+  if (tid == 0) counters[c] = 0;
+  [[unroll]] for (uint gi = 0; gi < G; ++gi) MergeHead(g * G + gi, t);
+#endif
 }

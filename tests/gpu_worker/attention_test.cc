@@ -24,7 +24,10 @@ struct Scenario {
   float softcap = 0;
 };
 
-void RunScenario(const Scenario& sc, Path path, bool f16 = true) {
+// With `merge` (decode path), the one-dispatch form (AttnParams::counters)
+// runs too, twice in the same command buffer: its output must equal the two-
+// dispatch form's bit for bit, and its counters must be left zero.
+void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = false) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
   const int H = sc.n_heads, Hkv = sc.n_kv_heads, D = sc.head_dim, n = int(sc.pos.size());
@@ -74,16 +77,31 @@ void RunScenario(const Scenario& sc, Path path, bool f16 = true) {
   ap.n_splits = 3;  // uneven splits of the key range
   Buffer bq = Upload(d, q), bp = Upload(d, spans);
   Buffer bk = f16 ? Upload(d, kc) : Upload(d, kf), bv = f16 ? Upload(d, vc) : Upload(d, vf);
-  Buffer bo = Zeros(d, q.size() * 4);
+  Buffer bo = Zeros(d, q.size() * 4), bo1 = Zeros(d, q.size() * 4);
   Buffer scratch = Zeros(d, std::max<uint64_t>(Kernels::AttnScratchBytes(ap), 16));
+  Buffer counters = Zeros(d, Kernels::AttnCounterBytes(ap));
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo.All(),
                                       scratch.All(), ap);
     ASSERT_TRUE(s.ok()) << s;
+    AttnParams one = ap;
+    one.counters = counters.All();
+    for (int i = 0; merge && i < 2; ++i) {
+      cmd.ComputeBarrier();
+      s = env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo1.All(),
+                                 scratch.All(), one);
+      ASSERT_TRUE(s.ok()) << s;
+    }
   });
   std::vector<float> want =
       AttentionRef(q, keys, values, lo, sc.end, H, Hkv, D, sc.n_pos, ap.scale, sc.softcap);
-  EXPECT_LT(MaxRelError(Download<float>(d, bo, want.size()), want), kAttnTol);
+  const std::vector<float> got = Download<float>(d, bo, want.size());
+  EXPECT_LT(MaxRelError(got, want), kAttnTol);
+  if (merge) {
+    EXPECT_EQ(Download<float>(d, bo1, want.size()), got);
+    EXPECT_EQ(Download<uint32_t>(d, counters, counters.size() / 4),
+              std::vector<uint32_t>(counters.size() / 4, 0));
+  }
 }
 
 Scenario Causal(int n_tokens, int last_pos) {
@@ -138,6 +156,27 @@ INSTANTIATE_TEST_SUITE_P(Paths, VkAttention, ::testing::Values(Path::kDecode, Pa
                          [](const auto& info) {
                            return std::string(info.param == Path::kDecode ? "Decode" : "Prefill");
                          });
+
+// Decode attention in one dispatch (the last split of each token and kv
+// head merges): the same output as split + merge, for GQA groups of 2 and 4,
+// a ring, splits left without keys, soft-capping and an F32 store.
+TEST(VkAttention, OneDispatchDecodeEqualsSplitAndMerge) {
+  RunScenario(Causal(1, 39), Path::kDecode, true, true);
+  Scenario ring = Causal(4, 23);
+  ring.cap = 16;
+  ring.window = 8;
+  ring.first_key = 8;
+  RunScenario(ring, Path::kDecode, true, true);
+  RunScenario(Causal(2, 1), Path::kDecode, true, true);  // splits with no keys count too
+  Scenario wide = Causal(3, 33);
+  wide.n_kv_heads = 1;
+  wide.head_dim = 256;
+  wide.softcap = 5.0f;
+  RunScenario(wide, Path::kDecode, true, true);
+  Scenario f32 = Causal(2, 20);
+  f32.head_dim = 128;
+  RunScenario(f32, Path::kDecode, false, true);
+}
 
 // SigLIP: q, k, v side by side in one F32 [n, 3 H D] buffer, every token
 // sees every token, head_dim 72 (not a multiple of 16).

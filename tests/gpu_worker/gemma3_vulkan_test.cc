@@ -160,8 +160,47 @@ TEST(VkGemma3, DecodeStepIsFusedAndProfiled) {
   EXPECT_EQ(count["norm+rope+store_kv"], layers - 1);
   EXPECT_EQ(count["norm+rope"], layers + 1);
   EXPECT_EQ(count["matvec attn_q"], layers);
-  EXPECT_GT(count["attention"], 0);
+  EXPECT_GT(count["attention"] + count["attention+merge"], 0);  // with UNICORN_VK_HANDOFF=1
   EXPECT_LT((*ops)->stats().barriers_last, 12u * layers);
+}
+
+// UNICORN_VK_HANDOFF=1 runs decode attention as one dispatch (the last split
+// merges): the same logits, bit for bit, one dispatch and barrier fewer per
+// layer.
+TEST(VkGemma3, HandOffFusionsKeepTheLogits) {
+  const char* before = std::getenv("UNICORN_VK_HANDOFF");
+  const std::string saved = before ? before : "";
+  std::vector<float> logits[2];
+  uint64_t barriers[2] = {0, 0};
+  int layers = 0;
+  for (int handoff : {0, 1}) {
+    setenv("UNICORN_VK_HANDOFF", handoff ? "1" : "0", 1);
+    vk::VulkanOptions opt;
+    const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
+    opt.device = sel ? sel : "";
+    opt.profile = true;
+    auto ops = vk::VulkanOps::Create(opt);
+    ASSERT_TRUE(ops.ok()) << ops.status();
+    Fixture f(TinyConfig(), DType::kF32, DType::kF32, **ops);
+    layers = f.config.num_layers;
+    auto s = f.Session(8);
+    std::vector<float> l;
+    ASSERT_TRUE(s->Prefill(std::vector<int>{1, 2, 3}, {}, LogitsMode::kLast, &l).ok());
+    for (int t : {4, 5, 6}) ASSERT_TRUE(s->Decode(t, &l).ok());
+    logits[handoff] = l;
+    barriers[handoff] = (*ops)->stats().barriers_last;
+    std::map<std::string, int> count;
+    for (const auto& r : (*ops)->LastProfile()) ++count[r.label];
+    EXPECT_EQ(count["attention+merge"], handoff ? layers : 0);
+    EXPECT_EQ(count["attention"], handoff ? 0 : 2 * layers);
+  }
+  if (before) {
+    setenv("UNICORN_VK_HANDOFF", saved.c_str(), 1);
+  } else {
+    unsetenv("UNICORN_VK_HANDOFF");
+  }
+  EXPECT_EQ(logits[1], logits[0]);
+  EXPECT_EQ(barriers[1] + uint64_t(layers), barriers[0]);
 }
 
 // Greedy decoding picks the same tokens on both backends (F32 weights: both
@@ -203,14 +242,15 @@ Gemma3Config Int8Config() {
 int Quantizations(vk::VulkanOps& ops) {
   int q = 0;
   for (const auto& r : ops.LastProfile()) {
-    q += r.label == "quantize_q8" || r.label == "add_rms_norm+q8" || r.label == "attention+q8" ||
+    q += r.label == "quantize_q8" || r.label == "add_rms_norm+q8" ||
+         (r.label.rfind("attention", 0) == 0 && r.label.ends_with("+q8")) ||
          r.label.rfind("matvec+geglu+q8", 0) == 0;
   }
   return q;
 }
 
 // A profiled Vulkan backend made with UNICORN_VK_INT8=mode and every int8
-// producer fusion on (UNICORN_VK_INT8_FUSE=all).
+// producer fusion on, the hand-off ones too (UNICORN_VK_HANDOFF=1).
 StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
   vk::VulkanOptions opt;
   const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
@@ -218,11 +258,11 @@ StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
   opt.profile = true;
   setenv("UNICORN_VK_INT8", mode, 1);
   // Unless the run sets it (=0 must fail the fusion counts).
-  const bool fuse_set = std::getenv("UNICORN_VK_INT8_FUSE") != nullptr;
-  if (!fuse_set) setenv("UNICORN_VK_INT8_FUSE", "all", 1);
+  const bool handoff_set = std::getenv("UNICORN_VK_HANDOFF") != nullptr;
+  if (!handoff_set) setenv("UNICORN_VK_HANDOFF", "1", 1);
   auto ops = vk::VulkanOps::Create(opt);
   unsetenv("UNICORN_VK_INT8");
-  if (!fuse_set) unsetenv("UNICORN_VK_INT8_FUSE");
+  if (!handoff_set) unsetenv("UNICORN_VK_HANDOFF");
   return ops;
 }
 
@@ -305,8 +345,8 @@ TEST(VkGemma3, Int8ActivationsInSingleTokenDecode) {
   std::map<std::string, int> count;
   for (const auto& r : (*ops)->LastProfile()) ++count[r.label];
   const int layers = fv.config.num_layers;
-  // The decode path's split and merge each carry the label.
-  EXPECT_EQ(count["attention+q8"], 2 * layers);
+  // Decode attention in one dispatch, writing the o product's input.
+  EXPECT_EQ(count["attention+merge+q8"], layers);
   // The last layer keeps its GEGLU unfused (see VkGemma3.DecodeStepIsFusedAndProfiled).
   EXPECT_EQ(count["matvec+geglu+q8 ffn_gate"], layers - 1);
   // So only the first layer's input, the last layer's down input and the

@@ -212,7 +212,8 @@ TEST(VkInt8, FusedNormWritesWhatQuantizeWrites) {
 
 // Decode attention's merge (attn_reduce_q8) writes its output's int8 blocks
 // exactly as QuantizeQ8 writes them from that output, for Gemma 3's head
-// sizes (256 and 128) and a head of one block, over several tokens.
+// sizes (256 and 128) and a head of one block, over several tokens; also
+// in the one-dispatch form (attn_decode_merge_q8).
 TEST(VkInt8, AttentionMergeWritesWhatQuantizeWrites) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
@@ -239,15 +240,19 @@ TEST(VkInt8, AttentionMergeWritesWhatQuantizeWrites) {
            bv = Upload(d, Random(size_t(cap) * sh.kv_heads * sh.dim, 43, -1, 1)),
            bp = Upload(d, spans), bo = Zeros(d, size_t(sh.n) * hd * 4),
            scratch = Zeros(d, Kernels::AttnScratchBytes(ap));
-    Buffer fused = Zeros(d, Kernels::Q8ActivationBytes(sh.n, hd));
-    ap.xq = fused.All();
-    ExpectFusedEqualsQuantize(
-        env, bo, fused, sh.n, hd,
-        [&](CommandBuffer& cmd) {
-          return env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo.All(),
-                                        scratch.All(), ap);
-        },
-        absl::StrCat(sh.n, " tokens of ", sh.heads, " x ", sh.dim));
+    Buffer counters = Zeros(d, Kernels::AttnCounterBytes(ap));
+    for (bool one : {false, true}) {  // split + merge, or one dispatch (AttnParams::counters)
+      Buffer fused = Zeros(d, Kernels::Q8ActivationBytes(sh.n, hd));
+      ap.xq = fused.All();
+      ap.counters = one ? counters.All() : SubBuffer{};
+      ExpectFusedEqualsQuantize(
+          env, bo, fused, sh.n, hd,
+          [&](CommandBuffer& cmd) {
+            return env.kernels->Attention(cmd, bq.All(), bk.All(), bv.All(), bp.All(), bo.All(),
+                                          scratch.All(), ap);
+          },
+          absl::StrCat(sh.n, " tokens of ", sh.heads, " x ", sh.dim, one ? ", one dispatch" : ""));
+    }
   }
   // Heads out of whole blocks, or outputs with gaps between tokens: a clear error.
   Buffer b = Zeros(d, 1 << 20);
