@@ -61,9 +61,9 @@ struct VulkanOptions {
   // UNICORN_VK_HANDOFF=1 turns on the fusions whose workgroups hand their
   // results to the last one through memory (counted on atomic counters):
   // decode attention in one dispatch (the last split merges), and the GEGLU
-  // product writing the down product's input as int8. The pattern is
-  // checked on lavapipe, which cannot show a memory-visibility bug, but not
-  // yet on a GPU, so it is opt-in.
+  // product writing the down product's input as int8. Bit-exact against
+  // the unfused forms on lavapipe and an NVIDIA H100, and speed-neutral
+  // there (gpu_worker/BENCHMARKS.md), so opt-in until a GPU gains from it.
   size_t max_graphs = 16;  // cached command buffers
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
