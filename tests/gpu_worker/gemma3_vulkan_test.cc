@@ -135,15 +135,20 @@ TEST(VkGemma3, SoftcapsApply) {
   for (float v : logits) ASSERT_LE(std::fabs(v), 2.0f);
 }
 
-// A decode step runs the fused kernels (post-norm + residual + next norm,
-// gate/up + GeGLU, head norm + RoPE + K/V store) and few barriers; the GPU
-// timestamps name every dispatch.
-TEST(VkGemma3, DecodeStepIsFusedAndProfiled) {
+// A Vulkan backend on the test's device that times every dispatch.
+StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOps() {
   vk::VulkanOptions opt;
   const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
   opt.device = sel ? sel : "";
   opt.profile = true;
-  auto ops = vk::VulkanOps::Create(opt);
+  return vk::VulkanOps::Create(opt);
+}
+
+// A decode step runs the fused kernels (post-norm + residual + next norm,
+// gate/up + GeGLU, head norm + RoPE + K/V store) and few barriers; the GPU
+// timestamps name every dispatch.
+TEST(VkGemma3, DecodeStepIsFusedAndProfiled) {
+  auto ops = ProfiledOps();
   ASSERT_TRUE(ops.ok()) << ops.status();
   Fixture f(TinyConfig(), DType::kF32, DType::kF32, **ops);
   auto s = f.Session(8);
@@ -175,11 +180,7 @@ TEST(VkGemma3, HandOffFusionsKeepTheLogits) {
   int layers = 0;
   for (int handoff : {0, 1}) {
     setenv("UNICORN_VK_HANDOFF", handoff ? "1" : "0", 1);
-    vk::VulkanOptions opt;
-    const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
-    opt.device = sel ? sel : "";
-    opt.profile = true;
-    auto ops = vk::VulkanOps::Create(opt);
+    auto ops = ProfiledOps();
     ASSERT_TRUE(ops.ok()) << ops.status();
     Fixture f(TinyConfig(), DType::kF32, DType::kF32, **ops);
     layers = f.config.num_layers;
@@ -252,15 +253,11 @@ int Quantizations(vk::VulkanOps& ops) {
 // A profiled Vulkan backend made with UNICORN_VK_INT8=mode and every int8
 // producer fusion on, the hand-off ones too (UNICORN_VK_HANDOFF=1).
 StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
-  vk::VulkanOptions opt;
-  const char* sel = std::getenv("UNICORN_TEST_VK_DEVICE");
-  opt.device = sel ? sel : "";
-  opt.profile = true;
   setenv("UNICORN_VK_INT8", mode, 1);
   // Unless the run sets it (=0 must fail the fusion counts).
   const bool handoff_set = std::getenv("UNICORN_VK_HANDOFF") != nullptr;
   if (!handoff_set) setenv("UNICORN_VK_HANDOFF", "1", 1);
-  auto ops = vk::VulkanOps::Create(opt);
+  auto ops = ProfiledOps();
   unsetenv("UNICORN_VK_INT8");
   if (!handoff_set) unsetenv("UNICORN_VK_HANDOFF");
   return ops;
