@@ -34,7 +34,6 @@ class BarrierTracker {
       } else {
         cmd_.ComputeBarrier();
       }
-      ++barriers_;
       written_.clear();
       read_.clear();
       copies_ = false;
@@ -43,13 +42,11 @@ class BarrierTracker {
     read_.insert(read_.end(), reads.begin(), reads.end());
     written_.insert(written_.end(), writes.begin(), writes.end());
   }
-  uint64_t barriers() const { return barriers_; }
 
  private:
   CommandBuffer& cmd_;
   std::vector<VkBuffer> written_, read_;
   bool copies_ = false;  // a transfer since the last barrier
-  uint64_t barriers_ = 0;
 };
 
 // Whether a product takes int8 activations: Q4_0/Q8_0 weights where the
@@ -198,7 +195,6 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     g->marks.push_back({int(kind), open_layer});
   };
   BarrierTracker barriers(cmd);
-  uint64_t inner_barriers = 0;  // those inside a kernel's dispatches
   std::vector<char> done(ops.size(), 0);
   std::vector<VkBuffer> r, w;
 
@@ -513,8 +509,6 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
                                   ap.xq.size > 0 ? "+q8" : ""));
         check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
                           op.b[4]->All(), scratch, ap));
-        // Split, barrier, merge, unless the last split merges.
-        if (Kernels::UsesDecodePath(ap) && ap.counters.size == 0) ++inner_barriers;
         if (ap.xq.size > 0) held = {op.b[4], ap.n_tokens, ap.n_heads * ap.head_dim, i + 1, xq};
         break;
       }
@@ -553,7 +547,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   marks_before(ops.size());
   UNICORN_RETURN_IF_ERROR(st);
   UNICORN_RETURN_IF_ERROR(cmd.End());
-  g->barriers = barriers.barriers() + inner_barriers;
+  g->barriers = cmd.barriers();  // the tracker's and those inside kernels (split attention)
   g->dispatches = ops.size();
   for (const Op& op : ops) {
     if (op.kind == OpKind::kMatMul || op.kind == OpKind::kEmbed) {

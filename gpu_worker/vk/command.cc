@@ -63,6 +63,7 @@ void CommandBuffer::Begin() {
   for (VkDescriptorPool p : descriptor_pools_) vkResetDescriptorPool(device_.handle(), p, 0);
   current_pool_ = 0;
   labels_.clear();
+  barriers_ = 0;
   label_.clear();
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   vkBeginCommandBuffer(cmd_, &bi);
@@ -186,6 +187,7 @@ void CommandBuffer::Barrier() {
   VkPipelineStageFlags stages =
       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
   vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  ++barriers_;
 }
 
 void CommandBuffer::ComputeBarrier() {
@@ -194,6 +196,7 @@ void CommandBuffer::ComputeBarrier() {
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
   vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  ++barriers_;
 }
 
 void CommandBuffer::Copy(const SubBuffer& src, const SubBuffer& dst, VkDeviceSize bytes) {

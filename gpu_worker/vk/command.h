@@ -63,6 +63,9 @@ class CommandBuffer {
   // The same between dispatches only: earlier shader writes visible to later
   // shaders. Waits on less (no transfer stage) where no copy is involved.
   void ComputeBarrier();
+  // Barriers between the work of this recording (Barrier, ComputeBarrier),
+  // counted since Begin().
+  uint64_t barriers() const { return barriers_; }
   void Copy(const SubBuffer& src, const SubBuffer& dst, VkDeviceSize bytes);
   void Fill(const SubBuffer& dst, uint32_t value);
   // Closes the recording; reports an error recorded earlier (pool exhaustion).
@@ -106,6 +109,7 @@ class CommandBuffer {
   std::string label_;
   VkQueryPool marks_ = VK_NULL_HANDLE;
   uint32_t marks_cap_ = 0, marks_used_ = 0;
+  uint64_t barriers_ = 0;
 };
 
 }  // namespace unicorn::vk
