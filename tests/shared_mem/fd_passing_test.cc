@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "tests/shared_mem/peer_process.h"
@@ -33,6 +35,11 @@ TEST(ShmFdPassing, PeerMapsTheSameBytes) {
   EXPECT_EQ(peer.Wait(), 0);
   EXPECT_EQ(std::memcmp(r->payload(0) + 64, "PEER-WROTE", 10), 0)
       << "the peer's write must be visible in the owner's mapping";
+  // The server counts a connection after its last send, which the peer may
+  // see (and exit on) first: wait for the count, up to 2 s.
+  for (int i = 0; i < 200 && owner->server->served() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(owner->server->served(), 1);
 }
 
