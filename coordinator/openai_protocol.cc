@@ -80,6 +80,10 @@ Status ParseCommon(const json& body, ApiRequest* r) {
       return ParamError("stop", "stop must be a string or an array of strings");
     }
   }
+  if (auto it = body.find("ignore_eos"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return ParamError("ignore_eos", "ignore_eos must be a boolean");
+    p.ignore_eos = it->get<bool>();
+  }
   if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
     if (!it->is_boolean()) return ParamError("stream", "stream must be a boolean");
     r->stream = it->get<bool>();

@@ -43,7 +43,9 @@ StatusOr<EngineRequest> ToEngineRequest(const GenerationParams& p, const Service
     }
     r.stop.push_back(st);
   }
-  r.stop_tokens.assign(tokenizer.stop_ids().begin(), tokenizer.stop_ids().end());
+  if (!p.ignore_eos) {
+    r.stop_tokens.assign(tokenizer.stop_ids().begin(), tokenizer.stop_ids().end());
+  }
   r.deadline = p.deadline;
   return r;
 }

@@ -50,11 +50,12 @@ struct GenerationParams {
   uint64_t seed = 0;
   bool has_seed = false;
   std::vector<std::string> stop;
+  bool ignore_eos = false;  // true: EOS/end-of-turn tokens do not end the answer
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 // Validates `p` into an engine request without a prompt; stop tokens are the
-// tokenizer's end-of-turn ids.
+// tokenizer's end-of-turn ids (none with p.ignore_eos).
 StatusOr<EngineRequest> ToEngineRequest(const GenerationParams& p, const ServiceLimits& limits,
                                         const Tokenizer& tokenizer);
 

@@ -15,6 +15,7 @@ StatusOr<EngineRequest> TranslateOptions(
   p.repetition_penalty = s.repetition_penalty();
   p.seed = s.seed();
   p.has_seed = s.has_seed();
+  p.ignore_eos = s.ignore_eos();
   p.stop.assign(stop.begin(), stop.end());
   return ToEngineRequest(p, limits, tokenizer);
 }

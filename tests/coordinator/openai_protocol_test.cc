@@ -11,7 +11,7 @@ TEST(OpenAiProtocol, ChatDefaultsAndFields) {
       {"role":"developer","content":"Be brief."},
       {"role":"user","content":[{"type":"text","text":"Hi"}]}],
       "max_tokens":5,"stop":"\n","seed":-1,"top_p":0.5,"stream":true,
-      "stream_options":{"include_usage":true}})");
+      "stream_options":{"include_usage":true},"ignore_eos":true})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->model, "demo");
   ASSERT_EQ(r->messages.size(), 2u);
@@ -23,6 +23,7 @@ TEST(OpenAiProtocol, ChatDefaultsAndFields) {
   EXPECT_TRUE(r->params.has_seed);
   EXPECT_TRUE(r->stream);
   EXPECT_TRUE(r->include_usage);
+  EXPECT_TRUE(r->params.ignore_eos);
 }
 
 TEST(OpenAiProtocol, ErrorsNameTheParam) {
@@ -36,6 +37,7 @@ TEST(OpenAiProtocol, ErrorsNameTheParam) {
        "temperature"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2})", "n"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop"},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"ignore_eos":1})", "ignore_eos"},
       {R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url",
           "image_url":{"url":"https://example.com/a.png"}}]}]})",
        "messages[0].content[0]"},

@@ -1,6 +1,6 @@
-// Image requests through the checks every API shares: limits, a model
-// without a vision tower, undecodable bytes, and the pixels a good image
-// becomes; the raw prompt's image markers.
+// Requests through the checks every API shares: the stop tokens (and
+// ignore_eos); images: limits, a model without a vision tower, undecodable
+// bytes, and the pixels a good image becomes; the raw prompt's image markers.
 #include "coordinator/request_builder.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +19,22 @@ std::string RedPng() {
       "x0F8jngAAAABJRU5ErkJggg==",
       &png));
   return png;
+}
+
+TEST(RequestOptions, StopTokensAreTheEndOfTurnIdsUnlessIgnoreEos) {
+  auto tok = Tokenizer::FromFolder(UNICORN_SOURCE_DIR "/models/demo");
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  GenerationParams p;
+  auto r = ToEngineRequest(p, {}, **tok);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stop_tokens, (*tok)->stop_ids());
+  EXPECT_FALSE(r->stop_tokens.empty());  // <eos>, <end_of_turn>
+  p.ignore_eos = true;
+  p.stop = {"\n\n"};
+  r = ToEngineRequest(p, {}, **tok);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->stop_tokens.empty());
+  EXPECT_EQ(r->stop, std::vector<std::string>{"\n\n"});  // stop strings still apply
 }
 
 VisionSupport Vision() {

@@ -74,16 +74,16 @@ TEST_F(CliUsers, ChatImageIsAttachedThenRefusedByATextOnlyModel) {
 }
 
 // The interactive chat in a real terminal (tmux): prompt, streamed answer,
-// commands, Ctrl-C, and a second Ctrl-C quits.
+// commands, Ctrl-C cancels an answer, a second Ctrl-C at the prompt quits,
+// Ctrl-D quits.
 TEST_F(CliUsers, ChatInteractiveThroughTmux) {
   if (Shell("tmux -V").code != 0) GTEST_SKIP() << "tmux is not installed";
-  // The demo model's whole greedy answer (about 40 tokens, over a second
-  // through the pipeline: long enough to be interrupted).
+  // The demo model's whole greedy answer (about 40 tokens).
   std::string expected = Generate("Hello!", 200);
   expected.pop_back();  // the trailing "\n"
   ASSERT_GT(expected.size(), 40u) << expected;
   std::string tmux = "tmux -L uc" + std::to_string(getpid()) + " ";
-  std::string session = "chat";
+  std::string session;
   // The pane's text, trailing blanks of lines and of the screen removed.
   auto pane = [&] {
     std::string raw = Shell(tmux + "capture-pane -p -J -S - -t " + session).out, out;
@@ -106,45 +106,76 @@ TEST_F(CliUsers, ChatInteractiveThroughTmux) {
     }
     return "(timed out waiting for /" + re + "/)\n" + pane();
   };
-  ASSERT_EQ(Shell(tmux + "new-session -d -x 250 -y 50 -s " + session + " '" + Bin() +
-                  " chat --server " + sys_.address() + " --temp 0 -n 200'")
-                .code,
-            0);
-  std::string p = wait_for(R"(Ctrl-C cancels[^\n]*\n>$)");
-  EXPECT_NE(p.find("unicorn chat: "), std::string::npos) << p;
+  // Starts `unicorn chat <flags>` in a new session and waits for its prompt.
+  auto start = [&](const std::string& name, const std::string& flags) {
+    session = name;
+    ASSERT_EQ(Shell(tmux + "new-session -d -x 250 -y 50 -s " + session + " '" + Bin() +
+                    " chat --server " + sys_.address() + " --temp 0 " + flags + "'")
+                  .code,
+              0);
+    std::string p = wait_for(R"(Ctrl-C cancels[^\n]*\n>$)");
+    EXPECT_NE(p.find("unicorn chat: "), std::string::npos) << p;
+  };
+  auto expect_gone = [&] {
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {
+      gone = Shell(tmux + "has-session -t " + session).code != 0;
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(gone) << pane();
+  };
 
   // Ctrl-C while the answer streams cancels it and returns to the prompt.
+  // --ignore-eos makes the answer 1,500 tokens, seconds of streaming on any
+  // machine, so the key lands mid-answer (the ~40-token natural answer can be
+  // over before tmux delivers it). " [cancelled]" is printed only when the
+  // stream really ended cancelled.
+  ASSERT_NO_FATAL_FAILURE(start("cancel", "--ignore-eos -n 1500"));
   keys("'Hello!' Enter");
-  p = wait_for(R"(> Hello!\n\S)");
+  std::string p = wait_for(R"(> Hello!\n\S)");
   keys("C-c");
   p = wait_for(R"( \[cancelled\]\n>$)");
   EXPECT_NE(p.find(" [cancelled]\n>"), std::string::npos) << p;
-  EXPECT_EQ(p.find(expected), std::string::npos) << "the answer was not cut short:\n" << p;
+  keys("C-c");  // the second Ctrl-C with no line typed in between quits
+  expect_gone();
 
-  // After /reset the same question gets the whole greedy answer, streamed.
-  keys("/reset Enter");
-  wait_for(R"(\[conversation cleared\]\n>$)");
+  // A whole answer streams on one line; /reset forgets it, so the same
+  // question gets the same answer again; /stats; Ctrl-C at the prompt asks
+  // for confirmation; Ctrl-D quits even then.
+  ASSERT_NO_FATAL_FAILURE(start("answer", "-n 200"));
   keys("'Hello!' Enter");
   p = wait_for(R"(> Hello!\n[^\n]*\n>$)");
   EXPECT_NE(p.find("> Hello!\n" + expected + "\n>"), std::string::npos) << p;
-
+  keys("/reset Enter");
+  wait_for(R"(\[conversation cleared\]\n>$)");
+  keys("'Hello!' Enter");
+  p = wait_for(R"(cleared\]\n> Hello!\n[^\n]*\n>$)");
+  EXPECT_NE(p.find("cleared]\n> Hello!\n" + expected + "\n>"), std::string::npos) << p;
   keys("/stats Enter");
   p = wait_for(R"(\[server: [^\n]*\]\n>$)");
   EXPECT_TRUE(std::regex_search(p, std::regex(R"(\[last answer: \d+ prompt \+ \d+ generated)")))
       << p;
-
-  // Ctrl-C at the prompt asks for confirmation; a second one quits.
   keys("C-c");
   p = wait_for(R"(\(Ctrl-C again to quit\)\n>$)");
   EXPECT_NE(p.find("(Ctrl-C again to quit)"), std::string::npos) << p;
-  keys("C-c");
-  bool gone = false;
-  for (int i = 0; i < 100 && !gone; ++i) {
-    gone = Shell(tmux + "has-session -t " + session).code != 0;
-    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(gone) << pane();
+  keys("C-d");
+  expect_gone();
   Shell(tmux + "kill-server");
+}
+
+// --ignore-eos runs past the end-of-turn token to exactly -n tokens.
+TEST_F(CliUsers, GenerateIgnoreEosRunsToMaxTokens) {
+  auto natural = sys_.Cli("generate --chat --timings --server " + sys_.address() +
+                          " -n 150 --prompt 'Hello!'");
+  ASSERT_EQ(natural.code, 0) << natural.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(natural.out, m, std::regex(R"(generation (\d+) tokens)")))
+      << natural.out;
+  EXPECT_LT(std::stoi(m[1]), 150) << natural.out;  // the demo answer ends by itself
+  auto forced = sys_.Cli("generate --chat --timings --ignore-eos --server " + sys_.address() +
+                         " -n 150 --prompt 'Hello!'");
+  ASSERT_EQ(forced.code, 0) << forced.out;
+  EXPECT_NE(forced.out.find("generation 150 tokens"), std::string::npos) << forced.out;
 }
 
 TEST_F(CliUsers, ModelsAndStats) {
@@ -176,7 +207,7 @@ TEST_F(CliUsers, LoadtestSweepsAndCompares) {
   // --compare against the same server: the run is symmetric, so ratios are
   // near 1; only their presence and sanity are checked (timing is noisy).
   auto r = sys_.Cli("loadtest --server " + sys_.http_url() + " --compare " + sys_.http_url() +
-                    " -c 1,3 -r 3 -n 8 --json");
+                    " -c 1,3 -r 3 -n 8 --ignore-eos --json");
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_TRUE(j.is_object()) << r.out;
@@ -189,7 +220,7 @@ TEST_F(CliUsers, LoadtestSweepsAndCompares) {
     EXPECT_GE(l["ttft_ms"]["p99"].get<double>(), l["ttft_ms"]["p50"].get<double>());
     EXPECT_GT(l["itl_ms"]["p50"].get<double>(), 0) << l.dump();
     EXPECT_GT(l["requests_per_s"].get<double>(), 0);
-    EXPECT_GT(l["output_tokens"].get<int>(), 3);
+    EXPECT_EQ(l["output_tokens"].get<int>(), 3 * 8) << l.dump();  // --ignore-eos: all of -n
     EXPECT_GT(l["ratio"]["output_tokens_per_s"].get<double>(), 0) << l.dump();
   }
   // The table (no TTY here, so no progress bar in the output).

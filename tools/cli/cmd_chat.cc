@@ -36,22 +36,24 @@ void OnSigint(int) {
   g_cancel.store(true);
 }
 
+enum class Read { kLine, kEnd, kInterrupted };
+
 // One line from fd 0 without stdio buffering, so that Ctrl-C (EINTR) is seen
-// while waiting. false on end of input or when interrupted.
-bool ReadLine(std::string* line) {
+// while waiting. kEnd: end of input (Ctrl-D) or a read error.
+Read ReadLine(std::string* line) {
   line->clear();
   char c;
   while (true) {
     ssize_t n = read(0, &c, 1);
     if (n == 1) {
-      if (c == '\n') return true;
+      if (c == '\n') return Read::kLine;
       line->push_back(c);
     } else if (n == 0) {
-      return !line->empty();
+      return line->empty() ? Read::kEnd : Read::kLine;
     } else if (errno == EINTR) {
-      return false;
+      return Read::kInterrupted;
     } else {
-      return false;
+      return Read::kEnd;
     }
   }
 }
@@ -64,6 +66,7 @@ struct ChatOptions {
   float top_p = 0.95f;
   uint64_t seed = 0;
   bool has_seed = false;
+  bool ignore_eos = false;
 };
 
 struct AnswerStats {
@@ -89,8 +92,9 @@ class ChatSession {
     while (true) {
       if (tty_) std::cout << "> " << std::flush;
       g_cancel = false;
-      if (!ReadLine(&line)) {
-        if (g_interrupts.load() == 0) break;  // end of input
+      Read r = ReadLine(&line);
+      if (r == Read::kEnd) break;
+      if (r == Read::kInterrupted) {
         if (g_interrupts.load() >= 2) break;
         std::cout << "\n(Ctrl-C again to quit)\n";
         continue;
@@ -165,6 +169,7 @@ class ChatSession {
     req.set_max_tokens(o_.max_tokens);
     req.mutable_sampling()->set_temperature(o_.temperature);
     req.mutable_sampling()->set_top_p(o_.top_p);
+    req.mutable_sampling()->set_ignore_eos(o_.ignore_eos);
     if (o_.has_seed) {
       req.mutable_sampling()->set_seed(o_.seed + history_.size());
       req.mutable_sampling()->set_has_seed(true);
@@ -248,6 +253,7 @@ void AddChatCommands(CLI::App& app) {
   chat->add_option("--temp", o.temperature, "temperature (0 = greedy)");
   chat->add_option("--top-p", o.top_p, "nucleus sampling");
   auto* seed = chat->add_option("--seed", o.seed, "sampling seed");
+  chat->add_flag("--ignore-eos", o.ignore_eos, "answer past end-of-turn, up to -n tokens");
   chat->callback([seed] {
     o.has_seed = seed->count() > 0;
     struct sigaction sa {};

@@ -187,6 +187,7 @@ void AddClientCommands(CLI::App& app) {
   static float temperature = 0;
   static uint64_t seed = 0;
   static bool chat = false;
+  static bool ignore_eos = false;
   static bool timings = false;
   auto* gen = app.add_subcommand("generate", "generate text from a prompt (prints only the text)");
   AddServerFlags(gen, &server);
@@ -194,6 +195,7 @@ void AddClientCommands(CLI::App& app) {
   gen->add_option("-n,--max-tokens", max_tokens, "tokens to generate");
   gen->add_option("--temp", temperature, "temperature (0 = greedy)");
   auto* seed_opt = gen->add_option("--seed", seed, "sampling seed");
+  gen->add_flag("--ignore-eos", ignore_eos, "generate past end-of-sequence, exactly -n tokens");
   gen->add_flag("--timings", timings, "report time to first token and tok/s on stderr");
   gen->add_flag("--chat", chat, "send the prompt as a user turn of a chat (template applied)");
   static bool traced = false;
@@ -202,6 +204,7 @@ void AddClientCommands(CLI::App& app) {
     req.set_prompt(prompt);
     req.set_max_tokens(max_tokens);
     req.mutable_sampling()->set_temperature(temperature);
+    req.mutable_sampling()->set_ignore_eos(ignore_eos);
     req.set_trace(traced);
     if (seed_opt->count() > 0) {
       req.mutable_sampling()->set_seed(seed);

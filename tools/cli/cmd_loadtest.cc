@@ -79,16 +79,23 @@ struct RequestResult {
   int tokens = 0;
 };
 
-RequestResult OneRequest(const Target& t, const std::string& prompt, int max_tokens) {
+// What every request of a run asks for besides its prompt.
+struct RequestShape {
+  int max_tokens = 64;
+  bool ignore_eos = false;  // answers of exactly max_tokens (vLLM's and llama-server's key)
+};
+
+RequestResult OneRequest(const Target& t, const std::string& prompt, const RequestShape& shape) {
   RequestResult r;
   httplib::Client cli(t.base);
   cli.set_read_timeout(600);
   json body = {{"model", t.model},
                {"messages", json::array({{{"role", "user"}, {"content", prompt}}})},
-               {"max_tokens", max_tokens},
+               {"max_tokens", shape.max_tokens},
                {"temperature", 0},
                {"stream", true},
                {"stream_options", {{"include_usage", true}}}};
+  if (shape.ignore_eos) body["ignore_eos"] = true;
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/chat/completions";
@@ -165,8 +172,8 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-LevelResult RunLevel(const Target& t, int concurrency, int requests, int max_tokens, bool progress,
-                     const std::string& label) {
+LevelResult RunLevel(const Target& t, int concurrency, int requests, const RequestShape& shape,
+                     bool progress, const std::string& label) {
   LevelResult lr;
   lr.concurrency = concurrency;
   lr.requests = requests;
@@ -180,7 +187,7 @@ LevelResult RunLevel(const Target& t, int concurrency, int requests, int max_tok
     threads.emplace_back([&] {
       int i;
       while ((i = next.fetch_add(1)) < requests) {
-        RequestResult r = OneRequest(t, kPrompts[size_t(i) % std::size(kPrompts)], max_tokens);
+        RequestResult r = OneRequest(t, kPrompts[size_t(i) % std::size(kPrompts)], shape);
         std::lock_guard<std::mutex> lock(mu);
         if (!r.ok) {
           if (lr.errors++ == 0) lr.first_error = r.error;
@@ -219,7 +226,7 @@ json LevelJson(const LevelResult& r) {
 struct LoadtestOptions {
   std::string server, compare, model, compare_model, levels = "1,4,16";
   int requests = 0;  // per level; 0 = 2 x concurrency, at least 4
-  int max_tokens = 64;
+  RequestShape shape;
   bool json = false;
 };
 
@@ -251,7 +258,8 @@ int Loadtest(const LoadtestOptions& o) {
   bool progress = isatty(2);
   json out = {{"server", targets[0].base},
               {"model", targets[0].model},
-              {"max_tokens", o.max_tokens},
+              {"max_tokens", o.shape.max_tokens},
+              {"ignore_eos", o.shape.ignore_eos},
               {"levels", json::array()}};
   if (targets.size() > 1)
     out["compare"] = {{"server", targets[1].base}, {"model", targets[1].model}};
@@ -259,11 +267,11 @@ int Loadtest(const LoadtestOptions& o) {
   for (int c : levels) {
     int n = o.requests > 0 ? o.requests : std::max(4, 2 * c);
     json level = LevelJson(
-        RunLevel(targets[0], c, n, o.max_tokens, progress, absl::StrFormat("unicorn c=%d", c)));
+        RunLevel(targets[0], c, n, o.shape, progress, absl::StrFormat("unicorn c=%d", c)));
     errors += level["errors"].get<int>();
     if (targets.size() > 1) {
       json other = LevelJson(
-          RunLevel(targets[1], c, n, o.max_tokens, progress, absl::StrFormat("compare c=%d", c)));
+          RunLevel(targets[1], c, n, o.shape, progress, absl::StrFormat("compare c=%d", c)));
       errors += other["errors"].get<int>();
       auto ratio = [&](const char* a, const char* b) {
         double x = b ? level[a][b].get<double>() : level[a].get<double>();
@@ -283,7 +291,7 @@ int Loadtest(const LoadtestOptions& o) {
     return errors ? 1 : 0;
   }
   std::cout << absl::StrFormat("loadtest %s (model %s), %d max tokens, temperature 0\n",
-                               targets[0].base, targets[0].model, o.max_tokens);
+                               targets[0].base, targets[0].model, o.shape.max_tokens);
   if (targets.size() > 1) {
     std::cout << absl::StrFormat("compare  %s (model %s); ratio = unicorn / compare\n",
                                  targets[1].base, targets[1].model);
@@ -332,7 +340,9 @@ void AddLoadtestCommands(CLI::App& app) {
   lt->add_option("-c,--concurrency", o.levels, "concurrency levels to sweep (default 1,4,16)");
   lt->add_option("-r,--requests", o.requests,
                  "requests per level (default: 2 x concurrency, at least 4)");
-  lt->add_option("-n,--max-tokens", o.max_tokens, "tokens per answer at most (default 64)");
+  lt->add_option("-n,--max-tokens", o.shape.max_tokens, "tokens per answer at most (default 64)");
+  lt->add_flag("--ignore-eos", o.shape.ignore_eos,
+               "answers of exactly -n tokens, past end-of-turn (servers that know ignore_eos)");
   lt->add_option("--model", o.model, "model name to send (default: the first of /v1/models)");
   lt->add_option("--compare", o.compare,
                  "another OpenAI-compatible server to run the same prompts against");
