@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "yaml-cpp/yaml.h"
 
@@ -117,6 +118,13 @@ std::string DefaultRuntimeDir() {
   return absl::StrCat("/tmp/unicorn-", ::getuid());
 }
 
+bool HasCoresToSpin() { return std::thread::hardware_concurrency() >= 8; }
+
+int BusyPollUs(const ControlConfig& c) {
+  if (c.busy_poll_us >= 0) return c.busy_poll_us;
+  return HasCoresToSpin() ? 200 : 0;
+}
+
 StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin) {
   Reader r(origin);
   YAML::Node root;
@@ -195,6 +203,9 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
     UNICORN_RETURN_IF_ERROR(
         r.Get(n, "reconnect_max_ms", "control.reconnect_max_ms", &k.reconnect_max_ms));
     UNICORN_RETURN_IF_ERROR(r.Get(n, "busy_poll_us", "control.busy_poll_us", &k.busy_poll_us));
+    if (k.busy_poll_us < -1 || k.busy_poll_us > 100000) {
+      return r.Error("control.busy_poll_us", "must be in [0, 100000] us, or -1 for auto");
+    }
     if (k.heartbeat_interval_ms < 10) return r.Error("control.heartbeat_interval_ms", ">= 10");
     if (k.heartbeat_liveness < 1) return r.Error("control.heartbeat_liveness", "must be >= 1");
     UNICORN_RETURN_IF_ERROR(

@@ -24,7 +24,7 @@ WorkerLink::WorkerLink(const Config& config, wire::Hello hello)
   backoff_ms_ = config_.control.reconnect_initial_ms;
   // Spinning over a whole predicted gap pays where cores are to spare; on a
   // 2-core VM it takes the core that delivers the message.
-  spin_ok_ = std::thread::hardware_concurrency() >= 8;
+  spin_ok_ = HasCoresToSpin();
 }
 
 WorkerLink::~WorkerLink() {
@@ -185,7 +185,7 @@ bool WorkerLink::Poll(int timeout_ms) {
     // blocked thread costs more than that on small VMs. In a decode loop the
     // next request comes about as long after the answer as the last one did
     // (the coordinator samples meanwhile): with cores to spare, spin over that.
-    int64_t spin_ns = int64_t(config_.control.busy_poll_us) * 1000;
+    int64_t spin_ns = int64_t(BusyPollUs(config_.control)) * 1000;
     if (spin_ok_ && gap_ns_ < kMaxSpinGapNs) spin_ns += gap_ns_;
     const int64_t spin_until = last_traffic_ns_ + spin_ns;
     while (wire::MonotonicNs() < spin_until &&

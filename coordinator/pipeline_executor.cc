@@ -233,7 +233,7 @@ void PipelineExecutor::OnMessage(const std::string& worker, const wire::Message&
 StatusOr<wire::StageDone> PipelineExecutor::Await(std::chrono::steady_clock::time_point posted,
                                                   std::chrono::nanoseconds predicted) {
   using Clock = std::chrono::steady_clock;
-  const std::chrono::microseconds spin(config_.control.busy_poll_us);
+  const std::chrono::microseconds spin(BusyPollUs(config_.control));
   // Short or unknown hops: spin from the post (the answer usually comes
   // within microseconds), yielding so the ZeroMQ I/O threads get the core;
   // then block. Long hops (a GPU stage of milliseconds): block until `spin`

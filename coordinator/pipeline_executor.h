@@ -165,7 +165,7 @@ class PipelineExecutor final : public StepExecutor {
   // When the last Run() ended and how long the engine took before the next
   // (trace::NowNs() units): when the registry should expect the next step.
   int64_t last_run_end_ns_ = 0, think_ns_ = 0;  // engine thread
-  int64_t busy_ns() const { return int64_t(config_.control.busy_poll_us) * 1000; }
+  int64_t busy_ns() const { return int64_t(BusyPollUs(config_.control)) * 1000; }
 };
 
 }  // namespace unicorn

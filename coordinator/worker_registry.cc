@@ -14,10 +14,7 @@
 namespace unicorn {
 // Spinning pays where cores are to spare (measured on 16 cores of the GPU
 // host); on a 2-core VM it takes the core that delivers the message.
-constexpr unsigned kMinCoresToSpin = 8;
-
-WorkerRegistry::WorkerRegistry(const Config& config)
-    : config_(config), spin_ok_(std::thread::hardware_concurrency() >= kMinCoresToSpin) {
+WorkerRegistry::WorkerRegistry(const Config& config) : config_(config), spin_ok_(HasCoresToSpin()) {
   std::random_device rd;
   incarnation_ = (uint64_t(rd()) << 32) ^ rd();
   for (const auto& w : config_.workers) {

@@ -3,7 +3,7 @@
 // receives for a bounded time), then blocks: a blocking ZeroMQ ipc receive
 // costs a scheduler wake-up (tens of microseconds on small VMs), which would
 // dominate a zero-copy handoff; the spin bound keeps an idle worker off the
-// CPU. ControlConfig::busy_poll_us is the configured bound.
+// CPU. BusyPollUs(ControlConfig) is the bound the pipeline uses.
 #pragma once
 
 #include <optional>

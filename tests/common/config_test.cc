@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace unicorn {
 namespace {
 
@@ -38,6 +40,25 @@ TEST(Config, MinimalWithDefaultsAndRanges) {
   EXPECT_EQ(c->plan.layers[1].last_layer, 3);
   EXPECT_EQ(c->control.heartbeat_liveness, 3);
   EXPECT_EQ(c->ControlEndpoint(), "ipc://" + c->runtime_dir + "/control.sock");
+}
+
+// busy_poll_us: unset is auto (200 us with cores to spare, else 0), an
+// explicit value is kept, out-of-range values are refused by name.
+TEST(Config, BusyPollIsAutoUnlessSet) {
+  auto c = ParseConfig(kMinimal, "/etc/unicorn/x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->control.busy_poll_us, -1);
+  EXPECT_EQ(BusyPollUs(c->control), HasCoresToSpin() ? 200 : 0);
+  EXPECT_EQ(HasCoresToSpin(), std::thread::hardware_concurrency() >= 8);
+  for (int us : {0, 50, 200}) {
+    auto set = ParseConfig(
+        std::string(kMinimal) + "control: {busy_poll_us: " + std::to_string(us) + "}\n", "x.yaml");
+    ASSERT_TRUE(set.ok()) << set.status();
+    EXPECT_EQ(BusyPollUs(set->control), us);
+  }
+  auto bad = ParseConfig(std::string(kMinimal) + "control: {busy_poll_us: -5}\n", "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("control.busy_poll_us"), std::string::npos) << bad.status();
 }
 
 TEST(Config, TcpControlEndpointByConfig) {
