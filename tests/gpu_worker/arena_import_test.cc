@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "model/gemma3_stage.h"
 #include "shared_mem/plan.h"
+#include "tests/scoped_env.h"
 
 namespace unicorn::vk {
 namespace {
@@ -168,10 +169,11 @@ TEST_F(ArenaImport, FullCacheKeepsSlotCopiesOutOfTheGraph) {
 }
 
 TEST_F(ArenaImport, ForcedOffFallsBackToCopiesAndSaysSo) {
-  ::setenv("UNICORN_VK_IMPORT", "0", 1);
   LogCapture log;
-  Status s = ImportArena(ops_, arena_.get());
-  ::unsetenv("UNICORN_VK_IMPORT");
+  Status s = [&] {
+    unicorn::testing::ScopedEnv off("UNICORN_VK_IMPORT", "0");
+    return ImportArena(ops_, arena_.get());
+  }();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_EQ(ops_.imported_bytes(), 0u);
   const std::string text = log.Text();

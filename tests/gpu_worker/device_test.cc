@@ -4,6 +4,7 @@
 
 #include "gpu_worker/vk/pipeline.h"
 #include "tests/gpu_worker/vk_test_util.h"
+#include "tests/scoped_env.h"
 
 namespace unicorn::vk::testing {
 namespace {
@@ -53,15 +54,14 @@ TEST(VkPipelineCache, WritesItsFileUnderXdgCacheHome) {
   UNICORN_VK_ENV(env);
   std::string dir = std::string(UNICORN_BINARY_DIR) + "/tests/vk-cache-test";
   std::filesystem::remove_all(dir);
-  setenv("XDG_CACHE_HOME", dir.c_str(), 1);
   {
+    unicorn::testing::ScopedEnv cache_home("XDG_CACHE_HOME", dir.c_str());
     auto dev = Device::Open(std::getenv("UNICORN_TEST_VK_DEVICE") ?: "");
     ASSERT_TRUE(dev.ok()) << dev.status();
     auto k = Kernels::Create(**dev);  // builds pipelines through the cache
     ASSERT_TRUE(k.ok()) << k.status();
     EXPECT_EQ((*dev)->pipeline_cache().path().rfind(dir + "/unicorn/", 0), 0u);
   }
-  unsetenv("XDG_CACHE_HOME");
   bool found = false;
   for (auto& e : std::filesystem::directory_iterator(dir + "/unicorn")) {
     found |= e.path().filename().string().rfind("vk-pipelines-", 0) == 0;

@@ -14,6 +14,7 @@
 #include "model/gemma3.h"
 #include "npu_worker/cpu/cpu_ops.h"
 #include "tests/model/gemma3_fixture.h"
+#include "tests/scoped_env.h"
 
 namespace unicorn {
 namespace {
@@ -173,13 +174,12 @@ TEST(VkGemma3, DecodeStepIsFusedAndProfiled) {
 // merges): the same logits, bit for bit, one dispatch and barrier fewer per
 // layer.
 TEST(VkGemma3, HandOffFusionsKeepTheLogits) {
-  const char* before = std::getenv("UNICORN_VK_HANDOFF");
-  const std::string saved = before ? before : "";
+  unicorn::testing::ScopedEnv env("UNICORN_VK_HANDOFF", nullptr);
   std::vector<float> logits[2];
   uint64_t barriers[2] = {0, 0};
   int layers = 0;
   for (int handoff : {0, 1}) {
-    setenv("UNICORN_VK_HANDOFF", handoff ? "1" : "0", 1);
+    env.Set(handoff ? "1" : "0");
     auto ops = ProfiledOps();
     ASSERT_TRUE(ops.ok()) << ops.status();
     Fixture f(TinyConfig(), DType::kF32, DType::kF32, **ops);
@@ -194,11 +194,6 @@ TEST(VkGemma3, HandOffFusionsKeepTheLogits) {
     for (const auto& r : (*ops)->LastProfile()) ++count[r.label];
     EXPECT_EQ(count["attention+merge"], handoff ? layers : 0);
     EXPECT_EQ(count["attention"], handoff ? 0 : 2 * layers);
-  }
-  if (before) {
-    setenv("UNICORN_VK_HANDOFF", saved.c_str(), 1);
-  } else {
-    unsetenv("UNICORN_VK_HANDOFF");
   }
   EXPECT_EQ(logits[1], logits[0]);
   EXPECT_EQ(barriers[1] + uint64_t(layers), barriers[0]);
@@ -253,14 +248,11 @@ int Quantizations(vk::VulkanOps& ops) {
 // A profiled Vulkan backend made with UNICORN_VK_INT8=mode and every int8
 // producer fusion on, the hand-off ones too (UNICORN_VK_HANDOFF=1).
 StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
-  setenv("UNICORN_VK_INT8", mode, 1);
+  unicorn::testing::ScopedEnv int8("UNICORN_VK_INT8", mode);
   // Unless the run sets it (=0 must fail the fusion counts).
-  const bool handoff_set = std::getenv("UNICORN_VK_HANDOFF") != nullptr;
-  if (!handoff_set) setenv("UNICORN_VK_HANDOFF", "1", 1);
-  auto ops = ProfiledOps();
-  unsetenv("UNICORN_VK_INT8");
-  if (!handoff_set) unsetenv("UNICORN_VK_HANDOFF");
-  return ops;
+  const char* run_handoff = std::getenv("UNICORN_VK_HANDOFF");
+  unicorn::testing::ScopedEnv handoff("UNICORN_VK_HANDOFF", run_handoff ? run_handoff : "1");
+  return ProfiledOps();
 }
 
 // Int8 activations (UNICORN_VK_INT8=1; on by default only where int8 dot

@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <cmath>
+#include <optional>
 
 #include "hwy/targets.h"
 #include "model/quant.h"
 #include "npu_worker/cpu/kernels.h"
 #include "tests/model/test_tensors.h"
+#include "tests/scoped_env.h"
 
 namespace unicorn::cpu {
 namespace {
@@ -216,9 +218,10 @@ TEST(CpuOpsTest, EnvironmentPicksTheActivationPlanes) {
   const std::vector<float> x = RandomVector(in, 1.0f, 3);
   const std::vector<double> f32 = NaiveMatMul(x, TensorStore::Dequantized(wt), 1, out, in);
   auto error = [&](const char* planes) {
-    setenv("UNICORN_CPU_ACTIVATION_PLANES", planes, 1);
+    std::optional<unicorn::testing::ScopedEnv> env(std::in_place, "UNICORN_CPU_ACTIVATION_PLANES",
+                                                   planes);
     CpuOps ops(CpuOptions{2});
-    unsetenv("UNICORN_CPU_ACTIVATION_PLANES");
+    env.reset();
     auto w = *ops.LoadWeight(wt);
     auto xb = Upload(ops, x);
     auto yb = ops.Alloc(out);
