@@ -217,17 +217,21 @@ int Main(int argc, char** argv) {
 
   // Int8 activations (matvec_int8.comp) where the device has int8 dot
   // products: rows x invocations x tokens per workgroup, at 16 tokens and
-  // at 1; "quant" is quantize_q8.comp's own time for the 16 rows of x.
+  // at 1, "w" for the weights-in-registers loop order (W_REGS); "quant" is
+  // quantize_q8.comp's own time for the 16 rows of x.
   k.set_int8(true);
   if (k.int8()) {
-    const uint32_t i8[][3] = {{1, 32, 16}, {2, 32, 16}, {4, 32, 16}, {4, 64, 16}, {8, 32, 16},
-                              {2, 32, 8},  {4, 32, 8},  {8, 32, 8},  {2, 32, 1},  {4, 32, 1}};
+    const uint32_t i8[][4] = {{1, 32, 16, 0}, {2, 32, 16, 0}, {4, 32, 16, 0}, {4, 64, 16, 0},
+                              {8, 32, 16, 0}, {2, 32, 8, 0},  {4, 32, 8, 0},  {8, 32, 8, 0},
+                              {2, 32, 1, 0},  {4, 32, 1, 0},  {2, 32, 16, 1}, {4, 32, 16, 1},
+                              {4, 64, 16, 1}, {8, 32, 16, 1}, {8, 64, 16, 1}, {4, 32, 8, 1}};
     std::printf("\nint8 activations (%s in hardware): TFLOP/s (ms per call)\n",
                 d.caps().int8_dot_accelerated ? "dot products" : "NOT");
     std::printf("%-30s %12s", "matrix \\ rows x wg x tokens", "quant");
     for (auto& s : i8) {
-      std::printf(" %12s",
-                  absl::StrFormat("%ux%ux%u%s", s[0], s[1], s[2], s[2] == 1 ? "(n1)" : "").c_str());
+      std::printf(" %12s", absl::StrFormat("%ux%ux%u%s%s", s[0], s[1], s[2], s[3] ? "w" : "",
+                                           s[2] == 1 ? "(n1)" : "")
+                               .c_str());
     }
     std::printf("\n");
     Buffer xq = RandomBytes(d, Kernels::Q8ActivationBytes(16, 10240), DType::kF32);
@@ -246,6 +250,8 @@ int Main(int argc, char** argv) {
         opt.matvec_rows = s[0];
         opt.matvec_wg = s[1];
         opt.int8_cols = s[2];
+        opt.int8_order =
+            s[3] ? MatMulOptions::Int8Order::kWeights : MatMulOptions::Int8Order::kActivations;
         if (geglu) opt.flags = UNICORN_MM_GEGLU;
         if ((geglu ? 2 : 1) * s[0] * s[1] * s[2] * 4 > d.caps().max_shared_memory) {
           std::printf(" %12s", "-");

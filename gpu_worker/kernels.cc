@@ -93,6 +93,8 @@ uint32_t FewTokenClass(uint32_t n) { return n == 1 ? 1 : BatchTokens(n); }
 // 8 tokens per workgroup (two neighbouring column groups at 16 tokens), the
 // shape that won most 4B products on an H100 (gpu_worker/BENCHMARKS.md).
 constexpr uint32_t kInt8Rows = 2, kInt8Workgroup = 32;
+// In an int8 shape: the weights-in-registers loop order (W_REGS).
+constexpr uint32_t kInt8WeightsInRegisters = 1u << 16;
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
@@ -343,7 +345,8 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
   auto fits = [&](uint32_t r, uint32_t g, uint32_t c) {
     return mats * r * c * g * 4 <= max_shared && g <= device_.caps().max_workgroup_invocations;
   };
-  if (opt.matvec_rows || opt.matvec_wg || opt.int8_cols) {
+  using Order = MatMulOptions::Int8Order;
+  if (opt.matvec_rows || opt.matvec_wg || opt.int8_cols || opt.int8_order != Order::kAuto) {
     const uint32_t r = opt.matvec_rows ? opt.matvec_rows : kInt8Rows;
     const uint32_t g = opt.matvec_wg ? opt.matvec_wg : kInt8Workgroup;
     const uint32_t c = opt.int8_cols ? opt.int8_cols : Int8Cols(n);
@@ -351,19 +354,30 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
       return absl::InvalidArgumentError(
           absl::StrCat("[vk] matmul: no int8 shape of ", r, " rows x ", c, " tokens on ", g));
     }
-    return std::pair{r | (c << 8), g};
+    const uint32_t order = opt.int8_order == Order::kWeights ? kInt8WeightsInRegisters : 0;
+    return std::pair{r | (c << 8) | order, g};
   }
   const uint32_t cols = Int8Cols(n);
   std::pair<uint32_t, uint32_t> shape{kInt8Rows | (cols << 8), kInt8Workgroup};
   if (!fits(kInt8Rows, kInt8Workgroup, cols)) shape = {1 | (cols << 8), kInt8Workgroup};
   if (!autotune_ || !device_.caps().timestamps) return shape;
   // 8 rows and 128 invocations lost at every shape measured: not timed.
+  // Weights in registers (W_REGS) is tried for 16 tokens per workgroup (every
+  // weight read once) at 2..8 rows, where it holds fewer registers than the
+  // activations of 16 tokens would.
   std::vector<std::pair<uint32_t, uint32_t>> cands;
   for (uint32_t c : {cols, n > 8 ? 16u : 0u}) {
     if (c == 0) continue;
     for (uint32_t r : {1u, 2u, 4u}) {
       for (uint32_t g : {32u, 64u}) {
         if (fits(r, g, c)) cands.push_back({r | (c << 8), g});
+      }
+    }
+    for (uint32_t r : {2u, 4u, 8u}) {
+      for (uint32_t g : {32u, 64u}) {
+        if (c == 16 && fits(r, g, c)) {
+          cands.push_back({r | (c << 8) | kInt8WeightsInRegisters, g});
+        }
       }
     }
   }
@@ -382,10 +396,12 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
       opt.softcap};
   SubBuffer bias = (opt.flags & UNICORN_MM_BIAS) ? opt.bias : x;
   if (kind == Kind::kInt8) {  // x is the quantized activations
-    const uint32_t rows = a & 0xFF, cols = a >> 8;
+    const uint32_t rows = a & 0xFF, cols = (a >> 8) & 0xFF;
+    const uint32_t w_regs = (a & kInt8WeightsInRegisters) ? 1 : 0;
     const bool quant = opt.xq_out.size > 0;
-    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get(quant ? "matvec_int8_q8" : "matvec_int8", b,
-                                                    {uint32_t(w.dtype), rows, opt.flags, cols}));
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                             Get(quant ? "matvec_int8_q8" : "matvec_int8", b,
+                                 {uint32_t(w.dtype), rows, opt.flags, cols, w_regs}));
     const auto grid = Grid(uint64_t(CeilDiv(m, rows)) * CeilDiv(n, cols));
     if (quant) {
       cmd.Dispatch(*p, {w.buf, x, y, bias, opt.xq_out, opt.counters}, push, grid);
@@ -476,7 +492,9 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   tuning_log_.push_back(absl::StrCat(
       key, ": ",
       kind == Kind::kInt8
-          ? absl::StrCat(best.first & 0xFF, " rows x ", best.first >> 8, " tokens on ", best.second)
+          ? absl::StrCat(best.first & 0xFF, " rows x ", (best.first >> 8) & 0xFF, " tokens on ",
+                         best.second,
+                         best.first & kInt8WeightsInRegisters ? ", weights in registers" : "")
       : !vector         ? absl::StrCat(best.first, " x ", best.second)
       : best.first == 0 ? absl::StrCat("batch kernel, k slice ", best.second & ~1u,
                                        best.second & 1u ? ", prefetching" : "")

@@ -49,6 +49,10 @@ struct MatMulOptions {
   // tokens per workgroup (0 = auto or tuned).
   SubBuffer xq;
   uint32_t int8_cols = 0;
+  // The int8 kernel's loop order (matvec_int8.comp W_REGS): activations of
+  // the column group held in registers, or the rows' weights (tried by
+  // autotuning). kAuto with an explicit shape: activations.
+  enum class Int8Order { kAuto, kActivations, kWeights } int8_order = Int8Order::kAuto;
   // With xq: y is also written as int8 blocks into xq_out, as QuantizeQ8
   // would write it from y (m % 32 == 0), for the next int8 product.
   // `counters`: m / 32 uints, zero before the product and left zero.
@@ -210,8 +214,8 @@ class Kernels {
   Groups Grid(uint64_t groups) const;
 
   // The product kernels: tiled (a x b tile), matvec (a rows x b
-  // invocations; a = 0: the batch kernel) and int8 (a = rows | tokens << 8,
-  // b invocations).
+  // invocations; a = 0: the batch kernel) and int8 (a = rows | tokens << 8
+  // | kInt8WeightsInRegisters, b invocations).
   enum class Kind { kTiled, kVector, kInt8 };
   // Records the product with an explicit workgroup shape.
   Status RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,

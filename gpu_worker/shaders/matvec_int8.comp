@@ -16,6 +16,12 @@
 //   xq: n tokens of k as q8_activations.glsl lays them out   bias: [m]
 // Dispatch: ceil(m / ROWS) * ceil(n / COLS) workgroups, flattened over x and
 // y; the column groups of one row group are neighbours.
+// W_REGS (a tuning candidate): per block, the ROWS rows' weights are loaded
+// into registers once and the COLS tokens' activations stream past them,
+// instead of the COLS activation blocks held while the rows stream past.
+// It holds 9 registers per row instead of per token, so a workgroup can take
+// all 16 tokens (every weight read once) and reuses each activation load
+// over ROWS rows.
 // Built with UNICORN_MM_QUANT_OUT (the matvec_int8_q8 variant; m % 32 == 0,
 // ROWS divides 32): y is also written as int8 blocks into xq_out, as
 // quantize_q8.comp would write it, for the next int8 product. The workgroups
@@ -32,6 +38,7 @@ layout(constant_id = 3) const uint DTYPE = 4;  // UNICORN_DT_Q4_0 or _Q8_0
 layout(constant_id = 4) const uint ROWS = 4;   // output rows per workgroup
 layout(constant_id = 5) const uint FLAGS = 0;
 layout(constant_id = 6) const uint COLS = 8;  // tokens per workgroup
+layout(constant_id = 7) const uint W_REGS = 0;  // 1: weights held, activations streamed
 
 #include "push_constants.h"
 #include "common.glsl"
@@ -88,7 +95,38 @@ void main() {
   uint tok[COLS];
   [[unroll]] for (uint j = 0; j < COLS; ++j) tok[j] = min(col0 + j, p.n - 1);
 
-  for (uint b = tid; b < nb; b += WG) {
+  for (uint b = tid; b < nb && W_REGS != 0; b += WG) {
+    uvec4 wa[MATS * ROWS], wb[MATS * ROWS];
+    float dw[MATS * ROWS];
+    [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
+      const uint base = wrow[i] + b * BLOCK_U16;
+      dw[i] = F16ToF32(uint(w_u16[base]));
+      if (DTYPE == UNICORN_DT_Q4_0) {
+        const uvec4 v = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
+        wa[i] = v & 0x0F0F0F0Fu;
+        wb[i] = (v >> 4) & 0x0F0F0F0Fu;
+      } else {
+        wa[i] = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
+        wb[i] = uvec4(Word(base + 9), Word(base + 11), Word(base + 13), Word(base + 15));
+      }
+    }
+    [[unroll]] for (uint j = 0; j < COLS; ++j) {
+      const uint q = Q8QuadIndex(tok[j], b, p.k);
+      const uvec4 xa = xq4[q], xb = xq4[q + 1];
+      const uvec2 m = xmeta[Q8MetaIndex(tok[j], b, p.n, p.k)];
+      const float dx = uintBitsToFloat(m.x);
+      const int xbias = DTYPE == UNICORN_DT_Q4_0 ? int(m.y) : Q8_FLOAT_BIAS;
+      [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
+        int s = xbias;
+        s += DotI8x4(wa[i].x, xa.x, 0) + DotI8x4(wa[i].y, xa.y, 0) + DotI8x4(wa[i].z, xa.z, 0) +
+             DotI8x4(wa[i].w, xa.w, 0) + DotI8x4(wb[i].x, xb.x, 0) + DotI8x4(wb[i].y, xb.y, 0) +
+             DotI8x4(wb[i].z, xb.z, 0) + DotI8x4(wb[i].w, xb.w, 0);
+        const float sf = intBitsToFloat(s) - Q8_FLOAT_BIAS_F;
+        acc[j * MATS * ROWS + i] += (dw[i] * dx) * sf;
+      }
+    }
+  }
+  for (uint b = tid; b < nb && W_REGS == 0; b += WG) {
     uvec4 xa[COLS], xb[COLS];
     float dx[COLS];
     int xbias[COLS];  // Q8_FLOAT_BIAS, less 8 * sum(q_x) for Q4_0

@@ -91,6 +91,7 @@ struct Case {
   int m, k, n;
   uint32_t flags = 0;
   uint32_t rows = 0, wg = 0, cols = 0;  // 0 = the default shape
+  MatMulOptions::Int8Order order = MatMulOptions::Int8Order::kAuto;
 };
 
 void RunCase(const Case& c) {
@@ -115,6 +116,7 @@ void RunCase(const Case& c) {
   opt.matvec_rows = c.rows;
   opt.matvec_wg = c.wg;
   opt.int8_cols = c.cols;
+  opt.int8_order = c.order;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), c.n, c.k);
     ASSERT_TRUE(s.ok()) << s;
@@ -127,7 +129,8 @@ void RunCase(const Case& c) {
   std::vector<float> want = MatMulRef(w.values, xd, c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
   EXPECT_LT(MaxRelError(got, want), kMatTol)
       << Traits(c.dtype).name << " m=" << c.m << " k=" << c.k << " n=" << c.n
-      << " flags=" << c.flags << " shape " << c.rows << "x" << c.wg << " cols " << c.cols;
+      << " flags=" << c.flags << " shape " << c.rows << "x" << c.wg << " cols " << c.cols
+      << " order " << int(c.order);
 }
 
 // The quantization matches the CPU formula: scales to the ulp, every q
@@ -362,6 +365,52 @@ TEST_P(VkInt8Dtype, WorkgroupShapes) {
   RunCase({GetParam(), 13, 128, 11, UNICORN_MM_GEGLU, 2, 64, 16});
   RunCase({GetParam(), 37, 256, 16, 0, 8, 32, 8});
   RunCase({GetParam(), 13, 128, 11, UNICORN_MM_GEGLU, 4, 128, 8});
+  // The rows' weights in registers, activations streamed (W_REGS).
+  constexpr auto kW = MatMulOptions::Int8Order::kWeights;
+  RunCase({GetParam(), 37, 256, 16, 0, 4, 32, 16, kW});
+  RunCase({GetParam(), 13, 128, 11, UNICORN_MM_GEGLU, 2, 32, 16, kW});
+  RunCase({GetParam(), 40, 96, 5, UNICORN_MM_BIAS | UNICORN_MM_GELU, 8, 64, 8, kW});
+}
+
+// Both loop orders add the same products in the same order per output:
+// the same bits, GEGLU and the int8 output of the next product included.
+TEST(VkInt8, WeightsInRegistersEqualsActivationsInRegisters) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  if (!d.caps().int8_dot) GTEST_SKIP() << "no int8 dot products on " << d.caps().name;
+  Int8On on(*env.kernels);
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    const uint32_t m = 64, k = 160, n = 13;
+    TestMatrix w = MakeMatrix(t, 2 * int(m), int(k), 77, 0.5f);
+    Buffer bw = Upload(d, w.bytes), bx = Upload(d, Random(size_t(n) * k, 78, -1, 1));
+    Buffer bq = Zeros(d, Kernels::Q8ActivationBytes(n, k));
+    Buffer counters = Zeros(d, m / 32 * 4);
+    std::vector<float> y[2];
+    std::vector<uint32_t> q[2];
+    for (int order = 0; order < 2; ++order) {
+      Buffer by = Zeros(d, n * m * 4), qo = Zeros(d, Kernels::Q8ActivationBytes(n, m));
+      MatMulOptions opt;
+      opt.flags = UNICORN_MM_GEGLU;
+      opt.xq = bq.All();
+      opt.matvec_rows = 2;
+      opt.int8_cols = 16;
+      opt.int8_order =
+          order ? MatMulOptions::Int8Order::kWeights : MatMulOptions::Int8Order::kActivations;
+      opt.xq_out = qo.All();
+      opt.counters = counters.All();
+      RunCmd(d, [&](CommandBuffer& cmd) {
+        Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), n, k);
+        ASSERT_TRUE(s.ok()) << s;
+        cmd.Barrier();
+        s = env.kernels->MatMul(cmd, {bw.All(), t, 2 * m, k}, bx.All(), by.All(), n, opt);
+        ASSERT_TRUE(s.ok()) << s;
+      });
+      y[order] = Download<float>(d, by, n * m);
+      q[order] = Download<uint32_t>(d, qo, Kernels::Q8ActivationBytes(n, m) / 4);
+    }
+    EXPECT_EQ(y[1], y[0]) << Traits(t).name;
+    EXPECT_EQ(q[1], q[0]) << Traits(t).name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, VkInt8Dtype, ::testing::Values(DType::kQ8_0, DType::kQ4_0),
