@@ -78,6 +78,29 @@ float SumPartials(uint base) {
 
 uint Word(uint i) { return uint(w_u16[i]) | (uint(w_u16[i + 1]) << 16); }
 
+// The 32 weights of the block at `base` as int8 lanes (Q4_0 nibbles as 0..15)
+// and its scale.
+float LoadBlock(uint base, out uvec4 wa, out uvec4 wb) {
+  if (DTYPE == UNICORN_DT_Q4_0) {
+    const uvec4 v = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
+    wa = v & 0x0F0F0F0Fu;         // weights 0..15
+    wb = (v >> 4) & 0x0F0F0F0Fu;  // weights 16..31
+  } else {
+    wa = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
+    wb = uvec4(Word(base + 9), Word(base + 11), Word(base + 13), Word(base + 15));
+  }
+  return F16ToF32(uint(w_u16[base]));
+}
+
+// d_w * d_x * (w . x) of one block, given the activation block's bias.
+float BlockDot(uvec4 wa, uvec4 wb, uvec4 xa, uvec4 xb, int xbias, float dwx) {
+  int s = xbias;
+  s += DotI8x4(wa.x, xa.x, 0) + DotI8x4(wa.y, xa.y, 0) + DotI8x4(wa.z, xa.z, 0) +
+       DotI8x4(wa.w, xa.w, 0) + DotI8x4(wb.x, xb.x, 0) + DotI8x4(wb.y, xb.y, 0) +
+       DotI8x4(wb.z, xb.z, 0) + DotI8x4(wb.w, xb.w, 0);
+  return dwx * (intBitsToFloat(s) - Q8_FLOAT_BIAS_F);
+}
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint col_groups = (p.n + COLS - 1) / COLS;
@@ -99,16 +122,7 @@ void main() {
     uvec4 wa[MATS * ROWS], wb[MATS * ROWS];
     float dw[MATS * ROWS];
     [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
-      const uint base = wrow[i] + b * BLOCK_U16;
-      dw[i] = F16ToF32(uint(w_u16[base]));
-      if (DTYPE == UNICORN_DT_Q4_0) {
-        const uvec4 v = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
-        wa[i] = v & 0x0F0F0F0Fu;
-        wb[i] = (v >> 4) & 0x0F0F0F0Fu;
-      } else {
-        wa[i] = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
-        wb[i] = uvec4(Word(base + 9), Word(base + 11), Word(base + 13), Word(base + 15));
-      }
+      dw[i] = LoadBlock(wrow[i] + b * BLOCK_U16, wa[i], wb[i]);
     }
     [[unroll]] for (uint j = 0; j < COLS; ++j) {
       const uint q = Q8QuadIndex(tok[j], b, p.k);
@@ -117,12 +131,7 @@ void main() {
       const float dx = uintBitsToFloat(m.x);
       const int xbias = DTYPE == UNICORN_DT_Q4_0 ? int(m.y) : Q8_FLOAT_BIAS;
       [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
-        int s = xbias;
-        s += DotI8x4(wa[i].x, xa.x, 0) + DotI8x4(wa[i].y, xa.y, 0) + DotI8x4(wa[i].z, xa.z, 0) +
-             DotI8x4(wa[i].w, xa.w, 0) + DotI8x4(wb[i].x, xb.x, 0) + DotI8x4(wb[i].y, xb.y, 0) +
-             DotI8x4(wb[i].z, xb.z, 0) + DotI8x4(wb[i].w, xb.w, 0);
-        const float sf = intBitsToFloat(s) - Q8_FLOAT_BIAS_F;
-        acc[j * MATS * ROWS + i] += (dw[i] * dx) * sf;
+        acc[j * MATS * ROWS + i] += BlockDot(wa[i], wb[i], xa, xb, xbias, dw[i] * dx);
       }
     }
   }
@@ -139,24 +148,10 @@ void main() {
       xbias[j] = DTYPE == UNICORN_DT_Q4_0 ? int(m.y) : Q8_FLOAT_BIAS;
     }
     [[unroll]] for (uint i = 0; i < MATS * ROWS; ++i) {
-      const uint base = wrow[i] + b * BLOCK_U16;
-      const float dw = F16ToF32(uint(w_u16[base]));
       uvec4 wa, wb;
-      if (DTYPE == UNICORN_DT_Q4_0) {
-        const uvec4 v = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
-        wa = v & 0x0F0F0F0Fu;         // weights 0..15
-        wb = (v >> 4) & 0x0F0F0F0Fu;  // weights 16..31
-      } else {
-        wa = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
-        wb = uvec4(Word(base + 9), Word(base + 11), Word(base + 13), Word(base + 15));
-      }
+      const float dw = LoadBlock(wrow[i] + b * BLOCK_U16, wa, wb);
       [[unroll]] for (uint j = 0; j < COLS; ++j) {
-        int s = xbias[j];
-        s += DotI8x4(wa.x, xa[j].x, 0) + DotI8x4(wa.y, xa[j].y, 0) + DotI8x4(wa.z, xa[j].z, 0) +
-             DotI8x4(wa.w, xa[j].w, 0) + DotI8x4(wb.x, xb[j].x, 0) + DotI8x4(wb.y, xb[j].y, 0) +
-             DotI8x4(wb.z, xb[j].z, 0) + DotI8x4(wb.w, xb[j].w, 0);
-        const float sf = intBitsToFloat(s) - Q8_FLOAT_BIAS_F;
-        acc[j * MATS * ROWS + i] += (dw * dx[j]) * sf;
+        acc[j * MATS * ROWS + i] += BlockDot(wa, wb, xa[j], xb[j], xbias[j], dw * dx[j]);
       }
     }
   }
