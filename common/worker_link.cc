@@ -48,12 +48,14 @@ Status WorkerLink::Send(wire::Command command, const google::protobuf::MessageLi
 }
 
 void WorkerLink::RunHandler(const Handler& handler, const wire::Message& m) {
+  handler_start_ns_ = wire::MonotonicNs();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    busy_since_ns_ = wire::MonotonicNs();
+    busy_since_ns_ = handler_start_ns_;
   }
   busy_cv_.notify_all();
   handler(m);
+  handler_end_ns_ = wire::MonotonicNs();
   std::lock_guard<std::mutex> lock(mu_);
   busy_since_ns_ = 0;
 }
@@ -129,6 +131,9 @@ void WorkerLink::Handle(const wire::Message& m) {
       ack.set_seq(hb.seq());
       ack.set_echoed_sent_ns(hb.sent_ns());
       ack.set_received_ns(wire::MonotonicNs());
+      // Sent while the last handler ran: it waited here until that returned.
+      ack.set_held_ns(
+          std::max<int64_t>(0, handler_end_ns_ - std::max(handler_start_ns_, hb.sent_ns())));
       (void)wire::Send(*socket_, "", wire::Command::kHeartbeatAck, ack);
       return;
     }

@@ -81,6 +81,9 @@ class WorkerLink {
   std::mutex mu_;
   std::condition_variable busy_cv_;
   int64_t busy_since_ns_ = 0;  // 0 = no handler running
+  // The last handler's run (main thread only): a heartbeat answered after it
+  // reports the part of its wait it spent behind that handler.
+  int64_t handler_start_ns_ = 0, handler_end_ns_ = 0;
   bool stop_ = false;
   std::thread heartbeat_thread_;
 };

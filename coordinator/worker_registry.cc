@@ -204,7 +204,10 @@ void WorkerRegistry::Loop(void* socket) {
             if (m.command == wire::Command::kHeartbeatAck) {
               wire::HeartbeatAck ack;
               if (wire::ParsePayload(m, &ack).ok()) {
-                s.rtt_us = double(now - ack.echoed_sent_ns()) / 1000.0;
+                // Not the time it waited behind a step on the worker.
+                s.rtt_us =
+                    double(std::max<int64_t>(0, now - ack.echoed_sent_ns() - ack.held_ns())) /
+                    1000.0;
               }
             }
           }

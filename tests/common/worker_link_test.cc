@@ -124,5 +124,32 @@ TEST_F(BusyLink, FallsSilentAfterTheLimit) {
   EXPECT_LE(beats.size(), 6u);
 }
 
+// A coordinator heartbeat that arrives while a step runs is answered after
+// it; the ack says how long it was held behind the step, so the round trip
+// (as `unicorn health` shows it) leaves the step out.
+TEST_F(BusyLink, HeartbeatAckSaysHowLongAStepHeldIt) {
+  config_.control.busy_heartbeat_max_ms = 60000;
+  StartWorker(300);
+  wire::RunStage run;
+  ASSERT_TRUE(wire::Send(router_, identity_, wire::Command::kRunStage, run).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the step is running
+  wire::Heartbeat hb;
+  hb.set_seq(1);
+  hb.set_sent_ns(wire::MonotonicNs());
+  ASSERT_TRUE(wire::Send(router_, identity_, wire::Command::kHeartbeat, hb).ok());
+  while (auto m = Receive(5000)) {
+    if (m->command != wire::Command::kHeartbeatAck) continue;
+    const int64_t now = wire::MonotonicNs();
+    wire::HeartbeatAck ack;
+    ASSERT_TRUE(wire::ParsePayload(*m, &ack).ok());
+    EXPECT_EQ(ack.echoed_sent_ns(), hb.sent_ns());
+    EXPECT_GT(now - hb.sent_ns(), 200'000'000);  // it waited for the step
+    EXPECT_GT(ack.held_ns(), 150'000'000);       // and says so
+    EXPECT_LT(now - hb.sent_ns() - ack.held_ns(), 100'000'000);
+    return;
+  }
+  FAIL() << "no HeartbeatAck";
+}
+
 }  // namespace
 }  // namespace unicorn
