@@ -118,7 +118,12 @@ std::string DefaultRuntimeDir() {
   return absl::StrCat("/tmp/unicorn-", ::getuid());
 }
 
-bool HasCoresToSpin() { return std::thread::hardware_concurrency() >= 8; }
+bool HasCoresToSpin() {
+  // Asked on every hop (BusyPollUs): hardware_concurrency() reads the system
+  // each time, so once per process.
+  static const bool has = std::thread::hardware_concurrency() >= 8;
+  return has;
+}
 
 int BusyPollUs(const ControlConfig& c) {
   if (c.busy_poll_us >= 0) return c.busy_poll_us;

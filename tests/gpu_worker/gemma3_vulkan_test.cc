@@ -250,8 +250,9 @@ int Quantizations(vk::VulkanOps& ops) {
 StatusOr<std::unique_ptr<vk::VulkanOps>> ProfiledOpsWithInt8(const char* mode) {
   unicorn::testing::ScopedEnv int8("UNICORN_VK_INT8", mode);
   // Unless the run sets it (=0 must fail the fusion counts).
-  const char* run_handoff = std::getenv("UNICORN_VK_HANDOFF");
-  unicorn::testing::ScopedEnv handoff("UNICORN_VK_HANDOFF", run_handoff ? run_handoff : "1");
+  const char* set = std::getenv("UNICORN_VK_HANDOFF");
+  const std::string run_handoff = set ? set : "1";  // a copy: the variable is set again below
+  unicorn::testing::ScopedEnv handoff("UNICORN_VK_HANDOFF", run_handoff.c_str());
   return ProfiledOps();
 }
 

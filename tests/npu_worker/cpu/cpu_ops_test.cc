@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cmath>
-#include <optional>
 
 #include "hwy/targets.h"
 #include "model/quant.h"
@@ -218,10 +217,8 @@ TEST(CpuOpsTest, EnvironmentPicksTheActivationPlanes) {
   const std::vector<float> x = RandomVector(in, 1.0f, 3);
   const std::vector<double> f32 = NaiveMatMul(x, TensorStore::Dequantized(wt), 1, out, in);
   auto error = [&](const char* planes) {
-    std::optional<unicorn::testing::ScopedEnv> env(std::in_place, "UNICORN_CPU_ACTIVATION_PLANES",
-                                                   planes);
+    unicorn::testing::ScopedEnv env("UNICORN_CPU_ACTIVATION_PLANES", planes);  // read by CpuOps
     CpuOps ops(CpuOptions{2});
-    env.reset();
     auto w = *ops.LoadWeight(wt);
     auto xb = Upload(ops, x);
     auto yb = ops.Alloc(out);
