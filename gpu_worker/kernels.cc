@@ -43,8 +43,8 @@ const ShaderInfo* FindShader(const std::string& name) {
        {attn_decode_merge_spv, attn_decode_merge_spv_size, sizeof(AttnPush), 9}},
       {"attn_decode_merge_q8",
        {attn_decode_merge_q8_spv, attn_decode_merge_q8_spv_size, sizeof(AttnPush), 10}},
-      {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 3}},
-      {"attn_reduce_q8", {attn_reduce_q8_spv, attn_reduce_q8_spv_size, sizeof(AttnPush), 4}},
+      {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 4}},
+      {"attn_reduce_q8", {attn_reduce_q8_spv, attn_reduce_q8_spv_size, sizeof(AttnPush), 5}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
       {"elementwise", {elementwise_spv, elementwise_spv_size, sizeof(ElementwisePush), 3}},
       {"patchify", {patchify_spv, patchify_spv_size, sizeof(PatchPush), 2}},
@@ -539,9 +539,9 @@ std::vector<float> Kernels::RopeInvFreq(uint32_t head_dim, double theta, double 
 }
 
 uint32_t Kernels::DecodeSplits(uint32_t cap) {
-  // Enough splits to fill a large GPU at long contexts, but splits of at
-  // least 32 keys at full length.
-  return std::clamp<uint32_t>(cap / 32, 1, 64);
+  // Enough splits to fill a large GPU at long contexts; the kernel uses
+  // only as many as splits of UNICORN_ATTN_MIN_CHUNK keys need.
+  return std::clamp<uint32_t>(cap / UNICORN_ATTN_MIN_CHUNK, 1, UNICORN_ATTN_MAX_SPLITS);
 }
 
 bool Kernels::UsesDecodePath(const AttnParams& ap) {
@@ -572,10 +572,10 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                           const SubBuffer& v, const SubBuffer& spans, const SubBuffer& out,
                           const SubBuffer& scratch, const AttnParams& ap) {
   if (ap.head_dim > kMaxHeadDim || ap.n_kv_heads == 0 || ap.n_heads % ap.n_kv_heads != 0 ||
-      ap.cap == 0 || ap.n_tokens == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("[vk] attention: ", ap.n_heads, " heads, ",
-                                                   ap.n_kv_heads, " kv heads of ", ap.head_dim,
-                                                   ", ", ap.cap, " slots"));
+      ap.cap == 0 || ap.n_tokens == 0 || ap.n_splits > UNICORN_ATTN_MAX_SPLITS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[vk] attention: ", ap.n_heads, " heads, ", ap.n_kv_heads, " kv heads of ", ap.head_dim,
+        ", ", ap.cap, " slots, ", ap.n_splits, " splits (at most ", UNICORN_ATTN_MAX_SPLITS, ")"));
   }
   const uint32_t hd = ap.n_heads * ap.head_dim;
   AttnPush push{ap.n_tokens,
@@ -636,9 +636,9 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                {push.n_splits, ap.n_kv_heads, ap.n_tokens});
   cmd.ComputeBarrier();
   if (quant) {
-    cmd.Dispatch(*red, {o_part, ml_part, out, ap.xq}, push, {ap.n_heads, ap.n_tokens, 1});
+    cmd.Dispatch(*red, {o_part, ml_part, out, ap.xq, spans}, push, {ap.n_heads, ap.n_tokens, 1});
   } else {
-    cmd.Dispatch(*red, {o_part, ml_part, out}, push, {ap.n_heads, ap.n_tokens, 1});
+    cmd.Dispatch(*red, {o_part, ml_part, out, spans}, push, {ap.n_heads, ap.n_tokens, 1});
   }
   return absl::OkStatus();
 }

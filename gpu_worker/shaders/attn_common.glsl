@@ -15,12 +15,6 @@ uint KvIndex(uint g, uint j, uint d) {
 float KAt(uint i) { return KV_F16 ? float(k16[i]) : k32[i]; }
 float VAt(uint i) { return KV_F16 ? float(v16[i]) : v32[i]; }
 
-// Keys [lo, end) that token t sees (an empty or inverted span sees none).
-uvec2 KeyRange(uint t) {
-  const int lo = max(spans[t].x, 0);
-  return uvec2(uint(lo), uint(max(spans[t].y + 1, lo)));
-}
+#include "attn_keys.glsl"
 
 float ScoreCap(float s) { return p.softcap > 0.0 ? p.softcap * SafeTanh(s / p.softcap) : s; }
-
-const float kNegBig = -1.0e30;  // "minus infinity" that keeps exp() and max() finite

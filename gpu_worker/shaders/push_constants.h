@@ -98,6 +98,10 @@ UNICORN_PUSH_SIZE(HeadPush, 16)
 // key at position j lives in slot j % cap.
 // The attention kernels' largest head_dim (Gemma 3: 256 on 1B/4B/12B, 128 on 27B).
 #define UNICORN_MAX_HEAD_DIM 256
+// Decode attention splits a token's keys into at most this many ranges of
+// at least UNICORN_ATTN_MIN_CHUNK keys each (attn_keys.glsl).
+#define UNICORN_ATTN_MAX_SPLITS 64
+#define UNICORN_ATTN_MIN_CHUNK 32
 struct AttnPush {
   uint n_tokens;
   uint n_heads;

@@ -22,12 +22,16 @@ struct Scenario {
   int first_key = 0;
   std::vector<int> pos, end;  // the query tokens
   float softcap = 0;
+  int n_splits = 3;  // decode: uneven splits of the key range
 };
 
 // With `merge` (decode path), the one-dispatch form (AttnParams::counters)
 // runs too, twice in the same command buffer: its output must equal the two-
 // dispatch form's bit for bit, and its counters must be left zero.
 void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = false) {
+  SCOPED_TRACE(::testing::Message()
+               << sc.pos.size() << " tokens up to position " << sc.pos.back() << ", head_dim "
+               << sc.head_dim << ", " << sc.n_splits << " splits, " << (f16 ? "F16" : "F32"));
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
   const int H = sc.n_heads, Hkv = sc.n_kv_heads, D = sc.head_dim, n = int(sc.pos.size());
@@ -74,7 +78,7 @@ void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = fa
     ap.kv_token_stride = D;
     ap.kv_head_stride = sc.cap * D;
   }
-  ap.n_splits = 3;  // uneven splits of the key range
+  ap.n_splits = sc.n_splits;
   Buffer bq = Upload(d, q), bp = Upload(d, spans);
   Buffer bk = f16 ? Upload(d, kc) : Upload(d, kf), bv = f16 ? Upload(d, vc) : Upload(d, vf);
   Buffer bo = Zeros(d, q.size() * 4), bo1 = Zeros(d, q.size() * 4);
@@ -176,6 +180,27 @@ TEST(VkAttention, OneDispatchDecodeEqualsSplitAndMerge) {
   Scenario f32 = Causal(2, 20);
   f32.head_dim = 128;
   RunScenario(f32, Path::kDecode, false, true);
+}
+
+// Decode splits of at least UNICORN_ATTN_MIN_CHUNK keys: a split longer
+// than one tile of keys, every one of 64 splits busy, a short context that
+// leaves most of 64 splits idle (the merge reads only the busy ones), and a
+// head_dim that is not a multiple of 8 (the scalar loads, F32 store).
+TEST(VkAttention, DecodeSplitsFollowTheContextLength) {
+  Scenario tiles = Causal(1, 399);  // 3 splits of 134 keys
+  tiles.cap = 400;
+  RunScenario(tiles, Path::kDecode, true, true);
+  Scenario all = Causal(2, 2047);
+  all.n_splits = 64;
+  all.cap = 2048;
+  RunScenario(all, Path::kDecode, true, true);
+  Scenario idle = Causal(3, 39);
+  idle.n_splits = 64;
+  RunScenario(idle, Path::kDecode, true, true);
+  Scenario odd = Causal(2, 70);
+  odd.head_dim = 72;
+  odd.cap = 128;
+  RunScenario(odd, Path::kDecode, false, true);
 }
 
 // SigLIP: q, k, v side by side in one F32 [n, 3 H D] buffer, every token
