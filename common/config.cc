@@ -7,8 +7,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <thread>
 
+#include "common/cores.h"
 #include "yaml-cpp/yaml.h"
 
 namespace unicorn {
@@ -116,13 +116,6 @@ std::string DefaultRuntimeDir() {
     return absl::StrCat(xdg, "/unicorn");
   }
   return absl::StrCat("/tmp/unicorn-", ::getuid());
-}
-
-bool HasCoresToSpin() {
-  // Asked on every hop (BusyPollUs): hardware_concurrency() reads the system
-  // each time, so once per process.
-  static const bool has = std::thread::hardware_concurrency() >= 8;
-  return has;
 }
 
 int BusyPollUs(const ControlConfig& c) {

@@ -50,11 +50,6 @@ struct ControlConfig {
   int busy_heartbeat_max_ms = 120000;
 };
 
-// Whether this machine has cores to spare for spinning threads (>= 8
-// hardware threads). On a 2-core VM, spinning processes take the cores that
-// their peers need to deliver and answer the messages they wait for.
-bool HasCoresToSpin();
-
 // control.busy_poll_us as it applies here: the configured value, or for auto
 // 200 where HasCoresToSpin() and 0 below. Measured on a 2-core VM (demo
 // model, tools/bench-pipeline.sh): spinning 200 us made one-worker decode

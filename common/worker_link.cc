@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "common/cores.h"
 #include "common/log.h"
 
 namespace unicorn {

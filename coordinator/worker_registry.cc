@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "common/cores.h"
 #include "common/log.h"
 #include "proto/unicorn/worker.pb.h"
 

@@ -1,9 +1,11 @@
 #include "gpu_worker/vulkan_ops.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/cores.h"
 #include "common/log.h"
 #include "common/trace.h"
 #include "gpu_worker/vk/external_memory.h"
@@ -48,6 +50,10 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // (see VulkanOptions): "1" on.
   const char* handoff = std::getenv("UNICORN_VK_HANDOFF");
   ops->handoff_ = handoff != nullptr && std::strcmp(handoff, "1") == 0;
+  const char* spin = std::getenv("UNICORN_VK_FENCE_SPIN");
+  int spin_us = spin ? std::atoi(spin) : options.fence_spin_us;
+  if (spin_us < 0) spin_us = caps.type != "cpu" && HasCoresToSpin() ? 200 : 0;
+  ops->fence_spin_ns_ = int64_t(spin_us) * 1000;
   ops->clock_ = DeviceClock(caps.timestamp_period_ns, caps.timestamp_valid_bits);
   const char* cal = std::getenv("UNICORN_VK_CALIBRATE");
   if (options.calibrated_clock && !(cal != nullptr && std::strcmp(cal, "0") == 0)) {
@@ -725,7 +731,10 @@ Status VulkanOps::Flush() {
   upload_used_ = 0;
   if (!status_.ok()) return status_;
   const int64_t submitted_ns = g != nullptr && !g->marks.empty() ? trace::NowNs() : 0;
-  Status s = device_->SubmitAndWait(submit);
+  int64_t took_ns = 0;
+  Status s =
+      device_->SubmitAndWait(submit, g != nullptr ? g->last_ns : 0, fence_spin_ns_, &took_ns);
+  if (g != nullptr) g->last_ns = took_ns;
   if (!s.ok()) {
     Fail(s);
     return status_;

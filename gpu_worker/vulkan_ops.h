@@ -65,6 +65,12 @@ struct VulkanOptions {
   // the unfused forms on lavapipe and an NVIDIA H100, and speed-neutral
   // there (gpu_worker/BENCHMARKS.md), so opt-in until a GPU gains from it.
   size_t max_graphs = 16;  // cached command buffers
+  // Waiting for a step: block in the driver until this long before the
+  // step's predicted end (its command buffer's last run), then poll the
+  // fence until this long past it (Device::SubmitAndWait). -1: 200 us on a
+  // GPU of a machine with cores to spare (HasCoresToSpin), else 0 (always
+  // block); UNICORN_VK_FENCE_SPIN=N (us) overrides.
+  int fence_spin_us = -1;
   // Traced spans put GPU ticks on CLOCK_MONOTONIC with
   // VK_EXT_calibrated_timestamps when the device offers it (false, or
   // UNICORN_VK_CALIBRATE=0: pin the last mark to the fence wait's return).
@@ -221,6 +227,7 @@ class VulkanOps : public Ops {
   uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
   bool int8_fuse_ = true;         // the attention merge writes int8 (the fused norm always does)
   bool handoff_ = false;          // fusions through a last-workgroup hand-off (UNICORN_VK_HANDOFF)
+  int64_t fence_spin_ns_ = 0;     // VulkanOptions::fence_spin_us
   Buffer upload_;                 // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host

@@ -146,6 +146,7 @@ struct VulkanOps::Graph {
   uint64_t last_used = 0;
   uint64_t dispatches = 0, barriers = 0;
   int64_t tokens = 0;                           // rows of the widest product
+  int64_t last_ns = 0;                          // its last run, submit to fence (0: none yet)
   std::map<std::string, uint64_t> label_bytes;  // weight bytes read, by profile label
   std::vector<std::pair<int, int>> marks;       // (trace kind or -1, layer) per timestamp
 };

@@ -1,5 +1,7 @@
 #include "gpu_worker/vk/device.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -252,6 +254,12 @@ Status Device::SubmitAndWait(VkCommandBuffer cmd) {
 }
 
 Status Device::SubmitAndWait(const std::vector<VkCommandBuffer>& cmds) {
+  return SubmitAndWait(cmds, 0, 0, nullptr);
+}
+
+Status Device::SubmitAndWait(const std::vector<VkCommandBuffer>& cmds, int64_t predicted_ns,
+                             int64_t spin_ns, int64_t* took_ns) {
+  using Clock = std::chrono::steady_clock;
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = uint32_t(cmds.size());
   si.pCommandBuffers = cmds.data();
@@ -259,8 +267,28 @@ Status Device::SubmitAndWait(const std::vector<VkCommandBuffer>& cmds) {
   if (r != VK_SUCCESS) return VkError("vkResetFences", r);
   r = vkQueueSubmit(queue_, 1, &si, fence_);
   if (r != VK_SUCCESS) return VkError("vkQueueSubmit", r);
-  r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX);
-  if (r != VK_SUCCESS) return VkError("vkWaitForFences", r);
+  const Clock::time_point submitted = Clock::now();
+  bool done = false;
+  if (spin_ns > 0) {
+    if (predicted_ns > 2 * spin_ns) {
+      r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, uint64_t(predicted_ns - spin_ns));
+      if (r != VK_SUCCESS && r != VK_TIMEOUT) return VkError("vkWaitForFences", r);
+      done = r == VK_SUCCESS;
+    }
+    const Clock::time_point until =
+        std::max(Clock::now(), submitted + std::chrono::nanoseconds(predicted_ns)) +
+        std::chrono::nanoseconds(spin_ns);
+    while (!done && Clock::now() < until) {
+      r = vkGetFenceStatus(device_, fence_);
+      if (r != VK_SUCCESS && r != VK_NOT_READY) return VkError("vkGetFenceStatus", r);
+      done = r == VK_SUCCESS;
+    }
+  }
+  if (!done) {
+    r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS) return VkError("vkWaitForFences", r);
+  }
+  if (took_ns != nullptr) *took_ns = (Clock::now() - submitted).count();
   return absl::OkStatus();
 }
 

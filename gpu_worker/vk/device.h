@@ -85,6 +85,15 @@ class Device {
   // Submits `cmds` in order as one submission and blocks until all have run
   // (a barrier in one covers the commands of those before it).
   Status SubmitAndWait(const std::vector<VkCommandBuffer>& cmds);
+  // The same, timed by a prediction: with spin_ns > 0 it blocks in the
+  // driver until spin_ns before `predicted_ns` after the submit (0: no
+  // prediction), then polls the fence until spin_ns past it, and only then
+  // blocks again. A thread woken by the GPU's interrupt on a sleeping core
+  // costs tens to hundreds of microseconds per step; one woken by its own
+  // timeout before the work is done, and polling, does not. `took_ns` (may
+  // be null) gets the time from the submit to the fence's signal as seen.
+  Status SubmitAndWait(const std::vector<VkCommandBuffer>& cmds, int64_t predicted_ns,
+                       int64_t spin_ns, int64_t* took_ns);
   Status WaitIdle();
 
   // One sample of the device's timestamp counter and CLOCK_MONOTONIC (ns)

@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "common/cores.h"
+
 namespace unicorn {
 namespace {
 

@@ -1,7 +1,9 @@
 // The Vulkan plumbing: device caps, memory round trips, pipeline cache.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
+#include "gpu_worker/vk/command.h"
 #include "gpu_worker/vk/pipeline.h"
 #include "tests/gpu_worker/vk_test_util.h"
 #include "tests/scoped_env.h"
@@ -41,6 +43,41 @@ TEST(VkMemory, UploadDownloadRoundTripsThroughStaging) {
                   .ok());
   std::vector<float> back = Download<float>(*env.device, b, v.size());
   EXPECT_EQ(back, v);
+}
+
+// The wait timed by a prediction (Device::SubmitAndWait with a spin): it
+// returns once the work is done, whether the work ends long before the
+// prediction (the driver's wait with a timeout returns on the fence) or long
+// after it (the poll gives way to a blocking wait), and the work is done then.
+TEST(VkDevice, PredictedWaitReturnsWhenTheWorkIsDone) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  // Mapped memory, read right after the wait: a wait that returned early
+  // would see the previous value at the end of 64 MiB.
+  auto b = d.allocator().Create(64 << 20, MemoryUse::kHost, "fill");
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_NE(b->mapped(), nullptr);
+  const uint32_t* words = static_cast<const uint32_t*>(b->mapped());
+  const size_t last = (64 << 20) / 4 - 1;
+  CommandBuffer cmd(d);
+  uint32_t value = 0;
+  struct Case {
+    int64_t predicted_ns, spin_ns;
+  };
+  for (Case c : {Case{int64_t(10e9), 1000000}, Case{1000, 1000}, Case{0, 0}}) {
+    cmd.Begin();
+    cmd.Fill(b->All(), ++value);
+    ASSERT_TRUE(cmd.End().ok());
+    int64_t took = -1;
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = d.SubmitAndWait({cmd.handle()}, c.predicted_ns, c.spin_ns, &took);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_GT(took, 0);
+    EXPECT_LT(waited, std::chrono::seconds(5)) << "predicted " << c.predicted_ns << " ns";
+    EXPECT_EQ(words[last], value) << "predicted " << c.predicted_ns << " ns";
+    EXPECT_EQ(words[0], value);
+  }
 }
 
 TEST(VkMemory, HostBuffersAreMapped) {
