@@ -326,30 +326,36 @@ int Main(int argc, char** argv) {
     std::printf("\n");
   }
 
-  std::printf("\ndecode attention, 8 heads / 4 kv heads of 256, F32 store: ms\n");
-  for (uint32_t ctx : {128u, 1024u, 4096u}) {
-    Buffer ks = RandomBytes(d, size_t(ctx) * 4 * 256 * 4, DType::kF32);
-    Buffer vs = RandomBytes(d, size_t(ctx) * 4 * 256 * 4, DType::kF32);
-    std::vector<int32_t> span = {0, int32_t(ctx - 1)};
-    auto sb = d.allocator().Create(8, MemoryUse::kDevice, "span");
-    UNICORN_CHECK(sb.ok() && d.allocator().Upload(*sb, 0, span.data(), 8).ok());
-    for (uint32_t splits : {1u, 8u, 32u, 64u}) {
-      AttnParams ap;
-      ap.n_tokens = 1;
-      ap.n_heads = 8;
-      ap.n_kv_heads = 4;
-      ap.head_dim = 256;
-      ap.cap = ctx;
-      ap.scale = 0.0625f;
-      ap.n_splits = splits;
-      ap.path = AttnParams::Path::kDecode;
-      Buffer scratch = RandomBytes(d, Kernels::AttnScratchBytes(ap) + 16, DType::kF32);
-      double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
-        UNICORN_CHECK(
-            k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), scratch.All(), ap)
-                .ok());
-      });
-      std::printf("  ctx %5u splits %2u: %.4f ms\n", ctx, splits, ms);
+  // Splits: at most that many, of at least UNICORN_ATTN_MIN_CHUNK keys.
+  for (bool f16 : {true, false}) {
+    std::printf("\ndecode attention, 8 heads / 4 kv heads of 256, %s store: ms\n",
+                f16 ? "F16 (the models')" : "F32");
+    for (uint32_t ctx : {128u, 1024u, 4096u}) {
+      const DType st = f16 ? DType::kF16 : DType::kF32;
+      Buffer ks = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
+      Buffer vs = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
+      std::vector<int32_t> span = {0, int32_t(ctx - 1)};
+      auto sb = d.allocator().Create(8, MemoryUse::kDevice, "span");
+      UNICORN_CHECK(sb.ok() && d.allocator().Upload(*sb, 0, span.data(), 8).ok());
+      for (uint32_t splits : {1u, 8u, 32u, 64u}) {
+        AttnParams ap;
+        ap.n_tokens = 1;
+        ap.n_heads = 8;
+        ap.n_kv_heads = 4;
+        ap.head_dim = 256;
+        ap.cap = ctx;
+        ap.scale = 0.0625f;
+        ap.n_splits = splits;
+        ap.kv_f16 = f16;
+        ap.path = AttnParams::Path::kDecode;
+        Buffer scratch = RandomBytes(d, Kernels::AttnScratchBytes(ap) + 16, DType::kF32);
+        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+          UNICORN_CHECK(
+              k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), scratch.All(), ap)
+                  .ok());
+        });
+        std::printf("  ctx %5u splits %2u: %.4f ms\n", ctx, splits, ms);
+      }
     }
   }
 

@@ -38,6 +38,7 @@ layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K4 { uvec4 k4[]; };
 layout(std430, binding = 1) readonly buffer KF4 { vec4 kf4[]; };
 layout(std430, binding = 2) readonly buffer V4 { uvec4 v4[]; };
+layout(std430, binding = 2) readonly buffer VF4 { vec4 vf4[]; };
 #ifdef UNICORN_ATTN_MERGE
 // Read back by the last split of each (token, kv head).
 layout(std430, binding = 4) coherent buffer OPart { float o_part[]; };
@@ -156,6 +157,10 @@ void main() {
             vd[u][2] = unpackHalf2x16(w.y).x, vd[u][3] = unpackHalf2x16(w.y).y;
             vd[u][4] = unpackHalf2x16(w.z).x, vd[u][5] = unpackHalf2x16(w.z).y;
             vd[u][6] = unpackHalf2x16(w.w).x, vd[u][7] = unpackHalf2x16(w.w).y;
+          } else if (!KV_F16 && aligned) {
+            const vec4 lo = vf4[vb / 4], hi = vf4[vb / 4 + 1];
+            vd[u][0] = lo.x, vd[u][1] = lo.y, vd[u][2] = lo.z, vd[u][3] = lo.w;
+            vd[u][4] = hi.x, vd[u][5] = hi.y, vd[u][6] = hi.z, vd[u][7] = hi.w;
           } else {
             [[unroll]] for (uint e = 0; e < VPT; ++e) {
               vd[u][e] = r * VPT + e < D ? VAt(vb + e) : 0.0;
