@@ -7,7 +7,7 @@
 //   - the tiled product (prefill, 512 tokens) per tile size: TFLOP/s;
 //   - decode attention at a few context lengths;
 //   - the cost of a dependent dispatch (a barrier and a tiny kernel).
-//   unicorn-vk-kernel-bench [--device SEL]
+//   unicorn-vk-kernel-bench [--device SEL] [--only attention]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -85,10 +85,52 @@ double TimeMs(Device& d, int inner, Fn&& fn, int reps = 5, bool compute_barrier 
   return t[t.size() / 2];
 }
 
+// Decode attention over 128..4096 keys of one token, by split count.
+void BenchAttention(Device& d, Kernels& k, const Buffer& x, const Buffer& y) {
+  // Splits: at most that many, of at least UNICORN_ATTN_MIN_CHUNK keys.
+  for (bool f16 : {true, false}) {
+    std::printf("\ndecode attention, 8 heads / 4 kv heads of 256, %s store: ms\n",
+                f16 ? "F16 (the models')" : "F32");
+    for (uint32_t ctx : {128u, 1024u, 4096u}) {
+      const DType st = f16 ? DType::kF16 : DType::kF32;
+      Buffer ks = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
+      Buffer vs = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
+      std::vector<int32_t> span = {0, int32_t(ctx - 1)};
+      auto sb = d.allocator().Create(8, MemoryUse::kDevice, "span");
+      UNICORN_CHECK(sb.ok() && d.allocator().Upload(*sb, 0, span.data(), 8).ok());
+      for (uint32_t splits : {1u, 8u, 32u, 64u}) {
+        AttnParams ap;
+        ap.n_tokens = 1;
+        ap.n_heads = 8;
+        ap.n_kv_heads = 4;
+        ap.head_dim = 256;
+        ap.cap = ctx;
+        ap.scale = 0.0625f;
+        ap.n_splits = splits;
+        ap.kv_f16 = f16;
+        ap.path = AttnParams::Path::kDecode;
+        Buffer scratch = RandomBytes(d, Kernels::AttnScratchBytes(ap) + 16, DType::kF32);
+        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+          UNICORN_CHECK(
+              k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), scratch.All(), ap)
+                  .ok());
+        });
+        std::printf("  ctx %5u splits %2u: %.4f ms\n", ctx, splits, ms);
+      }
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
-  std::string sel;
+  std::string sel, only;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--device") == 0) sel = argv[i + 1];
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  }
+  if (!only.empty() && only != "attention") {
+    std::fprintf(stderr, "--only %s: the only section that runs alone is attention\n",
+                 only.c_str());
+    return 2;
   }
   auto dev = Device::Open(sel);
   if (!dev.ok()) {
@@ -107,6 +149,10 @@ int Main(int argc, char** argv) {
   Buffer x = RandomBytes(d, 512 * 10240 * 4, DType::kF32);
   Buffer y = RandomBytes(d, 512 * 262144 * 4 / 64, DType::kF32);
   Buffer ylogits = RandomBytes(d, 262144 * 4, DType::kF32);
+  if (only == "attention") {
+    BenchAttention(d, k, x, y);
+    return 0;
+  }
 
   struct Mat {
     const char* name;
@@ -326,38 +372,7 @@ int Main(int argc, char** argv) {
     std::printf("\n");
   }
 
-  // Splits: at most that many, of at least UNICORN_ATTN_MIN_CHUNK keys.
-  for (bool f16 : {true, false}) {
-    std::printf("\ndecode attention, 8 heads / 4 kv heads of 256, %s store: ms\n",
-                f16 ? "F16 (the models')" : "F32");
-    for (uint32_t ctx : {128u, 1024u, 4096u}) {
-      const DType st = f16 ? DType::kF16 : DType::kF32;
-      Buffer ks = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
-      Buffer vs = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
-      std::vector<int32_t> span = {0, int32_t(ctx - 1)};
-      auto sb = d.allocator().Create(8, MemoryUse::kDevice, "span");
-      UNICORN_CHECK(sb.ok() && d.allocator().Upload(*sb, 0, span.data(), 8).ok());
-      for (uint32_t splits : {1u, 8u, 32u, 64u}) {
-        AttnParams ap;
-        ap.n_tokens = 1;
-        ap.n_heads = 8;
-        ap.n_kv_heads = 4;
-        ap.head_dim = 256;
-        ap.cap = ctx;
-        ap.scale = 0.0625f;
-        ap.n_splits = splits;
-        ap.kv_f16 = f16;
-        ap.path = AttnParams::Path::kDecode;
-        Buffer scratch = RandomBytes(d, Kernels::AttnScratchBytes(ap) + 16, DType::kF32);
-        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
-          UNICORN_CHECK(
-              k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), scratch.All(), ap)
-                  .ok());
-        });
-        std::printf("  ctx %5u splits %2u: %.4f ms\n", ctx, splits, ms);
-      }
-    }
-  }
+  BenchAttention(d, k, x, y);
 
   std::printf("\ndependent tiny dispatches (barrier + 1-workgroup kernel): us each\n");
   for (bool compute_only : {false, true, false, true}) {
