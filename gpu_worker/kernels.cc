@@ -635,11 +635,15 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, rings}, push,
                {push.n_splits, ap.n_kv_heads, ap.n_tokens});
   cmd.ComputeBarrier();
+  // The merge's own row in a GPU profile (unlabelled: the pipeline's name).
+  const std::string label = cmd.label();
+  if (!label.empty()) cmd.SetLabel(label + " (merge)");
   if (quant) {
     cmd.Dispatch(*red, {o_part, ml_part, out, ap.xq, spans}, push, {ap.n_heads, ap.n_tokens, 1});
   } else {
     cmd.Dispatch(*red, {o_part, ml_part, out, spans}, push, {ap.n_heads, ap.n_tokens, 1});
   }
+  if (!label.empty()) cmd.SetLabel(label);
   return absl::OkStatus();
 }
 

@@ -57,6 +57,7 @@ class CommandBuffer {
   }
   // Names the following dispatches in Profile() (default: the pipeline name).
   void SetLabel(std::string label) { label_ = std::move(label); }
+  const std::string& label() const { return label_; }
   // Makes every earlier shader or transfer write visible to later shaders and
   // transfers (a full compute/transfer memory barrier).
   void Barrier();
