@@ -73,9 +73,10 @@ void main() {
   const uint D = p.head_dim;
   const uvec2 range = KeyRange(t);
   const uint len = range.y - range.x;
-  if (s >= ActiveSplits(len)) return;  // the whole workgroup: nothing to do
-  const uint ks = min(range.y, range.x + s * SplitChunk(len));
-  const uint ke = min(range.y, ks + SplitChunk(len));
+  const uint busy = ActiveSplits(len), chunk = SplitChunk(len);
+  if (s >= busy) return;  // the whole workgroup: nothing to do
+  const uint ks = min(range.y, range.x + s * chunk);
+  const uint ke = min(range.y, ks + chunk);
   // The token's ring in a store shared by a batch: its slots start here.
   const uint ring0 = RINGS ? uint(max(rings[t], 0)) * p.cap * p.kv_token_stride : 0u;
   const bool aligned = D % 8 == 0 && p.kv_token_stride % 8 == 0 && p.kv_head_stride % 8 == 0;
@@ -218,7 +219,7 @@ void main() {
   memoryBarrierBuffer();
   barrier();
   const uint c = t * p.n_kv_heads + g;
-  if (tid == 0) last_split = atomicAdd(counters[c], 1u) + 1 == ActiveSplits(len);
+  if (tid == 0) last_split = atomicAdd(counters[c], 1u) + 1 == busy;
   barrier();
   if (!last_split) return;
   memoryBarrierBuffer();
