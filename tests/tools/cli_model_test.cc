@@ -142,5 +142,17 @@ TEST_F(CliModelTest, BenchReportsJson) {
   EXPECT_EQ(j["results"][1]["samples"].size(), 2u);
 }
 
+TEST_F(CliModelTest, BenchDecodesABatch) {
+  CmdResult r = Unicorn("bench -m " + Model() + " -p 0 -n 4 -b 3 -r 1 --json --threads 2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  ASSERT_EQ(j["results"].size(), 1u);
+  EXPECT_EQ(j["results"][0]["test"], "tg4x3");
+  EXPECT_EQ(j["results"][0]["tokens"], 12);
+  EXPECT_GT(j["results"][0]["tok_s_mean"].get<double>(), 0);
+  EXPECT_NE(Unicorn("bench -m " + Model() + " -n 4 -b 0").code, 0);
+}
+
 }  // namespace
 }  // namespace unicorn

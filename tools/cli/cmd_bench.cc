@@ -1,12 +1,16 @@
 // `unicorn bench`: prefill and decode speed, measured like llama-bench so the
 // numbers compare: ppN = one prefill of N tokens into an empty context; tgN =
-// N single-token decode steps starting from an empty context. Prompt ids are
-// fixed pseudo-random text ids; each test runs once untimed, then -r times.
+// N single-token decode steps starting from an empty context; with -b B,
+// tgNxB = N steps of B sequences decoding together, one pass over B rows per
+// step (as the server batches them), reported as the B sequences' total
+// tok/s. Prompt ids are fixed pseudo-random text ids; each test runs once
+// untimed, then -r times.
 #include <chrono>
 #include <cmath>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "model/gemma3_batch.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/model_cli.h"
@@ -19,6 +23,7 @@ struct BenchArgs {
   int prompt = 512;
   int gen = 128;
   int reps = 3;
+  int batch = 1;  // sequences per decode step
   bool json = false;
 };
 
@@ -44,7 +49,7 @@ Status Bench(const BenchArgs& a) {
   const Gemma3Config& c = engine->config();
   SessionOptions so;
   so.max_context = std::max(a.prompt, a.gen) + 1;
-  so.max_chunk = std::max(1, std::min(a.prompt, 512));
+  so.max_chunk = std::max({1, std::min(a.prompt, 512), a.batch});
   UNICORN_ASSIGN_OR_RETURN(auto session, Gemma3Session::Create(engine->model(), so));
 
   std::vector<int> prompt(size_t(std::max(a.prompt, 1)));
@@ -69,7 +74,35 @@ Status Bench(const BenchArgs& a) {
     }
     results.push_back(r);
   }
-  if (a.gen > 0) {
+  if (a.gen > 0 && a.batch > 1) {
+    UNICORN_ASSIGN_OR_RETURN(auto batch, Gemma3Batch::Create(engine->model(), so, a.batch));
+    Result r{absl::StrFormat("tg%dx%d", a.gen, a.batch), a.gen * a.batch, {}};
+    std::vector<int> rows(size_t(a.batch)), tokens(rows.size());
+    for (int i = 0; i < a.batch; ++i) rows[size_t(i)] = i;
+    logits.resize(rows.size() * size_t(c.vocab_size));
+    for (int rep = -1; rep < a.reps; ++rep) {
+      for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = prompt[i % prompt.size()];
+      const auto t0 = Clock::now();
+      const int steps = rep < 0 ? std::min(a.gen, 4) : a.gen;
+      for (int step = 0; step < steps; ++step) {
+        for (int i = 0; i < a.batch; ++i) batch->SetRow(i, i, tokens[size_t(i)], step, -1, -1);
+        Gemma3Batch::Pass pass;
+        pass.n = a.batch;
+        pass.last_part = 2 * c.num_layers;
+        pass.logit_rows = rows;
+        pass.logits = logits.data();
+        batch->Run(pass);
+        for (size_t i = 0; i < tokens.size(); ++i) {
+          const float* row = logits.data() + i * size_t(c.vocab_size);
+          int token = int(std::max_element(row, row + c.vocab_size) - row);
+          tokens[i] = token == c.image_token_id ? prompt[0] : token;
+        }
+      }
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (rep >= 0) r.tok_s.push_back(double(steps) * a.batch / s);
+    }
+    results.push_back(r);
+  } else if (a.gen > 0) {
     Result r{absl::StrFormat("tg%d", a.gen), a.gen, {}};
     for (int rep = -1; rep < a.reps; ++rep) {
       session->Reset();
@@ -129,6 +162,10 @@ void AddBenchCommands(CLI::App& app) {
   cmd->add_option("-p,--n-prompt", a.prompt, "prefill test: tokens (0 = skip)");
   cmd->add_option("-n,--n-gen", a.gen, "decode test: tokens (0 = skip)");
   cmd->add_option("-r,--repetitions", a.reps, "timed repetitions of each test");
+  cmd->add_option("-b,--batch", a.batch,
+                  "decode test: sequences decoding together, one pass per step (tgNxB: their "
+                  "total tok/s)")
+      ->check(CLI::Range(1, 256));
   cmd->add_flag("--json", a.json, "print JSON instead of a table");
   cmd->callback([] {
     Status s = Bench(a);
