@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/cores.h"
 #include "common/log.h"
 #include "common/trace.h"
@@ -50,6 +51,10 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // (see VulkanOptions): "1" on.
   const char* handoff = std::getenv("UNICORN_VK_HANDOFF");
   ops->handoff_ = handoff != nullptr && std::strcmp(handoff, "1") == 0;
+  if (const char* skip = std::getenv("UNICORN_VK_SKIP"); skip != nullptr && *skip != '\0') {
+    ops->skip_ = absl::StrSplit(skip, ',', absl::SkipEmpty());
+    LOG_WARN("[vk] UNICORN_VK_SKIP={}: these dispatches are left out, results are wrong", skip);
+  }
   const char* spin = std::getenv("UNICORN_VK_FENCE_SPIN");
   int spin_us = spin ? std::atoi(spin) : options.fence_spin_us;
   if (spin_us < 0) spin_us = caps.type != "cpu" && HasCoresToSpin() ? 200 : 0;

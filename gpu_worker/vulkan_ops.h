@@ -64,6 +64,9 @@ struct VulkanOptions {
   // product writing the down product's input as int8. Bit-exact against
   // the unfused forms on lavapipe and an NVIDIA H100, and speed-neutral
   // there (gpu_worker/BENCHMARKS.md), so opt-in until a GPU gains from it.
+  // UNICORN_VK_SKIP=prefix,... (measurement only, results are wrong) leaves
+  // out the dispatches whose profile label starts with a prefix, and
+  // "barrier" the barriers: what an op costs inside a whole step.
   size_t max_graphs = 16;  // cached command buffers
   // Waiting for a step: block in the driver until this long before the
   // step's predicted end (its command buffer's last run), then poll the
@@ -224,11 +227,12 @@ class VulkanOps : public Ops {
   Buffer int8_scratch_;      // int8 activations of the few-token products (Kernels::QuantizeQ8)
   Buffer int8_out_scratch_;  // ... as a GEGLU product writes them for the down product
   Buffer counters_;          // zeroed hand-off counters (MatMulOptions, AttnParams::counters)
-  uint32_t int8_min_tokens_ = 1;  // products of fewer tokens stay on F32 activations
-  bool int8_fuse_ = true;         // the attention merge writes int8 (the fused norm always does)
-  bool handoff_ = false;          // fusions through a last-workgroup hand-off (UNICORN_VK_HANDOFF)
-  int64_t fence_spin_ns_ = 0;     // VulkanOptions::fence_spin_us
-  Buffer upload_;                 // host -> device staging of queued writes
+  uint32_t int8_min_tokens_ = 1;   // products of fewer tokens stay on F32 activations
+  bool int8_fuse_ = true;          // the attention merge writes int8 (the fused norm always does)
+  bool handoff_ = false;           // fusions through a last-workgroup hand-off (UNICORN_VK_HANDOFF)
+  std::vector<std::string> skip_;  // ablation: dispatch labels left out (UNICORN_VK_SKIP)
+  int64_t fence_spin_ns_ = 0;      // VulkanOptions::fence_spin_us
+  Buffer upload_;                  // host -> device staging of queued writes
   VkDeviceSize upload_used_ = 0;
   Buffer readback_;  // device -> host
   // Copies from/to imported memory at the start/end of a queue (a stage's

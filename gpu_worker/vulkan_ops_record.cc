@@ -174,6 +174,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
   g->ops = queued;
   g->cmd = std::make_unique<CommandBuffer>(*device_, options_.profile ? 16384 : 0);
   CommandBuffer& cmd = *g->cmd;
+  if (!skip_.empty()) cmd.Skip(skip_);
   const bool traced =
       !part_marks.empty() && cmd.ReserveMarks(uint32_t(part_marks.size() + body.size()));
   cmd.Begin();

@@ -58,6 +58,10 @@ class CommandBuffer {
   // Names the following dispatches in Profile() (default: the pipeline name).
   void SetLabel(std::string label) { label_ = std::move(label); }
   const std::string& label() const { return label_; }
+  // Ablation, for measuring what an op costs in a whole step (results are
+  // wrong then): dispatches whose label (or pipeline name) starts with one
+  // of `prefixes` are left out, and "barrier" leaves out the barriers.
+  void Skip(std::vector<std::string> prefixes);
   // Makes every earlier shader or transfer write visible to later shaders and
   // transfers (a full compute/transfer memory barrier).
   void Barrier();
@@ -108,6 +112,8 @@ class CommandBuffer {
   uint32_t max_timestamps_ = 0;
   std::vector<std::string> labels_;
   std::string label_;
+  std::vector<std::string> skip_;
+  bool skip_barriers_ = false;
   VkQueryPool marks_ = VK_NULL_HANDLE;
   uint32_t marks_cap_ = 0, marks_used_ = 0;
   uint64_t barriers_ = 0;

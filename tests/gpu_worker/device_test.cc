@@ -80,6 +80,28 @@ TEST(VkDevice, PredictedWaitReturnsWhenTheWorkIsDone) {
   }
 }
 
+// The ablation knob (UNICORN_VK_SKIP): a dispatch whose label starts with
+// a skipped prefix is not recorded; the others are.
+TEST(VkCommand, SkipLeavesOutTheDispatchesItNames) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  const std::vector<float> ones(256, 1.0f), zeros(256, 0.0f);
+  Buffer a = Upload(d, ones), y_skipped = Upload(d, zeros), y_kept = Upload(d, zeros);
+  CommandBuffer cmd(d);
+  cmd.Begin();
+  cmd.Skip({"left out", "barrier"});
+  cmd.SetLabel("left out (add)");
+  ASSERT_TRUE(env.kernels->Add(cmd, a.All(), a.All(), y_skipped.All(), 256).ok());
+  cmd.SetLabel("kept");
+  ASSERT_TRUE(env.kernels->Add(cmd, a.All(), a.All(), y_kept.All(), 256).ok());
+  cmd.ComputeBarrier();
+  ASSERT_TRUE(cmd.End().ok());
+  ASSERT_TRUE(cmd.SubmitAndWait().ok());
+  EXPECT_EQ(cmd.barriers(), 0u);
+  EXPECT_EQ(Download<float>(d, y_skipped, 256), zeros);
+  EXPECT_EQ(Download<float>(d, y_kept, 256), std::vector<float>(256, 2.0f));
+}
+
 TEST(VkMemory, HostBuffersAreMapped) {
   UNICORN_VK_ENV(env);
   auto b = env.device->allocator().Create(1024, MemoryUse::kHost, "readback");
