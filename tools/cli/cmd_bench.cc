@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "model/gemma3_batch.h"
+#include "model/sampler.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/model_cli.h"
@@ -93,8 +94,8 @@ Status Bench(const BenchArgs& a) {
         pass.logits = logits.data();
         batch->Run(pass);
         for (size_t i = 0; i < tokens.size(); ++i) {
-          const float* row = logits.data() + i * size_t(c.vocab_size);
-          int token = int(std::max_element(row, row + c.vocab_size) - row);
+          int token = Argmax(std::span<const float>(logits).subspan(i * size_t(c.vocab_size),
+                                                                    size_t(c.vocab_size)));
           tokens[i] = token == c.image_token_id ? prompt[0] : token;
         }
       }
@@ -110,7 +111,7 @@ Status Bench(const BenchArgs& a) {
       const auto t0 = Clock::now();
       for (int i = 0; i < (rep < 0 ? std::min(a.gen, 4) : a.gen); ++i) {
         UNICORN_RETURN_IF_ERROR(session->Decode(token, &logits));
-        token = int(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        token = Argmax(logits);  // the engine's greedy pick
         if (token == c.image_token_id) token = prompt[0];
       }
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
