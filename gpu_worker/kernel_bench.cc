@@ -118,33 +118,35 @@ void BenchAttention(Device& d, Kernels& k, const Buffer& x, const Buffer& y) {
         "\ndecode attention, 8 heads / 4 kv heads of 256, %s store: ms of kernel "
         "time (wall time from the first call's start to the last's end)\n",
         f16 ? "F16 (the models')" : "F32");
-    for (uint32_t ctx : {128u, 1024u, 4096u}) {
+    for (uint32_t ctx : {128u, 640u, 1024u, 4096u}) {
       const DType st = f16 ? DType::kF16 : DType::kF32;
       Buffer ks = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
       Buffer vs = RandomBytes(d, size_t(ctx) * 4 * 256 * (f16 ? 2 : 4), st);
       std::vector<int32_t> span = {0, int32_t(ctx - 1)};
       auto sb = d.allocator().Create(8, MemoryUse::kDevice, "span");
       UNICORN_CHECK(sb.ok() && d.allocator().Upload(*sb, 0, span.data(), 8).ok());
-      for (uint32_t splits : {1u, 8u, 32u, 64u}) {
-        AttnParams ap;
-        ap.n_tokens = 1;
-        ap.n_heads = 8;
-        ap.n_kv_heads = 4;
-        ap.head_dim = 256;
-        ap.cap = ctx;
-        ap.scale = 0.0625f;
-        ap.n_splits = splits;
-        ap.kv_f16 = f16;
-        ap.path = AttnParams::Path::kDecode;
-        Buffer scratch = RandomBytes(d, Kernels::AttnScratchBytes(ap) + 16, DType::kF32);
-        auto call = [&](CommandBuffer& c) {
-          UNICORN_CHECK(
-              k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), scratch.All(), ap)
-                  .ok());
-        };
-        const double ms = TimeMs(d, 10, call), wall = WallMs(d, 10, call);
-        std::printf("  ctx %5u splits %2u: %.4f ms (%.4f)\n", ctx, splits, ms, wall);
-      }
+      for (uint32_t wg : {128u, 256u})
+        for (uint32_t splits : {8u, 32u, 64u}) {
+          AttnParams ap;
+          ap.n_tokens = 1;
+          ap.n_heads = 8;
+          ap.n_kv_heads = 4;
+          ap.head_dim = 256;
+          ap.cap = ctx;
+          ap.scale = 0.0625f;
+          ap.n_splits = splits;
+          ap.kv_f16 = f16;
+          ap.decode_workgroup = wg;
+          ap.path = AttnParams::Path::kDecode;
+          Buffer scratch = RandomBytes(d, Kernels::AttnScratchBytes(ap) + 16, DType::kF32);
+          auto call = [&](CommandBuffer& c) {
+            UNICORN_CHECK(
+                k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), scratch.All(), ap)
+                    .ok());
+          };
+          const double ms = TimeMs(d, 10, call), wall = WallMs(d, 10, call);
+          std::printf("  ctx %5u splits %2u wg %3u: %.4f ms (%.4f)\n", ctx, splits, wg, ms, wall);
+        }
     }
   }
 }

@@ -97,7 +97,8 @@ constexpr uint32_t kInt8Rows = 2, kInt8Workgroup = 32;
 constexpr uint32_t kInt8WeightsInRegisters = 1u << 16;
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 constexpr uint32_t kQuantizeWorkgroup = 64;
-constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
+constexpr uint32_t kAttnPrefillRows = 8;        // attn_prefill.comp's BR
+constexpr uint32_t kAttnDecodeWorkgroup = 128;  // attn_decode.comp's invocations
 constexpr uint32_t kMaxHeadDim = UNICORN_MAX_HEAD_DIM;
 
 }  // namespace
@@ -610,7 +611,20 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   SubBuffer o_part{scratch.buffer, scratch.offset, parts * ap.head_dim * 4};
   SubBuffer ml_part{scratch.buffer, scratch.offset + o_part.size, parts * 8};
   uint32_t group = ap.n_heads / ap.n_kv_heads;
-  const std::vector<uint32_t> spec = {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0)};
+  // attn_decode.comp spreads a key's dims over a subgroup's lanes.
+  const uint32_t sg = device_.caps().subgroup_size;
+  if (sg < 4 || sg > 128) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("[vk] attention: subgroup size ", sg, " (decode attention needs 4 to 128)"));
+  }
+  const uint32_t lane_dims = 4 * CeilDiv(ap.head_dim, 4 * sg);
+  const uint32_t wg = ap.decode_workgroup ? ap.decode_workgroup : kAttnDecodeWorkgroup;
+  if (wg % sg != 0 || wg / sg > UNICORN_ATTN_MAX_SUBGROUPS || wg < UNICORN_ATTN_MAX_SPLITS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] attention: decode workgroup of ", wg, " with subgroups of ", sg));
+  }
+  const std::vector<uint32_t> spec = {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0),
+                                      lane_dims};
   const SubBuffer rings = ap.rings.size > 0 ? ap.rings : spans;
   if (ap.counters.size > 0) {  // one dispatch: the last split merges
     if (ap.counters.size < AttnCounterBytes(ap)) {
@@ -619,7 +633,7 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                                                      " tokens of ", ap.n_kv_heads, " kv heads"));
     }
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
-                             Get(quant ? "attn_decode_merge_q8" : "attn_decode_merge", 128, spec));
+                             Get(quant ? "attn_decode_merge_q8" : "attn_decode_merge", wg, spec));
     const Groups groups = {push.n_splits, ap.n_kv_heads, ap.n_tokens};
     if (quant) {
       cmd.Dispatch(*p, {q, k, v, spans, o_part, ml_part, rings, out, ap.counters, ap.xq}, push,
@@ -629,7 +643,7 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
     }
     return absl::OkStatus();
   }
-  UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec, Get("attn_decode", 128, spec));
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec, Get("attn_decode", wg, spec));
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* red,
                            Get(quant ? "attn_reduce_q8" : "attn_reduce", 128, {}));
   cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, rings}, push,

@@ -77,7 +77,8 @@ struct AttnParams {
   bool kv_f16 = false;                  // F16 elements in the store (else F32)
   // Elements between slots and between heads; 0 = the store [cap, Hkv, D].
   uint32_t kv_token_stride = 0, kv_head_stride = 0;
-  uint32_t n_splits = 0;  // decode splits (0 = DecodeSplits(cap))
+  uint32_t n_splits = 0;          // decode splits (0 = DecodeSplits(cap))
+  uint32_t decode_workgroup = 0;  // decode kernel invocations (0 = kAttnDecodeWorkgroup)
   enum class Path { kAuto, kDecode, kPrefill } path = Path::kAuto;
   // [n] i32 or empty: token t reads ring rings[t] of a store shared by a
   // batch (slots rings[t] * cap + j % cap). Takes the decode kernel.

@@ -9,11 +9,11 @@
 //   k, v: the K/V store (see AttnPush)   spans: [n] ivec2
 //   rings: [n] i32 (RINGS): token t reads ring rings[t] of a batch's store
 //   o_part: [n, H, n_splits, D] F32      ml_part: [n, H, n_splits] vec2 (max, sum)
-// Per tile of up to WG keys: each invocation scores one key; workgroup
-// reductions give the tile's max; then the invocations split into KG key
-// groups of D / 8 invocations, each owning 8 output dims, and every key
-// group adds P V over every KG-th key. The key groups' partial outputs are
-// summed once, at the end.
+// Each subgroup walks its own keys (every NSG-th of the split's), U at a
+// time: its lanes hold the key's dims across them (LD each, coalesced
+// loads of the whole row), so a score is one subgroupAdd and the keys'
+// values load together with the keys. The loop has no barriers; the
+// subgroups' (max, sum, output) merge once, at the end.
 // Built with UNICORN_ATTN_MERGE (the attn_decode_merge variants): one
 // dispatch instead of two. The active splits of (token t, kv head g) count
 // themselves on counters[t * Hkv + g] (zero before, zero after); the last
@@ -23,10 +23,11 @@
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint WG = 128;  // keys per tile; D <= 8 * WG
+layout(constant_id = 0) const uint WG = 128;  // >= UNICORN_ATTN_MAX_SPLITS (the merge)
 layout(constant_id = 3) const bool KV_F16 = true;
 layout(constant_id = 4) const uint G = 2;  // query heads per kv head
 layout(constant_id = 5) const bool RINGS = false;
+layout(constant_id = 6) const uint LD = 8;  // dims per lane: 4 * ceil(D / (4 * subgroup size))
 
 #include "push_constants.h"
 #include "common.glsl"
@@ -35,9 +36,9 @@ layout(constant_id = 5) const bool RINGS = false;
 layout(push_constant) uniform Push { AttnPush p; };
 #include "attn_common.glsl"
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
-layout(std430, binding = 1) readonly buffer K4 { uvec4 k4[]; };
+layout(std430, binding = 1) readonly buffer K2 { uvec2 k2[]; };
 layout(std430, binding = 1) readonly buffer KF4 { vec4 kf4[]; };
-layout(std430, binding = 2) readonly buffer V4 { uvec4 v4[]; };
+layout(std430, binding = 2) readonly buffer V2 { uvec2 v2[]; };
 layout(std430, binding = 2) readonly buffer VF4 { vec4 vf4[]; };
 #ifdef UNICORN_ATTN_MERGE
 // Read back by the last split of each (token, kv head).
@@ -61,15 +62,19 @@ shared bool last_split;
 #endif
 
 const uint MAXD = UNICORN_MAX_HEAD_DIM;
-const uint VPT = 8;   // output dims per invocation in P V
-const uint UNROLL = 4;  // keys whose values one invocation loads at once
-shared float qs[G * MAXD];  // the query heads (scaled); at the end, key groups' outputs
-shared float ps[G * WG];    // the tile's probabilities
-shared float ls[G];         // a key group's sums, at the end
+const uint U = 4;        // keys a subgroup loads at once
+const uint MAX_SG = UNICORN_ATTN_MAX_SUBGROUPS;  // subgroups per workgroup, at most
+shared vec2 sg_ml[G * MAX_SG];                   // each subgroup's (max, sum) per head
+shared float acc[G * MAXD];     // the subgroups' outputs, summed
+
+// Lane `lane`'s e-th dim: chunks of 4 consecutive dims, the subgroup's
+// lanes side by side in each chunk (one coalesced row load per chunk).
+uint Dim(uint lane, uint e) { return (e / 4) * (gl_SubgroupSize * 4) + lane * 4 + e % 4; }
 
 void main() {
   const uint s = gl_WorkGroupID.x, g = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
-  const uint tid = gl_LocalInvocationID.x;
+  const uint tid = gl_LocalInvocationID.x, lane = gl_SubgroupInvocationID;
+  const uint sg = gl_SubgroupID, NSG = gl_NumSubgroups;
   const uint D = p.head_dim;
   const uvec2 range = KeyRange(t);
   const uint len = range.y - range.x;
@@ -79,140 +84,101 @@ void main() {
   const uint ke = min(range.y, ks + chunk);
   // The token's ring in a store shared by a batch: its slots start here.
   const uint ring0 = RINGS ? uint(max(rings[t], 0)) * p.cap * p.kv_token_stride : 0u;
-  const bool aligned = D % 8 == 0 && p.kv_token_stride % 8 == 0 && p.kv_head_stride % 8 == 0;
-  // P V: key group kg, invocation r of it owns dims r * VPT .. + VPT - 1.
-  const uint TPR = (D + VPT - 1) / VPT, KG = WG / TPR;
-  const uint r = tid % TPR, kg = tid / TPR;
+  const bool aligned = D % 4 == 0 && p.kv_token_stride % 4 == 0 && p.kv_head_stride % 4 == 0;
 
-  for (uint i = tid; i < G * D; i += WG) {
-    const uint gi = i / D, d = i % D;
-    qs[gi * MAXD + d] = q[t * p.q_stride + (g * G + gi) * D + d] * p.scale;
-  }
-  barrier();
-
-  float m[G], l[G], o[G][VPT];
+  float qr[G][LD], m[G], l[G], o[G][LD];
   [[unroll]] for (uint gi = 0; gi < G; ++gi) {
     m[gi] = kNegBig;
     l[gi] = 0.0;
-    [[unroll]] for (uint e = 0; e < VPT; ++e) o[gi][e] = 0.0;
+    [[unroll]] for (uint e = 0; e < LD; ++e) {
+      const uint d = Dim(lane, e);
+      qr[gi][e] = d < D ? q[t * p.q_stride + (g * G + gi) * D + d] * p.scale : 0.0;
+      o[gi][e] = 0.0;
+    }
   }
 
-  for (uint k0 = ks; k0 < ke; k0 += WG) {
-    const uint n = min(WG, ke - k0);
-    // Scores: invocation tid takes key k0 + tid for all G heads.
-    float sc[G];
-    [[unroll]] for (uint gi = 0; gi < G; ++gi) sc[gi] = 0.0;
-    if (tid < n) {
-      const uint kb = ring0 + KvIndex(g, k0 + tid, 0);
-      if (KV_F16 && aligned) {
-        [[unroll]] for (uint d = 0; d < MAXD; d += 8) {
-          if (d < D) {
-            const uvec4 u = k4[(kb + d) / 8];
-            const vec4 lo = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
-            const vec4 hi = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
-            [[unroll]] for (uint gi = 0; gi < G; ++gi) {
-              const uint qb = gi * MAXD + d;
-              sc[gi] += dot(lo, vec4(qs[qb], qs[qb + 1], qs[qb + 2], qs[qb + 3])) +
-                        dot(hi, vec4(qs[qb + 4], qs[qb + 5], qs[qb + 6], qs[qb + 7]));
-            }
+  for (uint j0 = ks + sg; j0 < ke; j0 += U * NSG) {
+    // Keys j0, j0 + NSG, ...: rows past the split repeat j0 and count 0.
+    float kr[U][LD], vr[U][LD];
+    [[unroll]] for (uint u = 0; u < U; ++u) {
+      const uint j = j0 + u * NSG < ke ? j0 + u * NSG : j0;
+      const uint b = ring0 + KvIndex(g, j, 0);
+      [[unroll]] for (uint e = 0; e < LD; e += 4) {
+        const uint d = Dim(lane, e);
+        if (d >= D) {
+          [[unroll]] for (uint i = 0; i < 4; ++i) kr[u][e + i] = vr[u][e + i] = 0.0;
+        } else if (KV_F16 && aligned) {
+          const uvec2 kw = k2[(b + d) / 4], vw = v2[(b + d) / 4];
+          const vec2 k0 = unpackHalf2x16(kw.x), k1 = unpackHalf2x16(kw.y);
+          const vec2 v0 = unpackHalf2x16(vw.x), v1 = unpackHalf2x16(vw.y);
+          kr[u][e] = k0.x, kr[u][e + 1] = k0.y, kr[u][e + 2] = k1.x, kr[u][e + 3] = k1.y;
+          vr[u][e] = v0.x, vr[u][e + 1] = v0.y, vr[u][e + 2] = v1.x, vr[u][e + 3] = v1.y;
+        } else if (!KV_F16 && aligned) {
+          const vec4 kw = kf4[(b + d) / 4], vw = vf4[(b + d) / 4];
+          kr[u][e] = kw.x, kr[u][e + 1] = kw.y, kr[u][e + 2] = kw.z, kr[u][e + 3] = kw.w;
+          vr[u][e] = vw.x, vr[u][e + 1] = vw.y, vr[u][e + 2] = vw.z, vr[u][e + 3] = vw.w;
+        } else {
+          [[unroll]] for (uint i = 0; i < 4; ++i) {
+            kr[u][e + i] = d + i < D ? KAt(b + d + i) : 0.0;
+            vr[u][e + i] = d + i < D ? VAt(b + d + i) : 0.0;
           }
-        }
-      } else if (!KV_F16 && aligned) {
-        [[unroll]] for (uint d = 0; d < MAXD; d += 4) {
-          if (d < D) {
-            const vec4 kv = kf4[(kb + d) / 4];
-            [[unroll]] for (uint gi = 0; gi < G; ++gi) {
-              const uint qb = gi * MAXD + d;
-              sc[gi] += dot(kv, vec4(qs[qb], qs[qb + 1], qs[qb + 2], qs[qb + 3]));
-            }
-          }
-        }
-      } else {
-        for (uint d = 0; d < D; ++d) {
-          const float kd = KAt(kb + d);
-          [[unroll]] for (uint gi = 0; gi < G; ++gi) sc[gi] += qs[gi * MAXD + d] * kd;
         }
       }
-      [[unroll]] for (uint gi = 0; gi < G; ++gi) sc[gi] = ScoreCap(sc[gi]);
     }
-    // Online softmax: the tile's max, then each invocation's own probability.
     [[unroll]] for (uint gi = 0; gi < G; ++gi) {
-      const float mt = max(m[gi], WorkgroupMax(tid < n ? sc[gi] : kNegBig));
+      float sc[U];
+      float mt = m[gi];
+      [[unroll]] for (uint u = 0; u < U; ++u) {
+        float part = 0.0;
+        [[unroll]] for (uint e = 0; e < LD; ++e) part += qr[gi][e] * kr[u][e];
+        sc[u] = ScoreCap(subgroupAdd(part));
+        if (j0 + u * NSG < ke) mt = max(mt, sc[u]);
+      }
       const float alpha = exp(m[gi] - mt);
       m[gi] = mt;
       l[gi] *= alpha;
-      [[unroll]] for (uint e = 0; e < VPT; ++e) o[gi][e] *= alpha;
-      ps[gi * WG + tid] = tid < n ? exp(sc[gi] - mt) : 0.0;
-    }
-    barrier();
-    // P V over this key group's keys, UNROLL keys' values loaded at once.
-    if (kg < KG) {
-      for (uint i0 = kg; i0 < n; i0 += UNROLL * KG) {
-        float vd[UNROLL][VPT];
-        [[unroll]] for (uint u = 0; u < UNROLL; ++u) {
-          const uint i = min(i0 + u * KG, n - 1);  // a repeat past n adds p = 0
-          const uint vb = ring0 + KvIndex(g, k0 + i, r * VPT);
-          if (KV_F16 && aligned) {
-            const uvec4 w = v4[vb / 8];
-            vd[u][0] = unpackHalf2x16(w.x).x, vd[u][1] = unpackHalf2x16(w.x).y;
-            vd[u][2] = unpackHalf2x16(w.y).x, vd[u][3] = unpackHalf2x16(w.y).y;
-            vd[u][4] = unpackHalf2x16(w.z).x, vd[u][5] = unpackHalf2x16(w.z).y;
-            vd[u][6] = unpackHalf2x16(w.w).x, vd[u][7] = unpackHalf2x16(w.w).y;
-          } else if (!KV_F16 && aligned) {
-            const vec4 lo = vf4[vb / 4], hi = vf4[vb / 4 + 1];
-            vd[u][0] = lo.x, vd[u][1] = lo.y, vd[u][2] = lo.z, vd[u][3] = lo.w;
-            vd[u][4] = hi.x, vd[u][5] = hi.y, vd[u][6] = hi.z, vd[u][7] = hi.w;
-          } else {
-            [[unroll]] for (uint e = 0; e < VPT; ++e) {
-              vd[u][e] = r * VPT + e < D ? VAt(vb + e) : 0.0;
-            }
-          }
-        }
-        [[unroll]] for (uint u = 0; u < UNROLL; ++u) {
-          const uint i = i0 + u * KG;
-          [[unroll]] for (uint gi = 0; gi < G; ++gi) {
-            const float pr = i < n ? ps[gi * WG + i] : 0.0;
-            l[gi] += pr;
-            [[unroll]] for (uint e = 0; e < VPT; ++e) o[gi][e] += pr * vd[u][e];
-          }
-        }
+      [[unroll]] for (uint e = 0; e < LD; ++e) o[gi][e] *= alpha;
+      [[unroll]] for (uint u = 0; u < U; ++u) {
+        const float pr = j0 + u * NSG < ke ? exp(sc[u] - mt) : 0.0;
+        l[gi] += pr;
+        [[unroll]] for (uint e = 0; e < LD; ++e) o[gi][e] += pr * vr[u][e];
       }
     }
-    barrier();
   }
 
-  // Sum the key groups' outputs into key group 0 (qs is free now); every
-  // key group saw the same running max.
-  for (uint j = 1; j < KG; ++j) {
-    if (kg == j) {
-      [[unroll]] for (uint gi = 0; gi < G; ++gi) {
-        [[unroll]] for (uint e = 0; e < VPT; ++e) {
-          if (r * VPT + e < D) qs[gi * MAXD + r * VPT + e] = o[gi][e];
-        }
-        if (r == 0) ls[gi] = l[gi];
-      }
+  // Merge the subgroups: the split's max M, each subgroup's weight
+  // e^(m - M), then their outputs summed one subgroup after another.
+  if (lane == 0) {
+    [[unroll]] for (uint gi = 0; gi < G; ++gi) sg_ml[gi * MAX_SG + sg] = vec2(m[gi], l[gi]);
+  }
+  barrier();
+  float mm[G], ll[G], w[G];
+  [[unroll]] for (uint gi = 0; gi < G; ++gi) {
+    mm[gi] = kNegBig;
+    for (uint j = 0; j < NSG; ++j) mm[gi] = max(mm[gi], sg_ml[gi * MAX_SG + j].x);
+    ll[gi] = 0.0;
+    for (uint j = 0; j < NSG; ++j) {
+      const vec2 ml = sg_ml[gi * MAX_SG + j];
+      ll[gi] += ml.y * exp(ml.x - mm[gi]);
     }
-    barrier();
-    if (kg == 0) {
+    w[gi] = exp(m[gi] - mm[gi]);
+  }
+  for (uint j = 0; j < NSG; ++j) {
+    if (sg == j) {
       [[unroll]] for (uint gi = 0; gi < G; ++gi) {
-        [[unroll]] for (uint e = 0; e < VPT; ++e) {
-          if (r * VPT + e < D) o[gi][e] += qs[gi * MAXD + r * VPT + e];
+        [[unroll]] for (uint e = 0; e < LD; ++e) {
+          const uint d = Dim(lane, e);
+          if (d < D) acc[gi * MAXD + d] = (j == 0 ? 0.0 : acc[gi * MAXD + d]) + o[gi][e] * w[gi];
         }
-        l[gi] += ls[gi];
       }
     }
     barrier();
   }
-  if (kg == 0) {
-    [[unroll]] for (uint gi = 0; gi < G; ++gi) {
-      const uint h = g * G + gi;
-      const uint base = (t * p.n_heads + h) * p.n_splits + s;
-      [[unroll]] for (uint e = 0; e < VPT; ++e) {
-        const uint d = r * VPT + e;
-        if (d < D) o_part[base * D + d] = o[gi][e];
-      }
-      if (r == 0) ml_part[base] = vec2(m[gi], l[gi]);
-    }
+  for (uint i = tid; i < G * D; i += WG) {
+    const uint gi = i / D, d = i % D;
+    const uint base = (t * p.n_heads + g * G + gi) * p.n_splits + s;
+    o_part[base * D + d] = acc[gi * MAXD + d];
+    if (d == 0) ml_part[base] = vec2(mm[gi], ll[gi]);
   }
 #ifdef UNICORN_ATTN_MERGE
   // Publish this split's partials, then count it; the last one merges.

@@ -102,6 +102,8 @@ UNICORN_PUSH_SIZE(HeadPush, 16)
 // at least UNICORN_ATTN_MIN_CHUNK keys each (attn_keys.glsl).
 #define UNICORN_ATTN_MAX_SPLITS 64
 #define UNICORN_ATTN_MIN_CHUNK 32
+// Subgroups in a decode attention workgroup, at most (attn_decode.comp).
+#define UNICORN_ATTN_MAX_SUBGROUPS 64
 struct AttnPush {
   uint n_tokens;
   uint n_heads;

@@ -22,7 +22,8 @@ struct Scenario {
   int first_key = 0;
   std::vector<int> pos, end;  // the query tokens
   float softcap = 0;
-  int n_splits = 3;  // decode: uneven splits of the key range
+  int n_splits = 3;          // decode: uneven splits of the key range
+  int decode_workgroup = 0;  // decode kernel invocations (0: the default)
 };
 
 // With `merge` (decode path), the one-dispatch form (AttnParams::counters)
@@ -31,7 +32,8 @@ struct Scenario {
 void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = false) {
   SCOPED_TRACE(::testing::Message()
                << sc.pos.size() << " tokens up to position " << sc.pos.back() << ", head_dim "
-               << sc.head_dim << ", " << sc.n_splits << " splits, " << (f16 ? "F16" : "F32"));
+               << sc.head_dim << ", " << sc.n_splits << " splits, " << (f16 ? "F16" : "F32")
+               << ", workgroup " << sc.decode_workgroup);
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
   const int H = sc.n_heads, Hkv = sc.n_kv_heads, D = sc.head_dim, n = int(sc.pos.size());
@@ -79,6 +81,7 @@ void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = fa
     ap.kv_head_stride = sc.cap * D;
   }
   ap.n_splits = sc.n_splits;
+  ap.decode_workgroup = uint32_t(sc.decode_workgroup);
   Buffer bq = Upload(d, q), bp = Upload(d, spans);
   Buffer bk = f16 ? Upload(d, kc) : Upload(d, kf), bv = f16 ? Upload(d, vc) : Upload(d, vf);
   Buffer bo = Zeros(d, q.size() * 4), bo1 = Zeros(d, q.size() * 4);
@@ -201,6 +204,11 @@ TEST(VkAttention, DecodeSplitsFollowTheContextLength) {
   odd.head_dim = 72;
   odd.cap = 128;
   RunScenario(odd, Path::kDecode, false, true);
+  // Twice the subgroups per workgroup: more of them merge at the end.
+  for (Scenario* sc : {&tiles, &idle, &odd}) {
+    sc->decode_workgroup = 256;
+    RunScenario(*sc, Path::kDecode, sc != &odd, true);
+  }
 }
 
 // SigLIP: q, k, v side by side in one F32 [n, 3 H D] buffer, every token
