@@ -97,8 +97,11 @@ constexpr uint32_t kInt8Rows = 2, kInt8Workgroup = 32;
 constexpr uint32_t kInt8WeightsInRegisters = 1u << 16;
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 constexpr uint32_t kQuantizeWorkgroup = 64;
-constexpr uint32_t kAttnPrefillRows = 8;        // attn_prefill.comp's BR
-constexpr uint32_t kAttnDecodeWorkgroup = 128;  // attn_decode.comp's invocations
+constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
+// attn_decode.comp's invocations: 8 subgroups of 32 on an NVIDIA H100 were
+// as fast as 4 at 128-1024 keys and up to 1.7x faster at 4096 with few
+// splits (F16 store; gpu_worker/BENCHMARKS.md, fifth round).
+constexpr uint32_t kAttnDecodeWorkgroup = 256;
 constexpr uint32_t kMaxHeadDim = UNICORN_MAX_HEAD_DIM;
 
 }  // namespace
