@@ -25,7 +25,11 @@ namespace {
 using unicorn::testing::TestSystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kTokens = 40;
+// Long enough that the kill lands mid-stream even when the test's thread
+// wakes late on a loaded machine (at 40 tokens and the crash at 20, both
+// streams once finished before the kill).
+constexpr int kTokens = 96;
+constexpr int kCrashAfter = 16;  // tokens over both streams
 const char* const kPrompts[2] = {"The quick brown fox", "Once upon a time, in a land far away,"};
 
 struct StreamResult {
@@ -135,7 +139,7 @@ TEST(Failover, DeadGpuWorkersPartsMoveToItsStandbyAndStay) {
     ASSERT_EQ(int(r.ids.size()), kTokens);
   }
 
-  // SIGKILL gpu a quarter of the way through; nobody restarts it.
+  // SIGKILL gpu early in the streams; nobody restarts it.
   Clock::time_point killed;
   auto crashed = RunBoth(
       addr,
@@ -143,7 +147,7 @@ TEST(Failover, DeadGpuWorkersPartsMoveToItsStandbyAndStay) {
         killed = Clock::now();
         sys.Signal("gpu", SIGKILL);
       },
-      kTokens / 2);
+      kCrashAfter);
   // What a client noticed: the first token after the kill, from the kill.
   double stall_ms = 0;
   for (const auto& r : crashed) {
@@ -155,6 +159,7 @@ TEST(Failover, DeadGpuWorkersPartsMoveToItsStandbyAndStay) {
       }
     }
   }
+  ASSERT_GT(stall_ms, 0) << "both streams had finished before the kill";
   std::printf(
       "[failover] gpu SIGKILLed: first token on the standby %.0f ms later "
       "(declared dead after ~300 ms, failover_after_ms 400, shard load, replay)\n",
