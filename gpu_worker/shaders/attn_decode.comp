@@ -27,7 +27,10 @@ layout(constant_id = 0) const uint WG = 128;  // >= UNICORN_ATTN_MAX_SPLITS (the
 layout(constant_id = 3) const bool KV_F16 = true;
 layout(constant_id = 4) const uint G = 2;  // query heads per kv head
 layout(constant_id = 5) const bool RINGS = false;
-layout(constant_id = 6) const uint LD = 8;  // dims per lane: 4 * ceil(D / (4 * subgroup size))
+// Dims per lane, 4 * ceil(D / (4 * subgroup size)) from the device's reported
+// subgroupSize, which gl_SubgroupSize equals here (SPIR-V 1.5, pipelines
+// made without the varying-subgroup-size flag).
+layout(constant_id = 6) const uint LD = 8;
 
 #include "push_constants.h"
 #include "common.glsl"
