@@ -7,7 +7,8 @@
 //   - the tiled product (prefill, 512 tokens) per tile size: TFLOP/s;
 //   - decode attention at a few context lengths;
 //   - the cost of a dependent dispatch (a barrier and a tiny kernel).
-//   unicorn-vk-kernel-bench [--device SEL] [--only attention]
+//   unicorn-vk-kernel-bench [--device SEL] [--only SECTION,...]
+// (sections: matvec, f32x16, int8, batch, tiled, attention, dependent)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gpu_worker/kernels.h"
 #include "model/quant.h"
 
@@ -157,11 +160,20 @@ int Main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--device") == 0) sel = argv[i + 1];
     if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
   }
-  if (!only.empty() && only != "attention") {
-    std::fprintf(stderr, "--only %s: the only section that runs alone is attention\n",
-                 only.c_str());
-    return 2;
+  // --only a,b: the named sections only (a device run's time is scarce).
+  const std::vector<std::string> kSections = {"matvec", "f32x16",    "int8",     "batch",
+                                              "tiled",  "attention", "dependent"};
+  const std::vector<std::string> picked = absl::StrSplit(only, ',', absl::SkipEmpty());
+  for (const std::string& sec : picked) {
+    if (std::find(kSections.begin(), kSections.end(), sec) == kSections.end()) {
+      std::fprintf(stderr, "--only %s: sections are %s\n", sec.c_str(),
+                   absl::StrJoin(kSections, ", ").c_str());
+      return 2;
+    }
   }
+  auto want = [&](const char* sec) {
+    return picked.empty() || std::find(picked.begin(), picked.end(), sec) != picked.end();
+  };
   auto dev = Device::Open(sel);
   if (!dev.ok()) {
     std::fprintf(stderr, "%s\n", std::string(dev.status().message()).c_str());
@@ -179,10 +191,6 @@ int Main(int argc, char** argv) {
   Buffer x = RandomBytes(d, 512 * 10240 * 4, DType::kF32);
   Buffer y = RandomBytes(d, 512 * 262144 * 4 / 64, DType::kF32);
   Buffer ylogits = RandomBytes(d, 262144 * 4, DType::kF32);
-  if (only == "attention") {
-    BenchAttention(d, k, x, y);
-    return 0;
-  }
 
   struct Mat {
     const char* name;
@@ -199,30 +207,33 @@ int Main(int argc, char** argv) {
                       {"ffn_down 2560x10240 q6_k", DType::kQ6_K, 2560, 10240},
                       {"lm_head 262144x2560 q6_k", DType::kQ6_K, 262144, 2560},
                       {"lm_head 262144x2560 q8_0", DType::kQ8_0, 262144, 2560}};
-  std::printf("\nmatvec (1 token): GB/s of weights (ms per call)\n");
-  std::printf("%-30s", "matrix \\ rows x wg");
-  const uint32_t shapes[][2] = {{1, 64},  {2, 64},  {4, 64}, {1, 128}, {2, 128},
-                                {4, 128}, {2, 256}, {1, 32}, {2, 32}};
-  for (auto& s : shapes) std::printf(" %11s", absl::StrFormat("%ux%u", s[0], s[1]).c_str());
-  std::printf("\n");
-  for (const Mat& m : mats) {
-    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
-    Buffer w = RandomBytes(d, bytes, m.t);
-    const bool geglu = std::strstr(m.name, "geglu") != nullptr;
-    std::printf("%-30s", m.name);
-    for (auto& s : shapes) {
-      MatMulOptions opt;
-      opt.path = MatMulOptions::Path::kVector;
-      opt.matvec_rows = s[0];
-      opt.matvec_wg = s[1];
-      if (geglu) opt.flags = UNICORN_MM_GEGLU;
-      const Buffer& out = m.rows > 20480 ? ylogits : y;
-      double ms = TimeMs(d, 20, [&](CommandBuffer& c) {
-        UNICORN_CHECK(k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 1, opt).ok());
-      });
-      std::printf(" %5.0f(%.3f)", double(bytes) / (ms * 1e-3) * 1e-9, ms);
-    }
+  if (want("matvec")) {
+    std::printf("\nmatvec (1 token): GB/s of weights (ms per call)\n");
+    std::printf("%-30s", "matrix \\ rows x wg");
+    const uint32_t shapes[][2] = {{1, 64},  {2, 64},  {4, 64}, {1, 128}, {2, 128},
+                                  {4, 128}, {2, 256}, {1, 32}, {2, 32}};
+    for (auto& s : shapes) std::printf(" %11s", absl::StrFormat("%ux%u", s[0], s[1]).c_str());
     std::printf("\n");
+    for (const Mat& m : mats) {
+      const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+      Buffer w = RandomBytes(d, bytes, m.t);
+      const bool geglu = std::strstr(m.name, "geglu") != nullptr;
+      std::printf("%-30s", m.name);
+      for (auto& s : shapes) {
+        MatMulOptions opt;
+        opt.path = MatMulOptions::Path::kVector;
+        opt.matvec_rows = s[0];
+        opt.matvec_wg = s[1];
+        if (geglu) opt.flags = UNICORN_MM_GEGLU;
+        const Buffer& out = m.rows > 20480 ? ylogits : y;
+        double ms = TimeMs(d, 20, [&](CommandBuffer& c) {
+          UNICORN_CHECK(
+              k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 1, opt).ok());
+        });
+        std::printf(" %5.0f(%.3f)", double(bytes) / (ms * 1e-3) * 1e-9, ms);
+      }
+      std::printf("\n");
+    }
   }
 
   // A step of 16 decoding sequences: the matvec's shapes against the batch
@@ -251,33 +262,35 @@ int Main(int argc, char** argv) {
                                    : Kernels::BatchSharedBytes(16, s.k_slice);
     return shared <= d.caps().max_shared_memory;
   };
-  std::printf("\n16 tokens (a batch of decoding sequences): TFLOP/s (ms per call)\n");
-  std::printf("%-30s", "matrix \\ rows x wg");
-  for (const FewShape& s : fshapes) {
-    std::printf(" %12s",
-                s.rows ? absl::StrFormat("%ux%u", s.rows, s.wg).c_str()
-                       : absl::StrFormat("batch/%u%s", s.k_slice, s.prefetch ? "p" : "").c_str());
-  }
-  std::printf("\n");
-  for (const Mat& m : mats) {
-    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
-    Buffer w = RandomBytes(d, bytes, m.t);
-    const bool geglu = std::strstr(m.name, "geglu") != nullptr;
-    Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
-    std::printf("%-30s", m.name);
+  if (want("f32x16")) {
+    std::printf("\n16 tokens (a batch of decoding sequences): TFLOP/s (ms per call)\n");
+    std::printf("%-30s", "matrix \\ rows x wg");
     for (const FewShape& s : fshapes) {
-      if (!fits(s, geglu)) {
-        std::printf(" %12s", "-");
-        continue;
-      }
-      const MatMulOptions opt = few_options(s, geglu);
-      double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
-        UNICORN_CHECK(
-            k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 16, opt).ok());
-      });
-      std::printf(" %5.1f(%.3f)", 2.0 * m.rows * m.cols * 16 / (ms * 1e-3) * 1e-12, ms);
+      std::printf(" %12s",
+                  s.rows ? absl::StrFormat("%ux%u", s.rows, s.wg).c_str()
+                         : absl::StrFormat("batch/%u%s", s.k_slice, s.prefetch ? "p" : "").c_str());
     }
     std::printf("\n");
+    for (const Mat& m : mats) {
+      const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+      Buffer w = RandomBytes(d, bytes, m.t);
+      const bool geglu = std::strstr(m.name, "geglu") != nullptr;
+      Buffer out = RandomBytes(d, size_t(16) * m.rows * 4, DType::kF32);
+      std::printf("%-30s", m.name);
+      for (const FewShape& s : fshapes) {
+        if (!fits(s, geglu)) {
+          std::printf(" %12s", "-");
+          continue;
+        }
+        const MatMulOptions opt = few_options(s, geglu);
+        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+          UNICORN_CHECK(
+              k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 16, opt).ok());
+        });
+        std::printf(" %5.1f(%.3f)", 2.0 * m.rows * m.cols * 16 / (ms * 1e-3) * 1e-12, ms);
+      }
+      std::printf("\n");
+    }
   }
 
   // A matrix's random weights and a 16-token output buffer.
@@ -296,7 +309,7 @@ int Main(int argc, char** argv) {
   // at 1, "w" for the weights-in-registers loop order (W_REGS); "quant" is
   // quantize_q8.comp's own time for the 16 rows of x.
   k.set_int8(true);
-  if (k.int8()) {
+  if (k.int8() && want("int8")) {
     const uint32_t i8[][4] = {{1, 32, 16, 0}, {2, 32, 16, 0}, {4, 32, 16, 0}, {4, 64, 16, 0},
                               {8, 32, 16, 0}, {2, 32, 8, 0},  {4, 32, 8, 0},  {8, 32, 8, 0},
                               {2, 32, 1, 0},  {4, 32, 1, 0},  {2, 32, 16, 1}, {4, 32, 16, 1},
@@ -356,64 +369,70 @@ int Main(int argc, char** argv) {
   for (Variant v : {Variant{8, false, 0}, Variant{16, true, 0}, Variant{8, true, 0}}) {
     variants.push_back(v);
   }
-  std::printf("\nbatch kernel, largest k slice, parts left out: ms (n tokens%s/parts left out)\n",
-              ", p = prefetching");
-  for (const Mat& m : mats) {
-    if (m.t != DType::kQ4_0 && m.t != DType::kQ8_0) continue;
-    const auto [w, out, geglu] = prepare(m);
-    std::printf("%-30s", m.name);
-    for (const Variant& v : variants) {
-      MatMulOptions opt = few_options({0, 0, 0, v.prefetch}, geglu);
-      opt.batch_ablation = v.ablation;
-      double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
-        UNICORN_CHECK(
-            k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), v.n, opt).ok());
-      });
-      std::printf(" n%u%s/%u %.4f", v.n, v.prefetch ? "p" : "", v.ablation, ms);
-    }
-    std::printf("\n");
-  }
-
-  std::printf("\ntiled product, 512 tokens: TFLOP/s (ms)\n");
-  for (const Mat& m : mats) {
-    if (m.rows > 20000) continue;
-    const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
-    Buffer w = RandomBytes(d, bytes, m.t);
-    Buffer out = RandomBytes(d, size_t(512) * m.rows * 4, DType::kF32);
-    std::printf("%-30s", m.name);
-    for (uint32_t tm : {64u, 128u}) {
-      for (uint32_t tn : {64u, 128u}) {
-        if (32u * (tm + tn + 8) * 4 > d.caps().max_shared_memory) continue;
-        MatMulOptions opt;
-        opt.path = MatMulOptions::Path::kTiled;
-        opt.tile_m = tm;
-        opt.tile_n = tn;
-        double ms = TimeMs(
-            d, 3,
-            [&](CommandBuffer& c) {
-              UNICORN_CHECK(
-                  k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 512, opt).ok());
-            },
-            3);
-        std::printf("  %ux%u %5.1f(%.3f)", tm, tn,
-                    2.0 * m.rows * m.cols * 512 / (ms * 1e-3) * 1e-12, ms);
+  if (want("batch")) {
+    std::printf("\nbatch kernel, largest k slice, parts left out: ms (n tokens%s/parts left out)\n",
+                ", p = prefetching");
+    for (const Mat& m : mats) {
+      if (m.t != DType::kQ4_0 && m.t != DType::kQ8_0) continue;
+      const auto [w, out, geglu] = prepare(m);
+      std::printf("%-30s", m.name);
+      for (const Variant& v : variants) {
+        MatMulOptions opt = few_options({0, 0, 0, v.prefetch}, geglu);
+        opt.batch_ablation = v.ablation;
+        double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
+          UNICORN_CHECK(
+              k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), v.n, opt).ok());
+        });
+        std::printf(" n%u%s/%u %.4f", v.n, v.prefetch ? "p" : "", v.ablation, ms);
       }
+      std::printf("\n");
     }
-    std::printf("\n");
   }
 
-  BenchAttention(d, k, x, y);
+  if (want("tiled")) {
+    std::printf("\ntiled product, 512 tokens: TFLOP/s (ms)\n");
+    for (const Mat& m : mats) {
+      if (m.rows > 20000) continue;
+      const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+      Buffer w = RandomBytes(d, bytes, m.t);
+      Buffer out = RandomBytes(d, size_t(512) * m.rows * 4, DType::kF32);
+      std::printf("%-30s", m.name);
+      for (uint32_t tm : {64u, 128u}) {
+        for (uint32_t tn : {64u, 128u}) {
+          if (32u * (tm + tn + 8) * 4 > d.caps().max_shared_memory) continue;
+          MatMulOptions opt;
+          opt.path = MatMulOptions::Path::kTiled;
+          opt.tile_m = tm;
+          opt.tile_n = tn;
+          double ms = TimeMs(
+              d, 3,
+              [&](CommandBuffer& c) {
+                UNICORN_CHECK(
+                    k.MatMul(c, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), 512, opt).ok());
+              },
+              3);
+          std::printf("  %ux%u %5.1f(%.3f)", tm, tn,
+                      2.0 * m.rows * m.cols * 512 / (ms * 1e-3) * 1e-12, ms);
+        }
+      }
+      std::printf("\n");
+    }
+  }
 
-  std::printf("\ndependent tiny dispatches (barrier + 1-workgroup kernel): us each\n");
-  for (bool compute_only : {false, true, false, true}) {
-    double ms = TimeMs(
-        d, 200,
-        [&](CommandBuffer& c) {
-          UNICORN_CHECK(k.Add(c, y.Sub(0, 1024), y.Sub(0, 1024), y.Sub(0, 1024), 256).ok());
-        },
-        5, compute_only);
-    std::printf("  %.2f us (%s barrier)\n", ms * 1e3,
-                compute_only ? "compute-only" : "compute + transfer");
+  if (want("attention")) BenchAttention(d, k, x, y);
+
+  if (want("dependent")) {
+    std::printf("\ndependent tiny dispatches (barrier + 1-workgroup kernel): us each\n");
+    for (bool compute_only : {false, true, false, true}) {
+      double ms = TimeMs(
+          d, 200,
+          [&](CommandBuffer& c) {
+            UNICORN_CHECK(k.Add(c, y.Sub(0, 1024), y.Sub(0, 1024), y.Sub(0, 1024), 256).ok());
+          },
+          5, compute_only);
+      std::printf("  %.2f us (%s barrier)\n", ms * 1e3,
+                  compute_only ? "compute-only" : "compute + transfer");
+    }
   }
   return 0;
 }
