@@ -56,6 +56,15 @@ class CliModelTest : public ::testing::Test {
     delete store_;
   }
   static std::string Model() { return (*dir_ / "tiny.gguf").string(); }
+  // `unicorn bench ARGS --json` on the model, parsed (a discarded value,
+  // with a failure recorded, when it did not run or print JSON).
+  static nlohmann::json BenchJson(const std::string& args) {
+    CmdResult r = Unicorn("bench -m " + Model() + " " + args + " --json --threads 2");
+    EXPECT_EQ(r.code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j;
+  }
 
   static fs::path* dir_;
   static Gemma3Config* config_;
@@ -131,10 +140,8 @@ TEST_F(CliModelTest, LoadShowsProgressOnATerminal) {
 }
 
 TEST_F(CliModelTest, BenchReportsJson) {
-  CmdResult r = Unicorn("bench -m " + Model() + " -p 16 -n 8 -r 2 --json --threads 2");
-  ASSERT_EQ(r.code, 0) << r.out;
-  auto j = nlohmann::json::parse(r.out, nullptr, false);
-  ASSERT_FALSE(j.is_discarded()) << r.out;
+  auto j = BenchJson("-p 16 -n 8 -r 2");
+  ASSERT_FALSE(j.is_discarded());
   ASSERT_EQ(j["results"].size(), 2u);
   EXPECT_EQ(j["results"][0]["test"], "pp16");
   EXPECT_EQ(j["results"][1]["test"], "tg8");
@@ -143,10 +150,8 @@ TEST_F(CliModelTest, BenchReportsJson) {
 }
 
 TEST_F(CliModelTest, BenchDecodesABatch) {
-  CmdResult r = Unicorn("bench -m " + Model() + " -p 0 -n 4 -b 3 -r 1 --json --threads 2");
-  ASSERT_EQ(r.code, 0) << r.out;
-  auto j = nlohmann::json::parse(r.out, nullptr, false);
-  ASSERT_FALSE(j.is_discarded()) << r.out;
+  auto j = BenchJson("-p 0 -n 4 -b 3 -r 1");
+  ASSERT_FALSE(j.is_discarded());
   ASSERT_EQ(j["results"].size(), 1u);
   EXPECT_EQ(j["results"][0]["test"], "tg4x3");
   EXPECT_EQ(j["results"][0]["tokens"], 12);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <span>
 
 #include "absl/strings/str_format.h"
 #include "model/gemma3_batch.h"
@@ -61,6 +62,12 @@ Status Bench(const BenchArgs& a) {
     t = 3 + int((x >> 8) % text_ids);  // skip pad, eos, bos
   }
   using Clock = std::chrono::steady_clock;
+  // The next token from a row's logits: the engine's greedy pick, an image
+  // token (which needs an image) replaced by a text one.
+  auto next_token = [&](std::span<const float> row) {
+    const int token = Argmax(row);
+    return token == c.image_token_id ? prompt[0] : token;
+  };
   std::vector<float> logits;
   std::vector<Result> results;
 
@@ -94,9 +101,8 @@ Status Bench(const BenchArgs& a) {
         pass.logits = logits.data();
         batch->Run(pass);
         for (size_t i = 0; i < tokens.size(); ++i) {
-          int token = Argmax(std::span<const float>(logits).subspan(i * size_t(c.vocab_size),
-                                                                    size_t(c.vocab_size)));
-          tokens[i] = token == c.image_token_id ? prompt[0] : token;
+          tokens[i] = next_token(
+              std::span<const float>(logits).subspan(i * size_t(c.vocab_size), c.vocab_size));
         }
       }
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -111,8 +117,7 @@ Status Bench(const BenchArgs& a) {
       const auto t0 = Clock::now();
       for (int i = 0; i < (rep < 0 ? std::min(a.gen, 4) : a.gen); ++i) {
         UNICORN_RETURN_IF_ERROR(session->Decode(token, &logits));
-        token = Argmax(logits);  // the engine's greedy pick
-        if (token == c.image_token_id) token = prompt[0];
+        token = next_token(logits);
       }
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
       if (rep >= 0) r.tok_s.push_back(a.gen / s);
