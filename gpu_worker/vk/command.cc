@@ -146,11 +146,11 @@ void CommandBuffer::Dispatch(const Pipeline& p, std::initializer_list<SubBuffer>
                              const void* push, uint32_t push_bytes, Groups groups) {
   if (!error_.ok()) return;
   UNICORN_CHECK(buffers.size() == p.desc().num_buffers);
+  UNICORN_CHECK(push_bytes == p.desc().push_constant_bytes);
   const std::string& name = label_.empty() ? p.name() : label_;
   for (const std::string& prefix : skip_) {
     if (name.rfind(prefix, 0) == 0) return;
   }
-  UNICORN_CHECK(push_bytes == p.desc().push_constant_bytes);
   VkDescriptorSet set = AllocateSet(p.set_layout());
   if (set == VK_NULL_HANDLE) return;
   VkDescriptorBufferInfo infos[16];
