@@ -306,21 +306,25 @@ int Main(int argc, char** argv) {
 
   // Int8 activations (matvec_int8.comp) where the device has int8 dot
   // products: rows x invocations x tokens per workgroup, at 16 tokens and
-  // at 1, "w" for the weights-in-registers loop order (W_REGS); "quant" is
+  // at 1, "w" for the weights-in-registers loop order (W_REGS), "Ln" for the
+  // lanes over rows on n row lanes (matmul_int8_rows.comp); "quant" is
   // quantize_q8.comp's own time for the 16 rows of x.
   k.set_int8(true);
   if (k.int8() && want("int8")) {
-    const uint32_t i8[][4] = {{1, 32, 16, 0}, {2, 32, 16, 0}, {4, 32, 16, 0}, {4, 64, 16, 0},
-                              {8, 32, 16, 0}, {2, 32, 8, 0},  {4, 32, 8, 0},  {8, 32, 8, 0},
-                              {2, 32, 1, 0},  {4, 32, 1, 0},  {2, 32, 16, 1}, {4, 32, 16, 1},
-                              {4, 64, 16, 1}, {8, 32, 16, 1}, {8, 64, 16, 1}, {4, 32, 8, 1}};
+    // rows, invocations, tokens, W_REGS, row lanes
+    const uint32_t i8[][5] = {
+        {1, 32, 16, 0, 0},  {2, 32, 16, 0, 0},   {4, 32, 16, 0, 0},   {2, 32, 8, 0, 0},
+        {4, 32, 8, 0, 0},   {2, 32, 1, 0, 0},    {4, 32, 16, 1, 0},   {4, 64, 16, 1, 0},
+        {1, 64, 16, 0, 8},  {1, 128, 16, 0, 8},  {1, 128, 16, 0, 16}, {2, 128, 16, 0, 16},
+        {1, 64, 16, 0, 32}, {1, 128, 16, 0, 32}, {1, 256, 16, 0, 32}, {2, 128, 16, 0, 32}};
     std::printf("\nint8 activations (%s in hardware): TFLOP/s (ms per call)\n",
                 d.caps().int8_dot_accelerated ? "dot products" : "NOT");
     std::printf("%-30s %12s", "matrix \\ rows x wg x tokens", "quant");
     for (auto& s : i8) {
-      std::printf(" %12s", absl::StrFormat("%ux%ux%u%s%s", s[0], s[1], s[2], s[3] ? "w" : "",
-                                           s[2] == 1 ? "(n1)" : "")
-                               .c_str());
+      std::printf(" %12s",
+                  absl::StrFormat("%ux%ux%u%s%s%s", s[0], s[1], s[2], s[3] ? "w" : "",
+                                  s[4] ? absl::StrCat("L", s[4]) : "", s[2] == 1 ? "(n1)" : "")
+                      .c_str());
     }
     std::printf("\n");
     Buffer xq = RandomBytes(d, Kernels::Q8ActivationBytes(16, 10240), DType::kF32);
@@ -339,12 +343,18 @@ int Main(int argc, char** argv) {
         opt.matvec_rows = s[0];
         opt.matvec_wg = s[1];
         opt.int8_cols = s[2];
-        opt.int8_order =
-            s[3] ? MatMulOptions::Int8Order::kWeights : MatMulOptions::Int8Order::kActivations;
+        opt.int8_order = s[4]   ? MatMulOptions::Int8Order::kRowLanes
+                         : s[3] ? MatMulOptions::Int8Order::kWeights
+                                : MatMulOptions::Int8Order::kActivations;
+        opt.int8_row_lanes = s[4];
         if (geglu) opt.flags = UNICORN_MM_GEGLU;
-        if ((geglu ? 2 : 1) * s[0] * s[1] * s[2] * 4 > d.caps().max_shared_memory) {
-          std::printf(" %12s", "-");
-          continue;
+        {  // a shape this device cannot run (shared memory; k for the row lanes)
+          CommandBuffer probe(d);
+          probe.Begin();
+          if (!k.MatMul(probe, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), n, opt).ok()) {
+            std::printf(" %12s", "-");
+            continue;
+          }
         }
         double ms = TimeMs(d, 10, [&](CommandBuffer& c) {
           UNICORN_CHECK(

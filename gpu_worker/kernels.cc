@@ -35,6 +35,10 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
       {"matvec_int8", {matvec_int8_spv, matvec_int8_spv_size, sizeof(MatMulPush), 4}},
       {"matvec_int8_q8", {matvec_int8_q8_spv, matvec_int8_q8_spv_size, sizeof(MatMulPush), 6}},
+      {"matmul_int8_rows",
+       {matmul_int8_rows_spv, matmul_int8_rows_spv_size, sizeof(MatMulPush), 4}},
+      {"matmul_int8_rows_q8",
+       {matmul_int8_rows_q8_spv, matmul_int8_rows_q8_spv_size, sizeof(MatMulPush), 6}},
       {"quantize_q8", {quantize_q8_spv, quantize_q8_spv_size, sizeof(MatMulPush), 2}},
       {"embed", {embed_spv, embed_spv_size, sizeof(EmbedPush), 3}},
       {"head_norm_rope", {head_norm_rope_spv, head_norm_rope_spv_size, sizeof(HeadPush), 8}},
@@ -93,8 +97,16 @@ uint32_t FewTokenClass(uint32_t n) { return n == 1 ? 1 : BatchTokens(n); }
 // 8 tokens per workgroup (two neighbouring column groups at 16 tokens), the
 // shape that won most 4B products on an H100 (gpu_worker/BENCHMARKS.md).
 constexpr uint32_t kInt8Rows = 2, kInt8Workgroup = 32;
-// In an int8 shape: the weights-in-registers loop order (W_REGS).
+// In an int8 shape: the weights-in-registers loop order (W_REGS), or the
+// lanes over rows (matmul_int8_rows.comp) with this many row lanes.
 constexpr uint32_t kInt8WeightsInRegisters = 1u << 16;
+constexpr uint32_t kInt8RowLanesShift = 20;
+uint32_t Int8RowLanes(uint32_t shape) { return shape >> kInt8RowLanesShift; }
+// Rows per workgroup of an int8 shape.
+uint32_t Int8WorkgroupRows(uint32_t shape) {
+  const uint32_t lanes = Int8RowLanes(shape);
+  return (shape & 0xFF) * (lanes ? lanes : 1);
+}
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
@@ -212,12 +224,13 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
       return absl::InvalidArgumentError("[vk] matmul: int8 activation buffer too small");
     }
     UNICORN_ASSIGN_OR_RETURN(auto shape, Int8Shape(w, n, opt));
+    const uint32_t wg_rows = Int8WorkgroupRows(shape.first);
     if (opt.xq_out.size > 0 &&
-        (m % 32 != 0 || 32 % (shape.first & 0xFF) != 0 ||
+        (m % 32 != 0 || (32 % wg_rows != 0 && wg_rows % 32 != 0) ||
          opt.xq_out.size < Q8ActivationBytes(n, m) || opt.counters.size < m / 32 * 4)) {
       return absl::InvalidArgumentError(
           absl::StrCat("[vk] matmul: cannot also write int8 activations (", m, " outputs of ",
-                       shape.first & 0xFF, "-row workgroups, ", opt.xq_out.size, " bytes out, ",
+                       wg_rows, "-row workgroups, ", opt.xq_out.size, " bytes out, ",
                        opt.counters.size, " bytes of counters)"));
     }
     return RecordMatMul(cmd, w, opt.xq, y, n, opt, Kind::kInt8, shape.first, shape.second);
@@ -346,19 +359,37 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
   const bool geglu = opt.flags & UNICORN_MM_GEGLU;
   const uint32_t mats = geglu ? 2 : 1;
   const uint32_t max_shared = device_.caps().max_shared_memory;
+  const uint32_t max_wg = device_.caps().max_workgroup_invocations;
   auto fits = [&](uint32_t r, uint32_t g, uint32_t c) {
-    return mats * r * c * g * 4 <= max_shared && g <= device_.caps().max_workgroup_invocations;
+    return mats * r * c * g * 4 <= max_shared && g <= max_wg;
+  };
+  // Lanes over rows (matmul_int8_rows.comp): whole-word rows, an even
+  // number of k phases, and its staged weights and partials in shared memory.
+  auto fits_rows = [&](uint32_t r, uint32_t g, uint32_t c, uint32_t lanes) {
+    if (w.cols % 64 != 0 || lanes == 0 || g % lanes != 0 || (g / lanes) % 2 != 0 || g > max_wg) {
+      return false;
+    }
+    const uint32_t step_words = (g / lanes) * (w.dtype == DType::kQ4_0 ? 9 : 17) / 2;
+    const uint64_t words =
+        uint64_t(mats) * lanes * r * ((step_words + 1) | 1) + uint64_t(g) * c * mats * r;
+    return words * 4 <= max_shared;
   };
   using Order = MatMulOptions::Int8Order;
   if (opt.matvec_rows || opt.matvec_wg || opt.int8_cols || opt.int8_order != Order::kAuto) {
-    const uint32_t r = opt.matvec_rows ? opt.matvec_rows : kInt8Rows;
-    const uint32_t g = opt.matvec_wg ? opt.matvec_wg : kInt8Workgroup;
-    const uint32_t c = opt.int8_cols ? opt.int8_cols : Int8Cols(n);
-    if (r == 0 || r > 8 || c == 0 || c > 16 || !fits(r, g, c)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[vk] matmul: no int8 shape of ", r, " rows x ", c, " tokens on ", g));
+    const bool row_lanes = opt.int8_order == Order::kRowLanes;
+    const uint32_t r = opt.matvec_rows ? opt.matvec_rows : row_lanes ? 1 : kInt8Rows;
+    const uint32_t g = opt.matvec_wg ? opt.matvec_wg : row_lanes ? 128 : kInt8Workgroup;
+    const uint32_t c = opt.int8_cols ? opt.int8_cols : row_lanes ? 16 : Int8Cols(n);
+    const uint32_t lanes = opt.int8_row_lanes ? opt.int8_row_lanes : 32;
+    if (r == 0 || r > 8 || c == 0 || c > 16 ||
+        !(row_lanes ? fits_rows(r, g, c, lanes) : fits(r, g, c))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[vk] matmul: no int8 shape of ", r, " rows x ", c, " tokens on ", g,
+          row_lanes ? absl::StrCat(" with ", lanes, " row lanes (k ", w.cols, ")") : ""));
     }
-    const uint32_t order = opt.int8_order == Order::kWeights ? kInt8WeightsInRegisters : 0;
+    const uint32_t order = opt.int8_order == Order::kWeights ? kInt8WeightsInRegisters
+                           : row_lanes                       ? lanes << kInt8RowLanesShift
+                                                             : 0;
     return std::pair{r | (c << 8) | order, g};
   }
   const uint32_t cols = Int8Cols(n);
@@ -368,7 +399,8 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
   // 8 rows and 128 invocations lost at every shape measured: not timed.
   // Weights in registers (W_REGS) is tried for 16 tokens per workgroup (every
   // weight read once) at 2..8 rows, where it holds fewer registers than the
-  // activations of 16 tokens would.
+  // activations of 16 tokens would. So are the lanes over rows, with all
+  // the tokens in one column group.
   std::vector<std::pair<uint32_t, uint32_t>> cands;
   for (uint32_t c : {cols, n > 8 ? 16u : 0u}) {
     if (c == 0) continue;
@@ -381,6 +413,18 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
       for (uint32_t g : {32u, 64u}) {
         if (c == 16 && fits(r, g, c)) {
           cands.push_back({r | (c << 8) | kInt8WeightsInRegisters, g});
+        }
+      }
+    }
+  }
+  if (n > 1) {
+    const uint32_t c = n > 8 ? 16 : 8;
+    for (uint32_t lanes : {8u, 16u, 32u}) {
+      for (uint32_t r : {1u, 2u}) {
+        for (uint32_t g : {64u, 128u, 256u}) {
+          if (fits_rows(r, g, c, lanes)) {
+            cands.push_back({r | (c << 8) | (lanes << kInt8RowLanesShift), g});
+          }
         }
       }
     }
@@ -402,11 +446,13 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
   if (kind == Kind::kInt8) {  // x is the quantized activations
     const uint32_t rows = a & 0xFF, cols = (a >> 8) & 0xFF;
     const uint32_t w_regs = (a & kInt8WeightsInRegisters) ? 1 : 0;
+    const uint32_t lanes = Int8RowLanes(a);
     const bool quant = opt.xq_out.size > 0;
-    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
-                             Get(quant ? "matvec_int8_q8" : "matvec_int8", b,
-                                 {uint32_t(w.dtype), rows, opt.flags, cols, w_regs}));
-    const auto grid = Grid(uint64_t(CeilDiv(m, rows)) * CeilDiv(n, cols));
+    const std::string shader = lanes ? "matmul_int8_rows" : "matvec_int8";
+    UNICORN_ASSIGN_OR_RETURN(
+        const Pipeline* p, Get(quant ? shader + "_q8" : shader, b,
+                               {uint32_t(w.dtype), rows, opt.flags, cols, lanes ? lanes : w_regs}));
+    const auto grid = Grid(uint64_t(CeilDiv(m, Int8WorkgroupRows(a))) * CeilDiv(n, cols));
     if (quant) {
       cmd.Dispatch(*p, {w.buf, x, y, bias, opt.xq_out, opt.counters}, push, grid);
     } else {
@@ -472,25 +518,47 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   }
   MatMulOptions o = opt;
   o.bias = tune_y_.All();  // holds >= m floats; the values do not matter for timing
-  constexpr int kReps = 5;
+  // All candidates in one submission, interleaved over rounds, so that each
+  // is timed in the same clock state: one at a time, with pipeline compiles
+  // between, the GPU idled and the later candidates ran at higher clocks.
+  // The first round warms the clocks up and is not counted; each candidate
+  // keeps its fastest dispatch.
+  constexpr int kReps = 2, kRounds = 4;
+  for (const auto& c : candidates) {  // compile every pipeline before timing
+    CommandBuffer probe(device_);
+    probe.Begin();
+    UNICORN_RETURN_IF_ERROR(
+        RecordMatMul(probe, w, tune_x_.All(), tune_y_.All(), n, o, kind, c.first, c.second));
+  }
+  const size_t per_round = candidates.size() * kReps;
+  CommandBuffer tc(device_, uint32_t(2 * per_round * kRounds));
+  tc.Begin();
+  for (int round = 0; round < kRounds; ++round) {
+    for (const auto& c : candidates) {
+      for (int r = 0; r < kReps; ++r) {
+        UNICORN_RETURN_IF_ERROR(
+            RecordMatMul(tc, w, tune_x_.All(), tune_y_.All(), n, o, kind, c.first, c.second));
+        tc.Barrier();
+      }
+    }
+  }
+  UNICORN_RETURN_IF_ERROR(tc.End());
+  UNICORN_RETURN_IF_ERROR(tc.SubmitAndWait());
+  UNICORN_ASSIGN_OR_RETURN(std::vector<TimestampRecord> prof, tc.Profile());
+  if (prof.size() != per_round * kRounds) {
+    return absl::InternalError(absl::StrCat("[vk] autotune: ", prof.size(), " timings for ",
+                                            per_round * kRounds, " dispatches"));
+  }
   std::pair<uint32_t, uint32_t> best = candidates[0];
   double best_ms = 1e30;
-  CommandBuffer tc(device_, 2 * kReps + 2);
-  for (auto c : candidates) {
-    tc.Begin();
-    for (int r = 0; r <= kReps; ++r) {  // the first dispatch warms up
-      UNICORN_RETURN_IF_ERROR(
-          RecordMatMul(tc, w, tune_x_.All(), tune_y_.All(), n, o, kind, c.first, c.second));
-      tc.Barrier();
-    }
-    UNICORN_RETURN_IF_ERROR(tc.End());
-    UNICORN_RETURN_IF_ERROR(tc.SubmitAndWait());
-    UNICORN_ASSIGN_OR_RETURN(std::vector<TimestampRecord> prof, tc.Profile());
+  for (size_t i = 0; i < candidates.size(); ++i) {
     double ms = 1e30;
-    for (size_t i = 1; i < prof.size(); ++i) ms = std::min(ms, prof[i].ms);
+    for (int round = 1; round < kRounds; ++round) {
+      for (int r = 0; r < kReps; ++r) ms = std::min(ms, prof[round * per_round + i * kReps + r].ms);
+    }
     if (ms < best_ms) {
       best_ms = ms;
-      best = c;
+      best = candidates[i];
     }
   }
   tuning_log_.push_back(absl::StrCat(
@@ -498,7 +566,10 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
       kind == Kind::kInt8
           ? absl::StrCat(best.first & 0xFF, " rows x ", (best.first >> 8) & 0xFF, " tokens on ",
                          best.second,
-                         best.first & kInt8WeightsInRegisters ? ", weights in registers" : "")
+                         best.first & kInt8WeightsInRegisters ? ", weights in registers" : "",
+                         Int8RowLanes(best.first)
+                             ? absl::StrCat(", ", Int8RowLanes(best.first), " row lanes")
+                             : "")
       : !vector         ? absl::StrCat(best.first, " x ", best.second)
       : best.first == 0 ? absl::StrCat("batch kernel, k slice ", best.second & ~1u,
                                        best.second & 1u ? ", prefetching" : "")

@@ -51,8 +51,12 @@ struct MatMulOptions {
   uint32_t int8_cols = 0;
   // The int8 kernel's loop order (matvec_int8.comp W_REGS): activations of
   // the column group held in registers, or the rows' weights (tried by
-  // autotuning). kAuto with an explicit shape: activations.
-  enum class Int8Order { kAuto, kActivations, kWeights } int8_order = Int8Order::kAuto;
+  // autotuning); or kRowLanes, lanes over rows (matmul_int8_rows.comp):
+  // matvec_rows rows per lane on int8_row_lanes lanes, the workgroup's other
+  // lanes splitting k (2+ tokens, k % 64 == 0). kAuto with an explicit
+  // shape: activations.
+  enum class Int8Order { kAuto, kActivations, kWeights, kRowLanes } int8_order = Int8Order::kAuto;
+  uint32_t int8_row_lanes = 0;  // kRowLanes: 8, 16 or 32 (0 = 32)
   // With xq: y is also written as int8 blocks into xq_out, as QuantizeQ8
   // would write it from y (m % 32 == 0), for the next int8 product.
   // `counters`: m / 32 uints, zero before the product and left zero.
@@ -216,7 +220,8 @@ class Kernels {
 
   // The product kernels: tiled (a x b tile), matvec (a rows x b
   // invocations; a = 0: the batch kernel) and int8 (a = rows | tokens << 8
-  // | kInt8WeightsInRegisters, b invocations).
+  // | kInt8WeightsInRegisters | row lanes << kInt8RowLanesShift, b
+  // invocations).
   enum class Kind { kTiled, kVector, kInt8 };
   // Records the product with an explicit workgroup shape.
   Status RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,

@@ -1,17 +1,10 @@
 // Products of Q4_0 / Q8_0 weights with int8 activations for a few tokens
-// (the 2..16 sequences of a batched decode step): y = W x per token, x given
-// as quantize_q8.comp's blocks. Per 32-weight block, row and token: eight
-// packed int8 dot products (OpSDot through GL_EXT_spirv_intrinsics, as
-// Debian 12's glslc lacks GL_EXT_integer_dot_product) into an exact integer
-// sum s, then sum += d_w * d_x * s. That is 4x fewer activation bytes and
-// about 3x fewer instructions per weight than matvec.comp's F32 FMAs, which
-// bound it at these token counts (gpu_worker/BENCHMARKS.md).
-//
-// Q4_0 nibbles go in unsigned (0..15); the -8 offset is folded into the
-// activation block's bias Q8_FLOAT_BIAS - 8 * sum(q_x), whose addition also
-// turns s into a float without an int-to-float conversion (slow on
-// NVIDIA): the bits Q8_FLOAT_BIAS + s are the float 12582912 + s while
-// |s| < 2^22 (here |s| <= 32 * 127 * 127).
+// (the 2..16 sequences of a batched decode step, and single tokens): y = W x
+// per token, x given as quantize_q8.comp's blocks, by packed int8 dot
+// products (int8_dot.glsl). That is 4x fewer activation bytes and about 3x
+// fewer instructions per weight than matvec.comp's F32 FMAs, which bound it
+// at these token counts (gpu_worker/BENCHMARKS.md). Each invocation walks
+// every WG-th block of its rows; the partial sums meet in subgroup adds.
 //   W: [rows, k] (GEGLU: [2m, k], gate rows then up rows)   y: [n, y_stride]
 //   xq: n tokens of k as q8_activations.glsl lays them out   bias: [m]
 // Dispatch: ceil(m / ROWS) * ceil(n / COLS) workgroups, flattened over x and
@@ -23,10 +16,7 @@
 // all 16 tokens (every weight read once) and reuses each activation load
 // over ROWS rows.
 // Built with UNICORN_MM_QUANT_OUT (the matvec_int8_q8 variant; m % 32 == 0,
-// ROWS divides 32): y is also written as int8 blocks into xq_out, as
-// quantize_q8.comp would write it, for the next int8 product. The workgroups
-// of a 32-row block count themselves on counters[block] (zero before, zero
-// after); the last to finish quantizes the block for all n tokens.
+// ROWS divides 32): y is also written as int8 blocks (int8_quant_out.glsl).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -43,22 +33,14 @@ layout(constant_id = 7) const uint W_REGS = 0;  // 1: weights held, activations 
 #include "push_constants.h"
 #include "common.glsl"
 #include "q8_activations.glsl"
-
-// OpSDot (SPV_KHR_integer_dot_product): the dot product of a and b as four
-// signed 8-bit lanes each (format 0: PackedVectorFormat4x8Bit).
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
-                  id = 4450) int DotI8x4(uint a, uint b, spirv_literal int packed_format);
+#include "int8_dot.glsl"
 
 layout(push_constant) uniform Push { MatMulPush p; };
 layout(std430, binding = 0) readonly buffer WeightU16 { uint16_t w_u16[]; };
 layout(std430, binding = 1) readonly buffer XQ { uvec4 xq4[]; };
 layout(std430, binding = 1) readonly buffer XMeta { uvec2 xmeta[]; };
 #ifdef UNICORN_MM_QUANT_OUT
-layout(std430, binding = 2) coherent buffer Y { float y[]; };  // read back by other workgroups
-layout(std430, binding = 4) writeonly buffer QOut { uvec4 qo4[]; };
-layout(std430, binding = 4) writeonly buffer QOutMeta { uvec2 qo_meta[]; };
-layout(std430, binding = 5) coherent buffer Counters { uint counters[]; };
-shared bool last_of_block;
+#include "int8_quant_out.glsl"
 #else
 layout(std430, binding = 2) buffer Y { float y[]; };
 #endif
@@ -82,23 +64,12 @@ uint Word(uint i) { return uint(w_u16[i]) | (uint(w_u16[i + 1]) << 16); }
 // and its scale.
 float LoadBlock(uint base, out uvec4 wa, out uvec4 wb) {
   if (DTYPE == UNICORN_DT_Q4_0) {
-    const uvec4 v = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
-    wa = v & 0x0F0F0F0Fu;         // weights 0..15
-    wb = (v >> 4) & 0x0F0F0F0Fu;  // weights 16..31
+    UnpackQ4(uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7)), wa, wb);
   } else {
     wa = uvec4(Word(base + 1), Word(base + 3), Word(base + 5), Word(base + 7));
     wb = uvec4(Word(base + 9), Word(base + 11), Word(base + 13), Word(base + 15));
   }
   return F16ToF32(uint(w_u16[base]));
-}
-
-// d_w * d_x * (w . x) of one block, given the activation block's bias.
-float BlockDot(uvec4 wa, uvec4 wb, uvec4 xa, uvec4 xb, int xbias, float dwx) {
-  int s = xbias;
-  s += DotI8x4(wa.x, xa.x, 0) + DotI8x4(wa.y, xa.y, 0) + DotI8x4(wa.z, xa.z, 0) +
-       DotI8x4(wa.w, xa.w, 0) + DotI8x4(wb.x, xb.x, 0) + DotI8x4(wb.y, xb.y, 0) +
-       DotI8x4(wb.z, xb.z, 0) + DotI8x4(wb.w, xb.w, 0);
-  return dwx * (intBitsToFloat(s) - Q8_FLOAT_BIAS_F);
 }
 
 void main() {
@@ -170,28 +141,6 @@ void main() {
     StoreOutput(SumPartials((j * MATS * ROWS + r) * WG), up, row, col * p.y_stride + row);
   }
 #ifdef UNICORN_MM_QUANT_OUT
-  // Publish this workgroup's outputs, then count it on its block.
-  memoryBarrierBuffer();
-  barrier();
-  const uint blk = row0 / 32;
-  if (tid == 0) {
-    last_of_block = atomicAdd(counters[blk], 1u) + 1 == (32 / ROWS) * col_groups;
-  }
-  barrier();
-  if (!last_of_block) return;
-  memoryBarrierBuffer();
-  if (tid == 0) counters[blk] = 0;
-  for (uint t = tid; t < p.n; t += WG) {
-    const uint yb = t * p.y_stride + blk * 32;
-    vec4 v[8];
-    [[unroll]] for (uint i = 0; i < 8; ++i) {
-      v[i] = vec4(y[yb + 4 * i], y[yb + 4 * i + 1], y[yb + 4 * i + 2], y[yb + 4 * i + 3]);
-    }
-    const Q8Block e = Q8EncodeBlock(v);
-    const uint q = Q8QuadIndex(t, blk, p.m);
-    qo4[q] = e.lo;
-    qo4[q + 1] = e.hi;
-    qo_meta[Q8MetaIndex(t, blk, p.n, p.m)] = e.meta;
-  }
+  QuantizeFinishedBlocks(row0, ROWS, col_groups);
 #endif
 }

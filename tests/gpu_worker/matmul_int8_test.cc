@@ -92,6 +92,7 @@ struct Case {
   uint32_t flags = 0;
   uint32_t rows = 0, wg = 0, cols = 0;  // 0 = the default shape
   MatMulOptions::Int8Order order = MatMulOptions::Int8Order::kAuto;
+  uint32_t row_lanes = 0;  // kRowLanes
 };
 
 void RunCase(const Case& c) {
@@ -117,6 +118,7 @@ void RunCase(const Case& c) {
   opt.matvec_wg = c.wg;
   opt.int8_cols = c.cols;
   opt.int8_order = c.order;
+  opt.int8_row_lanes = c.row_lanes;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), c.n, c.k);
     ASSERT_TRUE(s.ok()) << s;
@@ -130,7 +132,7 @@ void RunCase(const Case& c) {
   EXPECT_LT(MaxRelError(got, want), kMatTol)
       << Traits(c.dtype).name << " m=" << c.m << " k=" << c.k << " n=" << c.n
       << " flags=" << c.flags << " shape " << c.rows << "x" << c.wg << " cols " << c.cols
-      << " order " << int(c.order);
+      << " order " << int(c.order) << " row lanes " << c.row_lanes;
 }
 
 // The quantization matches the CPU formula: scales to the ulp, every q
@@ -287,11 +289,14 @@ TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
   Device& d = *env.device;
   if (!d.caps().int8_dot) GTEST_SKIP() << "no int8 dot products on " << d.caps().name;
   Int8On on(*env.kernels);
+  // Lanes over rows (row_lanes > 0): 8-row workgroups, and 64-row ones
+  // that finish two blocks each, the last of them past m.
   struct Shape {
-    uint32_t m, k, n, rows, cols;
+    uint32_t m, k, n, rows, cols, row_lanes = 0;
   };
-  for (const Shape& sh : {Shape{96, 64, 1, 2, 1}, Shape{64, 128, 5, 1, 8}, Shape{128, 64, 16, 4, 8},
-                          Shape{64, 96, 11, 8, 8}}) {
+  for (const Shape& sh :
+       {Shape{96, 64, 1, 2, 1}, Shape{64, 128, 5, 1, 8}, Shape{128, 64, 16, 4, 8},
+        Shape{64, 96, 11, 8, 8}, Shape{64, 128, 11, 1, 8, 8}, Shape{96, 192, 16, 2, 16, 32}}) {
     TestMatrix w = MakeMatrix(DType::kQ4_0, 2 * int(sh.m), int(sh.k), 500 + int(sh.m), 0.5f);
     Buffer bw = Upload(d, w.bytes), bx = Upload(d, Random(size_t(sh.n) * sh.k, 51, -1, 1));
     Buffer bq = Zeros(d, Kernels::Q8ActivationBytes(sh.n, sh.k)), by = Zeros(d, sh.n * sh.m * 4);
@@ -303,10 +308,16 @@ TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
     opt.xq = bq.All();
     opt.matvec_rows = sh.rows;
     opt.int8_cols = sh.cols;
+    if (sh.row_lanes) {
+      opt.int8_order = MatMulOptions::Int8Order::kRowLanes;
+      opt.int8_row_lanes = sh.row_lanes;
+      opt.matvec_wg = 64;
+    }
     opt.xq_out = fused.All();
     opt.counters = counters.All();
-    const std::string what = absl::StrCat(sh.m, " outputs, ", sh.n, " tokens, ", sh.rows,
-                                          " rows x ", sh.cols, " tokens per workgroup");
+    const std::string what =
+        absl::StrCat(sh.m, " outputs, ", sh.n, " tokens, ", sh.rows, " rows x ", sh.cols,
+                     " tokens per workgroup, ", sh.row_lanes, " row lanes");
     ExpectFusedEqualsQuantize(
         env, by, fused, sh.n, sh.m,
         [&](CommandBuffer& cmd) {
@@ -370,6 +381,19 @@ TEST_P(VkInt8Dtype, WorkgroupShapes) {
   RunCase({GetParam(), 37, 256, 16, 0, 4, 32, 16, kW});
   RunCase({GetParam(), 13, 128, 11, UNICORN_MM_GEGLU, 2, 32, 16, kW});
   RunCase({GetParam(), 40, 96, 5, UNICORN_MM_BIAS | UNICORN_MM_GELU, 8, 64, 8, kW});
+}
+
+// Lanes over rows (matmul_int8_rows.comp): 8-32 row lanes, 1-2 rows each,
+// 2-8 k phases (more than the blocks of a row, and a last step of fewer),
+// ragged rows and tokens past a column group, each epilogue.
+TEST_P(VkInt8Dtype, RowLaneShapes) {
+  constexpr auto kL = MatMulOptions::Int8Order::kRowLanes;
+  RunCase({GetParam(), 37, 256, 16, 0, 1, 128, 16, kL, 32});
+  RunCase({GetParam(), 13, 128, 11, UNICORN_MM_GEGLU, 2, 64, 8, kL, 16});
+  RunCase({GetParam(), 70, 192, 5, UNICORN_MM_BIAS | UNICORN_MM_GELU, 1, 64, 16, kL, 8});
+  RunCase({GetParam(), 24, 64, 9, UNICORN_MM_SOFTCAP, 2, 128, 8, kL, 8});
+  RunCase({GetParam(), 40, 320, 3, UNICORN_MM_ACC, 1, 256, 16, kL, 32});
+  RunCase({GetParam(), 33, 640, 16, UNICORN_MM_GEGLU, 1, 32, 16, kL, 16});
 }
 
 // Both loop orders add the same products in the same order per output:
@@ -468,6 +492,17 @@ TEST(VkInt8, ProductRefusesWhatItCannotRun) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     EXPECT_NE(s.message().find("int8"), std::string::npos) << s;
   }
+  // Lanes over rows need rows of whole words (k % 64 == 0) and an even
+  // number of k phases.
+  opt.int8_order = MatMulOptions::Int8Order::kRowLanes;
+  for (auto [k, wg] : {std::pair{96u, 128u}, {64u, 96u}}) {
+    opt.matvec_wg = wg;
+    Status s = env.kernels->MatMul(cmd, {b.All(), DType::kQ4_0, 8, k}, b.All(), b.All(), 4, opt);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("row lanes"), std::string::npos) << s;
+  }
+  opt = MatMulOptions{};
+  opt.xq = b.All();
   opt.xq.size = 100;
   Status s = env.kernels->MatMul(cmd, {b.All(), DType::kQ4_0, 8, 64}, b.All(), b.All(), 4, opt);
   EXPECT_NE(s.message().find("too small"), std::string::npos) << s;
