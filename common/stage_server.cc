@@ -175,7 +175,8 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   }
   if (req.vision()) return RunVision(req, done);
   const int H = model_->hidden_size();
-  StageSpec spec{req.embedding(), req.first_part(), req.last_part(), req.lm_head()};
+  StageSpec spec{req.embedding(), req.first_part(), req.last_part(), req.lm_head(),
+                 req.lm_head() && req.argmax()};
   std::vector<StageRows> seqs;
   int rows = 0, logit_rows = 0, image_rows = 0;
   for (const auto& s : req.seqs()) {
@@ -201,9 +202,10 @@ Status StageServer::RunStage(const wire::RunStage& req, wire::StageDone* done) {
   // A step of prefill chunks that all continue later wants no logits: the
   // lm_head stage then still runs its parts (for the KV caches) and commits
   // a one-row placeholder.
-  auto tensor = spec.lm_head ? shm::RowMajor(shm::TensorDType::kF32,
-                                             {std::max(1, logit_rows), model_->vocab_size()})
-                             : shm::RowMajor(shm::TensorDType::kF32, {rows, H});
+  auto tensor = spec.argmax    ? shm::RowMajor(shm::TensorDType::kI32, {std::max(1, logit_rows)})
+                : spec.lm_head ? shm::RowMajor(shm::TensorDType::kF32,
+                                               {std::max(1, logit_rows), model_->vocab_size()})
+                               : shm::RowMajor(shm::TensorDType::kF32, {rows, H});
   if (!tensor.ok()) return tensor.status();
   UNICORN_ASSIGN_OR_RETURN(shm::SlotWriter * writer,
                            Writer(req.output_region(), req.output_slot()));

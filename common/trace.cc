@@ -61,6 +61,7 @@ constexpr KindInfo kKinds[] = {
     {"softcap", "op"},
     {"avg pool", "op"},
     {"copy", "op"},
+    {"argmax", "op"},
 };
 static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == size_t(Kind::kCount),
               "every Kind needs a name and a category");

@@ -82,7 +82,8 @@ enum class Kind : uint8_t {
   kOpAdd,
   kOpSoftCap,
   kOpAvgPool,
-  kOpCopy,  // a buffer copy queued with the ops
+  kOpCopy,    // a buffer copy queued with the ops
+  kOpArgmax,  // greedy rows' token ids from their logits
   kCount,
 };
 

@@ -16,6 +16,7 @@ struct Engine::Sequence {
   int kv_len = 0;  // tokens held in the workers' KV caches
   int generated = 0;
   std::unique_ptr<TokenSampler> sampler;
+  bool greedy = false;  // the sampler picks the argmax of the raw logits
   std::unique_ptr<TextStream> text;
   std::unique_ptr<StopMatcher> stop;  // EOS ids and stop strings; holds back text
   bool done = false;
@@ -119,6 +120,11 @@ StatusOr<uint64_t> Engine::Submit(EngineRequest request, EventSink sink) {
   seq->embedded = seq->req.images.empty();
   seq->sampler = options_.make_sampler ? options_.make_sampler(seq->req.sampling)
                                        : std::make_unique<ArgmaxSampler>();
+  // Greedy rows may take the executor's argmax ids (make_sampler's contract);
+  // log-probabilities need the logits.
+  const SamplingOptions& so = seq->req.sampling;
+  seq->greedy =
+      !options_.make_sampler || (so.temperature <= 0 && so.repetition_penalty == 1 && !so.logprobs);
   if (options_.make_text_stream) seq->text = options_.make_text_stream();
   seq->stop = std::make_unique<StopMatcher>(seq->req.stop_tokens, seq->req.stop);
   uint64_t id;
@@ -310,12 +316,33 @@ Status Engine::EmbedImages(std::vector<std::unique_ptr<Sequence>>& running) {
 }
 
 Status Engine::SampleRows(std::span<const SeqStep> batch, std::span<Sequence* const> seqs,
-                          std::span<const float> logits, bool timed, std::vector<Pick>* picks) {
+                          const StepLogits& out, bool timed, std::vector<Pick>* picks) {
   sample_rows_.clear();
+  bool greedy = true;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i].want_logits) sample_rows_.push_back(seqs[i]);
+    if (!batch[i].want_logits) continue;
+    sample_rows_.push_back(seqs[i]);
+    greedy = greedy && batch[i].greedy;
   }
   const size_t vocab = size_t(executor_->vocab_size());
+  if (!out.argmax.empty()) {
+    if (!greedy || out.argmax.size() != sample_rows_.size()) {
+      return absl::InternalError(absl::StrCat("[engine] the step returned ", out.argmax.size(),
+                                              " argmax ids for ", sample_rows_.size(), " rows",
+                                              greedy ? "" : ", not all of them greedy"));
+    }
+    picks->assign(sample_rows_.size(), Pick{});
+    for (size_t r = 0; r < out.argmax.size(); ++r) {
+      if (out.argmax[r] < 0 || size_t(out.argmax[r]) >= vocab) {
+        return absl::InternalError(absl::StrCat("[engine] the step returned token id ",
+                                                out.argmax[r], " of a vocabulary of ", vocab));
+      }
+      (*picks)[r].token = out.argmax[r];
+      if (timed) (*picks)[r].start_ns = (*picks)[r].end_ns = trace::NowNs();
+    }
+    return absl::OkStatus();
+  }
+  const std::span<const float> logits = out.logits;
   if (logits.size() != sample_rows_.size() * vocab) {
     return absl::InternalError(absl::StrCat("[engine] the step returned ", logits.size(),
                                             " logits for ", sample_rows_.size(),
@@ -428,6 +455,7 @@ void Engine::Loop() {
       step.start_pos = s->kv_len;
       step.tokens = std::span<const int>(s->tokens).subspan(size_t(s->kv_len), size_t(n));
       step.want_logits = s->kv_len + n == int(s->tokens.size());
+      step.greedy = s->greedy;
       if (!s->image_before.empty() && s->kv_len < s->prompt_len) {
         const int first = s->image_before[size_t(s->kv_len)];
         const int last = s->image_before[size_t(std::min(s->kv_len + n, s->prompt_len))];
@@ -442,8 +470,8 @@ void Engine::Loop() {
     trace::Record(trace::Kind::kSchedule, step_start, trace::NowNs());
     if (batch.empty()) continue;  // nothing fits (cannot happen: see image_first)
     picks.clear();
-    Status st = executor_->Run(batch, [&](std::span<const float> logits) {
-      return SampleRows(batch, batch_seqs, logits, traced, &picks);
+    Status st = executor_->Run(batch, [&](const StepLogits& out) {
+      return SampleRows(batch, batch_seqs, out, traced, &picks);
     });
     if (absl::IsUnavailable(st)) {
       Replay(running);

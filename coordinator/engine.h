@@ -113,6 +113,10 @@ struct EngineOptions {
   // Threads that sample a step's rows in parallel (0: the cores, at most 8);
   // between steps they sleep.
   int sample_threads = 0;
+  // A sampler per request (default: the argmax). At temperature 0 with no
+  // repetition penalty it must pick the argmax of the raw logits (as
+  // MakeTokenSampler does): such rows may get the executor's argmax ids
+  // instead of logits (SeqStep::greedy).
   std::function<std::unique_ptr<TokenSampler>(const SamplingOptions&)> make_sampler;
   std::function<std::unique_ptr<TextStream>()> make_text_stream;
   // Tracing (common/trace.h): spans go to `trace_ring` (null = off). A step is
@@ -167,9 +171,10 @@ class Engine {
   };
   void Loop();
   // Samples every row of a step's logits (the entries of `batch` with
-  // want_logits, in order) on the sampling threads, into `picks`.
+  // want_logits, in order) on the sampling threads, into `picks`; or takes
+  // the argmax ids the executor returned for greedy rows.
   Status SampleRows(std::span<const SeqStep> batch, std::span<Sequence* const> seqs,
-                    std::span<const float> logits, bool timed, std::vector<Pick>* picks);
+                    const StepLogits& out, bool timed, std::vector<Pick>* picks);
   void Admit(std::vector<std::unique_ptr<Sequence>>& running);
   void Finish(Sequence& s, FinishReason reason, Status error = absl::OkStatus());
   void Emit(Sequence& s, int token, float logprob);

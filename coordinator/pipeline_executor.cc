@@ -367,6 +367,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, LogitsFn use_logits
   const int64_t build_start = traced ? trace::NowNs() : 0;
   wire::RunStage req;
   int rows = 0, logit_rows = 0, image_rows = 0;
+  bool greedy = true;  // every row that wants logits: only its argmax is needed
   const size_t H = size_t(model_.hidden_size);
   step_images_.clear();
   for (const SeqStep& s : batch) {
@@ -379,6 +380,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, LogitsFn use_logits
     for (int t : s.tokens) req.add_token_ids(t);
     rows += int(s.tokens.size());
     logit_rows += s.want_logits ? 1 : 0;
+    greedy = greedy && (!s.want_logits || s.greedy);
     if (s.image_rows > 0) {
       if (s.image_embeds.size() != size_t(s.image_rows) * H) {
         return absl::InvalidArgumentError(absl::StrCat("[pipeline] ", s.image_rows,
@@ -421,6 +423,7 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, LogitsFn use_logits
     req.set_last_part(st.last_part);
     req.set_embedding(st.embedding);
     req.set_lm_head(st.lm_head);
+    req.set_argmax(st.lm_head && greedy);
     if (i > 0) *req.mutable_hidden() = done.output();
     req.set_output_region(st.lm_head ? logits_region_ : act_region_);
     req.set_output_slot(st.lm_head ? 0 : uint32_t(i % act_slots_));  // never the input slot
@@ -448,13 +451,22 @@ Status PipelineExecutor::Run(std::span<const SeqStep> batch, LogitsFn use_logits
   // milliseconds per step); EndRead then says whether a writer touched them.
   trace::ScopedSpan logits_span(trace::Kind::kLogits);
   UNICORN_ASSIGN_OR_RETURN(shm::SlotView view, shm::BeginRead(arena_, FromShmRef(done.output())));
-  const size_t want = size_t(logit_rows) * size_t(model_.vocab_size);
-  if (view.tensor.byte_size != want * sizeof(float)) {
+  // Greedy steps get each row's argmax id (RunStage.argmax), others logits.
+  const size_t want = greedy ? size_t(logit_rows) : size_t(logit_rows) * size_t(model_.vocab_size);
+  const auto dtype = greedy ? shm::TensorDType::kI32 : shm::TensorDType::kF32;
+  if (view.tensor.byte_size != want * 4 || view.tensor.dtype != dtype) {
     shm::Release(view);
-    return absl::InternalError(absl::StrCat("[pipeline] logits slot holds ", view.tensor.byte_size,
-                                            " bytes, expected ", want * sizeof(float)));
+    return absl::InternalError(absl::StrCat("[pipeline] logits slot holds ",
+                                            shm::TensorString(view.tensor), ", expected ",
+                                            greedy ? "i32[" : "f32[", want, "]"));
   }
-  Status used = use_logits(std::span<const float>(reinterpret_cast<const float*>(view.data), want));
+  StepLogits out;
+  if (greedy) {
+    out.argmax = std::span<const int32_t>(reinterpret_cast<const int32_t*>(view.data), want);
+  } else {
+    out.logits = std::span<const float>(reinterpret_cast<const float*>(view.data), want);
+  }
+  Status used = use_logits(out);
   Status intact = shm::EndRead(view);
   shm::Release(view);
   UNICORN_RETURN_IF_ERROR(intact);

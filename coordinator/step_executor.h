@@ -21,6 +21,9 @@ struct SeqStep {
   int start_pos = 0;
   std::span<const int> tokens;
   bool want_logits = true;
+  // Its next token is the argmax of those logits (greedy sampling): the
+  // executor may return only that (StepLogits::argmax).
+  bool greedy = false;
   // The first image_rows tokens equal to the model's image token id are image
   // rows: they take, in order, the rows of image_embeds [image_rows, hidden]
   // instead of their token embedding, and each run of them attends to itself
@@ -29,14 +32,22 @@ struct SeqStep {
   std::span<const float> image_embeds;
 };
 
+// What a step gives for its rows: one per entry of the batch with
+// want_logits, in order. Their logits [rows, vocab_size()], or, where every
+// such entry is greedy and the executor chose to, only their argmax token
+// ids [rows] (logits then empty). The spans are valid only during the
+// LogitsFn call (they may point into shared memory).
+struct StepLogits {
+  std::span<const float> logits;
+  std::span<const int32_t> argmax;
+};
+
 class StepExecutor {
  public:
   virtual ~StepExecutor() = default;
 
-  // Reads a step's logits [rows, vocab_size()]: one row per entry of the
-  // batch with want_logits, in order. The span is valid only during the call
-  // (it may point into shared memory): keep what it computes, not the span.
-  using LogitsFn = absl::FunctionRef<Status(std::span<const float> logits)>;
+  // Reads a step's StepLogits: keep what it computes, not the spans.
+  using LogitsFn = absl::FunctionRef<Status(const StepLogits& out)>;
 
   // Runs one step and, if any entry wants logits, calls `use_logits` once
   // with them; its error becomes Run's. An OK return also says that the

@@ -53,6 +53,7 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"elementwise", {elementwise_spv, elementwise_spv_size, sizeof(ElementwisePush), 3}},
       {"patchify", {patchify_spv, patchify_spv_size, sizeof(PatchPush), 2}},
       {"avg_pool", {avg_pool_spv, avg_pool_spv_size, sizeof(PoolPush), 2}},
+      {"argmax", {argmax_spv, argmax_spv_size, sizeof(ArgmaxPush), 2}},
   };
   auto it = kShaders.find(name);
   return it == kShaders.end() ? nullptr : &it->second;
@@ -759,6 +760,23 @@ Status Kernels::SoftCap(CommandBuffer& cmd, const SubBuffer& a, const SubBuffer&
                         float cap) {
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("elementwise", 256, {UNICORN_EW_SOFTCAP}));
   cmd.Dispatch(*p, {a, a, y}, ElementwisePush{n, 0, cap}, Grid(CeilDiv(n, 256)));
+  return absl::OkStatus();
+}
+
+Status Kernels::Argmax(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& ids, uint32_t rows,
+                       uint32_t n, uint32_t stride) {
+  if (rows == 0 || n == 0 || stride < n || x.size < (uint64_t(rows - 1) * stride + n) * 4 ||
+      ids.size < uint64_t(rows) * 4) {
+    return absl::InvalidArgumentError(absl::StrCat("[vk] argmax: ", rows, " rows of ", n,
+                                                   " (stride ", stride, ") in ", x.size, " bytes, ",
+                                                   ids.size, " bytes of ids"));
+  }
+  // The most invocations a device allows, as a power of two up to 1024: the
+  // few rows of a decode step each scan the whole vocabulary.
+  uint32_t wg = 1;
+  while (wg < 1024 && wg * 2 <= device_.caps().max_workgroup_invocations) wg *= 2;
+  UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("argmax", wg, {}));
+  cmd.Dispatch(*p, {x, ids}, ArgmaxPush{n, stride}, Grid(rows));
   return absl::OkStatus();
 }
 

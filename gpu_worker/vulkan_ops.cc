@@ -564,6 +564,15 @@ void VulkanOps::SoftCap(unicorn::Buffer& x, size_t n, float cap) {
   Enqueue(op);
 }
 
+void VulkanOps::Argmax(const unicorn::Buffer& x, int rows, int n, unicorn::Buffer& ids) {
+  Op op{OpKind::kArgmax};
+  op.b[0] = &B(x);
+  op.b[1] = &B(ids);
+  op.i[0] = rows;
+  op.i[1] = n;
+  Enqueue(op);
+}
+
 void VulkanOps::AvgPool(const unicorn::Buffer& x, int side, int c, int k, unicorn::Buffer& out) {
   Op op{OpKind::kAvgPool};
   op.b[0] = &B(x);

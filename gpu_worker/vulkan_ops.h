@@ -139,6 +139,7 @@ class VulkanOps : public Ops {
   void Add(const unicorn::Buffer& a, const unicorn::Buffer& b, size_t n,
            unicorn::Buffer& out) override;
   void SoftCap(unicorn::Buffer& x, size_t n, float cap) override;
+  void Argmax(const unicorn::Buffer& x, int rows, int n, unicorn::Buffer& ids) override;
   void AvgPool(const unicorn::Buffer& x, int side, int c, int k, unicorn::Buffer& out) override;
 
   // ---- Host memory used in place (the shared activation arena) ----------

@@ -62,6 +62,7 @@ enum class OpKind : uint8_t {
   kAdd,        // b0 a, b1 b, b2 out; i0 n
   kSoftCap,    // b0 x; i0 n; f0 cap
   kAvgPool,    // b0 x, b1 out; i0 side, i1 c, i2 k
+  kArgmax,     // b0 x, b1 ids; i0 rows, i1 n
   kCopy,       // raw: v0 src, v1 dst (VkBuffer); i0 src bytes off, i1 dst bytes off, i2 bytes
   kMark,       // a trace span mark (Ops::MarkSpan): i0 trace::Kind or -1 (end), i1 layer
 };
@@ -101,6 +102,7 @@ struct VulkanOps::Op {
       case OpKind::kLayerNorm:
       case OpKind::kMatMul:
       case OpKind::kAvgPool:
+      case OpKind::kArgmax:
         *r = {vb(b[0])};
         *wr = {vb(b[1])};
         return;

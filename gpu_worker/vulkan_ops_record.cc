@@ -95,6 +95,8 @@ trace::Kind TraceKind(const VulkanOps::Op& op) {
       return K::kOpSoftCap;
     case OpKind::kAvgPool:
       return K::kOpAvgPool;
+    case OpKind::kArgmax:
+      return K::kOpArgmax;
     case OpKind::kCopy:
     case OpKind::kMark:
       break;
@@ -533,6 +535,11 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         cmd.SetLabel("avg_pool");
         check(k.AvgPool(cmd, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]),
                         uint32_t(op.i[0] / op.i[2]), uint32_t(op.i[1])));
+        break;
+      case OpKind::kArgmax:
+        cmd.SetLabel("argmax");
+        check(k.Argmax(cmd, op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), uint32_t(op.i[1]),
+                       uint32_t(op.i[1])));
         break;
       case OpKind::kMark:  // taken out above
         break;

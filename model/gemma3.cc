@@ -245,7 +245,7 @@ Status Gemma3Session::RunParts(std::span<const int> tokens, int start_pos, int i
   seq.n_past = &n_past_;
   seq.image_rows = image_rows;
   seq.want_logits = lm_head;
-  return batch_->RunStage({&seq, 1}, image_embeds, embedding, first_part, last_part, lm_head,
+  return batch_->RunStage({&seq, 1}, image_embeds, embedding, first_part, last_part, lm_head, false,
                           hidden_in, hidden_out, logits);
 }
 

@@ -233,7 +233,11 @@ void Gemma3Batch::Run(const Pass& pass) {
     }
   }
   if (device_spans) ops_.MarkSpan(-1, -1);
-  if (rows > 0) {
+  if (rows > 0 && pass.argmax) {
+    if (!argmax_ || argmax_->size() < size_t(rows)) argmax_ = ops_.Alloc(size_t(rows));
+    ops_.Argmax(*logits_, rows, int(V), *argmax_);
+    ops_.Read(*argmax_, 0, pass.logits, size_t(rows));
+  } else if (rows > 0) {
     ops_.Read(*logits_, 0, pass.logits, size_t(rows) * V);
   } else if (pass.hidden_out != nullptr) {
     ops_.Read(*x_, 0, pass.hidden_out, size_t(n) * H);
@@ -284,7 +288,8 @@ void Gemma3Batch::WarmUp() {
 
 Status Gemma3Batch::RunStage(std::span<const Gemma3StageSeq> seqs, std::span<const float> images,
                              bool embedding, int first_part, int last_part, bool lm_head,
-                             const float* hidden_in, float* hidden_out, float* logits) {
+                             bool argmax, const float* hidden_in, float* hidden_out,
+                             float* logits) {
   const Gemma3Config& c = model_.config();
   const Gemma3Parts& held = model_.parts();
   const size_t H = size_t(c.hidden_size);
@@ -383,6 +388,7 @@ Status Gemma3Batch::RunStage(std::span<const Gemma3StageSeq> seqs, std::span<con
   pass.logit_rows = logit_rows_;
   pass.hidden_out = lm_head ? nullptr : hidden_out;
   pass.logits = logits;
+  pass.argmax = argmax;
   Run(pass);
   return absl::OkStatus();
 }

@@ -73,6 +73,7 @@ class Gemma3Batch {
     std::span<const int> logit_rows;    // rows the LM head runs on (empty: no LM head)
     float* hidden_out = nullptr;        // [n, hidden] or null (without LM head)
     float* logits = nullptr;            // [logit_rows.size(), vocab]
+    bool argmax = false;                // logits gets their argmax ids instead: i32 [rows]
   };
   // Runs `pass`; returns once its outputs are written (and every input
   // read: they may lie in host memory the backend imported).
@@ -83,7 +84,8 @@ class Gemma3Batch {
   // parts the model does not hold: an error changes nothing), then runs them
   // all in one pass. images [image rows of all, hidden] (embedding),
   // hidden_in / hidden_out [rows, hidden] (hidden_out unless lm_head; it may
-  // be hidden_in), logits [sequences wanting logits, vocab].
+  // be hidden_in), logits [sequences wanting logits, vocab], or with `argmax`
+  // their argmax token ids (i32 [sequences wanting logits]).
   // Runs passes of 1, 4, 8, 16, 64, ... 512 rows (up to max_chunk) through every part
   // the model holds, one part at a time, on ring 0: a backend that tunes
   // kernels on first use (Ops::TunesOnFirstUse) does it here, not in a
@@ -91,7 +93,7 @@ class Gemma3Batch {
   void WarmUp();
 
   Status RunStage(std::span<const Gemma3StageSeq> seqs, std::span<const float> images,
-                  bool embedding, int first_part, int last_part, bool lm_head,
+                  bool embedding, int first_part, int last_part, bool lm_head, bool argmax,
                   const float* hidden_in, float* hidden_out, float* logits);
 
  private:
@@ -119,6 +121,7 @@ class Gemma3Batch {
   std::unique_ptr<Buffer> gate_, up_;  // [chunk, intermediate]
   std::unique_ptr<Buffer> rows_;       // [chunk, hidden]: the LM head's rows
   std::unique_ptr<Buffer> logits_;     // [rows, vocab]
+  std::unique_ptr<Buffer> argmax_;     // i32 [rows]
   // Rings of this pass: null when every row is in ring 0.
   const Buffer* pass_rings_ = nullptr;
   // Operand lists of MatMulMulti: per layer {q, k, v} and {gate, up}.

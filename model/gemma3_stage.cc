@@ -177,7 +177,7 @@ Status Gemma3StageModel::Run(const StageSpec& spec, std::span<const StageRows> s
     row += size_t(s.n_tokens);
   }
   return batch_->RunStage(stage_seqs_, images, spec.embedding, spec.first_part, spec.last_part,
-                          spec.lm_head, hidden_in, hidden_out, logits);
+                          spec.lm_head, spec.argmax, hidden_in, hidden_out, logits);
 }
 
 }  // namespace unicorn

@@ -188,6 +188,10 @@ class Ops {
   virtual void Add(const Buffer& a, const Buffer& b, size_t n, Buffer& out) = 0;
   // x = tanh(x / cap) * cap in place, [n] (final logit soft-capping).
   virtual void SoftCap(Buffer& x, size_t n, float cap) = 0;
+  // ids[r] = the first index of the largest of x[r, 0..n) for r < rows (the
+  // rule of model/sampler.h Argmax); ids holds i32. Greedy rows need only
+  // this. By default on the host, through Read and Write (model/ops.cc).
+  virtual void Argmax(const Buffer& x, int rows, int n, Buffer& ids);
   // Average pooling of a square grid of feature rows (Gemma3MultiModalProjector):
   //   x [side*side, c] (row = y*side + x), out [(side/k)^2, c], k divides side.
   virtual void AvgPool(const Buffer& x, int side, int c, int k, Buffer& out) = 0;

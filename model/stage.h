@@ -22,6 +22,9 @@ struct StageSpec {
   int first_part = 0;      // parts [first_part, last_part)
   int last_part = 0;
   bool lm_head = false;  // end with logits of the rows that want them
+  // lm_head: Run's `logits` receives, instead, each such row's argmax token
+  // id as i32 [rows wanting logits] (Ops::Argmax): greedy rows need no more.
+  bool argmax = false;
 };
 
 struct StageRows {
@@ -58,7 +61,8 @@ class StageModel {
   //           rows (StageRows::image_rows), in order (embedding stages)
   //   hidden_in   f32 [rows, hidden]  input (unless spec.embedding)
   //   hidden_out  f32 [rows, hidden]  output (unless spec.lm_head); may be hidden_in
-  //   logits      f32 [rows wanting logits, vocab] (spec.lm_head only)
+  //   logits      f32 [rows wanting logits, vocab] (spec.lm_head only), or
+  //               i32 [rows wanting logits] with spec.argmax
   // The pointers may lie in shared memory (the arena) that the backend
   // imported: the backend then reads and writes them in place, and is done
   // with them when Run returns.

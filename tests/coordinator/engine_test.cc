@@ -9,6 +9,7 @@
 #include <future>
 #include <map>
 #include <thread>
+#include <tuple>
 
 #include "coordinator/token_sampler.h"
 
@@ -47,6 +48,8 @@ class FakeExecutor : public StepExecutor {
       return absl::UnavailableError("worker lost");
     }
     std::vector<float> logits;
+    std::vector<int32_t> ids;  // with argmax_ids_, where every row is greedy
+    bool greedy = true;
     for (const SeqStep& s : batch) {
       max_chunk_ = std::max(max_chunk_, int(s.tokens.size()));
       auto& kv = kv_[s.seq_id];
@@ -59,9 +62,13 @@ class FakeExecutor : public StepExecutor {
         std::vector<float> row(kVocab, 0.0f);
         row[size_t(NextToken(kv))] = 1.0f;
         logits.insert(logits.end(), row.begin(), row.end());
+        ids.push_back(NextToken(kv));
+        greedy = greedy && s.greedy;
       }
     }
-    return logits.empty() ? absl::OkStatus() : use_logits(logits);
+    if (logits.empty()) return absl::OkStatus();
+    if (argmax_ids_ && greedy) return use_logits({.logits = {}, .argmax = ids});
+    return use_logits({.logits = logits, .argmax = {}});
   }
   void Free(uint64_t seq_id) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -72,6 +79,7 @@ class FakeExecutor : public StepExecutor {
   int max_context() const override { return 4096; }
 
   std::mutex mu_;
+  bool argmax_ids_ = false;  // return greedy steps' argmax ids, not logits
   std::map<uint64_t, std::vector<int>> kv_;
   int steps_ = 0, max_batch_ = 0, max_chunk_ = 0, fail_at_step_ = -1;
   std::chrono::microseconds step_delay_{0};
@@ -196,6 +204,48 @@ TEST(Engine, ParallelSamplingMatchesOneThread) {
   for (size_t i = 1; i < one.size(); ++i) EXPECT_NE(one[i], one[0]) << "seeds should differ";
 }
 
+// An executor that returns greedy rows' argmax ids instead of their logits
+// gives the same tokens. Ids for rows that are not greedy, or out of the
+// vocabulary, fail the step with an error that says so.
+TEST(Engine, GreedyRowsTakeTheExecutorsArgmaxIds) {
+  FakeExecutor ex;
+  ex.argmax_ids_ = true;
+  {
+    Engine engine({}, &ex);
+    Collected c;
+    ASSERT_TRUE(engine.Submit(Req({2, 5, 7}, 6), Collect(&c)).ok());
+    c.done.get_future().wait();
+    EXPECT_EQ(c.reason, FinishReason::kLength) << c.error;
+    EXPECT_EQ(c.tokens, Reference({2, 5, 7}, 6));
+  }
+  struct Bad : FakeExecutor {
+    int32_t id = 0;
+    Status Run(std::span<const SeqStep> batch, LogitsFn use_logits) override {
+      std::vector<int32_t> ids;
+      for (const SeqStep& s : batch) {
+        kv_[s.seq_id].insert(kv_[s.seq_id].end(), s.tokens.begin(), s.tokens.end());
+        if (s.want_logits) ids.push_back(id);
+      }
+      return ids.empty() ? absl::OkStatus() : use_logits({.logits = {}, .argmax = ids});
+    }
+  };
+  for (auto [id, logprobs, what] : {std::tuple{int32_t(3), true, "not all of them greedy"},
+                                    {int32_t(kVocab), false, "token id"}}) {
+    Bad bad;
+    bad.id = id;
+    EngineOptions o;
+    o.make_sampler = MakeTokenSampler;
+    Engine engine(o, &bad);
+    EngineRequest r = Req({2, 5, 7}, 4);
+    r.sampling.logprobs = logprobs;
+    Collected c;
+    ASSERT_TRUE(engine.Submit(std::move(r), Collect(&c)).ok());
+    c.done.get_future().wait();
+    EXPECT_EQ(c.reason, FinishReason::kError) << what;
+    EXPECT_NE(c.error.message().find(what), std::string::npos) << c.error.message();
+  }
+}
+
 // Logits that do not match the step's rows fail its requests with an error
 // that says so, and the engine goes on serving.
 TEST(Engine, LogitsThatDoNotMatchTheRowsFailTheStep) {
@@ -206,7 +256,7 @@ TEST(Engine, LogitsThatDoNotMatchTheRowsFailTheStep) {
       std::vector<float> rows(size_t(kVocab) * (batch.size() - 1));
       for (const SeqStep& s : batch)
         kv_[s.seq_id].insert(kv_[s.seq_id].end(), s.tokens.begin(), s.tokens.end());
-      return mode == 1 ? use_logits(rows) : absl::OkStatus();
+      return mode == 1 ? use_logits({.logits = rows, .argmax = {}}) : absl::OkStatus();
     }
   } ex;
   Engine engine({}, &ex);

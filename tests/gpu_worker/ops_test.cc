@@ -1,6 +1,9 @@
 // Norms, embedding lookup, QK-norm + RoPE into the K/V cache, element-wise
-// ops and the SigLIP helpers, each against its CPU twin.
+// ops, argmax and the SigLIP helpers, each against its CPU twin.
+#include <limits>
+
 #include "model/quant.h"
+#include "model/sampler.h"
 #include "tests/gpu_worker/cpu_twins.h"
 #include "tests/gpu_worker/vk_test_util.h"
 
@@ -160,6 +163,44 @@ TEST(VkElementwise, AddGeGluSoftCap) {
   EXPECT_LT(MaxRelError(Download<float>(d, bg, geglu.size()), geglu), 1e-5);
   EXPECT_LT(MaxRelError(Download<float>(d, bc, cap.size()), cap), 1e-5);
   EXPECT_LT(MaxRelError(Download<float>(d, bgl, gelu.size()), gelu), 1e-5);
+}
+
+// Each row's argmax, exactly as model/sampler.h's Argmax picks it: the first
+// of equal maxima (one at the row's end too), NaN never, a row of -inf and
+// NaN its first -inf, all NaN 0; rows longer than the workgroup, with a
+// stride, and a bad shape refused.
+TEST(VkArgmax, FollowsTheCpuRule) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const int n = 5000, stride = 5003, rows = 7;
+  std::vector<float> x = Random(size_t(rows) * stride, 3, -4, 4);
+  float* r = x.data();
+  r[0 * stride + 4321] = r[0 * stride + 77] = 9.0f;  // a tie: the first
+  r[1 * stride + n - 1] = 9.0f;                      // the last value
+  r[2 * stride + 10] = nan;
+  r[2 * stride + 11] = 8.0f;
+  for (int i = 0; i < n; ++i) r[3 * stride + i] = i % 3 == 0 ? nan : -inf;
+  for (int i = 0; i < n; ++i) r[4 * stride + i] = nan;
+  for (int i = 0; i < n; ++i) r[5 * stride + i] = 1.0f;  // all equal: 0
+  r[6 * stride + n] = 99.0f;                             // past n: not seen
+  Buffer bx = Upload(d, x), ids = Zeros(d, rows * 4);
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    ASSERT_TRUE(env.kernels->Argmax(cmd, bx.All(), ids.All(), rows, n, stride).ok());
+  });
+  std::vector<int32_t> want;
+  for (int i = 0; i < rows; ++i) {
+    want.push_back(int32_t(Argmax(std::span<const float>(x).subspan(size_t(i) * stride, n))));
+  }
+  EXPECT_EQ(want[0], 77);
+  EXPECT_EQ(want[3], 1);
+  EXPECT_EQ(Download<int32_t>(d, ids, rows), want);
+  CommandBuffer cmd(d);
+  cmd.Begin();
+  Status s = env.kernels->Argmax(cmd, bx.All(), ids.All(), rows, n, n - 1);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("argmax"), std::string::npos) << s;
 }
 
 TEST(VkVision, PatchifyAndAvgPool) {
