@@ -233,10 +233,10 @@ void Gemma3Batch::Run(const Pass& pass) {
     }
   }
   if (device_spans) ops_.MarkSpan(-1, -1);
-  if (rows > 0 && pass.argmax) {
+  if (rows > 0 && pass.argmax != nullptr) {
     if (!argmax_ || argmax_->size() < size_t(rows)) argmax_ = ops_.Alloc(size_t(rows));
     ops_.Argmax(*logits_, rows, int(V), *argmax_);
-    ops_.Read(*argmax_, 0, pass.logits, size_t(rows));
+    ops_.Read(*argmax_, 0, pass.argmax, size_t(rows));
   } else if (rows > 0) {
     ops_.Read(*logits_, 0, pass.logits, size_t(rows) * V);
   } else if (pass.hidden_out != nullptr) {
@@ -388,7 +388,7 @@ Status Gemma3Batch::RunStage(std::span<const Gemma3StageSeq> seqs, std::span<con
   pass.logit_rows = logit_rows_;
   pass.hidden_out = lm_head ? nullptr : hidden_out;
   pass.logits = logits;
-  pass.argmax = argmax;
+  if (argmax) pass.argmax = reinterpret_cast<int32_t*>(logits);  // model/stage.h's contract
   Run(pass);
   return absl::OkStatus();
 }

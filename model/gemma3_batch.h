@@ -73,7 +73,7 @@ class Gemma3Batch {
     std::span<const int> logit_rows;    // rows the LM head runs on (empty: no LM head)
     float* hidden_out = nullptr;        // [n, hidden] or null (without LM head)
     float* logits = nullptr;            // [logit_rows.size(), vocab]
-    bool argmax = false;                // logits gets their argmax ids instead: i32 [rows]
+    int32_t* argmax = nullptr;          // or instead their argmax ids [logit_rows.size()]
   };
   // Runs `pass`; returns once its outputs are written (and every input
   // read: they may lie in host memory the backend imported).
