@@ -1,7 +1,8 @@
 // The real three processes with the NPU-attention / GPU-FFN split: a Generate
 // or Chat over gRPC gives exactly Hugging Face's greedy tokens for the demo
-// model (tests/data/demo/ref.json, made by tools/refs/demo/), and 8
-// concurrent clients each get their own correct stream.
+// model (tests/data/demo/ref.json, made by tools/refs/demo/), 8 concurrent
+// clients each get their own correct stream, and greedy and sampled streams
+// share steps.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -51,7 +52,9 @@ std::vector<Sample> LoadSamples() {
   return out;
 }
 
-std::vector<int> Complete(unicorn::v1::Unicorn::Stub& stub, const Sample& s, int n) {
+// Greedy unless `temperature` > 0 (then seeded with `seed`).
+std::vector<int> Complete(unicorn::v1::Unicorn::Stub& stub, const Sample& s, int n,
+                          float temperature = 0, uint64_t seed = 0) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   unicorn::v1::GenerateResponse r;
@@ -61,6 +64,11 @@ std::vector<int> Complete(unicorn::v1::Unicorn::Stub& stub, const Sample& s, int
     unicorn::v1::GenerateRequest req;
     req.set_prompt(s.prompt);
     req.set_max_tokens(n);
+    if (temperature > 0) {
+      req.mutable_sampling()->set_temperature(temperature);
+      req.mutable_sampling()->set_seed(seed);
+      req.mutable_sampling()->set_has_seed(true);
+    }
     reader = stub.Generate(&ctx, req);
   } else {
     unicorn::v1::ChatRequest req;
@@ -130,6 +138,36 @@ TEST_F(Pipeline, EightConcurrentClientsGetTheirOwnStreams) {
   }
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(futures[size_t(i)].get(), samples[size_t(i) % samples.size()].expected) << i;
+  }
+}
+
+// Steps of greedy rows only take their argmax ids from the GPU worker
+// (RunStage.argmax); a step with a sampled row takes every row's logits.
+// Greedy and seeded sampled streams running together get what each gets
+// alone.
+TEST_F(Pipeline, GreedyAndSampledStreamsShareSteps) {
+  std::vector<Sample> samples = LoadSamples();
+  Sample plain;
+  for (const Sample& s : samples) {
+    if (s.messages.empty()) plain = s;
+  }
+  ASSERT_FALSE(plain.prompt.empty());
+  auto stub = Stub();
+  const std::vector<int> sampled = Complete(*stub, plain, 16, 0.8f, 42);
+  ASSERT_EQ(sampled.size(), 16u);
+  std::vector<std::future<std::vector<int>>> futures;
+  for (int i = 0; i < 6; ++i) {
+    futures.push_back(std::async(std::launch::async, [&, i] {
+      auto own = Stub();
+      const Sample& s = i % 2 == 0 ? samples[size_t(i / 2) % samples.size()] : plain;
+      return i % 2 == 0 ? Complete(*own, s, int(s.expected.size()))
+                        : Complete(*own, plain, 16, 0.8f, 42);
+    }));
+  }
+  for (int i = 0; i < 6; ++i) {
+    const std::vector<int> want =
+        i % 2 == 0 ? samples[size_t(i / 2) % samples.size()].expected : sampled;
+    EXPECT_EQ(futures[size_t(i)].get(), want) << (i % 2 == 0 ? "greedy " : "sampled ") << i;
   }
 }
 
