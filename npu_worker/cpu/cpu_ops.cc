@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/trace.h"
 #include "model/quant.h"
+#include "model/sampler.h"
 #include "npu_worker/cpu/kernels.h"
 
 namespace unicorn::cpu {
@@ -413,6 +414,17 @@ void CpuOps::SoftCap(Buffer& x, size_t n, float cap) {
   float* v = F(x);
   pool_.For(int64_t(n), 64, 1,
             [&](int64_t b, int64_t e, int) { cpu::SoftCap(v + b, size_t(e - b), cap); });
+}
+
+void CpuOps::Argmax(const Buffer& x, int rows, int n, Buffer& ids) {
+  trace::OpSpan span(trace::Kind::kOpArgmax);
+  const float* v = F(x);
+  int32_t* out = reinterpret_cast<int32_t*>(F(ids));
+  pool_.For(int64_t(rows), 1, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      out[r] = int32_t(unicorn::Argmax(std::span<const float>(v + r * n, size_t(n))));
+    }
+  });
 }
 
 void CpuOps::AvgPool(const Buffer& x, int side, int c, int k, Buffer& out) {

@@ -6,9 +6,11 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "hwy/targets.h"
 #include "model/quant.h"
+#include "model/sampler.h"
 #include "npu_worker/cpu/kernels.h"
 #include "tests/model/test_tensors.h"
 #include "tests/scoped_env.h"
@@ -254,6 +256,31 @@ TEST(CpuOpsTest, MatMulMultiEqualsSeparateProducts) {
     ops.MatMul(*x, *w, nullptr, n, *single);
     EXPECT_EQ(Download(ops, *y, size_t(n * rows)), Download(ops, *single, size_t(n * rows)));
   }
+}
+
+// Each row's argmax in place, as the default Ops::Argmax (through Read)
+// and model/sampler.h's Argmax give it: ties to the first, NaN never.
+TEST(CpuOpsTest, ArgmaxEqualsTheDefaultAndTheSampler) {
+  CpuOps ops(CpuOptions{2});
+  const int rows = 9, n = 1000;
+  std::vector<float> x = RandomVector(rows * n, 3.0f, 4);
+  x[size_t(n) + 7] = x[size_t(n) + 500] = 50.0f;  // a tie
+  x[2 * size_t(n) + 3] = std::numeric_limits<float>::quiet_NaN();
+  for (int i = 0; i < n; ++i) x[3 * size_t(n) + size_t(i)] = -INFINITY;
+  auto xb = Upload(ops, x);
+  auto in_place = ops.Alloc(rows), by_default = ops.Alloc(rows);
+  ops.Argmax(*xb, rows, n, *in_place);
+  ops.Ops::Argmax(*xb, rows, n, *by_default);
+  std::vector<int32_t> got(rows), def(rows), want;
+  ops.Read(*in_place, 0, got.data(), rows);
+  ops.Read(*by_default, 0, def.data(), rows);
+  for (int r = 0; r < rows; ++r) {
+    want.push_back(int32_t(Argmax(std::span<const float>(x).subspan(size_t(r) * n, n))));
+  }
+  EXPECT_EQ(want[1], 7);
+  EXPECT_EQ(want[3], 0);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(def, want);
 }
 
 TEST(CpuOpsTest, RmsNormAppliesOnePlusWeight) {
