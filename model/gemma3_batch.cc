@@ -251,6 +251,7 @@ void Gemma3Batch::WarmUp() {
   const Gemma3Config& c = model_.config();
   const Gemma3Parts& held = model_.parts();
   std::vector<float> hidden(size_t(max_chunk_) * size_t(c.hidden_size), 0.0f), logits;
+  std::vector<int32_t> ids;
   std::vector<int> rows;
   // The decode batch sizes, then the prompt chunk sizes' classes.
   for (int n : {1, 4, 8, 16, 64, 128, 256, 512}) {
@@ -281,6 +282,10 @@ void Gemma3Batch::WarmUp() {
       logits.resize(size_t(n) * size_t(c.vocab_size));
       pass.logit_rows = rows;
       pass.logits = logits.data();
+      Run(pass);
+      ids.resize(size_t(n));  // and as greedy steps take it
+      pass.logits = nullptr;
+      pass.argmax = ids.data();
       Run(pass);
     }
   }
