@@ -522,15 +522,10 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   // All candidates in one submission, interleaved over rounds, so that each
   // is timed in the same clock state: one at a time, with pipeline compiles
   // between, the GPU idled and the later candidates ran at higher clocks.
-  // The first round warms the clocks up and is not counted; each candidate
-  // keeps its fastest dispatch.
+  // (Recording compiles every pipeline before anything runs.) The first
+  // round warms the clocks up and is not counted; each candidate keeps its
+  // fastest dispatch.
   constexpr int kReps = 2, kRounds = 4;
-  for (const auto& c : candidates) {  // compile every pipeline before timing
-    CommandBuffer probe(device_);
-    probe.Begin();
-    UNICORN_RETURN_IF_ERROR(
-        RecordMatMul(probe, w, tune_x_.All(), tune_y_.All(), n, o, kind, c.first, c.second));
-  }
   const size_t per_round = candidates.size() * kReps;
   CommandBuffer tc(device_, uint32_t(2 * per_round * kRounds));
   tc.Begin();

@@ -204,11 +204,11 @@ class Kernels {
   // image [C, S, S] -> patches [(S/P)^2, C*P*P].
   Status Patchify(CommandBuffer& cmd, const SubBuffer& image, const SubBuffer& patches,
                   uint32_t image_size, uint32_t patch, uint32_t channels);
-  // [grid_in^2, C] -> [grid_out^2, C] block means.
   // ids[r] = the first index of the largest of x[r, 0..n) (model/sampler.h
   // Argmax's rule), r < rows.   x: [rows, stride] f32   ids: [rows] i32
   Status Argmax(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& ids, uint32_t rows,
                 uint32_t n, uint32_t stride);
+  // [grid_in^2, C] -> [grid_out^2, C] block means.
   Status AvgPool(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer& y, uint32_t grid_in,
                  uint32_t grid_out, uint32_t channels);
 

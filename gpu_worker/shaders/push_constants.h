@@ -141,14 +141,15 @@ struct PatchPush {
 };
 UNICORN_PUSH_SIZE(PatchPush, 12)
 
-// avg_pool.comp: tokens on a grid_in x grid_in grid [grid_in^2, c] ->
-// grid_out x grid_out averages of (grid_in/grid_out)^2 tokens [grid_out^2, c].
+// argmax.comp: each row's first index of its largest value.
 struct ArgmaxPush {
   uint n;       // values per row
   uint stride;  // floats between rows
 };
 UNICORN_PUSH_SIZE(ArgmaxPush, 8)
 
+// avg_pool.comp: tokens on a grid_in x grid_in grid [grid_in^2, c] ->
+// grid_out x grid_out averages of (grid_in/grid_out)^2 tokens [grid_out^2, c].
 struct PoolPush {
   uint grid_in;
   uint grid_out;

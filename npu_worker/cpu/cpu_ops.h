@@ -60,8 +60,8 @@ class CpuOps final : public Ops {
   void Gelu(Buffer& x, size_t n) override;
   void Add(const Buffer& a, const Buffer& b, size_t n, Buffer& out) override;
   void SoftCap(Buffer& x, size_t n, float cap) override;
-  void Argmax(const Buffer& x, int rows, int n,
-              Buffer& ids) override;  // in place, rows in parallel
+  // In place, rows in parallel.
+  void Argmax(const Buffer& x, int rows, int n, Buffer& ids) override;
   void AvgPool(const Buffer& x, int side, int c, int k, Buffer& out) override;
 
  private:
