@@ -283,10 +283,14 @@ void Gemma3Batch::WarmUp() {
       pass.logit_rows = rows;
       pass.logits = logits.data();
       Run(pass);
-      ids.resize(size_t(n));  // and as greedy steps take it
-      pass.logits = nullptr;
-      pass.argmax = ids.data();
-      Run(pass);
+      // And as greedy steps take it: one row per sequence, so only at the
+      // decode batch sizes.
+      if (n <= 16) {
+        ids.resize(size_t(n));
+        pass.logits = nullptr;
+        pass.argmax = ids.data();
+        Run(pass);
+      }
     }
   }
 }
