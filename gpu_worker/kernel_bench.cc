@@ -5,14 +5,17 @@
 //   - 16 tokens (a batched decode step): F32 matvec shapes, the batch
 //     kernel, and int8 activations (matvec_int8.comp): TFLOP/s;
 //   - the tiled product (prefill, 512 tokens) per tile size: TFLOP/s;
+//   - the tensor-core product (16 and 512 tokens) per tile, where the
+//     device has VK_NV_cooperative_matrix: TFLOP/s;
 //   - decode attention at a few context lengths;
 //   - the cost of a dependent dispatch (a barrier and a tiny kernel).
 //   unicorn-vk-kernel-bench [--device SEL] [--only SECTION,...]
-// (sections: matvec, f32x16, int8, batch, tiled, attention, dependent)
+// (sections: matvec, f32x16, int8, batch, tiled, coop, attention, dependent)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -161,8 +164,8 @@ int Main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
   }
   // --only a,b: the named sections only (a device run's time is scarce).
-  const std::vector<std::string> kSections = {"matvec", "f32x16",    "int8",     "batch",
-                                              "tiled",  "attention", "dependent"};
+  const std::vector<std::string> kSections = {"matvec", "f32x16", "int8",      "batch",
+                                              "tiled",  "coop",   "attention", "dependent"};
   const std::vector<std::string> picked = absl::StrSplit(only, ',', absl::SkipEmpty());
   for (const std::string& sec : picked) {
     if (std::find(kSections.begin(), kSections.end(), sec) == kSections.end()) {
@@ -396,6 +399,55 @@ int Main(int argc, char** argv) {
         std::printf(" n%u%s/%u %.4f", v.n, v.prefetch ? "p" : "", v.ablation, ms);
       }
       std::printf("\n");
+    }
+  }
+
+  // The tensor-core kernel (matmul_coop.comp) where the device has it: a
+  // decode step of 16 rows and a 512-token prefill chunk, per tile
+  // (rows x tokens / subgroups along m / k step / invocations).
+  if (k.coopmat() && want("coop")) {
+    struct CoopCase {
+      uint32_t bm, bn, wm, bk, wg;
+    };
+    const CoopCase few[] = {{32, 16, 2, 256, 64}, {64, 16, 2, 256, 64},   {64, 16, 4, 128, 128},
+                            {64, 16, 4, 64, 128}, {128, 16, 4, 128, 128}, {128, 16, 8, 64, 256}};
+    const CoopCase many[] = {{128, 128, 4, 32, 256},
+                             {128, 64, 4, 32, 256},
+                             {64, 128, 2, 32, 256},
+                             {64, 64, 2, 64, 128},
+                             {128, 128, 8, 32, 256}};
+    for (uint32_t n : {16u, 512u}) {
+      std::printf("\ntensor cores, %u tokens: TFLOP/s (ms per call)\n", n);
+      for (const Mat& m : mats) {
+        if (n > 16 && m.rows > 20480) continue;
+        const bool geglu = std::strstr(m.name, "geglu") != nullptr;
+        const size_t bytes = size_t(m.rows) * RowBytes(m.t, m.cols);
+        Buffer w = RandomBytes(d, bytes, m.t);
+        Buffer out = RandomBytes(d, size_t(n) * m.rows * 4, DType::kF32);
+        std::printf("%-30s", m.name);
+        for (const CoopCase& c :
+             n <= 16 ? std::span<const CoopCase>(few) : std::span<const CoopCase>(many)) {
+          MatMulOptions opt;
+          opt.path = MatMulOptions::Path::kCoop;
+          opt.coop_shape = Kernels::CoopShape(c.bm, c.bn, c.wm, c.bk);
+          opt.coop_wg = c.wg;
+          if (geglu) opt.flags = UNICORN_MM_GEGLU;
+          CommandBuffer probe(d);
+          probe.Begin();
+          const std::string label = absl::StrFormat("%ux%u/%u/%u/%u", c.bm, c.bn, c.wm, c.bk, c.wg);
+          if (!k.MatMul(probe, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), n, opt).ok()) {
+            std::printf("  %s -", label.c_str());
+            continue;
+          }
+          double ms = TimeMs(d, n <= 16 ? 10 : 3, [&](CommandBuffer& cb) {
+            UNICORN_CHECK(
+                k.MatMul(cb, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), n, opt).ok());
+          });
+          std::printf("  %s %5.1f(%.3f)", label.c_str(),
+                      2.0 * m.rows * m.cols * n / (ms * 1e-3) * 1e-12, ms);
+        }
+        std::printf("\n");
+      }
     }
   }
 

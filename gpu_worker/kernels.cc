@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <span>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -33,6 +34,7 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"matvec", {matvec_spv, matvec_spv_size, sizeof(MatMulPush), 4}},
       {"matmul_batch", {matmul_batch_spv, matmul_batch_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
+      {"matmul_coop", {matmul_coop_spv, matmul_coop_spv_size, sizeof(MatMulPush), 4}},
       {"matvec_int8", {matvec_int8_spv, matvec_int8_spv_size, sizeof(MatMulPush), 4}},
       {"matvec_int8_q8", {matvec_int8_q8_spv, matvec_int8_q8_spv_size, sizeof(MatMulPush), 6}},
       {"matmul_int8_rows",
@@ -109,6 +111,19 @@ uint32_t Int8WorkgroupRows(uint32_t shape) {
   return (shape & 0xFF) * (lanes ? lanes : 1);
 }
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
+// The tensor-core kernel's shape fields (Kernels::CoopShape).
+struct CoopTile {
+  uint32_t bm, bn, wm, bk;
+};
+CoopTile DecodeCoop(uint32_t a) {
+  return {a & 0xFF, (a >> 8) & 0xFF, (a >> 16) & 0xFF, (a >> 24) * 32};
+}
+// Its tokens per workgroup for n tokens: 16 or 32 for few tokens (a decode
+// step's rows), then 64 or 128.
+uint32_t CoopTokens(uint32_t n) { return n <= 16 ? 16 : n <= 32 ? 32 : n <= 64 ? 64 : 128; }
+uint32_t CoopSharedBytes(const CoopTile& t, uint32_t wg) {
+  return (t.bm + t.bn) * (t.bk + 8) * 2 + (wg / 32) * 2048;
+}
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
 // attn_decode.comp's invocations: 8 subgroups of 32 on an NVIDIA H100 were
@@ -235,6 +250,16 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
                        opt.counters.size, " bytes of counters)"));
     }
     return RecordMatMul(cmd, w, opt.xq, y, n, opt, Kind::kInt8, shape.first, shape.second);
+  }
+  if (opt.path == MatMulOptions::Path::kCoop ||
+      (opt.path == MatMulOptions::Path::kAuto && TakesCoop(n))) {
+    if (!coopmat()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[vk] matmul: ", device_.caps().name,
+          " has no tensor-core products (VK_NV_cooperative_matrix with 16x16x16 F16 fragments)"));
+    }
+    UNICORN_ASSIGN_OR_RETURN(auto shape, CoopShapeFor(w, n, opt));
+    return RecordMatMul(cmd, w, x, y, n, opt, Kind::kCoop, shape.first, shape.second);
   }
   const bool vector = opt.path == MatMulOptions::Path::kVector ||
                       opt.path == MatMulOptions::Path::kBatch ||
@@ -461,6 +486,15 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
     }
     return absl::OkStatus();
   }
+  if (kind == Kind::kCoop) {
+    const CoopTile t = DecodeCoop(a);
+    UNICORN_ASSIGN_OR_RETURN(
+        const Pipeline* p,
+        Get("matmul_coop", b, {uint32_t(w.dtype), 0, opt.flags, t.bm, t.bn, t.wm, t.bk}));
+    const uint32_t out_rows = geglu ? t.bm / 2 : t.bm;
+    cmd.Dispatch(*p, {w.buf, x, y, bias}, push, {CeilDiv(m, out_rows), CeilDiv(n, t.bn), 1});
+    return absl::OkStatus();
+  }
   if (vector && a == 0) {  // the batch kernel, b = its k slice | prefetching (bit 0)
     const uint32_t rm = geglu ? 8 : 16;
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
@@ -486,17 +520,20 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
 StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
     const Weight& w, uint32_t n, const MatMulOptions& opt, Kind kind,
     const std::vector<std::pair<uint32_t, uint32_t>>& candidates) {
-  const bool vector = kind != Kind::kTiled;
+  const bool vector = kind == Kind::kVector || kind == Kind::kInt8;
   const bool geglu = opt.flags & UNICORN_MM_GEGLU;
   const uint32_t m = geglu ? w.rows / 2 : w.rows;
   // Shapes that share a kernel variant share the result: n only matters as
   // the matvec's tokens per workgroup, or as the power of two (>= 64) the
   // tiled kernel's rows round up to (few classes: a stage tunes them all
   // when it loads, see Gemma3Batch::WarmUp).
-  const uint32_t n_class = vector ? FewTokenClass(n) : std::max(64u, std::bit_ceil(n));
-  const std::string key = absl::StrCat(kind == Kind::kInt8 ? "int8 "
-                                       : vector            ? "matvec "
-                                                           : "matmul ",
+  const uint32_t n_class = vector                           ? FewTokenClass(n)
+                           : kind == Kind::kCoop && n <= 32 ? CoopTokens(n)
+                                                            : std::max(64u, std::bit_ceil(n));
+  const std::string key = absl::StrCat(kind == Kind::kInt8   ? "int8 "
+                                       : kind == Kind::kCoop ? "coop "
+                                       : vector              ? "matvec "
+                                                             : "matmul ",
                                        std::string(Traits(w.dtype).name), " ", w.rows, "x", w.cols,
                                        " flags ", opt.flags, " n", n_class);
   auto it = tuned_.find(key);
@@ -566,6 +603,10 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
                          Int8RowLanes(best.first)
                              ? absl::StrCat(", ", Int8RowLanes(best.first), " row lanes")
                              : "")
+      : kind == Kind::kCoop
+          ? absl::StrCat(DecodeCoop(best.first).bm, " x ", DecodeCoop(best.first).bn, " tile, ",
+                         DecodeCoop(best.first).wm, " subgroups along m, k step ",
+                         DecodeCoop(best.first).bk, ", ", best.second, " invocations")
       : !vector         ? absl::StrCat(best.first, " x ", best.second)
       : best.first == 0 ? absl::StrCat("batch kernel, k slice ", best.second & ~1u,
                                        best.second & 1u ? ", prefetching" : "")
@@ -796,6 +837,77 @@ Status Kernels::AvgPool(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer&
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("avg_pool", 256, {}));
   cmd.Dispatch(*p, {x, y}, PoolPush{grid_in, grid_out, channels}, {grid_out * grid_out, 1, 1});
   return absl::OkStatus();
+}
+
+}  // namespace unicorn::vk
+
+namespace unicorn::vk {
+
+std::string Kernels::CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu) const {
+  const CoopTile t = DecodeCoop(shape);
+  const uint32_t sgs = wg / 32;
+  if (wg == 0 || wg % 32 != 0 || wg > device_.caps().max_workgroup_invocations) {
+    return absl::StrCat(wg, " invocations (need a multiple of 32 the device allows)");
+  }
+  if (t.wm == 0 || sgs % t.wm != 0) return absl::StrCat(t.wm, " subgroups along m of ", sgs);
+  const uint32_t wn = sgs / t.wm;
+  if (t.bm == 0 || t.bm % (16 * t.wm) != 0 || t.bn == 0 || t.bn % (16 * wn) != 0) {
+    return absl::StrCat("a ", t.bm, " x ", t.bn, " tile on ", t.wm, " x ", wn,
+                        " subgroups (each needs whole 16 x 16 fragments)");
+  }
+  if (geglu && (t.bm / 16 / t.wm) % 2 != 0) {
+    return absl::StrCat("GEGLU needs an even number of fragments per subgroup along m (",
+                        t.bm / 16 / t.wm, ")");
+  }
+  if (t.bk == 0 || t.bk > 256) return absl::StrCat("a k step of ", t.bk);
+  if (CoopSharedBytes(t, wg) > device_.caps().max_shared_memory) {
+    return absl::StrCat(CoopSharedBytes(t, wg), " bytes of shared memory (the device has ",
+                        device_.caps().max_shared_memory, ")");
+  }
+  return "";
+}
+
+StatusOr<std::pair<uint32_t, uint32_t>> Kernels::CoopShapeFor(const Weight& w, uint32_t n,
+                                                              const MatMulOptions& opt) {
+  const bool geglu = opt.flags & UNICORN_MM_GEGLU;
+  if (opt.coop_shape != 0 || opt.coop_wg != 0) {
+    const std::string why = CoopShapeProblem(opt.coop_shape, opt.coop_wg, geglu);
+    if (!why.empty()) return absl::InvalidArgumentError("[vk] matmul: tensor-core shape: " + why);
+    return std::make_pair(opt.coop_shape, opt.coop_wg);
+  }
+  const uint32_t bn = CoopTokens(n);
+  // Candidates: 2, 4 or 8 subgroups; 1, 2 or 4 of them along n; up to 8
+  // fragments each (their sums live in registers); short k steps for big
+  // tiles, long ones for few tokens (more weight loads in flight per step).
+  std::vector<std::pair<uint32_t, uint32_t>> cands;
+  for (uint32_t wg : {64u, 128u, 256u}) {
+    const uint32_t sgs = wg / 32;
+    for (uint32_t wn : {1u, 2u, 4u}) {
+      if (sgs % wn != 0 || bn % (16 * wn) != 0) continue;
+      const uint32_t wm = sgs / wn, fn = bn / 16 / wn;
+      for (uint32_t fm : {1u, 2u, 4u}) {
+        const uint32_t bm = 16 * wm * fm;
+        if (bm > 128 || fm * fn > 8) continue;
+        static constexpr uint32_t kFewK[] = {64, 128, 256}, kManyK[] = {32, 64};
+        for (uint32_t bk :
+             bn <= 32 ? std::span<const uint32_t>(kFewK) : std::span<const uint32_t>(kManyK)) {
+          const uint32_t shape = CoopShape(bm, bn, wm, bk);
+          if (CoopShapeProblem(shape, wg, geglu).empty()) cands.push_back({shape, wg});
+        }
+      }
+    }
+  }
+  if (cands.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] matmul: no tensor-core tile fits ", device_.caps().name));
+  }
+  // Untimed: 4 subgroups along m, 2 fragments each (GEGLU needs pairs); few
+  // tokens in k steps of 128, many in 128 x 128 tiles on 8 subgroups.
+  std::pair<uint32_t, uint32_t> def = bn <= 32 ? std::make_pair(CoopShape(128, bn, 4, 128), 128u)
+                                               : std::make_pair(CoopShape(128, bn, 4, 32), 256u);
+  if (!CoopShapeProblem(def.first, def.second, geglu).empty()) def = cands.front();
+  if (autotune_ && device_.caps().timestamps) return Tune(w, n, opt, Kind::kCoop, cands);
+  return def;
 }
 
 }  // namespace unicorn::vk

@@ -37,12 +37,16 @@ struct MatMulOptions {
   // kAuto: 1..16 tokens take the matvec, or at 2+ tokens the batch kernel
   // where timing on first use (devices with timestamps) finds it faster;
   // more take the tiled kernel. kVector: the matvec only.
-  enum class Path { kAuto, kVector, kBatch, kTiled } path = Path::kAuto;
+  // kCoop: the tensor-core kernel (matmul_coop.comp; Kernels::coopmat()),
+  // which kAuto takes where TakesCoop().
+  enum class Path { kAuto, kVector, kBatch, kTiled, kCoop } path = Path::kAuto;
   bool batch_prefetch = false;      // batch kernel: load the next k slice during this one's sums
   uint32_t batch_ablation = 0;      // batch kernel, benchmarks only: parts of the work left out
   uint32_t batch_k = 0;             // batch kernel: k slice, 128 or 256 (0 = largest that fits)
   uint32_t tile_m = 0, tile_n = 0;  // tiled kernel: 64 or 128 (0 = by shape and device)
   uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
+  // Tensor-core kernel: Kernels::CoopShape() and invocations (0 = tuned or default).
+  uint32_t coop_shape = 0, coop_wg = 0;
   // x as QuantizeQ8() wrote it: the product takes the int8 kernel
   // (matvec_int8.comp; Int8Eligible() weights and tokens only), reading xq
   // instead of x. Its workgroup shape: matvec_rows x matvec_wg, int8_cols
@@ -113,6 +117,24 @@ class Kernels {
   // (lavapipe); UNICORN_VK_INT8 overrides (VulkanOps::Create).
   void set_int8(bool on) { int8_ = on && device_.caps().int8_dot; }
   bool int8() const { return int8_; }
+  // The tensor-core products (matmul_coop.comp) where the device has them
+  // (DeviceCaps::coopmat_nv): products of min_tokens (>= 2) or more tokens
+  // take them; 0 turns them off.
+  void set_coopmat(uint32_t min_tokens) {
+    coop_min_tokens_ = device_.caps().coopmat_nv ? min_tokens : 0;
+  }
+  bool coopmat() const { return device_.caps().coopmat_nv; }
+  // Whether MatMul's kAuto path gives a product of n tokens to the
+  // tensor-core kernel (such products take F32 activations, not int8).
+  bool TakesCoop(uint32_t n) const { return coop_min_tokens_ >= 2 && n >= coop_min_tokens_; }
+  // A tensor-core tile: bm rows (W rows with GEGLU) x bn tokens, wm
+  // subgroups along m, k steps of bk (a multiple of 32). With wg
+  // invocations: subgroups of 32, (wg / 32) / wm along n, 16-multiples of
+  // fragments per subgroup.
+  static uint32_t CoopShape(uint32_t bm, uint32_t bn, uint32_t wm, uint32_t bk) {
+    return bm | bn << 8 | wm << 16 | (bk / 32) << 24;
+  }
+
   // Bytes of QuantizeQ8's output for n tokens of k.
   static uint64_t Q8ActivationBytes(uint32_t n, uint32_t k);
   // Activations to int8 blocks of 32 with an F32 scale each, as the CPU
@@ -226,13 +248,19 @@ class Kernels {
   // invocations; a = 0: the batch kernel) and int8 (a = rows | tokens << 8
   // | kInt8WeightsInRegisters | row lanes << kInt8RowLanesShift, b
   // invocations).
-  enum class Kind { kTiled, kVector, kInt8 };
+  // kCoop: a = CoopShape(), b invocations.
+  enum class Kind { kTiled, kVector, kInt8, kCoop };
   // Records the product with an explicit workgroup shape.
   Status RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, const SubBuffer& y,
                       uint32_t n, const MatMulOptions& opt, Kind kind, uint32_t a, uint32_t b);
   // The int8 product's shape: explicit, tuned or the default.
   StatusOr<std::pair<uint32_t, uint32_t>> Int8Shape(const Weight& w, uint32_t n,
                                                     const MatMulOptions& opt);
+  // The tensor-core product's shape: explicit, tuned or the default; and
+  // why a shape cannot run here (empty: it can).
+  StatusOr<std::pair<uint32_t, uint32_t>> CoopShapeFor(const Weight& w, uint32_t n,
+                                                       const MatMulOptions& opt);
+  std::string CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu) const;
   // The fastest of `candidates` for this product (see set_autotune).
   StatusOr<std::pair<uint32_t, uint32_t>> Tune(
       const Weight& w, uint32_t n, const MatMulOptions& opt, Kind kind,
@@ -242,6 +270,7 @@ class Kernels {
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
   bool autotune_ = false;
   bool int8_ = false;
+  uint32_t coop_min_tokens_ = 0;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
   Buffer tune_x_, tune_y_;

@@ -43,6 +43,12 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   const char* int8 = std::getenv("UNICORN_VK_INT8");
   ops->kernels_->set_int8(int8 ? std::strcmp(int8, "0") != 0 : caps.int8_dot_accelerated);
   ops->int8_min_tokens_ = int8 && std::strcmp(int8, "batch") == 0 ? 2 : 1;
+  // Tensor-core products (where the device has VK_NV_cooperative_matrix)
+  // for products of this many tokens or more: "0" off, "N" from N tokens
+  // (>= 2). Default: prefill chunks (17+); a decode step's 2..16 rows stay
+  // on the int8 kernels.
+  const char* coop = std::getenv("UNICORN_VK_COOPMAT");
+  ops->kernels_->set_coopmat(coop ? uint32_t(std::max(0, std::atoi(coop))) : 17);
   // Whether the attention merge writes int8 too (the fused norm always
   // does): "0" neither, for A/B runs.
   const char* fuse = std::getenv("UNICORN_VK_INT8_FUSE");

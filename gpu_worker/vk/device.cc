@@ -56,6 +56,28 @@ bool CanCalibrate(VkInstance instance, VkPhysicalDevice pd) {
   return device && monotonic;
 }
 
+// Whether the device multiplies 16 x 16 x 16 F16 fragments into F32 sums
+// per subgroup (VK_NV_cooperative_matrix; matmul_coop.comp).
+bool HasCoopMatF16(VkInstance instance, VkPhysicalDevice pd) {
+  auto get_props = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+  if (get_props == nullptr) return false;
+  uint32_t n = 0;
+  if (get_props(pd, &n, nullptr) != VK_SUCCESS) return false;
+  std::vector<VkCooperativeMatrixPropertiesNV> props(
+      n, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+  if (get_props(pd, &n, props.data()) != VK_SUCCESS) return false;
+  for (const VkCooperativeMatrixPropertiesNV& q : props) {
+    if (q.MSize == 16 && q.NSize == 16 && q.KSize == 16 &&
+        q.AType == VK_COMPONENT_TYPE_FLOAT16_NV && q.BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        q.CType == VK_COMPONENT_TYPE_FLOAT32_NV && q.DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        q.scope == VK_SCOPE_SUBGROUP_NV) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Device>> Device::Open(const std::string& selector) {
@@ -151,6 +173,17 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
     enabled.push_back(VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME);
     c.calibrated_timestamps = true;
   }
+  // Tensor cores through VK_NV_cooperative_matrix (F16 inputs, F32 sums;
+  // the shader also needs F16 arithmetic and the Vulkan memory model, checked
+  // below). The kernels assume subgroups of 32.
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop_have{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  if (HasExtension(exts, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) && c.subgroup_size == 32) {
+    VkPhysicalDeviceFeatures2 f{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    f.pNext = &coop_have;
+    vkGetPhysicalDeviceFeatures2(pd.handle, &f);
+    c.coopmat_nv = coop_have.cooperativeMatrix && HasCoopMatF16(d->instance_->handle(), pd.handle);
+  }
   for (uint32_t h = 0; h < d->memory_.memoryHeapCount; ++h) {
     if (d->memory_.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) {
       c.device_local_bytes += d->memory_.memoryHeaps[h].size;
@@ -190,10 +223,24 @@ StatusOr<std::unique_ptr<Device>> Device::Create(std::shared_ptr<Instance> insta
   e12.storageBuffer8BitAccess = f12.storageBuffer8BitAccess;
   c.shader_float16 = f12.shaderFloat16;
   c.shader_int8 = f12.shaderInt8 && f12.storageBuffer8BitAccess;
+  c.coopmat_nv = c.coopmat_nv && f12.shaderFloat16 && f12.vulkanMemoryModel;
+  if (c.coopmat_nv) {
+    enabled.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    e12.vulkanMemoryModel = VK_TRUE;
+  }
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV e_coop{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  e_coop.cooperativeMatrix = VK_TRUE;
   VkPhysicalDeviceShaderIntegerDotProductFeatures e_dot{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   e_dot.shaderIntegerDotProduct = VK_TRUE;
-  if (c.int8_dot) e12.pNext = &e_dot;
+  // Optional feature structs, chained after e12.
+  void** tail = &e12.pNext;
+  if (c.int8_dot) {
+    *tail = &e_dot;
+    tail = &e_dot.pNext;
+  }
+  if (c.coopmat_nv) *tail = &e_coop;
   VkPhysicalDeviceFeatures2 enable{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   enable.pNext = &e11;
   enable.features.shaderInt16 = feats.features.shaderInt16;

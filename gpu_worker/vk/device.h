@@ -35,6 +35,9 @@ struct DeviceCaps {
   // core in 1.3), and whether the device says they run in hardware.
   bool int8_dot = false;
   bool int8_dot_accelerated = false;
+  // Tensor cores: 16 x 16 x 16 F16 fragments with F32 sums per subgroup of
+  // 32 (VK_NV_cooperative_matrix, F16 arithmetic, the Vulkan memory model).
+  bool coopmat_nv = false;
   uint64_t device_local_bytes = 0;        // sum of device-local heaps
   uint64_t host_visible_local_bytes = 0;  // heaps that are device-local and mappable
   uint32_t max_shared_memory = 0;         // bytes per workgroup

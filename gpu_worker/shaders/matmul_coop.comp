@@ -1,0 +1,163 @@
+// Products on the tensor cores (VK_NV_cooperative_matrix): y = W x for 2+
+// tokens, in 16 x 16 x 16 fragments, F16 inputs and F32 sums. A workgroup
+// computes a BM x BN tile (BM output rows x BN tokens). Each k step
+// dequantizes a BM x BK slice of W and converts the BN x BK slice of x to
+// F16 in shared memory; its subgroups (WM along m x WN along n) each multiply
+// their FM x FN fragments. The sums go through a per-subgroup scratch to the
+// product epilogue (matmul_epilogue.glsl).
+//   W: [m, k] in its GGUF block layout (with GEGLU [2m, k]: gate rows, then
+//      up rows; a tile's first BM / 2 local rows are gate rows, the rest the
+//      matching up rows)
+//   x: [n, x_stride] F32 (clamped to +-65504 on conversion)
+//   y: [n, y_stride] F32   bias: [m]
+// Dispatch: (ceil(m / BM) (ceil(2m / BM) rows of W with GEGLU), ceil(n / BN), 1).
+// Shared memory: (BM + BN) * (BK + 8) * 2 + subgroups * 2 KiB bytes.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_NV_cooperative_matrix : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 128;
+layout(constant_id = 3) const uint DTYPE = 0;
+layout(constant_id = 5) const uint FLAGS = 0;
+
+#include "push_constants.h"
+#include "common.glsl"
+#include "dequant.glsl"
+
+layout(constant_id = 6) const uint BM = 64;  // output rows per workgroup (W rows with GEGLU)
+layout(constant_id = 7) const uint BN = 16;  // tokens per workgroup
+layout(constant_id = 8) const uint WM = 4;   // subgroups along m
+layout(constant_id = 9) const uint BK = 32;  // k per step, a multiple of 32
+const uint NSG = WG / 32;                    // subgroups (of 32: C++ checks)
+const uint WN = NSG / WM;                    // subgroups along n
+const uint FM = BM / 16 / WM;                // fragments per subgroup along m
+const uint FN = BN / 16 / WN;                // ... along n
+const uint BKP = BK + 8;                     // shared row pitch: 16-byte rows, banks shifted
+const bool GEGLU = (FLAGS & UNICORN_MM_GEGLU) != 0;
+
+layout(push_constant) uniform Push { MatMulPush p; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 1) readonly buffer X1 { float x1[]; };
+layout(std430, binding = 2) buffer Y { float y[]; };
+layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+#include "matmul_epilogue.glsl"
+
+shared float16_t Ws[BM * BKP];   // W slice: [local row][k]
+shared float16_t Xs[BN * BKP];   // x slice: [token][k] (B column-major)
+shared float Cs[NSG * 2 * 256];  // per subgroup: one (GEGLU: two) 16 x 16 sums, column-major
+
+#define FRAG fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+
+// The W row of local row lr of the tile starting at tile row t0.
+uint WeightRow(uint lr, uint t0) {
+  if (!GEGLU) return min(t0 + lr, p.m - 1);
+  const uint half_rows = BM / 2, g0 = t0 / 2;
+  return lr < half_rows ? min(g0 + lr, p.m - 1) : p.m + min(g0 + lr - half_rows, p.m - 1);
+}
+
+// The local row where fragment f of subgroup row wm starts. With GEGLU a
+// subgroup's first FM / 2 fragments are gate rows, the rest their up rows.
+uint FragRow(uint wm, uint f) {
+  if (!GEGLU) return (wm * FM + f) * 16;
+  const uint h = FM / 2;
+  return f < h ? (wm * h + f) * 16 : BM / 2 + (wm * h + f - h) * 16;
+}
+
+float16_t ToF16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }
+
+void main() {
+  const uint tid = gl_LocalInvocationID.x;
+  const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+  const uint wm = sg % WM, wn = sg / WM;
+  const uint t0 = gl_WorkGroupID.x * BM;  // first W row of the tile (x2 with GEGLU: see WeightRow)
+  const uint n0 = gl_WorkGroupID.y * BN;
+
+  ACC acc[FM][FN];
+  [[unroll]] for (uint i = 0; i < FM; ++i)
+    [[unroll]] for (uint j = 0; j < FN; ++j) acc[i][j] = ACC(0.0);
+
+  const bool w_chunked = DTYPE >= UNICORN_DT_Q8_0 || p.k % 8 == 0;
+  const bool x_vec = p.k % 4 == 0 && p.x_stride % 4 == 0;
+
+  for (uint k0 = 0; k0 < p.k; k0 += BK) {
+    // W slice: BM rows x BK / 8 chunks of 8 weights. A chunk past k is
+    // zeros (quantized rows end on a whole block: a chunk is in or out).
+    for (uint cid = tid; cid < BM * (BK / 8); cid += WG) {
+      const uint lr = cid / (BK / 8), part = cid % (BK / 8);
+      const uint wrow = WeightRow(lr, t0);
+      if (w_chunked) {
+        const uint c = k0 / 8 + part;
+        vec4 lo = vec4(0.0), hi = vec4(0.0);
+        if (k0 + part * 8 < p.k) LoadChunk(wrow, p.k, c, lo, hi);
+        const uint il = lr * BKP + XLo(c) - k0, ih = lr * BKP + XHi(c) - k0;
+        [[unroll]] for (uint e = 0; e < 4; ++e) {
+          Ws[il + e] = ToF16(lo[e]);
+          Ws[ih + e] = ToF16(hi[e]);
+        }
+      } else {
+        [[unroll]] for (uint e = 0; e < 8; ++e) {
+          const uint kk = part * 8 + e;
+          Ws[lr * BKP + kk] = ToF16(k0 + kk < p.k ? LoadOne(wrow, p.k, k0 + kk) : 0.0);
+        }
+      }
+    }
+    // x slice: BN tokens x BK / 4 runs of 4 floats (tokens past n repeat
+    // the last; their sums are never stored).
+    for (uint cid = tid; cid < BN * (BK / 4); cid += WG) {
+      const uint lt = cid / (BK / 4), part = cid % (BK / 4);
+      const uint xoff = min(n0 + lt, p.n - 1) * p.x_stride + k0 + part * 4;
+      const uint so = lt * BKP + part * 4;
+      if (x_vec && k0 + part * 4 < p.k) {
+        const vec4 v = x4[xoff / 4];
+        [[unroll]] for (uint e = 0; e < 4; ++e) Xs[so + e] = ToF16(v[e]);
+      } else {
+        [[unroll]] for (uint e = 0; e < 4; ++e) {
+          Xs[so + e] = ToF16(k0 + part * 4 + e < p.k ? x1[xoff + e] : 0.0);
+        }
+      }
+    }
+    barrier();
+    [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
+      FRAG b[FN];
+      [[unroll]] for (uint j = 0; j < FN; ++j) {
+        coopMatLoadNV(b[j], Xs, ((wn * FN + j) * 16) * BKP + kk, BKP, true);
+      }
+      [[unroll]] for (uint i = 0; i < FM; ++i) {
+        FRAG a;
+        coopMatLoadNV(a, Ws, FragRow(wm, i) * BKP + kk, BKP, false);
+        [[unroll]] for (uint j = 0; j < FN; ++j) acc[i][j] = coopMatMulAddNV(a, b[j], acc[i][j]);
+      }
+    }
+    barrier();
+  }
+
+  // Epilogue: each fragment (with GEGLU, each gate fragment with its up
+  // fragment) through this subgroup's scratch; lane l takes elements l,
+  // l + 32, ... (16 rows of a token, then the next token).
+  const uint cs = sg * 512;
+  const uint out_frags = GEGLU ? FM / 2 : FM;
+  const uint row0 = GEGLU ? t0 / 2 : t0;  // first output row of the tile
+  [[unroll]] for (uint i = 0; i < out_frags; ++i) {
+    [[unroll]] for (uint j = 0; j < FN; ++j) {
+      coopMatStoreNV(acc[i][j], Cs, cs, 16, true);
+      if (GEGLU) coopMatStoreNV(acc[i + FM / 2][j], Cs, cs + 256, 16, true);
+      subgroupMemoryBarrierShared();
+      subgroupBarrier();
+      const uint frag_row = row0 + FragRow(wm, i);  // gate rows start at local row 0
+      const uint tok0 = n0 + (wn * FN + j) * 16;
+      [[unroll]] for (uint e = 0; e < 8; ++e) {
+        const uint idx = lane + 32 * e;
+        const uint row = frag_row + idx % 16, t = tok0 + idx / 16;
+        if (row < p.m && t < p.n) {
+          StoreOutput(Cs[cs + idx], GEGLU ? Cs[cs + 256 + idx] : 0.0, row, t * p.y_stride + row);
+        }
+      }
+      subgroupBarrier();
+    }
+  }
+}

@@ -1,0 +1,183 @@
+// The tensor-core product (matmul_coop.comp, VK_NV_cooperative_matrix)
+// against the F64 twin. It runs only where the device has the extension (an
+// NVIDIA GPU; lavapipe has not): there the twin is fed the same F16-rounded
+// weights and activations as the kernel, so only the F32 sums' order
+// differs. Everywhere, a device without it refuses the path by name.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "model/quant.h"
+#include "tests/gpu_worker/cpu_twins.h"
+#include "tests/gpu_worker/vk_test_util.h"
+
+namespace unicorn::vk::testing {
+namespace {
+
+// Against the twin on F16-rounded inputs: F32 sums in another order, as in
+// matmul_test.cc, with 10x more room for the tensor cores' own rounding.
+constexpr double kRoundedTol = 1e-4;
+// Against the twin on the exact inputs: F16 rounding of weights and
+// activations (2^-11 relative each) over random-sign sums.
+constexpr double kExactTol = 4e-3;
+
+using Path = MatMulOptions::Path;
+
+float RoundF16(float v) { return F16ToF32(F32ToF16(std::clamp(v, -65504.0f, 65504.0f))); }
+
+std::vector<float> RoundedF16(std::vector<float> v) {
+  for (float& f : v) f = RoundF16(f);
+  return v;
+}
+
+struct Case {
+  DType dtype;
+  int m, k, n;
+  uint32_t flags = 0;
+  uint32_t shape = 0, wg = 0;  // 0: the default (or tuned) shape
+};
+
+#define UNICORN_NEED_COOP(env)                                                     \
+  UNICORN_VK_ENV(env);                                                             \
+  if (!env.kernels->coopmat()) {                                                   \
+    GTEST_SKIP() << env.device->caps().name << " has no VK_NV_cooperative_matrix"; \
+  }
+
+void RunCase(const Case& c) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  const bool geglu = c.flags & UNICORN_MM_GEGLU;
+  const int rows = geglu ? 2 * c.m : c.m;
+  TestMatrix w = MakeMatrix(c.dtype, rows, c.k, 300 + c.m + c.k, 0.5f);
+  std::vector<float> x = Random(size_t(c.n) * c.k, 17, -1, 1);
+  std::vector<float> bias = Random(c.m, 18, -1, 1);
+  std::vector<float> y0 = Random(size_t(c.n) * c.m, 19, -1, 1);
+  Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), bb = Upload(d, bias), by = Upload(d, y0);
+  Weight wt{bw.All(), c.dtype, uint32_t(rows), uint32_t(c.k)};
+  MatMulOptions opt;
+  opt.flags = c.flags;
+  opt.bias = bb.All();
+  opt.softcap = 3.0f;
+  opt.path = Path::kCoop;
+  opt.coop_shape = c.shape;
+  opt.coop_wg = c.wg;
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  std::vector<float> got = Download<float>(d, by, y0.size());
+  std::vector<float> rounded =
+      MatMulRef(RoundedF16(w.values), RoundedF16(x), c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
+  std::vector<float> exact = MatMulRef(w.values, x, c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
+  const std::string what =
+      absl::StrCat(std::string(Traits(c.dtype).name), " m=", c.m, " k=", c.k, " n=", c.n,
+                   " flags=", c.flags, " shape=", c.shape, " wg=", c.wg);
+  EXPECT_LT(MaxRelError(got, rounded), kRoundedTol) << what;
+  EXPECT_LT(MaxRelError(got, exact), kExactTol) << what;
+}
+
+class VkCoopDtype : public ::testing::TestWithParam<DType> {};
+
+// Ragged rows and tokens, k not a multiple of the k step (a partial last
+// step), one token group and several.
+TEST_P(VkCoopDtype, RaggedShapes) {
+  UNICORN_NEED_COOP(env);
+  RunCase({GetParam(), 37, 96, 2});
+  RunCase({GetParam(), 70, 320, 16});
+  RunCase({GetParam(), 130, 256, 67});
+  RunCase({GetParam(), 200, 512, 150});
+}
+
+TEST_P(VkCoopDtype, GeGluFused) {
+  UNICORN_NEED_COOP(env);
+  RunCase({GetParam(), 40, 256, 16, UNICORN_MM_GEGLU});
+  RunCase({GetParam(), 72, 128, 100, UNICORN_MM_GEGLU});
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, VkCoopDtype,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
+                                           DType::kQ4_0),
+                         [](const auto& info) { return std::string(Traits(info.param).name); });
+
+// Rows of any length for dense weights (k % 8 != 0: element loads).
+TEST(VkCoop, OddRowLength) {
+  UNICORN_NEED_COOP(env);
+  RunCase({DType::kF16, 24, 36, 5});
+  RunCase({DType::kF32, 33, 100, 20});
+}
+
+TEST(VkCoop, EveryEpilogue) {
+  UNICORN_NEED_COOP(env);
+  const uint32_t b = UNICORN_MM_BIAS;
+  RunCase({DType::kQ4_0, 48, 128, 9, b | UNICORN_MM_GELU});
+  RunCase({DType::kQ8_0, 48, 128, 40, b | UNICORN_MM_ACC});
+  RunCase({DType::kF16, 48, 128, 16, UNICORN_MM_SOFTCAP});
+  RunCase({DType::kQ4_K, 40, 512, 16, b});  // 256-weight super-blocks
+}
+
+// Every tile layout the tuner may pick: subgroups along m and n, several
+// fragments each, k steps of 32 to 256, on 64, 128 and 256 invocations.
+TEST(VkCoop, TileShapes) {
+  UNICORN_NEED_COOP(env);
+  struct S {
+    uint32_t bm, bn, wm, bk, wg;
+  };
+  for (const S& s : {S{32, 16, 2, 256, 64}, S{64, 16, 4, 128, 128}, S{128, 16, 8, 64, 256},
+                     S{64, 32, 2, 64, 128}, S{128, 64, 4, 32, 256}, S{128, 128, 4, 32, 256},
+                     S{64, 128, 2, 64, 256}, S{128, 32, 4, 64, 128}}) {
+    const uint32_t shape = Kernels::CoopShape(s.bm, s.bn, s.wm, s.bk);
+    RunCase({DType::kQ4_0, 150, 512, 70, 0, shape, s.wg});
+    RunCase({DType::kQ8_0, 150, 256, 13, UNICORN_MM_BIAS, shape, s.wg});
+    if ((s.bm / 16 / s.wm) % 2 == 0) {
+      RunCase({DType::kQ4_0, 100, 256, 20, UNICORN_MM_GEGLU, shape, s.wg});
+    }
+  }
+}
+
+// Without the extension the path is refused by name; with it, a tile that
+// cannot run is refused with the reason.
+TEST(VkCoop, RefusesWhatItCannotRun) {
+  UNICORN_VK_ENV(env);
+  Buffer b = Zeros(*env.device, 1 << 16);
+  CommandBuffer cmd(*env.device);
+  cmd.Begin();
+  MatMulOptions opt;
+  opt.path = Path::kCoop;
+  const Weight w{b.All(), DType::kF32, 32, 64};
+  if (!env.kernels->coopmat()) {
+    Status s = env.kernels->MatMul(cmd, w, b.All(), b.All(), 16, opt);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("tensor-core"), std::string::npos) << s;
+    EXPECT_FALSE(env.kernels->TakesCoop(512));
+    return;
+  }
+  struct Bad {
+    uint32_t shape, wg, flags;
+    const char* why;
+  };
+  for (const Bad& bad : {Bad{Kernels::CoopShape(64, 16, 4, 64), 96, 0, "subgroups along m"},
+                         Bad{Kernels::CoopShape(48, 16, 2, 64), 64, 0, "fragments"},
+                         Bad{Kernels::CoopShape(64, 16, 4, 64), 128, UNICORN_MM_GEGLU, "GEGLU"},
+                         Bad{Kernels::CoopShape(128, 128, 4, 256), 256, 0, "shared memory"},
+                         Bad{Kernels::CoopShape(64, 16, 2, 64), 100, 0, "invocations"}}) {
+    opt.coop_shape = bad.shape;
+    opt.coop_wg = bad.wg;
+    opt.flags = bad.flags;
+    Status s = env.kernels->MatMul(cmd, {b.All(), DType::kF32, 64, 64}, b.All(), b.All(), 16, opt);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find(bad.why), std::string::npos) << s;
+  }
+}
+
+// kAuto gives the products of min_tokens or more to the tensor cores, and
+// the result equals the explicit path's.
+TEST(VkCoop, AutoPathFromMinTokens) {
+  UNICORN_NEED_COOP(env);
+  env.kernels->set_coopmat(8);
+  EXPECT_FALSE(env.kernels->TakesCoop(7));
+  EXPECT_TRUE(env.kernels->TakesCoop(8));
+  env.kernels->set_coopmat(0);
+  EXPECT_FALSE(env.kernels->TakesCoop(512));
+}
+
+}  // namespace
+}  // namespace unicorn::vk::testing
