@@ -404,18 +404,30 @@ int Main(int argc, char** argv) {
 
   // The tensor-core kernel (matmul_coop.comp) where the device has it: a
   // decode step of 16 rows and a 512-token prefill chunk, per tile
-  // (rows x tokens / subgroups along m / k step / invocations).
+  // (rows x tokens / subgroups along m / k step / invocations, "p": prefetching).
   if (k.coopmat() && want("coop")) {
     struct CoopCase {
       uint32_t bm, bn, wm, bk, wg;
+      bool prefetch = false;
     };
-    const CoopCase few[] = {{32, 16, 2, 256, 64}, {64, 16, 2, 256, 64},   {64, 16, 4, 128, 128},
-                            {64, 16, 4, 64, 128}, {128, 16, 4, 128, 128}, {128, 16, 8, 64, 256}};
-    const CoopCase many[] = {{128, 128, 4, 32, 256},
-                             {128, 64, 4, 32, 256},
-                             {64, 128, 2, 32, 256},
-                             {64, 64, 2, 64, 128},
-                             {128, 128, 8, 32, 256}};
+    std::vector<CoopCase> few, many;
+    for (bool pf : {false, true}) {
+      for (const CoopCase& c : {CoopCase{32, 16, 2, 128, 64},
+                                {64, 16, 4, 128, 128},
+                                {64, 16, 4, 64, 128},
+                                {128, 16, 4, 64, 128},
+                                {128, 16, 8, 64, 256},
+                                {128, 16, 8, 128, 256}}) {
+        few.push_back({c.bm, c.bn, c.wm, c.bk, c.wg, pf});
+      }
+      for (const CoopCase& c : {CoopCase{128, 128, 4, 32, 256},
+                                {128, 64, 4, 32, 256},
+                                {64, 128, 2, 32, 256},
+                                {64, 64, 2, 64, 128},
+                                {128, 128, 8, 32, 256}}) {
+        many.push_back({c.bm, c.bn, c.wm, c.bk, c.wg, pf});
+      }
+    }
     for (uint32_t n : {16u, 512u}) {
       std::printf("\ntensor cores, %u tokens: TFLOP/s (ms per call)\n", n);
       for (const Mat& m : mats) {
@@ -429,12 +441,13 @@ int Main(int argc, char** argv) {
              n <= 16 ? std::span<const CoopCase>(few) : std::span<const CoopCase>(many)) {
           MatMulOptions opt;
           opt.path = MatMulOptions::Path::kCoop;
-          opt.coop_shape = Kernels::CoopShape(c.bm, c.bn, c.wm, c.bk);
+          opt.coop_shape = Kernels::CoopShape(c.bm, c.bn, c.wm, c.bk, c.prefetch);
           opt.coop_wg = c.wg;
           if (geglu) opt.flags = UNICORN_MM_GEGLU;
           CommandBuffer probe(d);
           probe.Begin();
-          const std::string label = absl::StrFormat("%ux%u/%u/%u/%u", c.bm, c.bn, c.wm, c.bk, c.wg);
+          const std::string label = absl::StrFormat("%ux%u/%u/%u/%u%s", c.bm, c.bn, c.wm, c.bk,
+                                                    c.wg, c.prefetch ? "p" : "");
           if (!k.MatMul(probe, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), n, opt).ok()) {
             std::printf("  %s -", label.c_str());
             continue;

@@ -113,10 +113,10 @@ uint32_t Int8WorkgroupRows(uint32_t shape) {
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 // The tensor-core kernel's shape fields (Kernels::CoopShape).
 struct CoopTile {
-  uint32_t bm, bn, wm, bk;
+  uint32_t bm, bn, wm, bk, prefetch;
 };
 CoopTile DecodeCoop(uint32_t a) {
-  return {a & 0xFF, (a >> 8) & 0xFF, (a >> 16) & 0xFF, (a >> 24) * 32};
+  return {a & 0xFF, (a >> 8) & 0xFF, (a >> 16) & 0xFF, ((a >> 24) & 0xF) * 32, a >> 28};
 }
 // Its tokens per workgroup for n tokens: 16 or 32 for few tokens (a decode
 // step's rows), then 64 or 128.
@@ -606,7 +606,9 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
       : kind == Kind::kCoop
           ? absl::StrCat(DecodeCoop(best.first).bm, " x ", DecodeCoop(best.first).bn, " tile, ",
                          DecodeCoop(best.first).wm, " subgroups along m, k step ",
-                         DecodeCoop(best.first).bk, ", ", best.second, " invocations")
+                         DecodeCoop(best.first).bk,
+                         DecodeCoop(best.first).prefetch ? " (prefetching)" : "", ", ", best.second,
+                         " invocations")
       : !vector         ? absl::StrCat(best.first, " x ", best.second)
       : best.first == 0 ? absl::StrCat("batch kernel, k slice ", best.second & ~1u,
                                        best.second & 1u ? ", prefetching" : "")
@@ -860,6 +862,11 @@ std::string Kernels::CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu) c
                         t.bm / 16 / t.wm, ")");
   }
   if (t.bk == 0 || t.bk > 256) return absl::StrCat("a k step of ", t.bk);
+  const uint32_t w_chunks = CeilDiv(t.bm * t.bk / 8, wg), x_runs = CeilDiv(t.bn * t.bk / 4, wg);
+  if (w_chunks > 8 || x_runs > 8) {
+    return absl::StrCat(w_chunks, " weight chunks and ", x_runs,
+                        " x runs per invocation in registers (at most 8 each)");
+  }
   if (CoopSharedBytes(t, wg) > device_.caps().max_shared_memory) {
     return absl::StrCat(CoopSharedBytes(t, wg), " bytes of shared memory (the device has ",
                         device_.caps().max_shared_memory, ")");
@@ -887,12 +894,16 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::CoopShapeFor(const Weight& w, u
       const uint32_t wm = sgs / wn, fn = bn / 16 / wn;
       for (uint32_t fm : {1u, 2u, 4u}) {
         const uint32_t bm = 16 * wm * fm;
-        if (bm > 128 || fm * fn > 8) continue;
+        // Many tokens: tiles of 64+ rows on 4+ subgroups (smaller ones
+        // only re-read x more often).
+        if (bm > 128 || fm * fn > 8 || (bn >= 64 && (bm < 64 || wg < 128))) continue;
         static constexpr uint32_t kFewK[] = {64, 128, 256}, kManyK[] = {32, 64};
         for (uint32_t bk :
              bn <= 32 ? std::span<const uint32_t>(kFewK) : std::span<const uint32_t>(kManyK)) {
-          const uint32_t shape = CoopShape(bm, bn, wm, bk);
-          if (CoopShapeProblem(shape, wg, geglu).empty()) cands.push_back({shape, wg});
+          for (bool prefetch : {false, true}) {
+            const uint32_t shape = CoopShape(bm, bn, wm, bk, prefetch);
+            if (CoopShapeProblem(shape, wg, geglu).empty()) cands.push_back({shape, wg});
+          }
         }
       }
     }

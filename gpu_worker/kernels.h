@@ -128,11 +128,14 @@ class Kernels {
   // tensor-core kernel (such products take F32 activations, not int8).
   bool TakesCoop(uint32_t n) const { return coop_min_tokens_ >= 2 && n >= coop_min_tokens_; }
   // A tensor-core tile: bm rows (W rows with GEGLU) x bn tokens, wm
-  // subgroups along m, k steps of bk (a multiple of 32). With wg
+  // subgroups along m, k steps of bk (a multiple of 32); with prefetch, a
+  // step's loads are issued during the previous step's products. With wg
   // invocations: subgroups of 32, (wg / 32) / wm along n, 16-multiples of
-  // fragments per subgroup.
-  static uint32_t CoopShape(uint32_t bm, uint32_t bn, uint32_t wm, uint32_t bk) {
-    return bm | bn << 8 | wm << 16 | (bk / 32) << 24;
+  // fragments per subgroup, at most 8 chunks of W and 8 runs of x in
+  // registers per invocation.
+  static uint32_t CoopShape(uint32_t bm, uint32_t bn, uint32_t wm, uint32_t bk,
+                            bool prefetch = false) {
+    return bm | bn << 8 | wm << 16 | (bk / 32) << 24 | (prefetch ? 1u : 0u) << 28;
   }
 
   // Bytes of QuantizeQ8's output for n tokens of k.

@@ -32,6 +32,7 @@ layout(constant_id = 6) const uint BM = 64;  // output rows per workgroup (W row
 layout(constant_id = 7) const uint BN = 16;  // tokens per workgroup
 layout(constant_id = 8) const uint WM = 4;   // subgroups along m
 layout(constant_id = 9) const uint BK = 32;  // k per step, a multiple of 32
+layout(constant_id = 10) const uint PREFETCH = 0;  // 1: load the next step during this one's products
 const uint NSG = WG / 32;                    // subgroups (of 32: C++ checks)
 const uint WN = NSG / WM;                    // subgroups along n
 const uint FM = BM / 16 / WM;                // fragments per subgroup along m
@@ -70,6 +71,83 @@ uint FragRow(uint wm, uint f) {
 
 float16_t ToF16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }
 
+// A k step's slices pass through registers: every load of the step is
+// issued before any is written to shared memory (with PREFETCH, before the
+// previous step's products).
+const uint WCH = (BM * (BK / 8) + WG - 1) / WG;  // W chunks of 8 weights per invocation
+const uint XCH = (BN * (BK / 4) + WG - 1) / WG;  // x runs of 4 floats per invocation
+vec4 w_lo[WCH], w_hi[WCH], x_run[XCH];
+
+// Chunk i of this invocation: local row and chunk within the step.
+void ChunkOf(uint i, uint tid, out uint lr, out uint part) {
+  const uint cid = tid + i * WG;
+  lr = cid / (BK / 8);
+  part = cid % (BK / 8);
+}
+
+// Loads the W slice (BM rows x BK) and the x slice (BN tokens x BK) of the
+// step at k0 into registers. Chunks and runs past k are zeros (quantized
+// rows end on a whole block: a chunk is in or out); tokens past n repeat
+// the last (their sums are never stored).
+void LoadSlices(uint k0, uint t0, uint n0, uint tid) {
+  const bool w_chunked = DTYPE >= UNICORN_DT_Q8_0 || p.k % 8 == 0;
+  [[unroll]] for (uint i = 0; i < WCH; ++i) {
+    uint lr, part;
+    ChunkOf(i, tid, lr, part);
+    w_lo[i] = vec4(0.0);
+    w_hi[i] = vec4(0.0);
+    if (lr >= BM) continue;
+    const uint wrow = WeightRow(lr, t0);
+    if (w_chunked) {
+      if (k0 + part * 8 < p.k) LoadChunk(wrow, p.k, k0 / 8 + part, w_lo[i], w_hi[i]);
+    } else {
+      [[unroll]] for (uint e = 0; e < 8; ++e) {
+        const uint kk = k0 + part * 8 + e;
+        const float v = kk < p.k ? LoadOne(wrow, p.k, kk) : 0.0;
+        if (e < 4) w_lo[i][e] = v; else w_hi[i][e - 4] = v;
+      }
+    }
+  }
+  const bool x_vec = p.k % 4 == 0 && p.x_stride % 4 == 0;
+  [[unroll]] for (uint i = 0; i < XCH; ++i) {
+    const uint cid = tid + i * WG;
+    const uint lt = cid / (BK / 4), part = cid % (BK / 4);
+    x_run[i] = vec4(0.0);
+    if (lt >= BN) continue;
+    const uint kk = k0 + part * 4;
+    const uint xoff = min(n0 + lt, p.n - 1) * p.x_stride + kk;
+    if (x_vec) {
+      if (kk < p.k) x_run[i] = x4[xoff / 4];
+    } else {
+      [[unroll]] for (uint e = 0; e < 4; ++e) x_run[i][e] = kk + e < p.k ? x1[xoff + e] : 0.0;
+    }
+  }
+}
+
+// Writes the registers of the step at k0 to Ws and Xs as F16.
+void StoreSlices(uint k0, uint tid) {
+  const bool w_chunked = DTYPE >= UNICORN_DT_Q8_0 || p.k % 8 == 0;
+  [[unroll]] for (uint i = 0; i < WCH; ++i) {
+    uint lr, part;
+    ChunkOf(i, tid, lr, part);
+    if (lr >= BM) continue;
+    const uint c = k0 / 8 + part;
+    // Chunk c's weights multiply x[XLo(c) ..] and x[XHi(c) ..] (dequant.glsl).
+    const uint il = lr * BKP + (w_chunked ? XLo(c) - k0 : part * 8);
+    const uint ih = lr * BKP + (w_chunked ? XHi(c) - k0 : part * 8 + 4);
+    [[unroll]] for (uint e = 0; e < 4; ++e) {
+      Ws[il + e] = ToF16(w_lo[i][e]);
+      Ws[ih + e] = ToF16(w_hi[i][e]);
+    }
+  }
+  [[unroll]] for (uint i = 0; i < XCH; ++i) {
+    const uint cid = tid + i * WG;
+    const uint lt = cid / (BK / 4), part = cid % (BK / 4);
+    if (lt >= BN) continue;
+    [[unroll]] for (uint e = 0; e < 4; ++e) Xs[lt * BKP + part * 4 + e] = ToF16(x_run[i][e]);
+  }
+}
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
@@ -81,47 +159,12 @@ void main() {
   [[unroll]] for (uint i = 0; i < FM; ++i)
     [[unroll]] for (uint j = 0; j < FN; ++j) acc[i][j] = ACC(0.0);
 
-  const bool w_chunked = DTYPE >= UNICORN_DT_Q8_0 || p.k % 8 == 0;
-  const bool x_vec = p.k % 4 == 0 && p.x_stride % 4 == 0;
-
+  LoadSlices(0, t0, n0, tid);
   for (uint k0 = 0; k0 < p.k; k0 += BK) {
-    // W slice: BM rows x BK / 8 chunks of 8 weights. A chunk past k is
-    // zeros (quantized rows end on a whole block: a chunk is in or out).
-    for (uint cid = tid; cid < BM * (BK / 8); cid += WG) {
-      const uint lr = cid / (BK / 8), part = cid % (BK / 8);
-      const uint wrow = WeightRow(lr, t0);
-      if (w_chunked) {
-        const uint c = k0 / 8 + part;
-        vec4 lo = vec4(0.0), hi = vec4(0.0);
-        if (k0 + part * 8 < p.k) LoadChunk(wrow, p.k, c, lo, hi);
-        const uint il = lr * BKP + XLo(c) - k0, ih = lr * BKP + XHi(c) - k0;
-        [[unroll]] for (uint e = 0; e < 4; ++e) {
-          Ws[il + e] = ToF16(lo[e]);
-          Ws[ih + e] = ToF16(hi[e]);
-        }
-      } else {
-        [[unroll]] for (uint e = 0; e < 8; ++e) {
-          const uint kk = part * 8 + e;
-          Ws[lr * BKP + kk] = ToF16(k0 + kk < p.k ? LoadOne(wrow, p.k, k0 + kk) : 0.0);
-        }
-      }
-    }
-    // x slice: BN tokens x BK / 4 runs of 4 floats (tokens past n repeat
-    // the last; their sums are never stored).
-    for (uint cid = tid; cid < BN * (BK / 4); cid += WG) {
-      const uint lt = cid / (BK / 4), part = cid % (BK / 4);
-      const uint xoff = min(n0 + lt, p.n - 1) * p.x_stride + k0 + part * 4;
-      const uint so = lt * BKP + part * 4;
-      if (x_vec && k0 + part * 4 < p.k) {
-        const vec4 v = x4[xoff / 4];
-        [[unroll]] for (uint e = 0; e < 4; ++e) Xs[so + e] = ToF16(v[e]);
-      } else {
-        [[unroll]] for (uint e = 0; e < 4; ++e) {
-          Xs[so + e] = ToF16(k0 + part * 4 + e < p.k ? x1[xoff + e] : 0.0);
-        }
-      }
-    }
+    if (PREFETCH == 0 && k0 > 0) LoadSlices(k0, t0, n0, tid);
+    StoreSlices(k0, tid);
     barrier();
+    if (PREFETCH != 0 && k0 + BK < p.k) LoadSlices(k0 + BK, t0, n0, tid);
     [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
       FRAG b[FN];
       [[unroll]] for (uint j = 0; j < FN; ++j) {

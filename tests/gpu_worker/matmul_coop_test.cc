@@ -115,20 +115,24 @@ TEST(VkCoop, EveryEpilogue) {
 }
 
 // Every tile layout the tuner may pick: subgroups along m and n, several
-// fragments each, k steps of 32 to 256, on 64, 128 and 256 invocations.
+// fragments each, k steps of 32 to 128, on 64, 128 and 256 invocations,
+// loading each step before or during the previous step's products.
 TEST(VkCoop, TileShapes) {
   UNICORN_NEED_COOP(env);
   struct S {
     uint32_t bm, bn, wm, bk, wg;
   };
-  for (const S& s : {S{32, 16, 2, 256, 64}, S{64, 16, 4, 128, 128}, S{128, 16, 8, 64, 256},
+  for (const S& s : {S{32, 16, 2, 128, 64}, S{64, 16, 4, 128, 128}, S{128, 16, 8, 64, 256},
                      S{64, 32, 2, 64, 128}, S{128, 64, 4, 32, 256}, S{128, 128, 4, 32, 256},
                      S{64, 128, 2, 64, 256}, S{128, 32, 4, 64, 128}}) {
-    const uint32_t shape = Kernels::CoopShape(s.bm, s.bn, s.wm, s.bk);
-    RunCase({DType::kQ4_0, 150, 512, 70, 0, shape, s.wg});
-    RunCase({DType::kQ8_0, 150, 256, 13, UNICORN_MM_BIAS, shape, s.wg});
-    if ((s.bm / 16 / s.wm) % 2 == 0) {
-      RunCase({DType::kQ4_0, 100, 256, 20, UNICORN_MM_GEGLU, shape, s.wg});
+    for (bool prefetch : {false, true}) {
+      const uint32_t shape = Kernels::CoopShape(s.bm, s.bn, s.wm, s.bk, prefetch);
+      RunCase({DType::kQ4_0, 150, 512, 70, 0, shape, s.wg});
+      RunCase({DType::kQ8_0, 150, 256, 13, UNICORN_MM_BIAS, shape, s.wg});
+      RunCase({DType::kF16, 40, 36, 20, 0, shape, s.wg});  // one partial step
+      if ((s.bm / 16 / s.wm) % 2 == 0) {
+        RunCase({DType::kQ4_0, 100, 256, 20, UNICORN_MM_GEGLU, shape, s.wg});
+      }
     }
   }
 }
@@ -157,7 +161,8 @@ TEST(VkCoop, RefusesWhatItCannotRun) {
   for (const Bad& bad : {Bad{Kernels::CoopShape(64, 16, 4, 64), 96, 0, "subgroups along m"},
                          Bad{Kernels::CoopShape(48, 16, 2, 64), 64, 0, "fragments"},
                          Bad{Kernels::CoopShape(64, 16, 4, 64), 128, UNICORN_MM_GEGLU, "GEGLU"},
-                         Bad{Kernels::CoopShape(128, 128, 4, 256), 256, 0, "shared memory"},
+                         Bad{Kernels::CoopShape(128, 128, 8, 64), 256, 0, "shared memory"},
+                         Bad{Kernels::CoopShape(64, 16, 2, 256), 64, 0, "registers"},
                          Bad{Kernels::CoopShape(64, 16, 2, 64), 100, 0, "invocations"}}) {
     opt.coop_shape = bad.shape;
     opt.coop_wg = bad.wg;
