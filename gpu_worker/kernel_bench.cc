@@ -404,11 +404,12 @@ int Main(int argc, char** argv) {
 
   // The tensor-core kernel (matmul_coop.comp) where the device has it: a
   // decode step of 16 rows and a 512-token prefill chunk, per tile
-  // (rows x tokens / subgroups along m / k step / invocations, "p": prefetching).
+  // (rows x tokens / subgroups along m / k step / invocations, "p": prefetching,
+  // "x16": x as one F16 value instead of two).
   if (k.coopmat() && want("coop")) {
     struct CoopCase {
       uint32_t bm, bn, wm, bk, wg;
-      bool prefetch = false;
+      bool prefetch = false, x_f16 = false;
     };
     std::vector<CoopCase> few, many;
     for (bool pf : {false, true}) {
@@ -427,6 +428,7 @@ int Main(int argc, char** argv) {
                                 {128, 128, 8, 32, 256}}) {
         many.push_back({c.bm, c.bn, c.wm, c.bk, c.wg, pf});
       }
+      many.push_back({128, 128, 4, 32, 256, pf, true});
     }
     for (uint32_t n : {16u, 512u}) {
       std::printf("\ntensor cores, %u tokens: TFLOP/s (ms per call)\n", n);
@@ -443,11 +445,13 @@ int Main(int argc, char** argv) {
           opt.path = MatMulOptions::Path::kCoop;
           opt.coop_shape = Kernels::CoopShape(c.bm, c.bn, c.wm, c.bk, c.prefetch);
           opt.coop_wg = c.wg;
+          opt.coop_x_f16 = c.x_f16;
           if (geglu) opt.flags = UNICORN_MM_GEGLU;
           CommandBuffer probe(d);
           probe.Begin();
-          const std::string label = absl::StrFormat("%ux%u/%u/%u/%u%s", c.bm, c.bn, c.wm, c.bk,
-                                                    c.wg, c.prefetch ? "p" : "");
+          const std::string label =
+              absl::StrFormat("%ux%u/%u/%u/%u%s%s", c.bm, c.bn, c.wm, c.bk, c.wg,
+                              c.prefetch ? "p" : "", c.x_f16 ? "x16" : "");
           if (!k.MatMul(probe, {w.All(), m.t, m.rows, m.cols}, x.All(), out.All(), n, opt).ok()) {
             std::printf("  %s -", label.c_str());
             continue;

@@ -121,8 +121,8 @@ CoopTile DecodeCoop(uint32_t a) {
 // Its tokens per workgroup for n tokens: 16 or 32 for few tokens (a decode
 // step's rows), then 64 or 128.
 uint32_t CoopTokens(uint32_t n) { return n <= 16 ? 16 : n <= 32 ? 32 : n <= 64 ? 64 : 128; }
-uint32_t CoopSharedBytes(const CoopTile& t, uint32_t wg) {
-  return (t.bm + t.bn) * (t.bk + 8) * 2 + (wg / 32) * 2048;
+uint32_t CoopSharedBytes(const CoopTile& t, uint32_t wg, bool x_f16) {
+  return (t.bm + (x_f16 ? 1 : 2) * t.bn) * (t.bk + 8) * 2 + (wg / 32) * 2048;
 }
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
@@ -252,14 +252,16 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
     return RecordMatMul(cmd, w, opt.xq, y, n, opt, Kind::kInt8, shape.first, shape.second);
   }
   if (opt.path == MatMulOptions::Path::kCoop ||
-      (opt.path == MatMulOptions::Path::kAuto && TakesCoop(n))) {
+      (opt.path == MatMulOptions::Path::kAuto && TakesCoop(w.dtype, n))) {
     if (!coopmat()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "[vk] matmul: ", device_.caps().name,
           " has no tensor-core products (VK_NV_cooperative_matrix with 16x16x16 F16 fragments)"));
     }
-    UNICORN_ASSIGN_OR_RETURN(auto shape, CoopShapeFor(w, n, opt));
-    return RecordMatMul(cmd, w, x, y, n, opt, Kind::kCoop, shape.first, shape.second);
+    MatMulOptions o = opt;
+    o.coop_x_f16 = opt.coop_x_f16 || coop_x_f16_;
+    UNICORN_ASSIGN_OR_RETURN(auto shape, CoopShapeFor(w, n, o));
+    return RecordMatMul(cmd, w, x, y, n, o, Kind::kCoop, shape.first, shape.second);
   }
   const bool vector = opt.path == MatMulOptions::Path::kVector ||
                       opt.path == MatMulOptions::Path::kBatch ||
@@ -530,12 +532,13 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   const uint32_t n_class = vector                           ? FewTokenClass(n)
                            : kind == Kind::kCoop && n <= 32 ? CoopTokens(n)
                                                             : std::max(64u, std::bit_ceil(n));
-  const std::string key = absl::StrCat(kind == Kind::kInt8   ? "int8 "
-                                       : kind == Kind::kCoop ? "coop "
-                                       : vector              ? "matvec "
-                                                             : "matmul ",
-                                       std::string(Traits(w.dtype).name), " ", w.rows, "x", w.cols,
-                                       " flags ", opt.flags, " n", n_class);
+  const std::string key =
+      absl::StrCat(kind == Kind::kInt8   ? "int8 "
+                   : kind == Kind::kCoop ? "coop "
+                   : vector              ? "matvec "
+                                         : "matmul ",
+                   std::string(Traits(w.dtype).name), " ", w.rows, "x", w.cols, " flags ",
+                   opt.flags, " n", n_class, kind == Kind::kCoop && opt.coop_x_f16 ? " x16" : "");
   auto it = tuned_.find(key);
   if (it != tuned_.end()) return it->second;
   if (candidates.size() == 1) return tuned_[key] = candidates[0];
@@ -845,7 +848,7 @@ Status Kernels::AvgPool(CommandBuffer& cmd, const SubBuffer& x, const SubBuffer&
 
 namespace unicorn::vk {
 
-std::string Kernels::CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu) const {
+std::string Kernels::CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu, bool x_f16) const {
   const CoopTile t = DecodeCoop(shape);
   const uint32_t sgs = wg / 32;
   if (wg == 0 || wg % 32 != 0 || wg > device_.caps().max_workgroup_invocations) {
@@ -867,8 +870,8 @@ std::string Kernels::CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu) c
     return absl::StrCat(w_chunks, " weight chunks and ", x_runs,
                         " x runs per invocation in registers (at most 8 each)");
   }
-  if (CoopSharedBytes(t, wg) > device_.caps().max_shared_memory) {
-    return absl::StrCat(CoopSharedBytes(t, wg), " bytes of shared memory (the device has ",
+  if (CoopSharedBytes(t, wg, x_f16) > device_.caps().max_shared_memory) {
+    return absl::StrCat(CoopSharedBytes(t, wg, x_f16), " bytes of shared memory (the device has ",
                         device_.caps().max_shared_memory, ")");
   }
   return "";
@@ -878,7 +881,7 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::CoopShapeFor(const Weight& w, u
                                                               const MatMulOptions& opt) {
   const bool geglu = opt.flags & UNICORN_MM_GEGLU;
   if (opt.coop_shape != 0 || opt.coop_wg != 0) {
-    const std::string why = CoopShapeProblem(opt.coop_shape, opt.coop_wg, geglu);
+    const std::string why = CoopShapeProblem(opt.coop_shape, opt.coop_wg, geglu, opt.coop_x_f16);
     if (!why.empty()) return absl::InvalidArgumentError("[vk] matmul: tensor-core shape: " + why);
     return std::make_pair(opt.coop_shape, opt.coop_wg);
   }
@@ -894,15 +897,18 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::CoopShapeFor(const Weight& w, u
       const uint32_t wm = sgs / wn, fn = bn / 16 / wn;
       for (uint32_t fm : {1u, 2u, 4u}) {
         const uint32_t bm = 16 * wm * fm;
-        // Many tokens: tiles of 64+ rows on 4+ subgroups (smaller ones
-        // only re-read x more often).
-        if (bm > 128 || fm * fn > 8 || (bn >= 64 && (bm < 64 || wg < 128))) continue;
-        static constexpr uint32_t kFewK[] = {64, 128, 256}, kManyK[] = {32, 64};
+        // Many tokens: tiles of 64+ rows on 8 subgroups (smaller ones
+        // only re-read x more often; each candidate is a pipeline to
+        // compile when a stage loads).
+        if (bm > 128 || fm * fn > 8 || (bn >= 64 && (bm < 64 || wg < 256))) continue;
+        static constexpr uint32_t kFewK[] = {64, 128, 256}, kManyK[] = {32};
         for (uint32_t bk :
              bn <= 32 ? std::span<const uint32_t>(kFewK) : std::span<const uint32_t>(kManyK)) {
           for (bool prefetch : {false, true}) {
             const uint32_t shape = CoopShape(bm, bn, wm, bk, prefetch);
-            if (CoopShapeProblem(shape, wg, geglu).empty()) cands.push_back({shape, wg});
+            if (CoopShapeProblem(shape, wg, geglu, opt.coop_x_f16).empty()) {
+              cands.push_back({shape, wg});
+            }
           }
         }
       }
@@ -916,7 +922,9 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::CoopShapeFor(const Weight& w, u
   // tokens in k steps of 128, many in 128 x 128 tiles on 8 subgroups.
   std::pair<uint32_t, uint32_t> def = bn <= 32 ? std::make_pair(CoopShape(128, bn, 4, 128), 128u)
                                                : std::make_pair(CoopShape(128, bn, 4, 32), 256u);
-  if (!CoopShapeProblem(def.first, def.second, geglu).empty()) def = cands.front();
+  if (!CoopShapeProblem(def.first, def.second, geglu, opt.coop_x_f16).empty()) {
+    def = cands.front();
+  }
   if (autotune_ && device_.caps().timestamps) return Tune(w, n, opt, Kind::kCoop, cands);
   return def;
 }

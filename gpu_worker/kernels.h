@@ -45,8 +45,11 @@ struct MatMulOptions {
   uint32_t batch_k = 0;             // batch kernel: k slice, 128 or 256 (0 = largest that fits)
   uint32_t tile_m = 0, tile_n = 0;  // tiled kernel: 64 or 128 (0 = by shape and device)
   uint32_t matvec_rows = 0, matvec_wg = 0;  // matvec: rows and invocations per workgroup (0 = auto)
-  // Tensor-core kernel: Kernels::CoopShape() and invocations (0 = tuned or default).
+  // Tensor-core kernel: Kernels::CoopShape() and invocations (0 = tuned or
+  // default); coop_x_f16: x rounded to one F16 value instead of a high and a
+  // low part (faster, 2^-11 relative rounding; benchmarks and tests).
   uint32_t coop_shape = 0, coop_wg = 0;
+  bool coop_x_f16 = false;
   // x as QuantizeQ8() wrote it: the product takes the int8 kernel
   // (matvec_int8.comp; Int8Eligible() weights and tokens only), reading xq
   // instead of x. Its workgroup shape: matvec_rows x matvec_wg, int8_cols
@@ -124,9 +127,14 @@ class Kernels {
     coop_min_tokens_ = device_.caps().coopmat_nv ? min_tokens : 0;
   }
   bool coopmat() const { return device_.caps().coopmat_nv; }
+  // x as one F16 value in every tensor-core product (MatMulOptions::coop_x_f16).
+  void set_coop_x_f16(bool on) { coop_x_f16_ = on; }
   // Whether MatMul's kAuto path gives a product of n tokens to the
   // tensor-core kernel (such products take F32 activations, not int8).
-  bool TakesCoop(uint32_t n) const { return coop_min_tokens_ >= 2 && n >= coop_min_tokens_; }
+  // F32 weights stay on the F32 kernels: F16 would drop 13 bits of each.
+  bool TakesCoop(DType w, uint32_t n) const {
+    return coop_min_tokens_ >= 2 && n >= coop_min_tokens_ && w != DType::kF32;
+  }
   // A tensor-core tile: bm rows (W rows with GEGLU) x bn tokens, wm
   // subgroups along m, k steps of bk (a multiple of 32); with prefetch, a
   // step's loads are issued during the previous step's products. With wg
@@ -263,7 +271,7 @@ class Kernels {
   // why a shape cannot run here (empty: it can).
   StatusOr<std::pair<uint32_t, uint32_t>> CoopShapeFor(const Weight& w, uint32_t n,
                                                        const MatMulOptions& opt);
-  std::string CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu) const;
+  std::string CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu, bool x_f16) const;
   // The fastest of `candidates` for this product (see set_autotune).
   StatusOr<std::pair<uint32_t, uint32_t>> Tune(
       const Weight& w, uint32_t n, const MatMulOptions& opt, Kind kind,
@@ -274,6 +282,7 @@ class Kernels {
   bool autotune_ = false;
   bool int8_ = false;
   uint32_t coop_min_tokens_ = 0;
+  bool coop_x_f16_ = false;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
   Buffer tune_x_, tune_y_;

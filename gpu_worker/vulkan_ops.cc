@@ -49,6 +49,9 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // on the int8 kernels.
   const char* coop = std::getenv("UNICORN_VK_COOPMAT");
   ops->kernels_->set_coopmat(coop ? uint32_t(std::max(0, std::atoi(coop))) : 17);
+  // "1": their activations as one F16 value each, not two (A/B runs).
+  const char* x16 = std::getenv("UNICORN_VK_COOPMAT_X16");
+  ops->kernels_->set_coop_x_f16(x16 != nullptr && std::strcmp(x16, "1") == 0);
   // Whether the attention merge writes int8 too (the fused norm always
   // does): "0" neither, for A/B runs.
   const char* fuse = std::getenv("UNICORN_VK_INT8_FUSE");

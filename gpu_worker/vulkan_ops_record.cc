@@ -55,7 +55,7 @@ class BarrierTracker {
 // tensor-core kernel takes that many tokens (it reads F32).
 bool UsesInt8(const Kernels& k, const VulkanOps::Op& op, uint32_t min_tokens) {
   const uint32_t n = uint32_t(op.i[0]);
-  return op.kind == OpKind::kMatMul && n >= min_tokens && !k.TakesCoop(n) &&
+  return op.kind == OpKind::kMatMul && n >= min_tokens && !k.TakesCoop(op.w[0]->w().dtype, n) &&
          k.Int8Eligible(op.w[0]->w(), n);
 }
 
@@ -316,8 +316,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     //     tensor cores), over gate and up stored back to back:
     //     MatMul(x, Wg -> g); MatMul(x, Wu -> u); GeluMul(g, u -> g)
     if (op.kind == OpKind::kMatMul && op.w[1] == nullptr &&
-        (op.i[0] <= kMaxFusedTokens || k.TakesCoop(uint32_t(op.i[0]))) && i + 2 < ops.size() &&
-        !done[i + 1] && !done[i + 2] && ops[i + 1].kind == OpKind::kMatMul &&
+        (op.i[0] <= kMaxFusedTokens || k.TakesCoop(op.w[0]->w().dtype, uint32_t(op.i[0]))) &&
+        i + 2 < ops.size() && !done[i + 1] && !done[i + 2] && ops[i + 1].kind == OpKind::kMatMul &&
         ops[i + 2].kind == OpKind::kGeluMul) {
       const Op& up = ops[i + 1];
       const Op& gm = ops[i + 2];
@@ -341,9 +341,9 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
           opt.xq_out = xq_out;
           opt.counters = counters;
         }
-        const std::string label = absl::StrCat(quant            ? "matvec+geglu+q8 "
-                                               : k.TakesCoop(n) ? "coop+geglu "
-                                                                : "matvec+geglu ",
+        const std::string label = absl::StrCat(quant                      ? "matvec+geglu+q8 "
+                                               : k.TakesCoop(wg.dtype, n) ? "coop+geglu "
+                                                                          : "matvec+geglu ",
                                                Role(op.w[0]->name()));
         cmd.SetLabel(label);
         r = {vb(op.b[0])};
@@ -479,10 +479,11 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
           opt.flags = UNICORN_MM_BIAS;
           opt.bias = op.w[1]->w().buf;
         }
-        const std::string label = absl::StrCat(k.TakesCoop(uint32_t(op.i[0])) ? "coop "
-                                               : op.i[0] <= kMaxFusedTokens   ? "matvec "
-                                                                              : "matmul ",
-                                               Role(op.w[0]->name()));
+        const std::string label =
+            absl::StrCat(k.TakesCoop(op.w[0]->w().dtype, uint32_t(op.i[0])) ? "coop "
+                         : op.i[0] <= kMaxFusedTokens                       ? "matvec "
+                                                                            : "matmul ",
+                         Role(op.w[0]->name()));
         cmd.SetLabel(label);
         g->label_bytes[label] += op.w[0]->w().buf.size;
         check(k.MatMul(cmd, op.w[0]->w(), op.b[0]->All(), op.b[1]->All(), uint32_t(op.i[0]), opt));

@@ -253,8 +253,9 @@ void Gemma3Batch::WarmUp() {
   std::vector<float> hidden(size_t(max_chunk_) * size_t(c.hidden_size), 0.0f), logits;
   std::vector<int32_t> ids;
   std::vector<int> rows;
-  // The decode batch sizes, then the prompt chunk sizes' classes.
-  for (int n : {1, 4, 8, 16, 64, 128, 256, 512}) {
+  // The decode batch sizes, then the prompt chunk sizes' classes (17..32
+  // tokens are a class of the Vulkan tensor-core products).
+  for (int n : {1, 4, 8, 16, 32, 64, 128, 256, 512}) {
     if (n > max_chunk_) break;
     rows.clear();
     for (int r = 0; r < n; ++r) {

@@ -1,17 +1,18 @@
 // Products on the tensor cores (VK_NV_cooperative_matrix): y = W x for 2+
 // tokens, in 16 x 16 x 16 fragments, F16 inputs and F32 sums. A workgroup
 // computes a BM x BN tile (BM output rows x BN tokens). Each k step
-// dequantizes a BM x BK slice of W and converts the BN x BK slice of x to
-// F16 in shared memory; its subgroups (WM along m x WN along n) each multiply
+// dequantizes a BM x BK slice of W to F16 and converts the BN x BK slice of
+// x to F16 (by default as a high and a low part, so x keeps ~22 bits) in
+// shared memory; its subgroups (WM along m x WN along n) each multiply
 // their FM x FN fragments. The sums go through a per-subgroup scratch to the
 // product epilogue (matmul_epilogue.glsl).
 //   W: [m, k] in its GGUF block layout (with GEGLU [2m, k]: gate rows, then
 //      up rows; a tile's first BM / 2 local rows are gate rows, the rest the
 //      matching up rows)
-//   x: [n, x_stride] F32 (clamped to +-65504 on conversion)
+//   x: [n, x_stride] F32 (clamped to +-65504 on conversion; W too)
 //   y: [n, y_stride] F32   bias: [m]
 // Dispatch: (ceil(m / BM) (ceil(2m / BM) rows of W with GEGLU), ceil(n / BN), 1).
-// Shared memory: (BM + BN) * (BK + 8) * 2 + subgroups * 2 KiB bytes.
+// Shared memory: (BM + 2 BN) * (BK + 8) * 2 + subgroups * 2 KiB bytes (BN once with X_F16).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -33,6 +34,9 @@ layout(constant_id = 7) const uint BN = 16;  // tokens per workgroup
 layout(constant_id = 8) const uint WM = 4;   // subgroups along m
 layout(constant_id = 9) const uint BK = 32;  // k per step, a multiple of 32
 layout(constant_id = 10) const uint PREFETCH = 0;  // 1: load the next step during this one's products
+// 1: x as one F16 value (2^-11 relative rounding); 0: as the sum of two
+// (hi = f16(x), lo = f16(x - hi): about 2^-22), at two products per fragment.
+layout(constant_id = 11) const uint X_F16 = 0;
 const uint NSG = WG / 32;                    // subgroups (of 32: C++ checks)
 const uint WN = NSG / WM;                    // subgroups along n
 const uint FM = BM / 16 / WM;                // fragments per subgroup along m
@@ -49,6 +53,7 @@ layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
 
 shared float16_t Ws[BM * BKP];   // W slice: [local row][k]
 shared float16_t Xs[BN * BKP];   // x slice: [token][k] (B column-major)
+shared float16_t Xl[X_F16 != 0 ? 8 : BN * BKP];  // its low parts (X_F16 = 0)
 shared float Cs[NSG * 2 * 256];  // per subgroup: one (GEGLU: two) 16 x 16 sums, column-major
 
 #define FRAG fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
@@ -144,7 +149,11 @@ void StoreSlices(uint k0, uint tid) {
     const uint cid = tid + i * WG;
     const uint lt = cid / (BK / 4), part = cid % (BK / 4);
     if (lt >= BN) continue;
-    [[unroll]] for (uint e = 0; e < 4; ++e) Xs[lt * BKP + part * 4 + e] = ToF16(x_run[i][e]);
+    [[unroll]] for (uint e = 0; e < 4; ++e) {
+      const float16_t hi = ToF16(x_run[i][e]);
+      Xs[lt * BKP + part * 4 + e] = hi;
+      if (X_F16 == 0) Xl[lt * BKP + part * 4 + e] = float16_t(x_run[i][e] - float(hi));
+    }
   }
 }
 
@@ -166,14 +175,18 @@ void main() {
     barrier();
     if (PREFETCH != 0 && k0 + BK < p.k) LoadSlices(k0 + BK, t0, n0, tid);
     [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
-      FRAG b[FN];
+      FRAG b[FN], bl[FN];
       [[unroll]] for (uint j = 0; j < FN; ++j) {
         coopMatLoadNV(b[j], Xs, ((wn * FN + j) * 16) * BKP + kk, BKP, true);
+        if (X_F16 == 0) coopMatLoadNV(bl[j], Xl, ((wn * FN + j) * 16) * BKP + kk, BKP, true);
       }
       [[unroll]] for (uint i = 0; i < FM; ++i) {
         FRAG a;
         coopMatLoadNV(a, Ws, FragRow(wm, i) * BKP + kk, BKP, false);
-        [[unroll]] for (uint j = 0; j < FN; ++j) acc[i][j] = coopMatMulAddNV(a, b[j], acc[i][j]);
+        [[unroll]] for (uint j = 0; j < FN; ++j) {
+          acc[i][j] = coopMatMulAddNV(a, b[j], acc[i][j]);
+          if (X_F16 == 0) acc[i][j] = coopMatMulAddNV(a, bl[j], acc[i][j]);
+        }
       }
     }
     barrier();

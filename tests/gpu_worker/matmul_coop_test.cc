@@ -1,8 +1,8 @@
 // The tensor-core product (matmul_coop.comp, VK_NV_cooperative_matrix)
 // against the F64 twin. It runs only where the device has the extension (an
 // NVIDIA GPU; lavapipe has not): there the twin is fed the same F16-rounded
-// weights and activations as the kernel, so only the F32 sums' order
-// differs. Everywhere, a device without it refuses the path by name.
+// weights (and, with coop_x_f16, activations) as the kernel, so only the F32
+// sums' order and x's low part differ. Everywhere, a device without it refuses the path by name.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -34,6 +34,7 @@ struct Case {
   int m, k, n;
   uint32_t flags = 0;
   uint32_t shape = 0, wg = 0;  // 0: the default (or tuned) shape
+  bool x_f16 = false;          // x as one F16 value (else a high and a low part)
 };
 
 #define UNICORN_NEED_COOP(env)                                                     \
@@ -60,13 +61,16 @@ void RunCase(const Case& c) {
   opt.path = Path::kCoop;
   opt.coop_shape = c.shape;
   opt.coop_wg = c.wg;
+  opt.coop_x_f16 = c.x_f16;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
   });
   std::vector<float> got = Download<float>(d, by, y0.size());
-  std::vector<float> rounded =
-      MatMulRef(RoundedF16(w.values), RoundedF16(x), c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
+  // The twin on what the kernel multiplies: F16 weights; x in F16 or, as
+  // hi + lo, within ~2^-22 of x.
+  std::vector<float> rounded = MatMulRef(RoundedF16(w.values), c.x_f16 ? RoundedF16(x) : x, c.m,
+                                         c.k, c.n, c.flags, bias, 3.0f, y0);
   std::vector<float> exact = MatMulRef(w.values, x, c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
   const std::string what =
       absl::StrCat(std::string(Traits(c.dtype).name), " m=", c.m, " k=", c.k, " n=", c.n,
@@ -85,6 +89,13 @@ TEST_P(VkCoopDtype, RaggedShapes) {
   RunCase({GetParam(), 70, 320, 16});
   RunCase({GetParam(), 130, 256, 67});
   RunCase({GetParam(), 200, 512, 150});
+}
+
+// x rounded to one F16 value: the same against the twin on rounded x.
+TEST_P(VkCoopDtype, OneF16PerActivation) {
+  UNICORN_NEED_COOP(env);
+  RunCase({GetParam(), 70, 320, 16, 0, 0, 0, true});
+  RunCase({GetParam(), 40, 256, 40, UNICORN_MM_GEGLU, 0, 0, true});
 }
 
 TEST_P(VkCoopDtype, GeGluFused) {
@@ -124,12 +135,13 @@ TEST(VkCoop, TileShapes) {
   };
   for (const S& s : {S{32, 16, 2, 128, 64}, S{64, 16, 4, 128, 128}, S{128, 16, 8, 64, 256},
                      S{64, 32, 2, 64, 128}, S{128, 64, 4, 32, 256}, S{128, 128, 4, 32, 256},
-                     S{64, 128, 2, 64, 256}, S{128, 32, 4, 64, 128}}) {
+                     S{64, 128, 2, 32, 256}, S{128, 32, 4, 64, 128}}) {
     for (bool prefetch : {false, true}) {
       const uint32_t shape = Kernels::CoopShape(s.bm, s.bn, s.wm, s.bk, prefetch);
       RunCase({DType::kQ4_0, 150, 512, 70, 0, shape, s.wg});
       RunCase({DType::kQ8_0, 150, 256, 13, UNICORN_MM_BIAS, shape, s.wg});
       RunCase({DType::kF16, 40, 36, 20, 0, shape, s.wg});  // one partial step
+      RunCase({DType::kBF16, 60, 128, 33, UNICORN_MM_ACC, shape, s.wg, true});
       if ((s.bm / 16 / s.wm) % 2 == 0) {
         RunCase({DType::kQ4_0, 100, 256, 20, UNICORN_MM_GEGLU, shape, s.wg});
       }
@@ -151,7 +163,7 @@ TEST(VkCoop, RefusesWhatItCannotRun) {
     Status s = env.kernels->MatMul(cmd, w, b.All(), b.All(), 16, opt);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     EXPECT_NE(s.message().find("tensor-core"), std::string::npos) << s;
-    EXPECT_FALSE(env.kernels->TakesCoop(512));
+    EXPECT_FALSE(env.kernels->TakesCoop(DType::kQ4_0, 512));
     return;
   }
   struct Bad {
@@ -178,10 +190,12 @@ TEST(VkCoop, RefusesWhatItCannotRun) {
 TEST(VkCoop, AutoPathFromMinTokens) {
   UNICORN_NEED_COOP(env);
   env.kernels->set_coopmat(8);
-  EXPECT_FALSE(env.kernels->TakesCoop(7));
-  EXPECT_TRUE(env.kernels->TakesCoop(8));
+  EXPECT_FALSE(env.kernels->TakesCoop(DType::kQ4_0, 7));
+  EXPECT_TRUE(env.kernels->TakesCoop(DType::kQ4_0, 8));
+  EXPECT_TRUE(env.kernels->TakesCoop(DType::kBF16, 512));
+  EXPECT_FALSE(env.kernels->TakesCoop(DType::kF32, 512));  // F32 weights keep their bits
   env.kernels->set_coopmat(0);
-  EXPECT_FALSE(env.kernels->TakesCoop(512));
+  EXPECT_FALSE(env.kernels->TakesCoop(DType::kQ4_0, 512));
 }
 
 }  // namespace
