@@ -103,6 +103,9 @@ class VulkanOps : public Ops {
   // (the model then times the host) and says so once.
   bool DeviceSpans() override;
   bool TunesOnFirstUse() const override { return kernels_->autotune(); }
+  // Whether products of n tokens over weights of type w run on the tensor
+  // cores (F16 inputs; see Kernels::TakesCoop).
+  bool TensorCoreProducts(DType w, int n) const { return kernels_->TakesCoop(w, uint32_t(n)); }
   void MarkSpan(int kind, int layer) override;
   // Whether traced spans use calibrated timestamps (else pinning).
   bool clock_calibrated() const { return clock_.calibrated(); }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <numeric>
 
@@ -34,6 +35,12 @@ using testing::Tokens;
 // scale; 1e-4 still catches any wrong mask, position or norm (those move
 // logits by O(std)).
 constexpr double kTol = 1e-4;
+// Where a prompt's products run on the tensor cores (an NVIDIA GPU with
+// VK_NV_cooperative_matrix), quantized weights are dequantized to F16 there,
+// as llama.cpp's F16 products do (x keeps ~22 bits as two F16 parts): the
+// bound is 5e-2 of the logit std, still 20x below what a wrong mask or
+// position moves. F16 and BF16 weights convert exactly and keep kTol.
+constexpr double kTensorCoreQuantTol = 5e-2;
 
 vk::VulkanOps& SharedOps() {
   static vk::VulkanOps* ops = [] {
@@ -67,7 +74,13 @@ TEST_P(VkGemma3Format, OneShotPrefillMatchesReference) {
   ASSERT_TRUE(ops.status().ok()) << ops.status();
   const std::vector<float> ref = ReferenceLogits(f.config, f.weights, tokens, {});
   ASSERT_EQ(logits.size(), ref.size());
-  EXPECT_LT(MaxAbsDiff(logits.data(), ref.data(), ref.size()), kTol * Std(ref));
+  const bool f16_weights =
+      ops.TensorCoreProducts(GetParam(), int(tokens.size())) && Traits(GetParam()).block_elems > 1;
+  const double err = MaxAbsDiff(logits.data(), ref.data(), ref.size()) / Std(ref);
+  RecordProperty("err_vs_reference", std::to_string(err));
+  std::printf("%s: %.2e of the logit std%s\n", std::string(Traits(GetParam()).name).c_str(), err,
+              f16_weights ? " (F16 weights on the tensor cores)" : "");
+  EXPECT_LT(err, f16_weights ? kTensorCoreQuantTol : kTol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, VkGemma3Format,
