@@ -36,11 +36,13 @@ using testing::Tokens;
 // logits by O(std)).
 constexpr double kTol = 1e-4;
 // Where a prompt's products run on the tensor cores (an NVIDIA GPU with
-// VK_NV_cooperative_matrix), quantized weights are dequantized to F16 there,
-// as llama.cpp's F16 products do (x keeps ~22 bits as two F16 parts): the
-// bound is 5e-2 of the logit std, still 20x below what a wrong mask or
-// position moves. F16 and BF16 weights convert exactly and keep kTol.
-constexpr double kTensorCoreQuantTol = 5e-2;
+// VK_NV_cooperative_matrix), weights are F16 there (quantized ones
+// dequantized, as llama.cpp's F16 products do) and x keeps ~22 bits as two
+// F16 parts. Measured on an NVIDIA H100: 2.2e-3 (F16), 2.9e-3 (BF16),
+// 4.7e-3 (Q8_0) and 3.1e-3 (Q4_0) of the logit std. The bound, 2e-2, is
+// still 50x below what a wrong mask or position moves. F32 weights stay off
+// the tensor cores and keep kTol.
+constexpr double kTensorCoreTol = 2e-2;
 
 vk::VulkanOps& SharedOps() {
   static vk::VulkanOps* ops = [] {
@@ -80,7 +82,7 @@ TEST_P(VkGemma3Format, OneShotPrefillMatchesReference) {
   RecordProperty("err_vs_reference", std::to_string(err));
   std::printf("%s: %.2e of the logit std%s\n", std::string(Traits(GetParam()).name).c_str(), err,
               f16_weights ? " (F16 weights on the tensor cores)" : "");
-  EXPECT_LT(err, f16_weights ? kTensorCoreQuantTol : kTol);
+  EXPECT_LT(err, f16_weights ? kTensorCoreTol : kTol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, VkGemma3Format,
