@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "model/quant.h"
 #include "tests/gpu_worker/cpu_twins.h"
+#include "tests/gpu_worker/product_inputs.h"
 #include "tests/gpu_worker/vk_test_util.h"
 
 namespace unicorn::vk::testing {
@@ -48,32 +49,27 @@ struct Case {
 void RunCase(const Case& c) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
-  const bool geglu = c.flags & UNICORN_MM_GEGLU;
-  const int rows = geglu ? 2 * c.m : c.m;
-  TestMatrix w = MakeMatrix(c.dtype, rows, c.k, 300 + c.m + c.k, 0.5f);
-  std::vector<float> x = Random(size_t(c.n) * c.k, 17, -1, 1);
-  std::vector<float> bias = Random(c.m, 18, -1, 1);
-  std::vector<float> y0 = Random(size_t(c.n) * c.m, 19, -1, 1);
-  Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), bb = Upload(d, bias), by = Upload(d, y0);
-  Weight wt{bw.All(), c.dtype, uint32_t(rows), uint32_t(c.k)};
+  ProductInputs in =
+      MakeProductInputs(d, c.dtype, c.m, c.k, c.n, c.flags & UNICORN_MM_GEGLU, 300 + c.m + c.k, 17);
   MatMulOptions opt;
   opt.flags = c.flags;
-  opt.bias = bb.All();
+  opt.bias = in.bb.All();
   opt.softcap = 3.0f;
   opt.path = Path::kCoop;
   opt.coop_shape = c.shape;
   opt.coop_wg = c.wg;
   opt.coop_x_f16 = c.x_f16;
   RunCmd(d, [&](CommandBuffer& cmd) {
-    Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
+    Status s = env.kernels->MatMul(cmd, in.weight, in.bx.All(), in.by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
   });
-  std::vector<float> got = Download<float>(d, by, y0.size());
+  std::vector<float> got = Download<float>(d, in.by, in.y0.size());
   // The twin on what the kernel multiplies: F16 weights; x in F16 or, as
   // hi + lo, within ~2^-22 of x.
-  std::vector<float> rounded = MatMulRef(RoundedF16(w.values), c.x_f16 ? RoundedF16(x) : x, c.m,
-                                         c.k, c.n, c.flags, bias, 3.0f, y0);
-  std::vector<float> exact = MatMulRef(w.values, x, c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
+  std::vector<float> rounded = MatMulRef(RoundedF16(in.w.values), c.x_f16 ? RoundedF16(in.x) : in.x,
+                                         c.m, c.k, c.n, c.flags, in.bias, 3.0f, in.y0);
+  std::vector<float> exact =
+      MatMulRef(in.w.values, in.x, c.m, c.k, c.n, c.flags, in.bias, 3.0f, in.y0);
   const std::string what =
       absl::StrCat(std::string(Traits(c.dtype).name), " m=", c.m, " k=", c.k, " n=", c.n,
                    " flags=", c.flags, " shape=", c.shape, " wg=", c.wg);

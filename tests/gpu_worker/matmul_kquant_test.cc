@@ -5,6 +5,7 @@
 #include "gpu_worker/vulkan_ops.h"
 #include "model/quant.h"
 #include "tests/gpu_worker/cpu_twins.h"
+#include "tests/gpu_worker/product_inputs.h"
 #include "tests/gpu_worker/vk_test_util.h"
 
 namespace unicorn::vk::testing {
@@ -29,24 +30,19 @@ struct Case {
 void RunCase(const Case& c) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
-  const bool geglu = c.flags & UNICORN_MM_GEGLU;
-  const int rows = geglu ? 2 * c.m : c.m;
-  TestMatrix w = MakeMatrix(c.dtype, rows, c.k, 300 + c.m + c.k, 0.5f);
-  std::vector<float> x = Random(size_t(c.n) * c.k, 17, -1, 1);
-  std::vector<float> bias = Random(c.m, 18, -1, 1);
-  std::vector<float> y0 = Random(size_t(c.n) * c.m, 19, -1, 1);
-  Buffer bw = Upload(d, w.bytes), bx = Upload(d, x), bb = Upload(d, bias), by = Upload(d, y0);
-  Weight wt{bw.All(), c.dtype, uint32_t(rows), uint32_t(c.k)};
+  ProductInputs in =
+      MakeProductInputs(d, c.dtype, c.m, c.k, c.n, c.flags & UNICORN_MM_GEGLU, 300 + c.m + c.k, 17);
   MatMulOptions opt;
   opt.flags = c.flags;
-  opt.bias = bb.All();
+  opt.bias = in.bb.All();
   opt.path = c.path;
   RunCmd(d, [&](CommandBuffer& cmd) {
-    Status s = env.kernels->MatMul(cmd, wt, bx.All(), by.All(), c.n, opt);
+    Status s = env.kernels->MatMul(cmd, in.weight, in.bx.All(), in.by.All(), c.n, opt);
     ASSERT_TRUE(s.ok()) << s;
   });
-  std::vector<float> got = Download<float>(d, by, y0.size());
-  std::vector<float> want = MatMulRef(w.values, x, c.m, c.k, c.n, c.flags, bias, 0.0f, y0);
+  std::vector<float> got = Download<float>(d, in.by, in.y0.size());
+  std::vector<float> want =
+      MatMulRef(in.w.values, in.x, c.m, c.k, c.n, c.flags, in.bias, 0.0f, in.y0);
   EXPECT_LT(MaxRelError(got, want), kTol) << Traits(c.dtype).name << " m=" << c.m << " k=" << c.k
                                           << " n=" << c.n << " flags=" << c.flags;
 }
