@@ -346,8 +346,9 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
   if (kind == Kind::kCoop) {
     const CoopTile t = DecodeCoop(a);
     UNICORN_ASSIGN_OR_RETURN(
-        const Pipeline* p,
-        Get("matmul_coop", b, {uint32_t(w.dtype), 0, opt.flags, t.bm, t.bn, t.wm, t.bk}));
+        const Pipeline* p, Get("matmul_coop", b,
+                               {uint32_t(w.dtype), 0, opt.flags, t.bm, t.bn, t.wm, t.bk, t.prefetch,
+                                opt.coop_x_f16 ? 1u : 0u}));
     const uint32_t out_rows = geglu ? t.bm / 2 : t.bm;
     cmd.Dispatch(*p, {w.buf, x, y, bias}, push, {CeilDiv(m, out_rows), CeilDiv(n, t.bn), 1});
     return absl::OkStatus();
@@ -531,11 +532,10 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::CoopShapeFor(const Weight& w, u
         static constexpr uint32_t kFewK[] = {64, 128, 256}, kManyK[] = {32};
         for (uint32_t bk :
              bn <= 32 ? std::span<const uint32_t>(kFewK) : std::span<const uint32_t>(kManyK)) {
-          for (bool prefetch : {false, true}) {
-            const uint32_t shape = CoopShape(bm, bn, wm, bk, prefetch);
-            if (CoopShapeProblem(shape, wg, geglu, opt.coop_x_f16).empty()) {
-              cands.push_back({shape, wg});
-            }
+          // Not the prefetching variant: it has not run on a GPU yet.
+          const uint32_t shape = CoopShape(bm, bn, wm, bk);
+          if (CoopShapeProblem(shape, wg, geglu, opt.coop_x_f16).empty()) {
+            cands.push_back({shape, wg});
           }
         }
       }

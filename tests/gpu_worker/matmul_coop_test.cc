@@ -183,8 +183,8 @@ TEST(VkCoop, RefusesWhatItCannotRun) {
   }
 }
 
-// kAuto gives the products of min_tokens or more to the tensor cores, and
-// the result equals the explicit path's.
+// kAuto gives the products of min_tokens or more to the tensor cores, over
+// any weights but F32.
 TEST(VkCoop, AutoPathFromMinTokens) {
   UNICORN_NEED_COOP(env);
   env.kernels->set_coopmat(8);
@@ -194,6 +194,35 @@ TEST(VkCoop, AutoPathFromMinTokens) {
   EXPECT_FALSE(env.kernels->TakesCoop(DType::kF32, 512));  // F32 weights keep their bits
   env.kernels->set_coopmat(0);
   EXPECT_FALSE(env.kernels->TakesCoop(DType::kQ4_0, 512));
+}
+
+// x's low part reaches the products, and coop_x_f16 drops it: with W the
+// identity, each output is one x value times 1. x = 1 + i 2^-13 is not an
+// F16 value (spacing 2^-10 there); hi + lo carries it exactly, one F16 value
+// rounds it. Exact equality: no sum here has two nonzero terms.
+TEST(VkCoop, LowPartOfXReachesTheProducts) {
+  UNICORN_NEED_COOP(env);
+  Device& d = *env.device;
+  constexpr int kDim = 32, kTokens = 16;
+  std::vector<uint16_t> w(size_t(kDim) * kDim, F32ToF16(0.0f));
+  for (int r = 0; r < kDim; ++r) w[size_t(r) * kDim + size_t(r)] = F32ToF16(1.0f);
+  std::vector<float> x(size_t(kTokens) * kDim);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 1.0f + float(i % 8) * 0x1p-13f;
+  Buffer bw = Upload(d, w), bx = Upload(d, x), by = Zeros(d, x.size() * 4);
+  for (bool x_f16 : {false, true}) {
+    MatMulOptions opt;
+    opt.path = Path::kCoop;
+    opt.coop_x_f16 = x_f16;
+    RunCmd(d, [&](CommandBuffer& cmd) {
+      Status s = env.kernels->MatMul(cmd, {bw.All(), DType::kF16, kDim, kDim}, bx.All(), by.All(),
+                                     kTokens, opt);
+      ASSERT_TRUE(s.ok()) << s;
+    });
+    const std::vector<float> got = Download<float>(d, by, x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(got[i], x_f16 ? RoundF16(x[i]) : x[i]) << "element " << i << " x_f16 " << x_f16;
+    }
+  }
 }
 
 }  // namespace
