@@ -310,23 +310,30 @@ int Main(int argc, char** argv) {
   // Int8 activations (matvec_int8.comp) where the device has int8 dot
   // products: rows x invocations x tokens per workgroup, at 16 tokens and
   // at 1, "w" for the weights-in-registers loop order (W_REGS), "Ln" for the
-  // lanes over rows on n row lanes (matmul_int8_rows.comp); "quant" is
-  // quantize_q8.comp's own time for the 16 rows of x.
+  // lanes over rows on n row lanes (matmul_int8_rows.comp), "cK" for the
+  // tensor cores (matmul_int8_coop.comp: rows = fragments of 16 rows, k
+  // steps of K blocks; "-" without them); "quant" is quantize_q8.comp's own
+  // time for the 16 rows of x.
   k.set_int8(true);
   if (k.int8() && want("int8")) {
-    // rows, invocations, tokens, W_REGS, row lanes
-    const uint32_t i8[][5] = {
-        {1, 32, 16, 0, 0},  {2, 32, 16, 0, 0},   {4, 32, 16, 0, 0},   {2, 32, 8, 0, 0},
-        {4, 32, 8, 0, 0},   {2, 32, 1, 0, 0},    {4, 32, 16, 1, 0},   {4, 64, 16, 1, 0},
-        {1, 64, 16, 0, 8},  {1, 128, 16, 0, 8},  {1, 128, 16, 0, 16}, {2, 128, 16, 0, 16},
-        {1, 64, 16, 0, 32}, {1, 128, 16, 0, 32}, {1, 256, 16, 0, 32}, {2, 128, 16, 0, 32}};
+    // rows, invocations, tokens, W_REGS, row lanes, tensor-core k step
+    const uint32_t i8[][6] = {
+        {1, 32, 16, 0, 0, 0},   {2, 32, 16, 0, 0, 0},   {4, 32, 16, 0, 0, 0},
+        {2, 32, 8, 0, 0, 0},    {4, 32, 8, 0, 0, 0},    {2, 32, 1, 0, 0, 0},
+        {4, 32, 16, 1, 0, 0},   {4, 64, 16, 1, 0, 0},   {1, 64, 16, 0, 8, 0},
+        {1, 128, 16, 0, 8, 0},  {1, 128, 16, 0, 16, 0}, {2, 128, 16, 0, 16, 0},
+        {1, 64, 16, 0, 32, 0},  {1, 128, 16, 0, 32, 0}, {1, 256, 16, 0, 32, 0},
+        {2, 128, 16, 0, 32, 0}, {1, 64, 16, 0, 0, 1},   {1, 128, 16, 0, 0, 1},
+        {1, 256, 16, 0, 0, 1},  {2, 128, 16, 0, 0, 1},  {1, 128, 16, 0, 0, 2},
+        {2, 128, 16, 0, 0, 2},  {2, 256, 16, 0, 0, 1},  {1, 256, 16, 0, 0, 2}};
     std::printf("\nint8 activations (%s in hardware): TFLOP/s (ms per call)\n",
                 d.caps().int8_dot_accelerated ? "dot products" : "NOT");
     std::printf("%-30s %12s", "matrix \\ rows x wg x tokens", "quant");
     for (auto& s : i8) {
       std::printf(" %12s",
-                  absl::StrFormat("%ux%ux%u%s%s%s", s[0], s[1], s[2], s[3] ? "w" : "",
-                                  s[4] ? absl::StrCat("L", s[4]) : "", s[2] == 1 ? "(n1)" : "")
+                  absl::StrFormat("%ux%ux%u%s%s%s%s", s[0], s[1], s[2], s[3] ? "w" : "",
+                                  s[4] ? absl::StrCat("L", s[4]) : "",
+                                  s[5] ? absl::StrCat("c", s[5]) : "", s[2] == 1 ? "(n1)" : "")
                       .c_str());
     }
     std::printf("\n");
@@ -346,10 +353,12 @@ int Main(int argc, char** argv) {
         opt.matvec_rows = s[0];
         opt.matvec_wg = s[1];
         opt.int8_cols = s[2];
-        opt.int8_order = s[4]   ? MatMulOptions::Int8Order::kRowLanes
+        opt.int8_order = s[5]   ? MatMulOptions::Int8Order::kTensorCores
+                         : s[4] ? MatMulOptions::Int8Order::kRowLanes
                          : s[3] ? MatMulOptions::Int8Order::kWeights
                                 : MatMulOptions::Int8Order::kActivations;
         opt.int8_row_lanes = s[4];
+        opt.int8_coop_blocks = s[5];
         if (geglu) opt.flags = UNICORN_MM_GEGLU;
         {  // a shape this device cannot run (shared memory; k for the row lanes)
           CommandBuffer probe(d);

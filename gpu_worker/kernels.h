@@ -60,10 +60,20 @@ struct MatMulOptions {
   // the column group held in registers, or the rows' weights (tried by
   // autotuning); or kRowLanes, lanes over rows (matmul_int8_rows.comp):
   // matvec_rows rows per lane on int8_row_lanes lanes, the workgroup's other
-  // lanes splitting k (2+ tokens, k % 64 == 0). kAuto with an explicit
-  // shape: activations.
-  enum class Int8Order { kAuto, kActivations, kWeights, kRowLanes } int8_order = Int8Order::kAuto;
-  uint32_t int8_row_lanes = 0;  // kRowLanes: 8, 16 or 32 (0 = 32)
+  // lanes splitting k (2+ tokens, k % 64 == 0); or kTensorCores
+  // (matmul_int8_coop.comp; Kernels::coopmat()): 16 * matvec_rows rows (of
+  // each matrix) per workgroup, on all tokens, its matvec_wg / 32 subgroups
+  // splitting k in steps of int8_coop_blocks blocks of 32. kAuto with an
+  // explicit shape: activations.
+  enum class Int8Order {
+    kAuto,
+    kActivations,
+    kWeights,
+    kRowLanes,
+    kTensorCores
+  } int8_order = Int8Order::kAuto;
+  uint32_t int8_row_lanes = 0;    // kRowLanes: 8, 16 or 32 (0 = 32)
+  uint32_t int8_coop_blocks = 0;  // kTensorCores: 1, 2 or 4 (0 = 1)
   // With xq: y is also written as int8 blocks into xq_out, as QuantizeQ8
   // would write it from y (m % 32 == 0), for the next int8 product.
   // `counters`: m / 32 uints, zero before the product and left zero.
@@ -127,6 +137,10 @@ class Kernels {
     coop_min_tokens_ = device_.caps().coopmat_nv ? min_tokens : 0;
   }
   bool coopmat() const { return device_.caps().coopmat_nv; }
+  // Whether autotuning also times the tensor-core kernel for int8 products
+  // of 2..16 tokens (MatMulOptions::Int8Order::kTensorCores), where the
+  // device has it. On by default; UNICORN_VK_INT8_COOP=0 turns it off.
+  void set_int8_coop(bool on) { int8_coop_ = on; }
   // x as one F16 value in every tensor-core product (MatMulOptions::coop_x_f16).
   void set_coop_x_f16(bool on) { coop_x_f16_ = on; }
   // Whether MatMul's kAuto path gives a product of n tokens to the
@@ -257,7 +271,8 @@ class Kernels {
 
   // The product kernels: tiled (a x b tile), matvec (a rows x b
   // invocations; a = 0: the batch kernel) and int8 (a = rows | tokens << 8
-  // | kInt8WeightsInRegisters | row lanes << kInt8RowLanesShift, b
+  // | kInt8WeightsInRegisters | row lanes << kInt8RowLanesShift, or
+  // fragments | 16 << 8 | kInt8TensorCores | blocks << kInt8BlocksShift; b
   // invocations).
   // kCoop: a = CoopShape(), b invocations.
   enum class Kind { kTiled, kVector, kInt8, kCoop };
@@ -283,6 +298,7 @@ class Kernels {
   bool int8_ = false;
   uint32_t coop_min_tokens_ = 0;
   bool coop_x_f16_ = false;
+  bool int8_coop_ = true;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
   Buffer tune_x_, tune_y_;

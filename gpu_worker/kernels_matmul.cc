@@ -45,11 +45,25 @@ constexpr uint32_t kInt8Rows = 2, kInt8Workgroup = 32;
 // lanes over rows (matmul_int8_rows.comp) with this many row lanes.
 constexpr uint32_t kInt8WeightsInRegisters = 1u << 16;
 constexpr uint32_t kInt8RowLanesShift = 20;
-uint32_t Int8RowLanes(uint32_t shape) { return shape >> kInt8RowLanesShift; }
+uint32_t Int8RowLanes(uint32_t shape) { return (shape >> kInt8RowLanesShift) & 0x3F; }
+// Or the tensor cores (matmul_int8_coop.comp): the rows field counts
+// fragments of 16 rows, and the k step (blocks of 32) sits above the lanes.
+constexpr uint32_t kInt8TensorCores = 1u << 17;
+constexpr uint32_t kInt8BlocksShift = 26;
+uint32_t Int8CoopBlocks(uint32_t shape) { return (shape >> kInt8BlocksShift) & 0x7; }
+uint32_t Int8CoopShape(uint32_t fragments, uint32_t blocks) {
+  return fragments | (16u << 8) | kInt8TensorCores | (blocks << kInt8BlocksShift);
+}
 // Rows per workgroup of an int8 shape.
 uint32_t Int8WorkgroupRows(uint32_t shape) {
+  if (shape & kInt8TensorCores) return (shape & 0xFF) * 16;
   const uint32_t lanes = Int8RowLanes(shape);
   return (shape & 0xFF) * (lanes ? lanes : 1);
+}
+// Shared memory of matmul_int8_coop.comp: each subgroup's F16 slices of
+// weights and activations, and the workgroup's F32 sums (and one part).
+uint32_t Int8CoopSharedBytes(uint32_t fragments, uint32_t blocks, uint32_t wg, uint32_t mats) {
+  return (wg / 32) * (mats * 16 * fragments + 16) * (32 * blocks + 8) * 2 + mats * fragments * 2048;
 }
 uint32_t Int8Cols(uint32_t n) { return n == 1 ? 1 : 8; }
 // The tensor-core kernel's shape fields (Kernels::CoopShape).
@@ -257,7 +271,34 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
         uint64_t(mats) * lanes * r * ((step_words + 1) | 1) + uint64_t(g) * c * mats * r;
     return words * 4 <= max_shared;
   };
+  // The tensor cores: whole subgroups of 32, 1, 2 or 4 fragments, k steps of
+  // 1, 2 or 4 blocks, the slices in shared memory.
+  auto coop_problem = [&](uint32_t f, uint32_t g, uint32_t blocks) -> std::string {
+    if (!coopmat()) {
+      return absl::StrCat(device_.caps().name,
+                          " has no tensor-core products (VK_NV_cooperative_matrix)");
+    }
+    if (f != 1 && f != 2 && f != 4) return absl::StrCat(f, " fragments (1, 2 or 4)");
+    if (blocks != 1 && blocks != 2 && blocks != 4)
+      return absl::StrCat("k steps of ", blocks, " blocks (1, 2 or 4)");
+    if (g == 0 || g % 32 != 0 || g > 256 || g > max_wg) return absl::StrCat(g, " invocations");
+    if (Int8CoopSharedBytes(f, blocks, g, mats) > max_shared) {
+      return absl::StrCat(Int8CoopSharedBytes(f, blocks, g, mats),
+                          " bytes of shared memory (the device has ", max_shared, ")");
+    }
+    return "";
+  };
   using Order = MatMulOptions::Int8Order;
+  if (opt.int8_order == Order::kTensorCores) {
+    const uint32_t f = opt.matvec_rows ? opt.matvec_rows : 1;
+    const uint32_t g = opt.matvec_wg ? opt.matvec_wg : 128;
+    const uint32_t blocks = opt.int8_coop_blocks ? opt.int8_coop_blocks : 1;
+    const std::string why = coop_problem(f, g, blocks);
+    if (!why.empty()) {
+      return absl::InvalidArgumentError("[vk] matmul: int8 on the tensor cores: " + why);
+    }
+    return std::pair{Int8CoopShape(f, blocks), g};
+  }
   if (opt.matvec_rows || opt.matvec_wg || opt.int8_cols || opt.int8_order != Order::kAuto) {
     const bool row_lanes = opt.int8_order == Order::kRowLanes;
     const uint32_t r = opt.matvec_rows ? opt.matvec_rows : row_lanes ? 1 : kInt8Rows;
@@ -312,6 +353,18 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
       }
     }
   }
+  // The tensor cores, for 2..16 tokens (one column group of 16).
+  if (n > 1 && int8_coop_ && coopmat()) {
+    for (uint32_t f : {1u, 2u}) {
+      for (uint32_t g : {64u, 128u, 256u}) {
+        for (uint32_t blocks : {1u, 2u}) {
+          if (coop_problem(f, g, blocks).empty()) {
+            cands.push_back({Int8CoopShape(f, blocks), g});
+          }
+        }
+      }
+    }
+  }
   if (cands.empty()) return shape;
   return Tune(w, n, opt, Kind::kInt8, cands);
 }
@@ -330,11 +383,15 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
     const uint32_t rows = a & 0xFF, cols = (a >> 8) & 0xFF;
     const uint32_t w_regs = (a & kInt8WeightsInRegisters) ? 1 : 0;
     const uint32_t lanes = Int8RowLanes(a);
+    const bool coop = a & kInt8TensorCores;
     const bool quant = opt.xq_out.size > 0;
-    const std::string shader = lanes ? "matmul_int8_rows" : "matvec_int8";
+    const std::string shader = coop    ? "matmul_int8_coop"
+                               : lanes ? "matmul_int8_rows"
+                                       : "matvec_int8";
+    const uint32_t last = coop ? Int8CoopBlocks(a) : lanes ? lanes : w_regs;
     UNICORN_ASSIGN_OR_RETURN(
-        const Pipeline* p, Get(quant ? shader + "_q8" : shader, b,
-                               {uint32_t(w.dtype), rows, opt.flags, cols, lanes ? lanes : w_regs}));
+        const Pipeline* p,
+        Get(quant ? shader + "_q8" : shader, b, {uint32_t(w.dtype), rows, opt.flags, cols, last}));
     const auto grid = Grid(uint64_t(CeilDiv(m, Int8WorkgroupRows(a))) * CeilDiv(n, cols));
     if (quant) {
       cmd.Dispatch(*p, {w.buf, x, y, bias, opt.xq_out, opt.counters}, push, grid);
@@ -455,7 +512,10 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
   }
   tuning_log_.push_back(absl::StrCat(
       key, ": ",
-      kind == Kind::kInt8
+      kind == Kind::kInt8 && (best.first & kInt8TensorCores)
+          ? absl::StrCat("tensor cores, ", Int8WorkgroupRows(best.first), " rows, k steps of ",
+                         Int8CoopBlocks(best.first), " blocks on ", best.second, " invocations")
+      : kind == Kind::kInt8
           ? absl::StrCat(best.first & 0xFF, " rows x ", (best.first >> 8) & 0xFF, " tokens on ",
                          best.second,
                          best.first & kInt8WeightsInRegisters ? ", weights in registers" : "",

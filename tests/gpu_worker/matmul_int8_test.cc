@@ -14,6 +14,10 @@ namespace {
 // As in matmul_test.cc: only the F32 accumulation order differs from the
 // F64 twin (plus one rounding of d_w * d_x per block).
 constexpr double kMatTol = 1e-5;
+// The tensor cores (matmul_int8_coop.comp) round each dequantized weight and
+// activation to F16 (2^-11 relative) before the F32 sums: the bound of
+// matmul_coop_test.cc for F16-rounded inputs against exact ones.
+constexpr double kTensorCoreTol = 4e-3;
 
 // Turns the kernels' int8 path on for one test (lavapipe has int8 dot
 // products, though not in hardware, so the default there is off).
@@ -92,13 +96,16 @@ struct Case {
   uint32_t flags = 0;
   uint32_t rows = 0, wg = 0, cols = 0;  // 0 = the default shape
   MatMulOptions::Int8Order order = MatMulOptions::Int8Order::kAuto;
-  uint32_t row_lanes = 0;  // kRowLanes
+  uint32_t row_lanes = 0;    // kRowLanes
+  uint32_t coop_blocks = 0;  // kTensorCores (rows = fragments of 16)
 };
 
 void RunCase(const Case& c) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
   if (!d.caps().int8_dot) GTEST_SKIP() << "no int8 dot products on " << d.caps().name;
+  const bool coop = c.order == MatMulOptions::Int8Order::kTensorCores;
+  if (coop && !env.kernels->coopmat()) GTEST_SKIP() << "no tensor cores on " << d.caps().name;
   Int8On on(*env.kernels);
   const bool geglu = c.flags & UNICORN_MM_GEGLU;
   const int rows = geglu ? 2 * c.m : c.m;
@@ -119,6 +126,7 @@ void RunCase(const Case& c) {
   opt.int8_cols = c.cols;
   opt.int8_order = c.order;
   opt.int8_row_lanes = c.row_lanes;
+  opt.int8_coop_blocks = c.coop_blocks;
   RunCmd(d, [&](CommandBuffer& cmd) {
     Status s = env.kernels->QuantizeQ8(cmd, bx.All(), bq.All(), c.n, c.k);
     ASSERT_TRUE(s.ok()) << s;
@@ -129,10 +137,10 @@ void RunCase(const Case& c) {
   const std::vector<float> xd = ReadQuantized(d, bq, c.n, c.k).Values();
   std::vector<float> got = Download<float>(d, by, y0.size());
   std::vector<float> want = MatMulRef(w.values, xd, c.m, c.k, c.n, c.flags, bias, 3.0f, y0);
-  EXPECT_LT(MaxRelError(got, want), kMatTol)
+  EXPECT_LT(MaxRelError(got, want), coop ? kTensorCoreTol : kMatTol)
       << Traits(c.dtype).name << " m=" << c.m << " k=" << c.k << " n=" << c.n
       << " flags=" << c.flags << " shape " << c.rows << "x" << c.wg << " cols " << c.cols
-      << " order " << int(c.order) << " row lanes " << c.row_lanes;
+      << " order " << int(c.order) << " row lanes " << c.row_lanes << " k step " << c.coop_blocks;
 }
 
 // The quantization matches the CPU formula: scales to the ulp, every q
@@ -291,12 +299,16 @@ TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
   Int8On on(*env.kernels);
   // Lanes over rows (row_lanes > 0): 8-row workgroups, and 64-row ones
   // that finish two blocks each, the last of them past m.
+  // The tensor cores (coop_blocks > 0): 16-row workgroups (two per block)
+  // and 32-row ones.
   struct Shape {
-    uint32_t m, k, n, rows, cols, row_lanes = 0;
+    uint32_t m, k, n, rows, cols, row_lanes = 0, coop_blocks = 0;
   };
   for (const Shape& sh :
        {Shape{96, 64, 1, 2, 1}, Shape{64, 128, 5, 1, 8}, Shape{128, 64, 16, 4, 8},
-        Shape{64, 96, 11, 8, 8}, Shape{64, 128, 11, 1, 8, 8}, Shape{96, 192, 16, 2, 16, 32}}) {
+        Shape{64, 96, 11, 8, 8}, Shape{64, 128, 11, 1, 8, 8}, Shape{96, 192, 16, 2, 16, 32},
+        Shape{96, 192, 16, 1, 16, 0, 2}, Shape{64, 256, 7, 2, 16, 0, 1}}) {
+    if (sh.coop_blocks && !env.kernels->coopmat()) continue;
     TestMatrix w = MakeMatrix(DType::kQ4_0, 2 * int(sh.m), int(sh.k), 500 + int(sh.m), 0.5f);
     Buffer bw = Upload(d, w.bytes), bx = Upload(d, Random(size_t(sh.n) * sh.k, 51, -1, 1));
     Buffer bq = Zeros(d, Kernels::Q8ActivationBytes(sh.n, sh.k)), by = Zeros(d, sh.n * sh.m * 4);
@@ -312,6 +324,11 @@ TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
       opt.int8_order = MatMulOptions::Int8Order::kRowLanes;
       opt.int8_row_lanes = sh.row_lanes;
       opt.matvec_wg = 64;
+    }
+    if (sh.coop_blocks) {
+      opt.int8_order = MatMulOptions::Int8Order::kTensorCores;
+      opt.int8_coop_blocks = sh.coop_blocks;
+      opt.int8_cols = 0;
     }
     opt.xq_out = fused.All();
     opt.counters = counters.All();
@@ -394,6 +411,53 @@ TEST_P(VkInt8Dtype, RowLaneShapes) {
   RunCase({GetParam(), 24, 64, 9, UNICORN_MM_SOFTCAP, 2, 128, 8, kL, 8});
   RunCase({GetParam(), 40, 320, 3, UNICORN_MM_ACC, 1, 256, 16, kL, 32});
   RunCase({GetParam(), 33, 640, 16, UNICORN_MM_GEGLU, 1, 32, 16, kL, 16});
+}
+
+// The tensor cores (matmul_int8_coop.comp): 1, 2 or 4 fragments of 16
+// rows, 2-8 subgroups splitting k (more than the steps of a row, and a last
+// step past k), k steps of 1-4 blocks; ragged rows, 2-16 tokens, each
+// epilogue.
+TEST_P(VkInt8Dtype, TensorCoreShapes) {
+  constexpr auto kT = MatMulOptions::Int8Order::kTensorCores;
+  RunCase({GetParam(), 37, 256, 16, 0, 1, 128, 0, kT, 0, 1});
+  RunCase({GetParam(), 13, 352, 11, UNICORN_MM_GEGLU, 2, 64, 0, kT, 0, 2});
+  RunCase({GetParam(), 70, 192, 5, UNICORN_MM_BIAS | UNICORN_MM_GELU, 1, 256, 0, kT, 0, 4});
+  RunCase({GetParam(), 24, 64, 9, UNICORN_MM_SOFTCAP, 2, 256, 0, kT, 0, 1});
+  RunCase({GetParam(), 40, 320, 2, UNICORN_MM_ACC, 4, 128, 0, kT, 0, 2});
+  RunCase({GetParam(), 33, 640, 16, UNICORN_MM_GEGLU, 1, 128, 0, kT, 0, 2});
+  RunCase({GetParam(), 64, 2560, 16, 0, 2, 128, 0, kT, 0, 1});
+}
+
+// Where the device has no tensor cores, or the shape cannot run, the
+// product is refused with the reason.
+TEST(VkInt8, TensorCoreShapesRefusedWithTheReason) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  if (!d.caps().int8_dot) GTEST_SKIP() << "no int8 dot products on " << d.caps().name;
+  Int8On on(*env.kernels);
+  Buffer b = Zeros(d, 1 << 16);
+  CommandBuffer cmd(d);
+  cmd.Begin();
+  struct Bad {
+    uint32_t fragments, wg, blocks;
+    const char* why;
+  };
+  for (const Bad& bad :
+       {Bad{3, 128, 1, "3 fragments"}, Bad{1, 128, 3, "k steps of 3 blocks"},
+        Bad{1, 48, 1, "48 invocations"}, Bad{4, 256, 4, "bytes of shared memory"}}) {
+    MatMulOptions opt;
+    opt.flags = UNICORN_MM_GEGLU;
+    opt.xq = b.All();
+    opt.int8_order = MatMulOptions::Int8Order::kTensorCores;
+    opt.matvec_rows = bad.fragments;
+    opt.matvec_wg = bad.wg;
+    opt.int8_coop_blocks = bad.blocks;
+    Weight wt{b.All(), DType::kQ4_0, 64, 64};
+    Status s = env.kernels->MatMul(cmd, wt, b.All(), b.All(), 4, opt);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    const std::string want = env.kernels->coopmat() ? bad.why : "no tensor-core products";
+    EXPECT_NE(s.message().find(want), std::string::npos) << s;
+  }
 }
 
 // Both loop orders add the same products in the same order per output:
