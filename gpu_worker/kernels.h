@@ -139,8 +139,14 @@ class Kernels {
   bool coopmat() const { return device_.caps().coopmat_nv; }
   // Whether autotuning also times the tensor-core kernel for int8 products
   // of 2..16 tokens (MatMulOptions::Int8Order::kTensorCores), where the
-  // device has it. On by default; UNICORN_VK_INT8_COOP=0 turns it off.
+  // device has it. Off until it has run on a GPU; UNICORN_VK_INT8_COOP=1
+  // turns it on.
   void set_int8_coop(bool on) { int8_coop_ = on; }
+  // Tests only: the int8 tensor-core kernel with its fragments emulated by
+  // plain loops (coop_ops.glsl), so that it runs, slowly, where the device
+  // has F16 arithmetic but no cooperative matrices (lavapipe).
+  void set_coop_emulation(bool on) { coop_emulate_ = on && device_.caps().shader_float16; }
+  bool coop_emulation() const { return coop_emulate_; }
   // x as one F16 value in every tensor-core product (MatMulOptions::coop_x_f16).
   void set_coop_x_f16(bool on) { coop_x_f16_ = on; }
   // Whether MatMul's kAuto path gives a product of n tokens to the
@@ -298,7 +304,8 @@ class Kernels {
   bool int8_ = false;
   uint32_t coop_min_tokens_ = 0;
   bool coop_x_f16_ = false;
-  bool int8_coop_ = true;
+  bool int8_coop_ = false;
+  bool coop_emulate_ = false;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
   Buffer tune_x_, tune_y_;

@@ -274,7 +274,7 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
   // The tensor cores: whole subgroups of 32, 1, 2 or 4 fragments, k steps of
   // 1, 2 or 4 blocks, the slices in shared memory.
   auto coop_problem = [&](uint32_t f, uint32_t g, uint32_t blocks) -> std::string {
-    if (!coopmat()) {
+    if (!coopmat() && !coop_emulate_) {
       return absl::StrCat(device_.caps().name,
                           " has no tensor-core products (VK_NV_cooperative_matrix)");
     }
@@ -385,9 +385,10 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
     const uint32_t lanes = Int8RowLanes(a);
     const bool coop = a & kInt8TensorCores;
     const bool quant = opt.xq_out.size > 0;
-    const std::string shader = coop    ? "matmul_int8_coop"
-                               : lanes ? "matmul_int8_rows"
-                                       : "matvec_int8";
+    const std::string shader = coop && coop_emulate_ && !coopmat() ? "matmul_int8_coop_emu"
+                               : coop                              ? "matmul_int8_coop"
+                               : lanes                             ? "matmul_int8_rows"
+                                                                   : "matvec_int8";
     const uint32_t last = coop ? Int8CoopBlocks(a) : lanes ? lanes : w_regs;
     UNICORN_ASSIGN_OR_RETURN(
         const Pipeline* p,

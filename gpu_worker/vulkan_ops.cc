@@ -49,10 +49,10 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // on the int8 kernels.
   const char* coop = std::getenv("UNICORN_VK_COOPMAT");
   ops->kernels_->set_coopmat(coop ? uint32_t(std::max(0, std::atoi(coop))) : 17);
-  // "0": the int8 products of 2..16 tokens stay off the tensor cores
-  // (autotuning does not time them there; A/B runs).
+  // "1": autotuning also times the int8 products of 2..16 tokens on the
+  // tensor cores (matmul_int8_coop.comp; off until it has run on a GPU).
   const char* int8_coop = std::getenv("UNICORN_VK_INT8_COOP");
-  ops->kernels_->set_int8_coop(int8_coop == nullptr || std::strcmp(int8_coop, "0") != 0);
+  ops->kernels_->set_int8_coop(int8_coop != nullptr && std::strcmp(int8_coop, "1") == 0);
   // "1": their activations as one F16 value each, not two (A/B runs).
   const char* x16 = std::getenv("UNICORN_VK_COOPMAT_X16");
   ops->kernels_->set_coop_x_f16(x16 != nullptr && std::strcmp(x16, "1") == 0);

@@ -21,9 +21,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
-#extension GL_KHR_memory_scope_semantics : require
-#extension GL_KHR_shader_subgroup_basic : require
-#extension GL_NV_cooperative_matrix : require
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;
@@ -64,9 +61,11 @@ shared float16_t Ws[NSG * W_SLICE];
 shared float16_t Xs[NSG * X_SLICE];
 shared float sums[FR * 256];  // the workgroup's sums, column-major 16 x 16 per fragment
 shared float part[FR * 256];  // one subgroup's sums on their way into `sums`
-
-#define FRAG fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+// Where the emulated fragments come from (coop_ops.glsl).
+#define COOP_EMU_SRC_Ws 0
+#define COOP_EMU_SRC_Xs 1
+#define COOP_EMU_READ(src, i) ((src) == 0 ? Ws[i] : Xs[i])
+#include "coop_ops.glsl"
 
 float16_t ToF16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }
 
@@ -109,43 +108,57 @@ void StoreStep(uint b0, uint nb, uint row0, uint col0, uint w_base, uint x_base,
 
 void main() {
   const uint tid = gl_LocalInvocationID.x;
-  const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+  const uint sg = SG_ID, lane = SG_LANE;
   const uint row0 = FlatGroup() * 16 * FM;  // first output row (of each matrix)
   const uint col0 = 0;
   const uint nb = p.k / 32, steps = (nb + KB - 1) / KB;
   const uint w_base = sg * W_SLICE, x_base = sg * X_SLICE;
 
   ACC acc[FR];
-  [[unroll]] for (uint i = 0; i < FR; ++i) acc[i] = ACC(0.0);
-  for (uint st = sg; st < steps; st += NSG) {
-    StoreStep(st * KB, nb, row0, col0, w_base, x_base, lane);
-    subgroupMemoryBarrierShared();
-    subgroupBarrier();
-    [[unroll]] for (uint kk = 0; kk < SK; kk += 16) {
-      FRAG b;
-      coopMatLoadNV(b, Xs, x_base + kk, PITCH, true);
-      [[unroll]] for (uint i = 0; i < FR; ++i) {
-        FRAG a;
-        coopMatLoadNV(a, Ws, w_base + i * 16 * PITCH + kk, PITCH, false);
-        acc[i] = coopMatMulAddNV(a, b, acc[i]);
+  COOP_UNROLL for (uint i = 0; i < FR; ++i) {
+    ACC_ZERO(acc[i]);
+  }
+  // Every subgroup runs the same rounds (its step of the last may be past
+  // k), so SG_SYNC is reached by the whole workgroup (coop_ops.glsl).
+  for (uint st0 = 0; st0 < steps; st0 += NSG) {
+    const uint st = st0 + sg;
+    if (st < steps) StoreStep(st * KB, nb, row0, col0, w_base, x_base, lane);
+    SG_SYNC();
+    if (st < steps) {
+      COOP_UNROLL for (uint kk = 0; kk < SK; kk += 16) {
+        FRAG b;
+        COOP_LOAD(b, Xs, x_base + kk, PITCH, true);
+        COOP_UNROLL for (uint i = 0; i < FR; ++i) {
+          FRAG a;
+          COOP_LOAD(a, Ws, w_base + i * 16 * PITCH + kk, PITCH, false);
+          COOP_MAD(acc[i], a, b);
+        }
       }
     }
-    subgroupMemoryBarrierShared();  // every lane's loads done before the next step's stores
-    subgroupBarrier();
+    SG_SYNC();  // every lane's loads done before the next round's stores
   }
 
   // The subgroups' sums, added in subgroup order by their lanes (glslang's
   // optimizer crashes on a sum of two cooperative matrices).
   for (uint s = 0; s < NSG; ++s) {
-    if (sg == s && s == 0) {
-      [[unroll]] for (uint i = 0; i < FR; ++i) coopMatStoreNV(acc[i], sums, i * 256, 16, true);
-    } else if (sg == s) {
-      [[unroll]] for (uint i = 0; i < FR; ++i) coopMatStoreNV(acc[i], part, i * 256, 16, true);
-      subgroupMemoryBarrierShared();
-      subgroupBarrier();
-      for (uint e = lane; e < FR * 256; e += 32) sums[e] += part[e];
+    if (sg == s) {
+      [[unroll]] for (uint i = 0; i < FR; ++i) {
+        if (s == 0) {
+          COOP_STORE(acc[i], sums, i * 256, 16, true);
+        } else {
+          COOP_STORE(acc[i], part, i * 256, 16, true);
+        }
+      }
     }
+    memoryBarrierShared();
     barrier();
+    if (s > 0) {
+      if (sg == s) {
+        for (uint e = lane; e < FR * 256; e += 32) sums[e] += part[e];
+      }
+      memoryBarrierShared();
+      barrier();
+    }
   }
   // Fragment i holds rows 16 i .. of its matrix's tile: element (r, t) at t * 16 + r.
   for (uint o = tid; o < 16 * FM * COLS; o += WG) {
