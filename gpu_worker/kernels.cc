@@ -33,6 +33,7 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"matmul_batch", {matmul_batch_spv, matmul_batch_spv_size, sizeof(MatMulPush), 4}},
       {"matmul", {matmul_spv, matmul_spv_size, sizeof(MatMulPush), 4}},
       {"matmul_coop", {matmul_coop_spv, matmul_coop_spv_size, sizeof(MatMulPush), 4}},
+      {"matmul_coop_emu", {matmul_coop_emu_spv, matmul_coop_emu_spv_size, sizeof(MatMulPush), 4}},
       {"matvec_int8", {matvec_int8_spv, matvec_int8_spv_size, sizeof(MatMulPush), 4}},
       {"matvec_int8_q8", {matvec_int8_q8_spv, matvec_int8_q8_spv_size, sizeof(MatMulPush), 6}},
       {"matmul_int8_rows",

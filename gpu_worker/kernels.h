@@ -142,9 +142,10 @@ class Kernels {
   // device has it. Off until it has run on a GPU; UNICORN_VK_INT8_COOP=1
   // turns it on.
   void set_int8_coop(bool on) { int8_coop_ = on; }
-  // Tests only: the int8 tensor-core kernel with its fragments emulated by
-  // plain loops (coop_ops.glsl), so that it runs, slowly, where the device
-  // has F16 arithmetic but no cooperative matrices (lavapipe).
+  // Tests only: the tensor-core kernels (Path::kCoop, Int8Order::kTensorCores)
+  // with their fragments emulated by plain loops (coop_ops.glsl), so that
+  // they run, slowly, where the device has F16 arithmetic but no
+  // cooperative matrices (lavapipe). kAuto never takes them.
   void set_coop_emulation(bool on) { coop_emulate_ = on && device_.caps().shader_float16; }
   bool coop_emulation() const { return coop_emulate_; }
   // x as one F16 value in every tensor-core product (MatMulOptions::coop_x_f16).

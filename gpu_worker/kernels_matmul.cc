@@ -122,7 +122,7 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
   }
   if (opt.path == MatMulOptions::Path::kCoop ||
       (opt.path == MatMulOptions::Path::kAuto && TakesCoop(w.dtype, n))) {
-    if (!coopmat()) {
+    if (!coopmat() && !coop_emulate_) {
       return absl::InvalidArgumentError(absl::StrCat(
           "[vk] matmul: ", device_.caps().name,
           " has no tensor-core products (VK_NV_cooperative_matrix with 16x16x16 F16 fragments)"));
@@ -404,7 +404,7 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
   if (kind == Kind::kCoop) {
     const CoopTile t = DecodeCoop(a);
     UNICORN_ASSIGN_OR_RETURN(
-        const Pipeline* p, Get("matmul_coop", b,
+        const Pipeline* p, Get(coopmat() ? "matmul_coop" : "matmul_coop_emu", b,
                                {uint32_t(w.dtype), 0, opt.flags, t.bm, t.bn, t.wm, t.bk, t.prefetch,
                                 opt.coop_x_f16 ? 1u : 0u}));
     const uint32_t out_rows = geglu ? t.bm / 2 : t.bm;

@@ -1,4 +1,5 @@
-// The cooperative-matrix operations of matmul_int8_coop.comp: 16 x 16 F16
+// The cooperative-matrix operations of the tensor-core kernels (matmul_coop,
+// matmul_int8_coop): 16 x 16 F16
 // fragments (FRAG) multiplied into F32 sums (ACC) by a subgroup of 32, as
 // VK_NV_cooperative_matrix does them; or, with UNICORN_COOP_EMULATE, by
 // plain loops, so that the kernel's indexing runs (slowly) on devices

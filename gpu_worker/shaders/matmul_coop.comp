@@ -16,9 +16,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
-#extension GL_KHR_memory_scope_semantics : require
-#extension GL_KHR_shader_subgroup_basic : require
-#extension GL_NV_cooperative_matrix : require
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;
@@ -55,9 +52,12 @@ shared float16_t Ws[BM * BKP];   // W slice: [local row][k]
 shared float16_t Xs[BN * BKP];   // x slice: [token][k] (B column-major)
 shared float16_t Xl[X_F16 != 0 ? 8 : BN * BKP];  // its low parts (X_F16 = 0)
 shared float Cs[NSG * 2 * 256];  // per subgroup: one (GEGLU: two) 16 x 16 sums, column-major
-
-#define FRAG fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+// The fragment operations, on the tensor cores or emulated (coop_ops.glsl).
+#define COOP_EMU_SRC_Ws 0
+#define COOP_EMU_SRC_Xs 1
+#define COOP_EMU_SRC_Xl 2
+#define COOP_EMU_READ(src, i) ((src) == 0 ? Ws[i] : (src) == 1 ? Xs[i] : Xl[i])
+#include "coop_ops.glsl"
 
 // The W row of local row lr of the tile starting at tile row t0.
 uint WeightRow(uint lr, uint t0) {
@@ -150,23 +150,29 @@ void StoreSlices(uint k0, uint tid) {
     const uint lt = cid / (BK / 4), part = cid % (BK / 4);
     if (lt >= BN) continue;
     [[unroll]] for (uint e = 0; e < 4; ++e) {
-      const float16_t hi = ToF16(x_run[i][e]);
-      Xs[lt * BKP + part * 4 + e] = hi;
-      if (X_F16 == 0) Xl[lt * BKP + part * 4 + e] = float16_t(x_run[i][e] - float(hi));
+      // hi through an explicit F16 round trip: a compiler that takes
+      // float(float16_t(v)) for v would make lo zero.
+      const float v = clamp(x_run[i][e], -65504.0, 65504.0);
+      const float hi = unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x;
+      Xs[lt * BKP + part * 4 + e] = float16_t(hi);
+      if (X_F16 == 0) Xl[lt * BKP + part * 4 + e] = float16_t(v - hi);
     }
   }
 }
 
 void main() {
   const uint tid = gl_LocalInvocationID.x;
-  const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+  const uint sg = SG_ID, lane = SG_LANE;
   const uint wm = sg % WM, wn = sg / WM;
   const uint t0 = gl_WorkGroupID.x * BM;  // first W row of the tile (x2 with GEGLU: see WeightRow)
   const uint n0 = gl_WorkGroupID.y * BN;
 
   ACC acc[FM][FN];
-  [[unroll]] for (uint i = 0; i < FM; ++i)
-    [[unroll]] for (uint j = 0; j < FN; ++j) acc[i][j] = ACC(0.0);
+  [[unroll]] for (uint i = 0; i < FM; ++i) {
+    [[unroll]] for (uint j = 0; j < FN; ++j) {
+      ACC_ZERO(acc[i][j]);
+    }
+  }
 
   LoadSlices(0, t0, n0, tid);
   for (uint k0 = 0; k0 < p.k; k0 += BK) {
@@ -174,18 +180,22 @@ void main() {
     StoreSlices(k0, tid);
     barrier();
     if (PREFETCH != 0 && k0 + BK < p.k) LoadSlices(k0 + BK, t0, n0, tid);
-    [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
+    COOP_UNROLL for (uint kk = 0; kk < BK; kk += 16) {
       FRAG b[FN], bl[FN];
       [[unroll]] for (uint j = 0; j < FN; ++j) {
-        coopMatLoadNV(b[j], Xs, ((wn * FN + j) * 16) * BKP + kk, BKP, true);
-        if (X_F16 == 0) coopMatLoadNV(bl[j], Xl, ((wn * FN + j) * 16) * BKP + kk, BKP, true);
+        COOP_LOAD(b[j], Xs, ((wn * FN + j) * 16) * BKP + kk, BKP, true);
+        if (X_F16 == 0) {
+          COOP_LOAD(bl[j], Xl, ((wn * FN + j) * 16) * BKP + kk, BKP, true);
+        }
       }
       [[unroll]] for (uint i = 0; i < FM; ++i) {
         FRAG a;
-        coopMatLoadNV(a, Ws, FragRow(wm, i) * BKP + kk, BKP, false);
+        COOP_LOAD(a, Ws, FragRow(wm, i) * BKP + kk, BKP, false);
         [[unroll]] for (uint j = 0; j < FN; ++j) {
-          acc[i][j] = coopMatMulAddNV(a, b[j], acc[i][j]);
-          if (X_F16 == 0) acc[i][j] = coopMatMulAddNV(a, bl[j], acc[i][j]);
+          COOP_MAD(acc[i][j], a, b[j]);
+          if (X_F16 == 0) {
+            COOP_MAD(acc[i][j], a, bl[j]);
+          }
         }
       }
     }
@@ -200,10 +210,11 @@ void main() {
   const uint row0 = GEGLU ? t0 / 2 : t0;  // first output row of the tile
   [[unroll]] for (uint i = 0; i < out_frags; ++i) {
     [[unroll]] for (uint j = 0; j < FN; ++j) {
-      coopMatStoreNV(acc[i][j], Cs, cs, 16, true);
-      if (GEGLU) coopMatStoreNV(acc[i + FM / 2][j], Cs, cs + 256, 16, true);
-      subgroupMemoryBarrierShared();
-      subgroupBarrier();
+      COOP_STORE(acc[i][j], Cs, cs, 16, true);
+      if (GEGLU) {
+        COOP_STORE(acc[i + FM / 2][j], Cs, cs + 256, 16, true);
+      }
+      SG_SYNC();
       const uint frag_row = row0 + FragRow(wm, i);  // gate rows start at local row 0
       const uint tok0 = n0 + (wn * FN + j) * 16;
       [[unroll]] for (uint e = 0; e < 8; ++e) {
@@ -213,7 +224,7 @@ void main() {
           StoreOutput(Cs[cs + idx], GEGLU ? Cs[cs + 256 + idx] : 0.0, row, t * p.y_stride + row);
         }
       }
-      subgroupBarrier();
+      SG_SYNC();
     }
   }
 }

@@ -1,8 +1,9 @@
 // The tensor-core product (matmul_coop.comp, VK_NV_cooperative_matrix)
-// against the F64 twin. It runs only where the device has the extension (an
-// NVIDIA GPU; lavapipe has not): there the twin is fed the same F16-rounded
-// weights (and, with coop_x_f16, activations) as the kernel, so only the F32
-// sums' order and x's low part differ. Everywhere, a device without it refuses the path by name.
+// against the F64 twin, fed the same F16-rounded weights (and, with
+// coop_x_f16, activations) as the kernel, so only the F32 sums' order and
+// x's low part differ. Where the device has no such extension (lavapipe),
+// the kernel runs with emulated fragments (coop_ops.glsl), on the tiles that
+// fit its shared memory; and with emulation off, the path is refused by name.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -14,11 +15,16 @@
 namespace unicorn::vk::testing {
 namespace {
 
-// Against the twin on F16-rounded inputs, only the sums should differ. On
-// an NVIDIA H100 they differed by up to 6.5e-4 of the output scale, even at
-// k = 36 (the first failures a run printed under a 1e-4 bound; the cause
-// was not isolated). 2e-3 leaves a 3x margin.
+// Against the twin on F16-rounded inputs, only the sums (and x's low part,
+// ~2^-22) should differ. Emulated on lavapipe the kernel stays within 1.3e-6
+// of it (kEmulatedTol). On an NVIDIA H100 it differed by up to 6.5e-4, even
+// at k = 36; with x's low part left out, the emulation gives the same
+// 6.5e-4. So that GPU build lost the low part, perhaps to a compiler that
+// took float(float16_t(v)) for v: the high part now goes through an
+// explicit F16 round trip. Until a GPU run confirms it, the GPU bound stays
+// at 2e-3 (LowPartOfXReachesTheProducts checks the low part exactly).
 constexpr double kRoundedTol = 2e-3;
+constexpr double kEmulatedTol = 1e-5;
 // Against the twin on the exact inputs: F16 rounding of weights and
 // activations (2^-11 relative each) over random-sign sums.
 constexpr double kExactTol = 4e-3;
@@ -40,15 +46,36 @@ struct Case {
   bool x_f16 = false;          // x as one F16 value (else a high and a low part)
 };
 
-#define UNICORN_NEED_COOP(env)                                                     \
-  UNICORN_VK_ENV(env);                                                             \
-  if (!env.kernels->coopmat()) {                                                   \
-    GTEST_SKIP() << env.device->caps().name << " has no VK_NV_cooperative_matrix"; \
+#define UNICORN_NEED_COOP(env)                                                            \
+  UNICORN_VK_ENV(env);                                                                    \
+  CoopEmulated emulated(*env.kernels);                                                    \
+  if (!emulated.runs()) {                                                                 \
+    GTEST_SKIP() << env.device->caps().name << " has no VK_NV_cooperative_matrix or F16"; \
   }
+
+// Whether the tile (0: the default for n tokens) fits this device's shared
+// memory. Emulated runs skip those that do not: lavapipe has 32 KiB, and no
+// tile for 33+ tokens fits there.
+bool TileFits(Env& env, uint32_t shape, uint32_t wg, uint32_t flags, uint32_t n = 16) {
+  Buffer b = Zeros(*env.device, 1 << 16);
+  CommandBuffer cmd(*env.device);
+  cmd.Begin();
+  MatMulOptions opt;
+  opt.path = Path::kCoop;
+  opt.coop_shape = shape;
+  opt.coop_wg = wg;
+  opt.flags = flags;
+  opt.bias = b.All();
+  Status s = env.kernels->MatMul(cmd, {b.All(), DType::kF16, 64, 64}, b.All(), b.All(), n, opt);
+  return s.ok() || (s.message().find("shared memory") == std::string::npos &&
+                    s.message().find("tile fits") == std::string::npos);
+}
 
 void RunCase(const Case& c) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
+  const bool emulated = !env.kernels->coopmat() && env.kernels->coop_emulation();
+  if (emulated && !TileFits(env, c.shape, c.wg, c.flags, uint32_t(c.n))) return;
   ProductInputs in =
       MakeProductInputs(d, c.dtype, c.m, c.k, c.n, c.flags & UNICORN_MM_GEGLU, 300 + c.m + c.k, 17);
   MatMulOptions opt;
@@ -73,7 +100,7 @@ void RunCase(const Case& c) {
   const std::string what =
       absl::StrCat(std::string(Traits(c.dtype).name), " m=", c.m, " k=", c.k, " n=", c.n,
                    " flags=", c.flags, " shape=", c.shape, " wg=", c.wg);
-  EXPECT_LT(MaxRelError(got, rounded), kRoundedTol) << what;
+  EXPECT_LT(MaxRelError(got, rounded), emulated ? kEmulatedTol : kRoundedTol) << what;
   EXPECT_LT(MaxRelError(got, exact), kExactTol) << what;
 }
 
@@ -147,7 +174,7 @@ TEST(VkCoop, TileShapes) {
   }
 }
 
-// Without the extension the path is refused by name; with it, a tile that
+// Without the extension (and emulation off) the path is refused by name; with it, a tile that
 // cannot run is refused with the reason.
 TEST(VkCoop, RefusesWhatItCannotRun) {
   UNICORN_VK_ENV(env);
@@ -186,7 +213,8 @@ TEST(VkCoop, RefusesWhatItCannotRun) {
 // kAuto gives the products of min_tokens or more to the tensor cores, over
 // any weights but F32.
 TEST(VkCoop, AutoPathFromMinTokens) {
-  UNICORN_NEED_COOP(env);
+  UNICORN_VK_ENV(env);
+  if (!env.kernels->coopmat()) GTEST_SKIP() << "kAuto never takes emulated tensor cores";
   env.kernels->set_coopmat(8);
   EXPECT_FALSE(env.kernels->TakesCoop(DType::kQ4_0, 7));
   EXPECT_TRUE(env.kernels->TakesCoop(DType::kQ4_0, 8));

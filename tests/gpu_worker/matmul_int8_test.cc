@@ -31,20 +31,6 @@ class Int8On {
   bool was_;
 };
 
-// Where the device has no tensor cores, runs the int8 tensor-core kernel
-// with emulated fragments (Kernels::set_coop_emulation) for one test: its
-// indexing, k split, sums and epilogue are then checked on lavapipe too.
-class CoopEmulated {
- public:
-  explicit CoopEmulated(Kernels& k) : k_(k) { k.set_coop_emulation(!k.coopmat()); }
-  ~CoopEmulated() { k_.set_coop_emulation(false); }
-  // Whether the kernel runs here, on the tensor cores or emulated.
-  bool runs() const { return k_.coopmat() || k_.coop_emulation(); }
-
- private:
-  Kernels& k_;
-};
-
 // The twin of quantize_q8.comp: per block of 32, d = max|x| / 127 and
 // q = round_half_even(x / d).
 void QuantizeRef(const float* x, int k, std::vector<int>* q, std::vector<float>* d) {

@@ -50,6 +50,21 @@ inline Env& GetEnv() {
   ::unicorn::vk::testing::Env& env = ::unicorn::vk::testing::GetEnv(); \
   ASSERT_TRUE(env.device&& env.kernels) << "no Vulkan device"
 
+// Where the device has no tensor cores, runs the tensor-core kernels with
+// emulated fragments (Kernels::set_coop_emulation) for one test: their
+// indexing, k split, sums and epilogue are then checked on lavapipe too.
+class CoopEmulated {
+ public:
+  explicit CoopEmulated(Kernels& k) : k_(k) { k.set_coop_emulation(!k.coopmat()); }
+  ~CoopEmulated() { k_.set_coop_emulation(false); }
+  // Whether the kernels run here, on the tensor cores or emulated.
+  bool runs() const { return k_.coopmat() || k_.coop_emulation(); }
+  bool emulated() const { return !k_.coopmat() && k_.coop_emulation(); }
+
+ private:
+  Kernels& k_;
+};
+
 template <class T>
 Buffer Upload(Device& d, const std::vector<T>& v, const char* what = "test") {
   auto b =
