@@ -59,6 +59,10 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 4}},
       {"attn_reduce_q8", {attn_reduce_q8_spv, attn_reduce_q8_spv_size, sizeof(AttnPush), 5}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
+      {"attn_prefill_coop",
+       {attn_prefill_coop_spv, attn_prefill_coop_spv_size, sizeof(AttnPush), 5}},
+      {"attn_prefill_coop_emu",
+       {attn_prefill_coop_emu_spv, attn_prefill_coop_emu_spv_size, sizeof(AttnPush), 5}},
       {"elementwise", {elementwise_spv, elementwise_spv_size, sizeof(ElementwisePush), 3}},
       {"patchify", {patchify_spv, patchify_spv_size, sizeof(PatchPush), 2}},
       {"avg_pool", {avg_pool_spv, avg_pool_spv_size, sizeof(PoolPush), 2}},
@@ -223,6 +227,33 @@ bool Kernels::CanQuantizeInAttention(const AttnParams& ap) const {
          (ap.o_stride == 0 || ap.o_stride == hd);
 }
 
+StatusOr<uint32_t> Kernels::CoopAttentionWorkgroup(const AttnParams& ap) const {
+  if (!coopmat() && !coop_emulate_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[vk] attention: ", device_.caps().name,
+        " has no tensor-core products (VK_NV_cooperative_matrix with 16x16x16 F16 fragments)"));
+  }
+  if (ap.head_dim % 16 != 0 || ap.rings.size > 0 || ap.xq.size > 0 || ap.counters.size > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[vk] attention: the tensor-core prefill kernel takes head dims of whole 16-wide "
+        "fragments and one sequence, without int8 output or counters (head_dim ",
+        ap.head_dim, ")"));
+  }
+  // attn_prefill_coop.comp: the most subgroups (16 query tokens each, up to
+  // 4) whose Q, K/V tile, scores and P fit shared memory.
+  const uint32_t hp = ap.head_dim + 8, bc = 32;
+  for (uint32_t sgs : {4u, 2u, 1u}) {
+    const uint32_t bytes = (16 * sgs + bc) * hp * 2 + sgs * 16 * (bc * 4 + (bc + 8) * 2) + 64 * sgs;
+    if (bytes <= device_.caps().max_shared_memory &&
+        32 * sgs <= device_.caps().max_workgroup_invocations) {
+      return 32 * sgs;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("[vk] attention: the tensor-core prefill kernel for head_dim ", ap.head_dim,
+                   " needs more shared memory than ", device_.caps().name, " has"));
+}
+
 uint64_t Kernels::AttnCounterBytes(const AttnParams& ap) {
   return uint64_t(ap.n_tokens) * ap.n_kv_heads * 4;
 }
@@ -255,6 +286,17 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                 ap.kv_token_stride ? ap.kv_token_stride : ap.n_kv_heads * ap.head_dim,
                 ap.kv_head_stride ? ap.kv_head_stride : ap.head_dim,
                 ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap)};
+  const bool coop_auto = ap.path == AttnParams::Path::kAuto && coop_attn_ && coopmat() &&
+                         ap.head_dim % 16 == 0 && !UsesDecodePath(ap);
+  if (ap.path == AttnParams::Path::kPrefillCoop || coop_auto) {
+    UNICORN_ASSIGN_OR_RETURN(const uint32_t wg, CoopAttentionWorkgroup(ap));
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                             Get(coopmat() ? "attn_prefill_coop" : "attn_prefill_coop_emu", wg,
+                                 {uint32_t(ap.kv_f16), ap.head_dim}));
+    cmd.Dispatch(*p, {q, k, v, spans, out}, push,
+                 {CeilDiv(ap.n_tokens, 16 * (wg / 32)), ap.n_heads, 1});
+    return absl::OkStatus();
+  }
   if (!UsesDecodePath(ap)) {
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("attn_prefill", 128, {uint32_t(ap.kv_f16)}));
     cmd.Dispatch(*p, {q, k, v, spans, out}, push,

@@ -100,7 +100,10 @@ struct AttnParams {
   uint32_t kv_token_stride = 0, kv_head_stride = 0;
   uint32_t n_splits = 0;          // decode splits (0 = DecodeSplits(cap))
   uint32_t decode_workgroup = 0;  // decode kernel invocations (0 = kAttnDecodeWorkgroup)
-  enum class Path { kAuto, kDecode, kPrefill } path = Path::kAuto;
+  // kPrefillCoop: the prefill kernel on the tensor cores
+  // (attn_prefill_coop.comp; Kernels::coopmat() or set_coop_emulation,
+  // head_dim % 16 == 0), which kAuto takes where set_coop_attention is on.
+  enum class Path { kAuto, kDecode, kPrefill, kPrefillCoop } path = Path::kAuto;
   // [n] i32 or empty: token t reads ring rings[t] of a store shared by a
   // batch (slots rings[t] * cap + j % cap). Takes the decode kernel.
   SubBuffer rings;
@@ -142,7 +145,12 @@ class Kernels {
   // device has it. Off until it has run on a GPU; UNICORN_VK_INT8_COOP=1
   // turns it on.
   void set_int8_coop(bool on) { int8_coop_ = on; }
-  // Tests only: the tensor-core kernels (Path::kCoop, Int8Order::kTensorCores)
+  // Whether kAuto prefill attention takes the tensor cores (AttnParams::Path::
+  // kPrefillCoop) where the device has them and head_dim % 16 == 0. Off
+  // until it has run on a GPU; UNICORN_VK_COOP_ATTN=1 turns it on.
+  void set_coop_attention(bool on) { coop_attn_ = on; }
+  // Tests only: the tensor-core kernels (Path::kCoop, Int8Order::kTensorCores,
+  // AttnParams::Path::kPrefillCoop)
   // with their fragments emulated by plain loops (coop_ops.glsl), so that
   // they run, slowly, where the device has F16 arithmetic but no
   // cooperative matrices (lavapipe). kAuto never takes them.
@@ -241,6 +249,8 @@ class Kernels {
   static uint64_t AttnScratchBytes(const AttnParams& ap);
   static uint64_t AttnCounterBytes(const AttnParams& ap);  // ap.counters' size
   static bool UsesDecodePath(const AttnParams& ap);
+  // The tensor-core prefill kernel's invocations for ap, or why it cannot run.
+  StatusOr<uint32_t> CoopAttentionWorkgroup(const AttnParams& ap) const;
   // Whether Attention can write ap's output as int8 too (ap.xq): int8 on,
   // the decode path, head_dim % 32 == 0, outputs packed (o_stride = H * D).
   bool CanQuantizeInAttention(const AttnParams& ap) const;
@@ -307,6 +317,7 @@ class Kernels {
   bool coop_x_f16_ = false;
   bool int8_coop_ = false;
   bool coop_emulate_ = false;
+  bool coop_attn_ = false;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
   Buffer tune_x_, tune_y_;

@@ -53,6 +53,10 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // tensor cores (matmul_int8_coop.comp; off until it has run on a GPU).
   const char* int8_coop = std::getenv("UNICORN_VK_INT8_COOP");
   ops->kernels_->set_int8_coop(int8_coop != nullptr && std::strcmp(int8_coop, "1") == 0);
+  // "1": prefill attention on the tensor cores too (attn_prefill_coop.comp;
+  // off until it has run on a GPU).
+  const char* coop_attn = std::getenv("UNICORN_VK_COOP_ATTN");
+  ops->kernels_->set_coop_attention(coop_attn != nullptr && std::strcmp(coop_attn, "1") == 0);
   // "1": their activations as one F16 value each, not two (A/B runs).
   const char* x16 = std::getenv("UNICORN_VK_COOPMAT_X16");
   ops->kernels_->set_coop_x_f16(x16 != nullptr && std::strcmp(x16, "1") == 0);

@@ -12,6 +12,10 @@ namespace {
 // Same inputs on both sides (F16 keys widened exactly); F32 exp and sums
 // over <= 64 keys against F64: ~1e-6 of the output scale.
 constexpr double kAttnTol = 1e-5;
+// The tensor-core prefill kernel also rounds q * scale and P to F16 (2^-11
+// relative each). Emulated on lavapipe it stays within 2.9e-4; 3e-3 leaves
+// room for the tensor cores' own sums.
+constexpr double kCoopAttnTol = 3e-3;
 
 using Path = AttnParams::Path;
 
@@ -36,6 +40,9 @@ void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = fa
                << ", workgroup " << sc.decode_workgroup);
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
+  CoopEmulated emulated(*env.kernels);
+  const bool coop = path == Path::kPrefillCoop;
+  if (coop && !emulated.runs()) GTEST_SKIP() << "no tensor cores or F16 on " << d.caps().name;
   const int H = sc.n_heads, Hkv = sc.n_kv_heads, D = sc.head_dim, n = int(sc.pos.size());
   // Keys and values by position (F16-exact), and the ring cache holding them.
   std::vector<float> keys(size_t(Hkv) * sc.n_pos * D, 0.0f), values(keys.size(), 0.0f);
@@ -103,7 +110,7 @@ void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = fa
   std::vector<float> want =
       AttentionRef(q, keys, values, lo, sc.end, H, Hkv, D, sc.n_pos, ap.scale, sc.softcap);
   const std::vector<float> got = Download<float>(d, bo, want.size());
-  EXPECT_LT(MaxRelError(got, want), kAttnTol);
+  EXPECT_LT(MaxRelError(got, want), coop ? kCoopAttnTol : kAttnTol);
   if (merge) {
     EXPECT_EQ(Download<float>(d, bo1, want.size()), got);
     EXPECT_EQ(Download<uint32_t>(d, counters, counters.size() / 4),
@@ -159,10 +166,46 @@ TEST_P(VkAttention, F32StoreOfTheOpsInterface) {
   RunScenario(sc, GetParam(), /*f16=*/false);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, VkAttention, ::testing::Values(Path::kDecode, Path::kPrefill),
+INSTANTIATE_TEST_SUITE_P(Paths, VkAttention,
+                         ::testing::Values(Path::kDecode, Path::kPrefill, Path::kPrefillCoop),
                          [](const auto& info) {
-                           return std::string(info.param == Path::kDecode ? "Decode" : "Prefill");
+                           return std::string(info.param == Path::kDecode    ? "Decode"
+                                              : info.param == Path::kPrefill ? "Prefill"
+                                                                             : "PrefillCoop");
                          });
+
+// The tensor-core prefill kernel over many query and key tiles: ragged
+// tokens (not a multiple of 16), a sliding window, an image block, keys
+// from a ring, and an F32 store; and what it refuses.
+TEST(VkAttention, PrefillOnTensorCoresOverManyTiles) {
+  Scenario sc = Causal(70, 139);
+  sc.cap = 160;
+  sc.window = 48;
+  sc.head_dim = 128;
+  for (int t = 30; t < 45; ++t) sc.end[t] = 45 + 70;  // positions 100..114: one image
+  RunScenario(sc, Path::kPrefillCoop);
+  Scenario ring = Causal(37, 99);
+  ring.cap = 64;
+  ring.window = 28;  // position 63 sees 36..63: all in the ring
+  ring.first_key = 36;
+  RunScenario(ring, Path::kPrefillCoop, /*f16=*/false);
+
+  UNICORN_VK_ENV(env);
+  Buffer b = Zeros(*env.device, 1 << 16);
+  CommandBuffer cmd(*env.device);
+  cmd.Begin();
+  AttnParams ap;
+  ap.n_tokens = 8;
+  ap.n_heads = ap.n_kv_heads = 1;
+  ap.head_dim = 72;  // SigLIP's: not whole fragments
+  ap.cap = 8;
+  ap.path = Path::kPrefillCoop;
+  CoopEmulated emulated(*env.kernels);
+  Status s = env.kernels->Attention(cmd, b.All(), b.All(), b.All(), b.All(), b.All(), b.All(), ap);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find(emulated.runs() ? "head_dim 72" : "tensor-core"), std::string::npos)
+      << s;
+}
 
 // Decode attention in one dispatch (the last split of each token and kv
 // head merges): the same output as split + merge, for GQA groups of 2 and 4,
