@@ -227,6 +227,12 @@ bool Kernels::CanQuantizeInAttention(const AttnParams& ap) const {
          (ap.o_stride == 0 || ap.o_stride == hd);
 }
 
+bool Kernels::TakesCoopAttention(const AttnParams& ap) const {
+  if (ap.path == AttnParams::Path::kPrefillCoop) return true;
+  return ap.path == AttnParams::Path::kAuto && coop_attn_ && (coopmat() || coop_emulate_) &&
+         ap.head_dim % 16 == 0 && !UsesDecodePath(ap);
+}
+
 StatusOr<uint32_t> Kernels::CoopAttentionWorkgroup(const AttnParams& ap) const {
   if (!coopmat() && !coop_emulate_) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -286,9 +292,7 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                 ap.kv_token_stride ? ap.kv_token_stride : ap.n_kv_heads * ap.head_dim,
                 ap.kv_head_stride ? ap.kv_head_stride : ap.head_dim,
                 ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap)};
-  const bool coop_auto = ap.path == AttnParams::Path::kAuto && coop_attn_ && coopmat() &&
-                         ap.head_dim % 16 == 0 && !UsesDecodePath(ap);
-  if (ap.path == AttnParams::Path::kPrefillCoop || coop_auto) {
+  if (TakesCoopAttention(ap)) {
     UNICORN_ASSIGN_OR_RETURN(const uint32_t wg, CoopAttentionWorkgroup(ap));
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
                              Get(coopmat() ? "attn_prefill_coop" : "attn_prefill_coop_emu", wg,

@@ -137,7 +137,7 @@ class Kernels {
   // (DeviceCaps::coopmat_nv): products of min_tokens (>= 2) or more tokens
   // take them; 0 turns them off.
   void set_coopmat(uint32_t min_tokens) {
-    coop_min_tokens_ = device_.caps().coopmat_nv ? min_tokens : 0;
+    coop_min_tokens_ = device_.caps().coopmat_nv || coop_emulate_ ? min_tokens : 0;
   }
   bool coopmat() const { return device_.caps().coopmat_nv; }
   // Whether autotuning also times the tensor-core kernel for int8 products
@@ -150,10 +150,11 @@ class Kernels {
   // until it has run on a GPU; UNICORN_VK_COOP_ATTN=1 turns it on.
   void set_coop_attention(bool on) { coop_attn_ = on; }
   // Tests only: the tensor-core kernels (Path::kCoop, Int8Order::kTensorCores,
-  // AttnParams::Path::kPrefillCoop)
-  // with their fragments emulated by plain loops (coop_ops.glsl), so that
-  // they run, slowly, where the device has F16 arithmetic but no
-  // cooperative matrices (lavapipe). kAuto never takes them.
+  // AttnParams::Path::kPrefillCoop) with their fragments emulated by plain
+  // loops (coop_ops.glsl), so that they run, slowly, where the device has
+  // F16 arithmetic but no cooperative matrices (lavapipe). kAuto takes them
+  // only where set_coopmat / set_coop_attention are called after this
+  // (VulkanOps: UNICORN_VK_COOP_EMULATE=1); autotuning never times them.
   void set_coop_emulation(bool on) { coop_emulate_ = on && device_.caps().shader_float16; }
   bool coop_emulation() const { return coop_emulate_; }
   // x as one F16 value in every tensor-core product (MatMulOptions::coop_x_f16).
@@ -249,6 +250,8 @@ class Kernels {
   static uint64_t AttnScratchBytes(const AttnParams& ap);
   static uint64_t AttnCounterBytes(const AttnParams& ap);  // ap.counters' size
   static bool UsesDecodePath(const AttnParams& ap);
+  // Whether Attention runs ap on the tensor-core prefill kernel.
+  bool TakesCoopAttention(const AttnParams& ap) const;
   // The tensor-core prefill kernel's invocations for ap, or why it cannot run.
   StatusOr<uint32_t> CoopAttentionWorkgroup(const AttnParams& ap) const;
   // Whether Attention can write ap's output as int8 too (ap.xq): int8 on,

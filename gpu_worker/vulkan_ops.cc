@@ -43,6 +43,10 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   const char* int8 = std::getenv("UNICORN_VK_INT8");
   ops->kernels_->set_int8(int8 ? std::strcmp(int8, "0") != 0 : caps.int8_dot_accelerated);
   ops->int8_min_tokens_ = int8 && std::strcmp(int8, "batch") == 0 ? 2 : 1;
+  // "1", tests only: the tensor-core kernels with emulated fragments where
+  // the device has no cooperative matrices (slow; checks their logic).
+  const char* emulate = std::getenv("UNICORN_VK_COOP_EMULATE");
+  ops->kernels_->set_coop_emulation(emulate != nullptr && std::strcmp(emulate, "1") == 0);
   // Tensor-core products (where the device has VK_NV_cooperative_matrix)
   // for products of this many tokens or more: "0" off, "N" from N tokens
   // (>= 2). Default: prefill chunks (17+); a decode step's 2..16 rows stay

@@ -518,7 +518,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       }
       case OpKind::kAttention: {
         cmd.SetLabel(absl::StrCat("attention", ap.counters.size > 0 ? "+merge" : "",
-                                  ap.xq.size > 0 ? "+q8" : ""));
+                                  ap.xq.size > 0 ? "+q8" : "",
+                                  k.TakesCoopAttention(ap) ? "+coop" : ""));
         check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
                           op.b[4]->All(), scratch, ap));
         if (ap.xq.size > 0) held = {op.b[4], ap.n_tokens, ap.n_heads * ap.head_dim, i + 1, xq};

@@ -214,7 +214,7 @@ TEST(VkCoop, RefusesWhatItCannotRun) {
 // any weights but F32.
 TEST(VkCoop, AutoPathFromMinTokens) {
   UNICORN_VK_ENV(env);
-  if (!env.kernels->coopmat()) GTEST_SKIP() << "kAuto never takes emulated tensor cores";
+  if (!env.kernels->coopmat()) GTEST_SKIP() << "no tensor cores: set_coopmat is off";
   env.kernels->set_coopmat(8);
   EXPECT_FALSE(env.kernels->TakesCoop(DType::kQ4_0, 7));
   EXPECT_TRUE(env.kernels->TakesCoop(DType::kQ4_0, 8));
