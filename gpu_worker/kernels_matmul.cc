@@ -355,9 +355,12 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
   }
   // The tensor cores, for 2..16 tokens (one column group of 16).
   if (n > 1 && int8_coop_ && coopmat()) {
-    for (uint32_t f : {1u, 2u}) {
+    for (uint32_t f : {1u, 2u, 4u}) {
       for (uint32_t g : {64u, 128u, 256u}) {
         for (uint32_t blocks : {1u, 2u}) {
+          // 4 fragments (64 rows: each subgroup's x dequantized for more
+          // rows, fewer workgroups) in short steps on 4-8 subgroups only.
+          if (f == 4 && (g == 64 || blocks == 2)) continue;
           if (coop_problem(f, g, blocks).empty()) {
             cands.push_back({Int8CoopShape(f, blocks), g});
           }
