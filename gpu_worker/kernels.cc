@@ -229,16 +229,12 @@ bool Kernels::CanQuantizeInAttention(const AttnParams& ap) const {
 
 bool Kernels::TakesCoopAttention(const AttnParams& ap) const {
   if (ap.path == AttnParams::Path::kPrefillCoop) return true;
-  return ap.path == AttnParams::Path::kAuto && coop_attn_ && (coopmat() || coop_emulate_) &&
-         ap.head_dim % 16 == 0 && !UsesDecodePath(ap);
+  return ap.path == AttnParams::Path::kAuto && coop_attn_ && CoopRuns() && ap.head_dim % 16 == 0 &&
+         !UsesDecodePath(ap);
 }
 
 StatusOr<uint32_t> Kernels::CoopAttentionWorkgroup(const AttnParams& ap) const {
-  if (!coopmat() && !coop_emulate_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[vk] attention: ", device_.caps().name,
-        " has no tensor-core products (VK_NV_cooperative_matrix with 16x16x16 F16 fragments)"));
-  }
+  if (!CoopRuns()) return absl::InvalidArgumentError("[vk] attention: " + NoTensorCores());
   if (ap.head_dim % 16 != 0 || ap.rings.size > 0 || ap.xq.size > 0 || ap.counters.size > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "[vk] attention: the tensor-core prefill kernel takes head dims of whole 16-wide "
@@ -294,9 +290,8 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                 ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap)};
   if (TakesCoopAttention(ap)) {
     UNICORN_ASSIGN_OR_RETURN(const uint32_t wg, CoopAttentionWorkgroup(ap));
-    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
-                             Get(coopmat() ? "attn_prefill_coop" : "attn_prefill_coop_emu", wg,
-                                 {uint32_t(ap.kv_f16), ap.head_dim}));
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get(CoopShader("attn_prefill_coop"), wg,
+                                                    {uint32_t(ap.kv_f16), ap.head_dim}));
     cmd.Dispatch(*p, {q, k, v, spans, out}, push,
                  {CeilDiv(ap.n_tokens, 16 * (wg / 32)), ap.n_heads, 1});
     return absl::OkStatus();

@@ -136,9 +136,7 @@ class Kernels {
   // The tensor-core products (matmul_coop.comp) where the device has them
   // (DeviceCaps::coopmat_nv): products of min_tokens (>= 2) or more tokens
   // take them; 0 turns them off.
-  void set_coopmat(uint32_t min_tokens) {
-    coop_min_tokens_ = device_.caps().coopmat_nv || coop_emulate_ ? min_tokens : 0;
-  }
+  void set_coopmat(uint32_t min_tokens) { coop_min_tokens_ = CoopRuns() ? min_tokens : 0; }
   bool coopmat() const { return device_.caps().coopmat_nv; }
   // Whether autotuning also times the tensor-core kernel for int8 products
   // of 2..16 tokens (MatMulOptions::Int8Order::kTensorCores), where the
@@ -302,6 +300,13 @@ class Kernels {
   // The int8 product's shape: explicit, tuned or the default.
   StatusOr<std::pair<uint32_t, uint32_t>> Int8Shape(const Weight& w, uint32_t n,
                                                     const MatMulOptions& opt);
+  // Whether the tensor-core kernels run here: on the tensor cores, or with
+  // emulated fragments (set_coop_emulation). Else NoTensorCores() says why.
+  bool CoopRuns() const { return coopmat() || coop_emulate_; }
+  std::string NoTensorCores() const;
+  // The build of a tensor-core shader that runs here: `base`, or its
+  // emulated build (base + "_emu") on a device without tensor cores.
+  std::string CoopShader(const std::string& base) const { return coopmat() ? base : base + "_emu"; }
   // The tensor-core product's shape: explicit, tuned or the default; and
   // why a shape cannot run here (empty: it can).
   StatusOr<std::pair<uint32_t, uint32_t>> CoopShapeFor(const Weight& w, uint32_t n,

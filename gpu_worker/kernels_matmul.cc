@@ -122,11 +122,7 @@ Status Kernels::MatMul(CommandBuffer& cmd, const Weight& w, const SubBuffer& x, 
   }
   if (opt.path == MatMulOptions::Path::kCoop ||
       (opt.path == MatMulOptions::Path::kAuto && TakesCoop(w.dtype, n))) {
-    if (!coopmat() && !coop_emulate_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "[vk] matmul: ", device_.caps().name,
-          " has no tensor-core products (VK_NV_cooperative_matrix with 16x16x16 F16 fragments)"));
-    }
+    if (!CoopRuns()) return absl::InvalidArgumentError("[vk] matmul: " + NoTensorCores());
     MatMulOptions o = opt;
     o.coop_x_f16 = opt.coop_x_f16 || coop_x_f16_;
     UNICORN_ASSIGN_OR_RETURN(auto shape, CoopShapeFor(w, n, o));
@@ -274,10 +270,7 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Int8Shape(const Weight& w, uint
   // The tensor cores: whole subgroups of 32, 1, 2 or 4 fragments, k steps of
   // 1, 2 or 4 blocks, the slices in shared memory.
   auto coop_problem = [&](uint32_t f, uint32_t g, uint32_t blocks) -> std::string {
-    if (!coopmat() && !coop_emulate_) {
-      return absl::StrCat(device_.caps().name,
-                          " has no tensor-core products (VK_NV_cooperative_matrix)");
-    }
+    if (!CoopRuns()) return NoTensorCores();
     if (f != 1 && f != 2 && f != 4) return absl::StrCat(f, " fragments (1, 2 or 4)");
     if (blocks != 1 && blocks != 2 && blocks != 4)
       return absl::StrCat("k steps of ", blocks, " blocks (1, 2 or 4)");
@@ -388,10 +381,9 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
     const uint32_t lanes = Int8RowLanes(a);
     const bool coop = a & kInt8TensorCores;
     const bool quant = opt.xq_out.size > 0;
-    const std::string shader = coop && coop_emulate_ && !coopmat() ? "matmul_int8_coop_emu"
-                               : coop                              ? "matmul_int8_coop"
-                               : lanes                             ? "matmul_int8_rows"
-                                                                   : "matvec_int8";
+    const std::string shader = coop    ? CoopShader("matmul_int8_coop")
+                               : lanes ? "matmul_int8_rows"
+                                       : "matvec_int8";
     const uint32_t last = coop ? Int8CoopBlocks(a) : lanes ? lanes : w_regs;
     UNICORN_ASSIGN_OR_RETURN(
         const Pipeline* p,
@@ -407,7 +399,7 @@ Status Kernels::RecordMatMul(CommandBuffer& cmd, const Weight& w, const SubBuffe
   if (kind == Kind::kCoop) {
     const CoopTile t = DecodeCoop(a);
     UNICORN_ASSIGN_OR_RETURN(
-        const Pipeline* p, Get(coopmat() ? "matmul_coop" : "matmul_coop_emu", b,
+        const Pipeline* p, Get(CoopShader("matmul_coop"), b,
                                {uint32_t(w.dtype), 0, opt.flags, t.bm, t.bn, t.wm, t.bk, t.prefetch,
                                 opt.coop_x_f16 ? 1u : 0u}));
     const uint32_t out_rows = geglu ? t.bm / 2 : t.bm;
@@ -538,6 +530,12 @@ StatusOr<std::pair<uint32_t, uint32_t>> Kernels::Tune(
                         : absl::StrCat(best.first, " rows x ", best.second),
       absl::StrFormat(" (%.4f ms)", best_ms)));
   return tuned_[key] = best;
+}
+
+std::string Kernels::NoTensorCores() const {
+  return absl::StrCat(
+      device_.caps().name,
+      " has no tensor-core products (VK_NV_cooperative_matrix with 16x16x16 F16 fragments)");
 }
 
 std::string Kernels::CoopShapeProblem(uint32_t shape, uint32_t wg, bool geglu, bool x_f16) const {

@@ -336,9 +336,8 @@ TEST(VkGemma3, Int8ActivationsMatchTheCpuBackend) {
 // The tensor-core kernels in the model (UNICORN_VK_COOPMAT=17 for the
 // products of prompt chunks, UNICORN_VK_COOP_ATTN=1 for their attention;
 // emulated fragments where the device has no tensor cores): a 40-token
-// prompt in one chunk, then in chunks of 20 that also attend to the cached
-// keys, and decode steps, against the reference. 16-wide heads are one
-// fragment.
+// prompt in chunks of 20 (the second also attends to the cached keys), then
+// in one chunk, against the reference. 16-wide heads are one fragment.
 TEST(VkGemma3, TensorCoreKernelsMatchTheReference) {
   StatusOr<std::unique_ptr<vk::VulkanOps>> ops = [] {
     unicorn::testing::ScopedEnv emulate("UNICORN_VK_COOP_EMULATE", "1");

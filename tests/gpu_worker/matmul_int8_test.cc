@@ -330,7 +330,6 @@ TEST(VkInt8, GegluProductWritesWhatQuantizeWrites) {
     if (sh.coop_blocks) {
       opt.int8_order = MatMulOptions::Int8Order::kTensorCores;
       opt.int8_coop_blocks = sh.coop_blocks;
-      opt.int8_cols = 0;
       opt.matvec_wg = 64;  // fits lavapipe's 32 KiB of shared memory
     }
     opt.xq_out = fused.All();
