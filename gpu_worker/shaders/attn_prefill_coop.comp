@@ -54,8 +54,6 @@ shared float row_l[BR];            // each row's sum, for the output
 #define COOP_EMU_READ(src, i) ((src) == 0 ? Qs[i] : (src) == 1 ? KVs[i] : Ps[i])
 #include "coop_ops.glsl"
 
-float16_t ToF16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }
-
 // Stages the keys (or values) k0 .. k0 + BC - 1 of kv head g as F16; keys
 // past `end` are zeros.
 void StageTile(uint g, uint k0, uint end, bool values) {

@@ -11,6 +11,7 @@
 //   SG_ID, SG_LANE: this invocation's subgroup and lane; SG_SYNC(): the
 //     subgroup's shared-memory writes seen by all its lanes
 //   COOP_UNROLL: for the loops around them
+//   ToF16(v): v as F16, clamped to its range (no infinities)
 // Emulated, subgroups are invocations 32 s .. 32 s + 31, and SG_SYNC() is a
 // workgroup barrier: kernels call it only where the whole workgroup
 // arrives (a real subgroup barrier needs only the subgroup). An emulated
@@ -80,3 +81,5 @@ EmuAcc EmuMulAdd(EmuFrag a, EmuFrag b, EmuAcc d) {
 #define COOP_MAD(d, a, b) d = coopMatMulAddNV(a, b, d)
 
 #endif
+
+float16_t ToF16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }

@@ -74,8 +74,6 @@ uint FragRow(uint wm, uint f) {
   return f < h ? (wm * h + f) * 16 : BM / 2 + (wm * h + f - h) * 16;
 }
 
-float16_t ToF16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }
-
 // A k step's slices pass through registers: every load of the step is
 // issued before any is written to shared memory (with PREFETCH, before the
 // previous step's products).

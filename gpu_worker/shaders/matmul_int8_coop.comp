@@ -67,8 +67,6 @@ shared float part[FR * 256];  // one subgroup's sums on their way into `sums`
 #define COOP_EMU_READ(src, i) ((src) == 0 ? Ws[i] : Xs[i])
 #include "coop_ops.glsl"
 
-float16_t ToF16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }
-
 // Dequantizes the step's KB blocks from b0 of the workgroup's rows and of
 // the 16 tokens into this subgroup's slices; blocks past k are zeros.
 void StoreStep(uint b0, uint nb, uint row0, uint col0, uint w_base, uint x_base, uint lane) {
