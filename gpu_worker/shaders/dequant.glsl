@@ -33,6 +33,8 @@ vec4 Bf16x4(uvec2 u) {
               uintBitsToFloat(u.y << 16), uintBitsToFloat(u.y & 0xFFFF0000u));
 }
 vec4 F16x4(uvec2 u) { return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y)); }
+// The four int8 of a word, in element order (byte 0 first).
+vec4 Int8x4(uint v) { return vec4(ivec4(uvec4(v) << uvec4(24, 16, 8, 0)) >> 24); }
 
 // Chunk c of row r of a [*, k] matrix.
 void LoadChunk(uint r, uint k, uint c, out vec4 lo, out vec4 hi) {
@@ -52,8 +54,8 @@ void LoadChunk(uint r, uint k, uint c, out vec4 lo, out vec4 hi) {
     const uint b = base + 1 + 4 * q;
     const uint v0 = uint(w_u16[b]) | (uint(w_u16[b + 1]) << 16);
     const uint v1 = uint(w_u16[b + 2]) | (uint(w_u16[b + 3]) << 16);
-    lo = d * vec4(ivec4(uvec4(v0) << uvec4(24, 16, 8, 0)) >> 24);
-    hi = d * vec4(ivec4(uvec4(v1) << uvec4(24, 16, 8, 0)) >> 24);
+    lo = d * Int8x4(v0);
+    hi = d * Int8x4(v1);
   } else if (DTYPE == UNICORN_DT_Q4_K) {
     LoadQ4K(r, k, c, lo, hi);
   } else if (DTYPE == UNICORN_DT_Q6_K) {

@@ -98,7 +98,7 @@ void StoreStep(uint b0, uint nb, uint row0, uint col0, uint w_base, uint x_base,
     }
     const uint ix = x_base + t * PITCH + j * 32 + h * 16;
     [[unroll]] for (uint w = 0; w < 4; ++w) {
-      const vec4 v = d * vec4(ivec4(uvec4(q[w]) << uvec4(24, 16, 8, 0)) >> 24);
+      const vec4 v = d * Int8x4(q[w]);
       [[unroll]] for (uint e = 0; e < 4; ++e) Xs[ix + 4 * w + e] = ToF16(v[e]);
     }
   }
