@@ -1,6 +1,7 @@
 #include "gpu_worker/kernels.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -56,6 +57,8 @@ const ShaderInfo* FindShader(const std::string& name) {
        {attn_decode_merge_spv, attn_decode_merge_spv_size, sizeof(AttnPush), 9}},
       {"attn_decode_merge_q8",
        {attn_decode_merge_q8_spv, attn_decode_merge_q8_spv_size, sizeof(AttnPush), 10}},
+      {"attn_decode_new_kv",
+       {attn_decode_new_kv_spv, attn_decode_new_kv_spv_size, sizeof(AttnPush), 13}},
       {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 4}},
       {"attn_reduce_q8", {attn_reduce_q8_spv, attn_reduce_q8_spv_size, sizeof(AttnPush), 5}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
@@ -288,6 +291,9 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                 ap.kv_token_stride ? ap.kv_token_stride : ap.n_kv_heads * ap.head_dim,
                 ap.kv_head_stride ? ap.kv_head_stride : ap.head_dim,
                 ap.n_splits ? ap.n_splits : DecodeSplits(ap.cap)};
+  if (ap.new_kv.k.size > 0 && !UsesDecodePath(ap)) {
+    return absl::InvalidArgumentError("[vk] attention: new keys take the decode path only");
+  }
   if (TakesCoopAttention(ap)) {
     UNICORN_ASSIGN_OR_RETURN(const uint32_t wg, CoopAttentionWorkgroup(ap));
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get(CoopShader("attn_prefill_coop"), wg,
@@ -331,6 +337,9 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   const std::vector<uint32_t> spec = {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0),
                                       lane_dims};
   const SubBuffer rings = ap.rings.size > 0 ? ap.rings : spans;
+  if (ap.counters.size > 0 && ap.new_kv.k.size > 0) {
+    return absl::InvalidArgumentError("[vk] attention: new keys take the split + merge form");
+  }
   if (ap.counters.size > 0) {  // one dispatch: the last split merges
     if (ap.counters.size < AttnCounterBytes(ap)) {
       return absl::InvalidArgumentError(absl::StrCat("[vk] attention: ", ap.counters.size,
@@ -348,11 +357,29 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
     }
     return absl::OkStatus();
   }
-  UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec, Get("attn_decode", wg, spec));
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* red,
                            Get(quant ? "attn_reduce_q8" : "attn_reduce", 128, {}));
-  cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, rings}, push,
-               {push.n_splits, ap.n_kv_heads, ap.n_tokens});
+  const Groups groups = {push.n_splits, ap.n_kv_heads, ap.n_tokens};
+  if (const AttnParams::NewKv& nk = ap.new_kv; nk.k.size > 0) {
+    const uint64_t kv_bytes = uint64_t(ap.n_tokens) * ap.n_kv_heads * ap.head_dim * 4;
+    if (ap.kv_f16 || ap.head_dim % 2 != 0 || nk.k.size < kv_bytes || nk.v.size < kv_bytes ||
+        nk.q_norm.size < ap.head_dim * 4u || nk.k_norm.size < ap.head_dim * 4u ||
+        nk.inv_freq.size < ap.head_dim / 2 * 4u || nk.pos.size < ap.n_tokens * 4u) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[vk] attention: new keys need an F32 store, an even head_dim (", ap.head_dim,
+          ") and k, v, norms, frequencies and positions for ", ap.n_tokens, " tokens"));
+    }
+    std::vector<uint32_t> nk_spec = spec;
+    nk_spec.push_back(std::bit_cast<uint32_t>(nk.eps));
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec, Get("attn_decode_new_kv", wg, nk_spec));
+    cmd.Dispatch(*dec,
+                 {q, k, v, spans, o_part, ml_part, rings, nk.k, nk.v, nk.q_norm, nk.k_norm,
+                  nk.inv_freq, nk.pos},
+                 push, groups);
+  } else {
+    UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec, Get("attn_decode", wg, spec));
+    cmd.Dispatch(*dec, {q, k, v, spans, o_part, ml_part, rings}, push, groups);
+  }
   cmd.ComputeBarrier();
   // The merge's own row in a GPU profile (unlabelled: the pipeline's name).
   const std::string label = cmd.label();

@@ -114,6 +114,18 @@ struct AttnParams {
   // dispatch (the last split of each token and kv head merges them; the
   // counters are left zero). Empty: a split dispatch, a barrier, a merge.
   SubBuffer counters;
+  // Decode path only, F32 store, no counters (attn_decode_new_kv): q and
+  // the tokens' own keys and values come raw from their products. The
+  // kernel norms every head (RMSNorm with (1 + w) over head_dim) and
+  // rotates q and k at pos[t] (inv_freq: [D/2]), as HeadNormRope would,
+  // stores k and v in each token's slot, and reads each token's own key from
+  // its registers. Contract: no two tokens of the pass share a ring.
+  struct NewKv {
+    SubBuffer k, v;            // [n, n_kv_heads * head_dim] F32
+    SubBuffer q_norm, k_norm;  // [head_dim] F32
+    SubBuffer inv_freq, pos;   // [head_dim / 2] F32, [n] i32
+    float eps = 1e-6f;
+  } new_kv;
 };
 
 class Kernels {

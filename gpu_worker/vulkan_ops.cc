@@ -72,6 +72,8 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // (see VulkanOptions): "1" on.
   const char* handoff = std::getenv("UNICORN_VK_HANDOFF");
   ops->handoff_ = handoff != nullptr && std::strcmp(handoff, "1") == 0;
+  const char* new_kv = std::getenv("UNICORN_VK_NEW_KV");
+  ops->new_kv_ = new_kv != nullptr && std::strcmp(new_kv, "1") == 0;
   if (const char* skip = std::getenv("UNICORN_VK_SKIP"); skip != nullptr && *skip != '\0') {
     ops->skip_ = absl::StrSplit(skip, ',', absl::SkipEmpty());
     LOG_WARN("[vk] UNICORN_VK_SKIP={}: these dispatches are left out, results are wrong", skip);

@@ -64,6 +64,9 @@ struct VulkanOptions {
   // product writing the down product's input as int8. Bit-exact against
   // the unfused forms on lavapipe and an NVIDIA H100, and speed-neutral
   // there (gpu_worker/BENCHMARKS.md), so opt-in until a GPU gains from it.
+  // UNICORN_VK_NEW_KV=1: a single token's q/k head norms, RoPE and K/V
+  // store run inside decode attention (AttnParams::new_kv), one dispatch
+  // and one barrier less per layer; opt-in until a GPU has timed it.
   // UNICORN_VK_SKIP=prefix,... (measurement only, results are wrong) leaves
   // out the dispatches whose profile label starts with a prefix, and
   // "barrier" the barriers: what an op costs inside a whole step.
@@ -234,6 +237,7 @@ class VulkanOps : public Ops {
   uint32_t int8_min_tokens_ = 1;   // products of fewer tokens stay on F32 activations
   bool int8_fuse_ = true;          // the attention merge writes int8 (the fused norm always does)
   bool handoff_ = false;           // fusions through a last-workgroup hand-off (UNICORN_VK_HANDOFF)
+  bool new_kv_ = false;            // head norms + RoPE + store inside decode attention
   std::vector<std::string> skip_;  // ablation: dispatch labels left out (UNICORN_VK_SKIP)
   int64_t fence_spin_ns_ = 0;      // VulkanOptions::fence_spin_us
   Buffer upload_;                  // host -> device staging of queued writes

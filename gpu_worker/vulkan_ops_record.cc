@@ -1,6 +1,7 @@
 // VulkanOps::Record: turns a queue of op records into one command buffer,
 // with the fusions and the minimal barriers described in vulkan_ops.h.
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/trace.h"
@@ -267,6 +268,10 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     }
     return false;
   };
+  // (3') below: the attention op that takes the fused head ops, and what
+  // they read.
+  std::optional<AttnParams::NewKv> new_kv;
+  std::vector<VkBuffer> new_kv_reads;
   for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
     marks_before(i);
     if (done[i]) continue;
@@ -363,6 +368,38 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       }
     }
 
+    // (3') A single token's head norms, RoPE and K/V store inside decode
+    //      attention (AttnParams::new_kv; UNICORN_VK_NEW_KV=1), where q
+    //      and k are dead after it:
+    //      RmsNorm(q); RmsNorm(k); Rope(q); Rope(k); StoreKv(k, v); Attention(q)
+    if (new_kv_ && !handoff_ && op.kind == OpKind::kRmsNorm && op.b[0] == op.b[1] &&
+        i + 5 < ops.size() && std::none_of(&done[i + 1], &done[i + 6], [](char c) { return c; })) {
+      const Op &kn = ops[i + 1], &rq = ops[i + 2], &rk = ops[i + 3], &so = ops[i + 4],
+               &at = ops[i + 5];
+      const int64_t D = op.i[1];
+      const bool match =
+          kn.kind == OpKind::kRmsNorm && kn.b[0] == kn.b[1] && kn.i[1] == D && kn.f[0] == op.f[0] &&
+          rq.kind == OpKind::kRope && rq.b[0] == op.b[0] && rq.i[2] == D &&
+          rq.i[0] * rq.i[1] == op.i[0] && rk.kind == OpKind::kRope && rk.b[0] == kn.b[0] &&
+          rk.i[2] == D && rk.i[0] * rk.i[1] == kn.i[0] && rk.b[1] == rq.b[1] &&
+          rk.f[0] == rq.f[0] && rk.f[1] == rq.f[1] && so.kind == OpKind::kStoreKv &&
+          so.b[0] == kn.b[0] && so.b[2] == rq.b[1] && so.b[5] == nullptr &&
+          so.i[1] == rk.i[1] * D && at.kind == OpKind::kAttention && at.b[0] == op.b[0] &&
+          at.b[1] == so.b[3] && at.b[2] == so.b[4] && at.b[5] == nullptr && at.i[0] == 1 &&
+          rq.i[0] == 1 && at.i[1] == rq.i[1] && at.i[2] == rk.i[1] && at.i[3] == D &&
+          at.i[4] == so.i[2] && Kernels::UsesDecodePath(AttentionParams(at)) &&
+          !read_later(vb(op.b[0]), i + 6) && !read_later(vb(kn.b[0]), i + 6);
+      if (match) {
+        UNICORN_ASSIGN_OR_RETURN(SubBuffer freq, RopeTable(int(D), rq.f[0], rq.f[1]));
+        new_kv =
+            AttnParams::NewKv{kn.b[0]->All(), so.b[1]->All(), op.w[0]->w().buf, kn.w[0]->w().buf,
+                              freq,           rq.b[1]->All(), op.f[0]};
+        new_kv_reads = {vb(kn.b[0]), vb(so.b[1]), vb(rq.b[1])};
+        for (size_t j = i; j < i + 5; ++j) done[j] = 1;
+        continue;
+      }
+    }
+
     // (3) Head norm + RoPE (+ the store of k and v):
     //     RmsNorm(x -> x per head) ... Rope(x) [... StoreKv(x, v)]
     if (op.kind == OpKind::kRmsNorm && op.b[0] == op.b[1]) {
@@ -455,6 +492,12 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         ap.counters = counters;
         w.push_back(counters.buffer);
       }
+      if (new_kv) {  // (3') above
+        ap.new_kv = *new_kv;
+        r.insert(r.end(), new_kv_reads.begin(), new_kv_reads.end());
+        w.push_back(vb(op.b[1]));
+        w.push_back(vb(op.b[2]));
+      }
     }
     barriers.Access(r, w, op.kind == OpKind::kCopy);
     switch (op.kind) {
@@ -517,11 +560,12 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         break;
       }
       case OpKind::kAttention: {
-        cmd.SetLabel(absl::StrCat("attention", ap.counters.size > 0 ? "+merge" : "",
-                                  ap.xq.size > 0 ? "+q8" : "",
+        cmd.SetLabel(absl::StrCat("attention", new_kv ? "+kv" : "",
+                                  ap.counters.size > 0 ? "+merge" : "", ap.xq.size > 0 ? "+q8" : "",
                                   k.TakesCoopAttention(ap) ? "+coop" : ""));
         check(k.Attention(cmd, op.b[0]->All(), op.b[1]->All(), op.b[2]->All(), op.b[3]->All(),
                           op.b[4]->All(), scratch, ap));
+        new_kv.reset();
         if (ap.xq.size > 0) held = {op.b[4], ap.n_tokens, ap.n_heads * ap.head_dim, i + 1, xq};
         break;
       }

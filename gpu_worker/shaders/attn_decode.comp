@@ -19,6 +19,15 @@
 // themselves on counters[t * Hkv + g] (zero before, zero after); the last
 // to finish merges the G heads (attn_merge.glsl) into out (binding 7), and
 // with UNICORN_ATTN_QUANT also as int8 blocks (binding 9).
+// Built with UNICORN_ATTN_NEW_KV (attn_decode_new_kv; F32 store, no merge):
+// q comes raw from its product, and so do the token's own key and value
+// (k_new, v_new: [n, Hkv * D] F32). Each workgroup norms its G query heads
+// and the key (Gemma's (1 + w) RMSNorm over head_dim, eps = EPS) and
+// rotates both at position pos[t] (rope.glsl), as head_norm_rope.comp
+// would; split 0 stores the key and value in the token's slot, and every
+// split takes the token's own key from shared memory instead of the store.
+// So the store must not hold another key that this pass writes: one token
+// per ring (a single token, or a batch of sequences with a row each).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 
@@ -31,6 +40,7 @@ layout(constant_id = 5) const bool RINGS = false;
 // subgroupSize, which gl_SubgroupSize equals here (SPIR-V 1.5, pipelines
 // made without the varying-subgroup-size flag).
 layout(constant_id = 6) const uint LD = 8;
+layout(constant_id = 7) const float EPS = 1e-6;  // UNICORN_ATTN_NEW_KV: the head norms'
 
 #include "push_constants.h"
 #include "common.glsl"
@@ -63,12 +73,57 @@ layout(std430, binding = 9) writeonly buffer Meta { uvec2 meta[]; };
 #include "attn_merge.glsl"
 shared bool last_split;
 #endif
+#ifdef UNICORN_ATTN_NEW_KV
+#include "rope.glsl"
+layout(std430, binding = 1) writeonly buffer KStore { float k_store[]; };
+layout(std430, binding = 2) writeonly buffer VStore { float v_store[]; };
+layout(std430, binding = 7) readonly buffer KNew { float k_new[]; };
+layout(std430, binding = 8) readonly buffer VNew { float v_new[]; };
+layout(std430, binding = 9) readonly buffer QNorm { float q_norm[]; };
+layout(std430, binding = 10) readonly buffer KNorm { float k_norm[]; };
+layout(std430, binding = 11) readonly buffer Freq { float inv_freq[]; };
+layout(std430, binding = 12) readonly buffer Pos { int pos[]; };
+#endif
 
 const uint MAXD = UNICORN_MAX_HEAD_DIM;
 const uint U = 4;        // keys a subgroup loads at once
 const uint MAX_SG = UNICORN_ATTN_MAX_SUBGROUPS;  // subgroups per workgroup, at most
 shared vec2 sg_ml[G * MAX_SG];                   // each subgroup's (max, sum) per head
 shared float acc[G * MAXD];     // the subgroups' outputs, summed
+#ifdef UNICORN_ATTN_NEW_KV
+shared float new_q[G * MAXD];   // the token's query heads, normed and rotated
+shared float new_k[MAXD], new_v[MAXD];  // its key (normed, rotated) and value
+
+// Query head h of kv head g (h < G), or (h == G) the key: RMS-normed with
+// (1 + w) and rotated at `position`, into new_q / new_k. One subgroup.
+void NormRotate(uint t, uint g, uint h, int position) {
+  const uint D = p.head_dim, half_d = D / 2, lane = gl_SubgroupInvocationID;
+  const bool key = h == G;
+  const uint src = key ? (t * p.n_kv_heads + g) * D : t * p.q_stride + (g * G + h) * D;
+  float ss = 0.0;
+  for (uint i = lane; i < D; i += gl_SubgroupSize) {
+    const float x = key ? k_new[src + i] : q[src + i];
+    ss += x * x;
+  }
+  const float scale = inversesqrt(subgroupAdd(ss) / float(D) + EPS);
+  for (uint i = lane; i < half_d; i += gl_SubgroupSize) {
+    float x0 = key ? k_new[src + i] : q[src + i];
+    float x1 = key ? k_new[src + i + half_d] : q[src + i + half_d];
+    x0 *= scale * (1.0 + (key ? k_norm[i] : q_norm[i]));
+    x1 *= scale * (1.0 + (key ? k_norm[i + half_d] : q_norm[i + half_d]));
+    const vec2 cs = RopeCosSin(float(position) * inv_freq[i]);
+    const float y0 = x0 * cs.x - x1 * cs.y;
+    x1 = x1 * cs.x + x0 * cs.y;
+    if (key) {
+      new_k[i] = y0;
+      new_k[i + half_d] = x1;
+    } else {
+      new_q[h * MAXD + i] = y0;
+      new_q[h * MAXD + i + half_d] = x1;
+    }
+  }
+}
+#endif
 
 // Lane `lane`'s e-th dim: chunks of 4 consecutive dims, the subgroup's
 // lanes side by side in each chunk (one coalesced row load per chunk).
@@ -89,13 +144,32 @@ void main() {
   const uint ring0 = RINGS ? uint(max(rings[t], 0)) * p.cap * p.kv_token_stride : 0u;
   const bool aligned = D % 4 == 0 && p.kv_token_stride % 4 == 0 && p.kv_head_stride % 4 == 0;
 
+#ifdef UNICORN_ATTN_NEW_KV
+  // The token's queries and key, normed and rotated; its value. Split 0
+  // stores the key and value (no split reads that slot back: see above).
+  const int new_pos = pos[t];
+  for (uint h = sg; h <= G; h += NSG) NormRotate(t, g, h, new_pos);
+  for (uint i = tid; i < D; i += WG) new_v[i] = v_new[(t * p.n_kv_heads + g) * D + i];
+  barrier();
+  if (s == 0) {
+    const uint slot = ring0 + KvIndex(g, uint(max(new_pos, 0)), 0);
+    for (uint i = tid; i < D; i += WG) {
+      k_store[slot + i] = new_k[i];
+      v_store[slot + i] = new_v[i];
+    }
+  }
+#endif
   float qr[G][LD], m[G], l[G], o[G][LD];
   [[unroll]] for (uint gi = 0; gi < G; ++gi) {
     m[gi] = kNegBig;
     l[gi] = 0.0;
     [[unroll]] for (uint e = 0; e < LD; ++e) {
       const uint d = Dim(lane, e);
+#ifdef UNICORN_ATTN_NEW_KV
+      qr[gi][e] = d < D ? new_q[gi * MAXD + d] * p.scale : 0.0;
+#else
       qr[gi][e] = d < D ? q[t * p.q_stride + (g * G + gi) * D + d] * p.scale : 0.0;
+#endif
       o[gi][e] = 0.0;
     }
   }
@@ -126,6 +200,14 @@ void main() {
             vr[u][e + i] = d + i < D ? VAt(b + d + i) : 0.0;
           }
         }
+#ifdef UNICORN_ATTN_NEW_KV
+        if (j == uint(new_pos)) {  // the token's own key: not yet in the store
+          [[unroll]] for (uint i = 0; i < 4; ++i) {
+            kr[u][e + i] = d + i < D ? new_k[d + i] : 0.0;
+            vr[u][e + i] = d + i < D ? new_v[d + i] : 0.0;
+          }
+        }
+#endif
       }
     }
     [[unroll]] for (uint gi = 0; gi < G; ++gi) {

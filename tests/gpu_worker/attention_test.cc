@@ -254,6 +254,146 @@ TEST(VkAttention, DecodeSplitsFollowTheContextLength) {
   }
 }
 
+// Decode with the tokens' own keys new (AttnParams::new_kv): q, k and v raw
+// from their products. Against the three dispatches it replaces (head norm +
+// RoPE of q, of k into the store with v, then decode attention) on the same
+// inputs: the outputs and the stores. One token, or rows of a batch each in
+// its own ring (the contract), over a window that wraps its ring.
+struct NewKvCase {
+  int n_heads = 8, n_kv_heads = 4, head_dim = 256, cap = 64, window = 0, n_splits = 3;
+  std::vector<int32_t> pos, rings;  // rings empty: one token, ring 0
+  float softcap = 0;
+};
+
+void RunNewKv(const NewKvCase& c) {
+  UNICORN_VK_ENV(env);
+  Device& d = *env.device;
+  const int H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim, n = int(c.pos.size());
+  const int n_rings = c.rings.empty() ? 1 : 1 + *std::max_element(c.rings.begin(), c.rings.end());
+  const size_t store_floats = size_t(n_rings) * c.cap * Hkv * D;
+  // Earlier keys and values already in the store (any values do).
+  std::vector<float> store_k = Random(store_floats, 11, -2, 2), store_v = Random(store_floats, 12);
+  std::vector<float> q = Random(size_t(n) * H * D, 13, -2, 2);
+  std::vector<float> k = Random(size_t(n) * Hkv * D, 14, -2, 2), v = Random(k.size(), 15);
+  std::vector<float> qw = Random(D, 16, -0.5, 0.5), kw = Random(D, 17, -0.5, 0.5);
+  std::vector<float> freq = Kernels::RopeInvFreq(D, 1e4, 1.0);
+  std::vector<int32_t> spans;
+  for (int32_t p : c.pos)
+    spans.insert(spans.end(), {c.window ? std::max(0, p - c.window + 1) : 0, p});
+  AttnParams ap;
+  ap.n_tokens = n;
+  ap.n_heads = H;
+  ap.n_kv_heads = Hkv;
+  ap.head_dim = D;
+  ap.cap = c.cap;
+  ap.scale = 1.0f / std::sqrt(float(D));
+  ap.softcap = c.softcap;
+  ap.n_splits = c.n_splits;
+  ap.path = Path::kDecode;
+  Buffer bpos = Upload(d, c.pos), bspans = Upload(d, spans), bfreq = Upload(d, freq);
+  Buffer bqw = Upload(d, qw), bkw = Upload(d, kw), bv = Upload(d, v);
+  Buffer brings = Upload(d, c.rings.empty() ? std::vector<int32_t>{0} : c.rings);
+  if (!c.rings.empty()) ap.rings = brings.All();
+  struct Side {
+    Buffer q, k, ks, vs, out, scratch;
+  };
+  auto side = [&] {
+    return Side{Upload(d, q),           Upload(d, k),
+                Upload(d, store_k),     Upload(d, store_v),
+                Zeros(d, q.size() * 4), Zeros(d, Kernels::AttnScratchBytes(ap))};
+  };
+  Side three = side(), one = side();
+  RunCmd(d, [&](CommandBuffer& cmd) {
+    HeadParams hq{UNICORN_HEAD_NORM | UNICORN_HEAD_ROPE, uint32_t(H), uint32_t(D), 0, 1e-6f, {}};
+    Status s = env.kernels->HeadNormRope(cmd, three.q.All(), bqw.All(), bfreq.All(), bpos.All(),
+                                         three.q.All(), three.q.All(), three.q.All(), n, hq);
+    ASSERT_TRUE(s.ok()) << s;
+    HeadParams hk{
+        hq.flags | UNICORN_HEAD_STORE, uint32_t(Hkv), uint32_t(D), uint32_t(c.cap), 1e-6f, {}};
+    if (!c.rings.empty()) {
+      hk.flags |= UNICORN_HEAD_RINGS;
+      hk.rings = brings.All();
+    }
+    s = env.kernels->HeadNormRope(cmd, three.k.All(), bkw.All(), bfreq.All(), bpos.All(),
+                                  three.ks.All(), bv.All(), three.vs.All(), n, hk);
+    ASSERT_TRUE(s.ok()) << s;
+    cmd.ComputeBarrier();
+    s = env.kernels->Attention(cmd, three.q.All(), three.ks.All(), three.vs.All(), bspans.All(),
+                               three.out.All(), three.scratch.All(), ap);
+    ASSERT_TRUE(s.ok()) << s;
+    AttnParams fused = ap;
+    fused.new_kv = {one.k.All(), bv.All(), bqw.All(), bkw.All(), bfreq.All(), bpos.All(), 1e-6f};
+    s = env.kernels->Attention(cmd, one.q.All(), one.ks.All(), one.vs.All(), bspans.All(),
+                               one.out.All(), one.scratch.All(), fused);
+    ASSERT_TRUE(s.ok()) << s;
+  });
+  // The head norms' sums run in another order (a subgroup against the whole
+  // workgroup): a few F32 ulps, against O(1) for a wrong key or position.
+  const std::vector<float> want = Download<float>(d, three.out, q.size());
+  EXPECT_LT(MaxRelError(Download<float>(d, one.out, q.size()), want), 1e-5);
+  EXPECT_LT(MaxRelError(Download<float>(d, one.ks, store_floats),
+                        Download<float>(d, three.ks, store_floats)),
+            1e-5);
+  EXPECT_EQ(Download<float>(d, one.vs, store_floats), Download<float>(d, three.vs, store_floats));
+  if (n == 1 && c.rings.empty()) {  // and the F64 twin, through the store's keys
+    const int p = c.pos[0], lo = spans[0];
+    std::vector<float> keys(size_t(Hkv) * (p + 1) * D), values(keys.size()), qn(q.size());
+    for (int h = 0; h < H; ++h) {
+      std::vector<float> head(&q[size_t(h) * D], &q[size_t(h) * D] + D);
+      head = RopeRef(RmsNormRef(head, qw, 1, D, 1e-6f), p, freq);
+      std::copy(head.begin(), head.end(), &qn[size_t(h) * D]);
+    }
+    for (int g = 0; g < Hkv; ++g) {
+      for (int j = lo; j <= p; ++j) {
+        const size_t slot = (size_t(j % c.cap) * Hkv + g) * D;
+        std::vector<float> key(&store_k[slot], &store_k[slot] + D);
+        std::vector<float> value(&store_v[slot], &store_v[slot] + D);
+        if (j == p) {
+          key.assign(&k[size_t(g) * D], &k[size_t(g) * D] + D);
+          key = RopeRef(RmsNormRef(key, kw, 1, D, 1e-6f), p, freq);
+          value.assign(&v[size_t(g) * D], &v[size_t(g) * D] + D);
+        }
+        std::copy(key.begin(), key.end(), &keys[(size_t(g) * (p + 1) + j) * D]);
+        std::copy(value.begin(), value.end(), &values[(size_t(g) * (p + 1) + j) * D]);
+      }
+    }
+    // RoPE's GPU sin/cos may be 2^-11 off (see VkHeadNormRope).
+    std::vector<float> twin =
+        AttentionRef(qn, keys, values, {lo}, {p + 1}, H, Hkv, D, p + 1, ap.scale, c.softcap);
+    EXPECT_LT(MaxRelError(Download<float>(d, one.out, q.size()), twin), 1e-3);
+  }
+}
+
+TEST(VkAttention, NewKeysNormedAndRotatedInTheDecodeKernel) {
+  {
+    SCOPED_TRACE("one token, GQA 2, 256-wide heads");
+    RunNewKv({.pos = {39}, .rings = {}});
+  }
+  {
+    SCOPED_TRACE("one token, a window over a wrapped ring, 128-wide heads");
+    RunNewKv({.n_heads = 4,
+              .n_kv_heads = 2,
+              .head_dim = 128,
+              .cap = 16,
+              .window = 16,
+              .n_splits = 4,
+              .pos = {50},
+              .rings = {}});
+  }
+  {
+    SCOPED_TRACE("a batch, a ring per row, GQA 4, soft-capping");
+    RunNewKv({.n_heads = 4,
+              .n_kv_heads = 1,
+              .head_dim = 64,
+              .cap = 32,
+              .window = 0,
+              .n_splits = 2,
+              .pos = {5, 31, 0},
+              .rings = {2, 0, 1},
+              .softcap = 5.0f});
+  }
+}
+
 // SigLIP: q, k, v side by side in one F32 [n, 3 H D] buffer, every token
 // sees every token, head_dim 72 (not a multiple of 16).
 TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {

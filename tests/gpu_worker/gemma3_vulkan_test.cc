@@ -221,6 +221,44 @@ TEST(VkGemma3, HandOffFusionsKeepTheLogits) {
   EXPECT_EQ(barriers[1] + uint64_t(layers), barriers[0]);
 }
 
+// UNICORN_VK_NEW_KV=1: a decode step's q/k head norms, RoPE and K/V store
+// run inside decode attention. Against the reference over wrapping sliding
+// rings (chunks of 3, then decode steps), with one dispatch and one
+// barrier fewer in every layer but the last (whose q and k are not
+// overwritten later in the step, see DecodeStepIsFusedAndProfiled).
+TEST(VkGemma3, NewKeysInDecodeAttentionMatchReference) {
+  unicorn::testing::ScopedEnv env("UNICORN_VK_NEW_KV", nullptr);
+  uint64_t barriers[2] = {0, 0}, dispatches[2] = {0, 0};
+  int layers = 0;
+  for (int on : {0, 1}) {
+    env.Set(on ? "1" : "0");
+    auto ops = ProfiledOps();
+    ASSERT_TRUE(ops.ok()) << ops.status();
+    Fixture f(TinyConfig(), DType::kF32, DType::kBF16, **ops);
+    layers = f.config.num_layers;
+    const int V = f.config.vocab_size;
+    const std::vector<int> tokens = Tokens(24, V, 2, f.config.image_token_id);
+    const std::vector<float> ref = ReferenceLogits(f.config, f.weights, tokens, {});
+    auto s = f.Session(3);
+    std::vector<float> logits;
+    ASSERT_TRUE(s->Prefill(std::span(tokens).first(11), {}, LogitsMode::kLast, &logits).ok());
+    for (int i = 11; i < 24; ++i) {
+      ASSERT_TRUE(s->Decode(tokens[size_t(i)], &logits).ok());
+      EXPECT_LT(MaxAbsDiff(logits.data(), &ref[size_t(i * V)], size_t(V)), kTol * Std(ref))
+          << "position " << i << (on ? ", fused" : "");
+    }
+    ASSERT_TRUE((*ops)->status().ok()) << (*ops)->status();
+    std::map<std::string, int> count;
+    for (const auto& r : (*ops)->LastProfile()) ++count[r.label];
+    EXPECT_EQ(count["attention+kv"], on ? layers - 1 : 0);
+    EXPECT_EQ(count["norm+rope+store_kv"], on ? 0 : layers - 1);
+    barriers[on] = (*ops)->stats().barriers_last;
+    dispatches[on] = (*ops)->LastProfile().size();  // one row per dispatch
+  }
+  EXPECT_EQ(barriers[1] + uint64_t(layers - 1), barriers[0]);
+  EXPECT_EQ(dispatches[1] + 2 * uint64_t(layers - 1), dispatches[0]);
+}
+
 // Greedy decoding picks the same tokens on both backends (F32 weights: both
 // are within F32 rounding of the reference).
 TEST(VkGemma3, GreedyGenerationEqualsCpuBackend) {
