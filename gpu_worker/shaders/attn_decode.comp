@@ -111,15 +111,13 @@ void NormRotate(uint t, uint g, uint h, int position) {
     float x1 = key ? k_new[src + i + half_d] : q[src + i + half_d];
     x0 *= scale * (1.0 + (key ? k_norm[i] : q_norm[i]));
     x1 *= scale * (1.0 + (key ? k_norm[i + half_d] : q_norm[i + half_d]));
-    const vec2 cs = RopeCosSin(float(position) * inv_freq[i]);
-    const float y0 = x0 * cs.x - x1 * cs.y;
-    x1 = x1 * cs.x + x0 * cs.y;
+    const vec2 y = RotatePair(x0, x1, position, inv_freq[i]);
     if (key) {
-      new_k[i] = y0;
-      new_k[i + half_d] = x1;
+      new_k[i] = y.x;
+      new_k[i + half_d] = y.y;
     } else {
-      new_q[h * MAXD + i] = y0;
-      new_q[h * MAXD + i + half_d] = x1;
+      new_q[h * MAXD + i] = y.x;
+      new_q[h * MAXD + i + half_d] = y.y;
     }
   }
 }

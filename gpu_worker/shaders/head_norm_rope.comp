@@ -50,10 +50,9 @@ void main() {
       x1 *= scale * (1.0 + w[i + half_d]);
     }
     if ((FLAGS & UNICORN_HEAD_ROPE) != 0) {
-      const vec2 cs = RopeCosSin(float(position) * inv_freq[i]);
-      const float y0 = x0 * cs.x - x1 * cs.y;
-      x1 = x1 * cs.x + x0 * cs.y;
-      x0 = y0;
+      const vec2 y = RotatePair(x0, x1, position, inv_freq[i]);
+      x0 = y.x;
+      x1 = y.y;
     }
     if ((FLAGS & UNICORN_HEAD_STORE) != 0) {
       k_store[dst + i] = x0;

@@ -11,3 +11,9 @@ vec2 RopeCosSin(float angle) {
   a -= k * 1.9353071795864769e-3;                      // 2 pi - 6.28125
   return vec2(cos(a), sin(a));
 }
+
+// The pair (x[i], x[i + D/2]) rotated at `position` by frequency `inv_freq`.
+vec2 RotatePair(float x0, float x1, int position, float inv_freq) {
+  const vec2 cs = RopeCosSin(float(position) * inv_freq);
+  return vec2(x0 * cs.x - x1 * cs.y, x1 * cs.x + x0 * cs.y);
+}
