@@ -26,6 +26,9 @@ void CheckRmsNorm(int rows, int n, bool in_place) {
 
 TEST(VkRmsNorm, MatchesTwinOnHiddenRows) { CheckRmsNorm(3, 2560, false); }
 TEST(VkRmsNorm, OddLengthShorterThanWorkgroup) { CheckRmsNorm(5, 77, false); }
+// Rows longer than four floats per invocation loop over the row (the
+// others hold their part in registers).
+TEST(VkRmsNorm, ManyLongRowsLoopOverTheRow) { CheckRmsNorm(70, 2048, false); }
 TEST(VkRmsNorm, InPlace) { CheckRmsNorm(2, 1152, true); }
 
 TEST(VkRmsNorm, QkNormOverHeadsWithStride) {

@@ -27,7 +27,8 @@ TEST(VkLayerNorm, MatchesTwin) {
             kF32Tol);
 }
 
-// n = 640 takes the vec4 path, n = 78 the scalar one.
+// n = 640 takes the vec4 path with the row in registers, n = 5376 (27B's
+// hidden size) the vec4 loop over the row, n = 78 the scalar one.
 class VkAddRmsNorm : public ::testing::TestWithParam<int> {};
 
 TEST_P(VkAddRmsNorm, PostNormResidualAndNextNorm) {
@@ -59,7 +60,7 @@ TEST_P(VkAddRmsNorm, PostNormResidualAndNextNorm) {
   EXPECT_LT(MaxRelError(Download<float>(d, bh2, h.size()), h_want), kF32Tol);
 }
 
-INSTANTIATE_TEST_SUITE_P(Widths, VkAddRmsNorm, ::testing::Values(640, 78));
+INSTANTIATE_TEST_SUITE_P(Widths, VkAddRmsNorm, ::testing::Values(640, 5376, 78));
 
 class VkEmbed : public ::testing::TestWithParam<DType> {};
 
