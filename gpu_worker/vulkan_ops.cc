@@ -61,9 +61,12 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // off until it has run on a GPU).
   const char* coop_attn = std::getenv("UNICORN_VK_COOP_ATTN");
   ops->kernels_->set_coop_attention(coop_attn != nullptr && std::strcmp(coop_attn, "1") == 0);
-  // "1": their activations as one F16 value each, not two (A/B runs).
+  // Their activations as one F16 value each (as llama.cpp's F16 products
+  // take them): 1.28-1.32x faster at pp512 on an NVIDIA H100 than a high
+  // and a low F16 part, at 3e-3 of the logit std (gpu_worker/BENCHMARKS.md,
+  // ninth round). "0": two parts, about 21 bits.
   const char* x16 = std::getenv("UNICORN_VK_COOPMAT_X16");
-  ops->kernels_->set_coop_x_f16(x16 != nullptr && std::strcmp(x16, "1") == 0);
+  ops->kernels_->set_coop_x_f16(!(x16 != nullptr && std::strcmp(x16, "0") == 0));
   // Whether the attention merge writes int8 too (the fused norm always
   // does): "0" neither, for A/B runs.
   const char* fuse = std::getenv("UNICORN_VK_INT8_FUSE");

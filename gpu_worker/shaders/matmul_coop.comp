@@ -148,12 +148,17 @@ void StoreSlices(uint k0, uint tid) {
     const uint lt = cid / (BK / 4), part = cid % (BK / 4);
     if (lt >= BN) continue;
     [[unroll]] for (uint e = 0; e < 4; ++e) {
-      // hi through an explicit F16 round trip: a compiler that takes
-      // float(float16_t(v)) for v would make lo zero.
+      // hi: v with its mantissa cut to F16's 10 bits, by a mask. An F16
+      // round trip (float(float16_t(v)), even through packHalf2x16) was
+      // folded to v by an NVIDIA H100's compiler, which left lo zero.
       const float v = clamp(x_run[i][e], -65504.0, 65504.0);
-      const float hi = unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x;
-      Xs[lt * BKP + part * 4 + e] = float16_t(hi);
-      if (X_F16 == 0) Xl[lt * BKP + part * 4 + e] = float16_t(v - hi);
+      if (X_F16 != 0) {
+        Xs[lt * BKP + part * 4 + e] = float16_t(v);
+      } else {
+        const float hi = uintBitsToFloat(floatBitsToUint(v) & 0xFFFFE000u);
+        Xs[lt * BKP + part * 4 + e] = float16_t(hi);
+        Xl[lt * BKP + part * 4 + e] = float16_t(v - hi);
+      }
     }
   }
 }
