@@ -152,12 +152,14 @@ class Kernels {
   bool coopmat() const { return device_.caps().coopmat_nv; }
   // Whether autotuning also times the tensor-core kernel for int8 products
   // of 2..16 tokens (MatMulOptions::Int8Order::kTensorCores), where the
-  // device has it. Off until it has run on a GPU; UNICORN_VK_INT8_COOP=1
+  // device has it. Off: on an NVIDIA H100 it lost to the int8 kernels at
+  // every shape (gpu_worker/BENCHMARKS.md, ninth round); UNICORN_VK_INT8_COOP=1
   // turns it on.
   void set_int8_coop(bool on) { int8_coop_ = on; }
   // Whether kAuto prefill attention takes the tensor cores (AttnParams::Path::
-  // kPrefillCoop) where the device has them and head_dim % 16 == 0. Off
-  // until it has run on a GPU; UNICORN_VK_COOP_ATTN=1 turns it on.
+  // kPrefillCoop) where the device has them and head_dim % 16 == 0. Off:
+  // 1.8x slower than the F32 kernel at 512 tokens on an NVIDIA H100
+  // (BENCHMARKS.md, ninth round); UNICORN_VK_COOP_ATTN=1 turns it on.
   void set_coop_attention(bool on) { coop_attn_ = on; }
   // Tests only: the tensor-core kernels (Path::kCoop, Int8Order::kTensorCores,
   // AttnParams::Path::kPrefillCoop) with their fragments emulated by plain

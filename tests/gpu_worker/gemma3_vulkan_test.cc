@@ -37,11 +37,12 @@ using testing::Tokens;
 constexpr double kTol = 1e-4;
 // Where a prompt's products run on the tensor cores (an NVIDIA GPU with
 // VK_NV_cooperative_matrix), weights are F16 there (quantized ones
-// dequantized, as llama.cpp's F16 products do) and x keeps ~22 bits as two
-// F16 parts. Measured on an NVIDIA H100: 2.2e-3 (F16), 2.9e-3 (BF16),
-// 4.7e-3 (Q8_0) and 3.1e-3 (Q4_0) of the logit std. The bound, 2e-2, is
-// still 50x below what a wrong mask or position moves. F32 weights stay off
-// the tensor cores and keep kTol.
+// dequantized) and so is x, one F16 value each, as in llama.cpp's F16
+// products. Measured on an NVIDIA H100: 2.2e-3 (F16), 2.9e-3 (BF16),
+// 4.7e-3 (Q8_0) and 3.1e-3 (Q4_0) of the logit std (x's low part, then
+// meant to be kept, never reached the products there). The bound, 2e-2,
+// is still 50x below what a wrong mask or position moves. F32 weights stay
+// off the tensor cores and keep kTol.
 constexpr double kTensorCoreTol = 2e-2;
 
 vk::VulkanOps& SharedOps() {
