@@ -19,6 +19,22 @@ constexpr double kCoopAttnTol = 3e-3;
 
 using Path = AttnParams::Path;
 
+// A test's attention shape: n tokens of H heads (Hkv kv heads) of D over a
+// store of `cap` slots, scale D^-0.5, F32 store [cap, Hkv, D].
+AttnParams Shape(int n, int H, int Hkv, int D, int cap, float softcap, int n_splits, Path path) {
+  AttnParams ap;
+  ap.n_tokens = n;
+  ap.n_heads = H;
+  ap.n_kv_heads = Hkv;
+  ap.head_dim = D;
+  ap.cap = cap;
+  ap.scale = 1.0f / std::sqrt(float(D));
+  ap.softcap = softcap;
+  ap.n_splits = n_splits;
+  ap.path = path;
+  return ap;
+}
+
 struct Scenario {
   int n_heads = 4, n_kv_heads = 2, head_dim = 64;
   int cap = 64, window = 0;
@@ -73,21 +89,12 @@ void RunScenario(const Scenario& sc, Path path, bool f16 = true, bool merge = fa
     lo[t] = sc.window > 0 ? std::max(0, sc.pos[t] - sc.window + 1) : 0;
     spans.insert(spans.end(), {lo[t], sc.end[t] - 1});
   }
-  AttnParams ap;
-  ap.n_tokens = n;
-  ap.n_heads = H;
-  ap.n_kv_heads = Hkv;
-  ap.head_dim = D;
-  ap.cap = sc.cap;
-  ap.scale = 1.0f / std::sqrt(float(D));
-  ap.softcap = sc.softcap;
-  ap.path = path;
+  AttnParams ap = Shape(n, H, Hkv, D, sc.cap, sc.softcap, sc.n_splits, path);
   ap.kv_f16 = f16;
   if (f16) {
     ap.kv_token_stride = D;
     ap.kv_head_stride = sc.cap * D;
   }
-  ap.n_splits = sc.n_splits;
   ap.decode_workgroup = uint32_t(sc.decode_workgroup);
   Buffer bq = Upload(d, q), bp = Upload(d, spans);
   Buffer bk = f16 ? Upload(d, kc) : Upload(d, kf), bv = f16 ? Upload(d, vc) : Upload(d, vf);
@@ -280,16 +287,7 @@ void RunNewKv(const NewKvCase& c) {
   std::vector<int32_t> spans;
   for (int32_t p : c.pos)
     spans.insert(spans.end(), {c.window ? std::max(0, p - c.window + 1) : 0, p});
-  AttnParams ap;
-  ap.n_tokens = n;
-  ap.n_heads = H;
-  ap.n_kv_heads = Hkv;
-  ap.head_dim = D;
-  ap.cap = c.cap;
-  ap.scale = 1.0f / std::sqrt(float(D));
-  ap.softcap = c.softcap;
-  ap.n_splits = c.n_splits;
-  ap.path = Path::kDecode;
+  AttnParams ap = Shape(n, H, Hkv, D, c.cap, c.softcap, c.n_splits, Path::kDecode);
   Buffer bpos = Upload(d, c.pos), bspans = Upload(d, spans), bfreq = Upload(d, freq);
   Buffer bqw = Upload(d, qw), bkw = Upload(d, kw), bv = Upload(d, v);
   Buffer brings = Upload(d, c.rings.empty() ? std::vector<int32_t>{0} : c.rings);
@@ -414,12 +412,7 @@ TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
       }
   }
   Buffer bqkv = Upload(d, qkv), bp = Upload(d, spans), bo = Zeros(d, n * H * D * 4);
-  AttnParams ap;
-  ap.n_tokens = n;
-  ap.n_heads = ap.n_kv_heads = H;
-  ap.head_dim = D;
-  ap.cap = n;
-  ap.scale = 1.0f / std::sqrt(float(D));
+  AttnParams ap = Shape(n, H, H, D, n, 0.0f, 0, Path::kAuto);
   ap.q_stride = width;
   ap.o_stride = H * D;
   ap.kv_f16 = false;
