@@ -373,7 +373,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     //      and k are dead after it:
     //      RmsNorm(q); RmsNorm(k); Rope(q); Rope(k); StoreKv(k, v); Attention(q)
     if (new_kv_ && !handoff_ && op.kind == OpKind::kRmsNorm && op.b[0] == op.b[1] &&
-        i + 5 < ops.size() && std::none_of(&done[i + 1], &done[i + 6], [](char c) { return c; })) {
+        i + 5 < ops.size() &&
+        std::none_of(done.begin() + i + 1, done.begin() + i + 6, [](char c) { return c; })) {
       const Op &kn = ops[i + 1], &rq = ops[i + 2], &rk = ops[i + 3], &so = ops[i + 4],
                &at = ops[i + 5];
       const int64_t D = op.i[1];
