@@ -17,6 +17,12 @@ namespace unicorn::vk {
 
 namespace {
 
+// Whether environment variable `name` is set to exactly `value`.
+bool EnvIs(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, value) == 0;
+}
+
 constexpr VkDeviceSize kFirstArena = VkDeviceSize(64) << 20;
 constexpr VkDeviceSize kMaxArena = VkDeviceSize(1) << 30;
 
@@ -45,8 +51,7 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   ops->int8_min_tokens_ = int8 && std::strcmp(int8, "batch") == 0 ? 2 : 1;
   // "1", tests only: the tensor-core kernels with emulated fragments where
   // the device has no cooperative matrices (slow; checks their logic).
-  const char* emulate = std::getenv("UNICORN_VK_COOP_EMULATE");
-  ops->kernels_->set_coop_emulation(emulate != nullptr && std::strcmp(emulate, "1") == 0);
+  ops->kernels_->set_coop_emulation(EnvIs("UNICORN_VK_COOP_EMULATE", "1"));
   // Tensor-core products (where the device has VK_NV_cooperative_matrix)
   // for products of this many tokens or more: "0" off, "N" from N tokens
   // (>= 2). Default: prefill chunks (17+); a decode step's 2..16 rows stay
@@ -55,28 +60,22 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   ops->kernels_->set_coopmat(coop ? uint32_t(std::max(0, std::atoi(coop))) : 17);
   // "1": autotuning also times the int8 products of 2..16 tokens on the
   // tensor cores (matmul_int8_coop.comp; off: it never won on an H100).
-  const char* int8_coop = std::getenv("UNICORN_VK_INT8_COOP");
-  ops->kernels_->set_int8_coop(int8_coop != nullptr && std::strcmp(int8_coop, "1") == 0);
+  ops->kernels_->set_int8_coop(EnvIs("UNICORN_VK_INT8_COOP", "1"));
   // "1": prefill attention on the tensor cores too (attn_prefill_coop.comp;
   // off: slower than the F32 kernel on an H100).
-  const char* coop_attn = std::getenv("UNICORN_VK_COOP_ATTN");
-  ops->kernels_->set_coop_attention(coop_attn != nullptr && std::strcmp(coop_attn, "1") == 0);
+  ops->kernels_->set_coop_attention(EnvIs("UNICORN_VK_COOP_ATTN", "1"));
   // Their activations as one F16 value each (as llama.cpp's F16 products
   // take them): 1.28-1.32x faster at pp512 on an NVIDIA H100 than a high
   // and a low F16 part, at 3e-3 of the logit std (gpu_worker/BENCHMARKS.md,
   // ninth round). "0": two parts, about 21 bits.
-  const char* x16 = std::getenv("UNICORN_VK_COOPMAT_X16");
-  ops->kernels_->set_coop_x_f16(!(x16 != nullptr && std::strcmp(x16, "0") == 0));
+  ops->kernels_->set_coop_x_f16(!EnvIs("UNICORN_VK_COOPMAT_X16", "0"));
   // Whether the attention merge writes int8 too (the fused norm always
   // does): "0" neither, for A/B runs.
-  const char* fuse = std::getenv("UNICORN_VK_INT8_FUSE");
-  ops->int8_fuse_ = !(fuse != nullptr && std::strcmp(fuse, "0") == 0);
+  ops->int8_fuse_ = !EnvIs("UNICORN_VK_INT8_FUSE", "0");
   // Fusions whose workgroups hand results to the last one through memory
   // (see VulkanOptions): "1" on.
-  const char* handoff = std::getenv("UNICORN_VK_HANDOFF");
-  ops->handoff_ = handoff != nullptr && std::strcmp(handoff, "1") == 0;
-  const char* new_kv = std::getenv("UNICORN_VK_NEW_KV");
-  ops->new_kv_ = new_kv != nullptr && std::strcmp(new_kv, "1") == 0;
+  ops->handoff_ = EnvIs("UNICORN_VK_HANDOFF", "1");
+  ops->new_kv_ = EnvIs("UNICORN_VK_NEW_KV", "1");
   if (const char* skip = std::getenv("UNICORN_VK_SKIP"); skip != nullptr && *skip != '\0') {
     ops->skip_ = absl::StrSplit(skip, ',', absl::SkipEmpty());
     LOG_WARN("[vk] UNICORN_VK_SKIP={}: these dispatches are left out, results are wrong", skip);
@@ -86,8 +85,7 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   if (spin_us < 0) spin_us = caps.type != "cpu" && HasCoresToSpin() ? 200 : 0;
   ops->fence_spin_ns_ = int64_t(spin_us) * 1000;
   ops->clock_ = DeviceClock(caps.timestamp_period_ns, caps.timestamp_valid_bits);
-  const char* cal = std::getenv("UNICORN_VK_CALIBRATE");
-  if (options.calibrated_clock && !(cal != nullptr && std::strcmp(cal, "0") == 0)) {
+  if (options.calibrated_clock && !EnvIs("UNICORN_VK_CALIBRATE", "0")) {
     ops->Recalibrate();
   }
   return ops;
@@ -340,8 +338,7 @@ void VulkanOps::Copy(const unicorn::Buffer& src, size_t src_off, unicorn::Buffer
 
 Status VulkanOps::ImportHostMemory(void* data, size_t bytes, int dma_buf_fd,
                                    const std::string& what) {
-  const char* env = std::getenv("UNICORN_VK_IMPORT");
-  if (env != nullptr && std::strcmp(env, "0") == 0) {
+  if (EnvIs("UNICORN_VK_IMPORT", "0")) {
     return absl::UnavailableError(absl::StrCat("[vk] import of ", what, ": UNICORN_VK_IMPORT=0"));
   }
   StatusOr<Buffer> buf = absl::UnavailableError("no dma-buf");
