@@ -337,8 +337,18 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   const std::vector<uint32_t> spec = {uint32_t(ap.kv_f16), group, uint32_t(ap.rings.size > 0),
                                       lane_dims};
   const SubBuffer rings = ap.rings.size > 0 ? ap.rings : spans;
-  if (ap.counters.size > 0 && ap.new_kv.k.size > 0) {
-    return absl::InvalidArgumentError("[vk] attention: new keys take the split + merge form");
+  if (const AttnParams::NewKv& nk = ap.new_kv; nk.k.size > 0) {
+    const uint64_t kv_bytes = uint64_t(ap.n_tokens) * ap.n_kv_heads * ap.head_dim * 4;
+    if (ap.counters.size > 0) {
+      return absl::InvalidArgumentError("[vk] attention: new keys take the split + merge form");
+    }
+    if (ap.kv_f16 || ap.head_dim % 2 != 0 || nk.k.size < kv_bytes || nk.v.size < kv_bytes ||
+        nk.q_norm.size < ap.head_dim * 4u || nk.k_norm.size < ap.head_dim * 4u ||
+        nk.inv_freq.size < ap.head_dim / 2 * 4u || nk.pos.size < ap.n_tokens * 4u) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[vk] attention: new keys need an F32 store, an even head_dim (", ap.head_dim,
+          ") and k, v, norms, frequencies and positions for ", ap.n_tokens, " tokens"));
+    }
   }
   if (ap.counters.size > 0) {  // one dispatch: the last split merges
     if (ap.counters.size < AttnCounterBytes(ap)) {
@@ -360,15 +370,7 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
   UNICORN_ASSIGN_OR_RETURN(const Pipeline* red,
                            Get(quant ? "attn_reduce_q8" : "attn_reduce", 128, {}));
   const Groups groups = {push.n_splits, ap.n_kv_heads, ap.n_tokens};
-  if (const AttnParams::NewKv& nk = ap.new_kv; nk.k.size > 0) {
-    const uint64_t kv_bytes = uint64_t(ap.n_tokens) * ap.n_kv_heads * ap.head_dim * 4;
-    if (ap.kv_f16 || ap.head_dim % 2 != 0 || nk.k.size < kv_bytes || nk.v.size < kv_bytes ||
-        nk.q_norm.size < ap.head_dim * 4u || nk.k_norm.size < ap.head_dim * 4u ||
-        nk.inv_freq.size < ap.head_dim / 2 * 4u || nk.pos.size < ap.n_tokens * 4u) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "[vk] attention: new keys need an F32 store, an even head_dim (", ap.head_dim,
-          ") and k, v, norms, frequencies and positions for ", ap.n_tokens, " tokens"));
-    }
+  if (const AttnParams::NewKv& nk = ap.new_kv; nk.k.size > 0) {  // checked above
     std::vector<uint32_t> nk_spec = spec;
     nk_spec.push_back(std::bit_cast<uint32_t>(nk.eps));
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* dec, Get("attn_decode_new_kv", wg, nk_spec));

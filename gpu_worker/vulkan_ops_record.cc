@@ -268,10 +268,8 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
     }
     return false;
   };
-  // (3') below: the attention op that takes the fused head ops, and what
-  // they read.
+  // (3') below: what the attention op that takes the fused head ops reads.
   std::optional<AttnParams::NewKv> new_kv;
-  std::vector<VkBuffer> new_kv_reads;
   for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
     marks_before(i);
     if (done[i]) continue;
@@ -395,7 +393,6 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
         new_kv =
             AttnParams::NewKv{kn.b[0]->All(), so.b[1]->All(), op.w[0]->w().buf, kn.w[0]->w().buf,
                               freq,           rq.b[1]->All(), op.f[0]};
-        new_kv_reads = {vb(kn.b[0]), vb(so.b[1]), vb(rq.b[1])};
         for (size_t j = i; j < i + 5; ++j) done[j] = 1;
         continue;
       }
@@ -495,7 +492,7 @@ StatusOr<std::unique_ptr<VulkanOps::Graph>> VulkanOps::Record(const std::vector<
       }
       if (new_kv) {  // (3') above
         ap.new_kv = *new_kv;
-        r.insert(r.end(), new_kv_reads.begin(), new_kv_reads.end());
+        r.insert(r.end(), {new_kv->k.buffer, new_kv->v.buffer, new_kv->pos.buffer});
         w.push_back(vb(op.b[1]));
         w.push_back(vb(op.b[2]));
       }

@@ -40,7 +40,7 @@ layout(constant_id = 5) const bool RINGS = false;
 // subgroupSize, which gl_SubgroupSize equals here (SPIR-V 1.5, pipelines
 // made without the varying-subgroup-size flag).
 layout(constant_id = 6) const uint LD = 8;
-layout(constant_id = 7) const float EPS = 1e-6;  // UNICORN_ATTN_NEW_KV: the head norms'
+layout(constant_id = 7) const float EPS = 1e-6;  // UNICORN_ATTN_NEW_KV: the head norms' eps
 
 #include "push_constants.h"
 #include "common.glsl"
