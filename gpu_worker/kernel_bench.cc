@@ -157,6 +157,52 @@ void BenchAttention(Device& d, Kernels& k, const Buffer& x, const Buffer& y) {
   }
 }
 
+// Prefill attention over one 512-token causal prompt (F16 store), on each
+// prefill kernel that runs here: 4B's heads (8 / 4 kv of 256) and 27B's
+// (32 / 16 kv of 128).
+void BenchPrefillAttention(Device& d, Kernels& k, const Buffer& x, const Buffer& y) {
+  using Path = AttnParams::Path;
+  constexpr uint32_t n = 512;
+  std::printf("\nprefill attention, %u tokens, causal, F16 store: ms (TFLOP/s)\n", n);
+  std::vector<int32_t> span;
+  for (uint32_t t = 0; t < n; ++t) span.insert(span.end(), {0, int32_t(t)});
+  auto sb = d.allocator().Create(span.size() * 4, MemoryUse::kDevice, "spans");
+  UNICORN_CHECK(sb.ok() && d.allocator().Upload(*sb, 0, span.data(), span.size() * 4).ok());
+  for (auto [heads, kv, dim] : {std::tuple{8u, 4u, 256u}, std::tuple{32u, 16u, 128u}}) {
+    Buffer ks = RandomBytes(d, size_t(n) * kv * dim * 2, DType::kF16);
+    Buffer vs = RandomBytes(d, size_t(n) * kv * dim * 2, DType::kF16);
+    std::printf("%2u heads / %2u kv of %3u:", heads, kv, dim);
+    for (Path path : {Path::kPrefill, Path::kPrefillTiled, Path::kPrefillCoop}) {
+      AttnParams ap;
+      ap.n_tokens = n;
+      ap.n_heads = heads;
+      ap.n_kv_heads = kv;
+      ap.head_dim = dim;
+      ap.cap = n;
+      ap.scale = 1.0f / std::sqrt(float(dim));
+      ap.kv_f16 = true;
+      ap.path = path;
+      const char* name = path == Path::kPrefill        ? "8-row"
+                         : path == Path::kPrefillTiled ? "tiled"
+                                                       : "coop";
+      CommandBuffer probe(d);
+      probe.Begin();
+      if (!k.Attention(probe, x.All(), ks.All(), vs.All(), sb->All(), y.All(), y.All(), ap).ok()) {
+        std::printf("  %s -", name);
+        continue;
+      }
+      const double ms = TimeMs(d, 5, [&](CommandBuffer& c) {
+        UNICORN_CHECK(
+            k.Attention(c, x.All(), ks.All(), vs.All(), sb->All(), y.All(), y.All(), ap).ok());
+      });
+      // Q K^T and P V over the causal half: n^2 / 2 scores of D multiply-adds each, twice.
+      const double flop = 2.0 * n * n * dim * heads;
+      std::printf("  %s %.3f (%.1f)", name, ms, flop / (ms * 1e-3) * 1e-12);
+    }
+    std::printf("\n");
+  }
+}
+
 int Main(int argc, char** argv) {
   std::string sel, only;
   for (int i = 1; i + 1 < argc; ++i) {
@@ -508,7 +554,10 @@ int Main(int argc, char** argv) {
     }
   }
 
-  if (want("attention")) BenchAttention(d, k, x, y);
+  if (want("attention")) {
+    BenchAttention(d, k, x, y);
+    BenchPrefillAttention(d, k, x, y);
+  }
 
   if (want("dependent")) {
     std::printf("\ndependent tiny dispatches (barrier + 1-workgroup kernel): us each\n");

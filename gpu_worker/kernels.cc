@@ -62,6 +62,8 @@ const ShaderInfo* FindShader(const std::string& name) {
       {"attn_reduce", {attn_reduce_spv, attn_reduce_spv_size, sizeof(AttnPush), 4}},
       {"attn_reduce_q8", {attn_reduce_q8_spv, attn_reduce_q8_spv_size, sizeof(AttnPush), 5}},
       {"attn_prefill", {attn_prefill_spv, attn_prefill_spv_size, sizeof(AttnPush), 5}},
+      {"attn_prefill_tiled",
+       {attn_prefill_tiled_spv, attn_prefill_tiled_spv_size, sizeof(AttnPush), 5}},
       {"attn_prefill_coop",
        {attn_prefill_coop_spv, attn_prefill_coop_spv_size, sizeof(AttnPush), 5}},
       {"attn_prefill_coop_emu",
@@ -88,6 +90,12 @@ uint32_t NormWorkgroup(uint32_t rows, uint32_t n) {
 }
 
 constexpr uint32_t kAttnPrefillRows = 8;  // attn_prefill.comp's BR
+constexpr uint32_t kAttnTiledRows = 16;   // attn_prefill_tiled.comp's BR
+// attn_prefill_tiled.comp's shared memory for tiles of bc keys (its header).
+uint32_t TiledAttentionBytes(uint32_t head_dim, bool kv_f16, uint32_t bc) {
+  const uint32_t qd = CeilDiv(head_dim, 4), kp = kv_f16 ? (qd | 1u) : 2 * qd + 1;
+  return kAttnTiledRows * qd * 16 + bc * kp * 8 + 2 * kAttnTiledRows * (bc + 1) * 4;
+}
 // attn_decode.comp's invocations: 8 subgroups of 32 on an NVIDIA H100 were
 // as fast as 4 at 128-1024 keys and up to 1.7x faster at 4096 with few
 // splits (F16 store; gpu_worker/BENCHMARKS.md, fifth round).
@@ -259,6 +267,16 @@ StatusOr<uint32_t> Kernels::CoopAttentionWorkgroup(const AttnParams& ap) const {
                    " needs more shared memory than ", device_.caps().name, " has"));
 }
 
+uint32_t Kernels::TiledAttentionKeys(const AttnParams& ap) const {
+  if (ap.rings.size > 0 || ap.xq.size > 0 || ap.counters.size > 0) return 0;
+  for (uint32_t bc : {32u, 16u}) {
+    if (TiledAttentionBytes(ap.head_dim, ap.kv_f16, bc) <= device_.caps().max_shared_memory) {
+      return bc;
+    }
+  }
+  return 0;
+}
+
 uint64_t Kernels::AttnCounterBytes(const AttnParams& ap) {
   return uint64_t(ap.n_tokens) * ap.n_kv_heads * 4;
 }
@@ -300,6 +318,23 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                                                     {uint32_t(ap.kv_f16), ap.head_dim}));
     cmd.Dispatch(*p, {q, k, v, spans, out}, push,
                  {CeilDiv(ap.n_tokens, 16 * (wg / 32)), ap.n_heads, 1});
+    return absl::OkStatus();
+  }
+  const uint32_t tiled_keys = TiledAttentionKeys(ap);
+  if (ap.path == AttnParams::Path::kPrefillTiled && tiled_keys == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[vk] attention: the register-tiled prefill kernel for head_dim ", ap.head_dim,
+                     " (", ap.kv_f16 ? "F16" : "F32", " store) needs more shared memory than ",
+                     device_.caps().name, " has, or takes one sequence only"));
+  }
+  if (!UsesDecodePath(ap) && tiled_keys > 0 &&
+      (ap.path == AttnParams::Path::kPrefillTiled ||
+       (ap.path == AttnParams::Path::kAuto && tiled_attn_))) {
+    UNICORN_ASSIGN_OR_RETURN(
+        const Pipeline* p,
+        Get("attn_prefill_tiled", 128, {uint32_t(ap.kv_f16), CeilDiv(ap.head_dim, 4), tiled_keys}));
+    cmd.Dispatch(*p, {q, k, v, spans, out}, push,
+                 {CeilDiv(ap.n_tokens, kAttnTiledRows), ap.n_heads, 1});
     return absl::OkStatus();
   }
   if (!UsesDecodePath(ap)) {

@@ -100,10 +100,13 @@ struct AttnParams {
   uint32_t kv_token_stride = 0, kv_head_stride = 0;
   uint32_t n_splits = 0;          // decode splits (0 = DecodeSplits(cap))
   uint32_t decode_workgroup = 0;  // decode kernel invocations (0 = kAttnDecodeWorkgroup)
+  // kPrefill: the 8-row prefill kernel (attn_prefill.comp); kPrefillTiled:
+  // the register-tiled one (attn_prefill_tiled.comp), which kAuto takes
+  // where it fits (Kernels::TiledAttentionKeys) and set_tiled_attention is on.
   // kPrefillCoop: the prefill kernel on the tensor cores
   // (attn_prefill_coop.comp; Kernels::coopmat() or set_coop_emulation,
   // head_dim % 16 == 0), which kAuto takes where set_coop_attention is on.
-  enum class Path { kAuto, kDecode, kPrefill, kPrefillCoop } path = Path::kAuto;
+  enum class Path { kAuto, kDecode, kPrefill, kPrefillTiled, kPrefillCoop } path = Path::kAuto;
   // [n] i32 or empty: token t reads ring rings[t] of a store shared by a
   // batch (slots rings[t] * cap + j % cap). Takes the decode kernel.
   SubBuffer rings;
@@ -161,6 +164,14 @@ class Kernels {
   // 1.8x slower than the F32 kernel at 512 tokens on an NVIDIA H100
   // (BENCHMARKS.md, ninth round); UNICORN_VK_COOP_ATTN=1 turns it on.
   void set_coop_attention(bool on) { coop_attn_ = on; }
+  // Whether kAuto prefill attention takes the register-tiled kernel
+  // (AttnParams::Path::kPrefillTiled) where it fits. UNICORN_VK_TILED_ATTN=0
+  // turns it off.
+  void set_tiled_attention(bool on) { tiled_attn_ = on; }
+  // Keys per tile of the register-tiled prefill kernel for this attention
+  // (32, or 16 where 32 do not fit shared memory); 0 where it cannot take
+  // it (too little shared memory, or a batch's rings, int8 output, counters).
+  uint32_t TiledAttentionKeys(const AttnParams& ap) const;
   // Tests only: the tensor-core kernels (Path::kCoop, Int8Order::kTensorCores,
   // AttnParams::Path::kPrefillCoop) with their fragments emulated by plain
   // loops (coop_ops.glsl), so that they run, slowly, where the device has
@@ -340,6 +351,7 @@ class Kernels {
   bool int8_coop_ = false;
   bool coop_emulate_ = false;
   bool coop_attn_ = false;
+  bool tiled_attn_ = true;
   std::map<std::string, std::pair<uint32_t, uint32_t>> tuned_;
   std::vector<std::string> tuning_log_;
   Buffer tune_x_, tune_y_;

@@ -64,6 +64,9 @@ StatusOr<std::unique_ptr<VulkanOps>> VulkanOps::Create(const VulkanOptions& opti
   // "1": prefill attention on the tensor cores too (attn_prefill_coop.comp;
   // off: slower than the F32 kernel on an H100).
   ops->kernels_->set_coop_attention(EnvIs("UNICORN_VK_COOP_ATTN", "1"));
+  // "0": prefill attention on the 8-row kernel (attn_prefill.comp) instead
+  // of the register-tiled one, for A/B runs.
+  ops->kernels_->set_tiled_attention(!EnvIs("UNICORN_VK_TILED_ATTN", "0"));
   // Their activations as one F16 value each (as llama.cpp's F16 products
   // take them): 1.28-1.32x faster at pp512 on an NVIDIA H100 than a high
   // and a low F16 part, at 3e-3 of the logit std (gpu_worker/BENCHMARKS.md,

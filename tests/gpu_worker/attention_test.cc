@@ -174,12 +174,58 @@ TEST_P(VkAttention, F32StoreOfTheOpsInterface) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, VkAttention,
-                         ::testing::Values(Path::kDecode, Path::kPrefill, Path::kPrefillCoop),
+                         ::testing::Values(Path::kDecode, Path::kPrefill, Path::kPrefillTiled,
+                                           Path::kPrefillCoop),
                          [](const auto& info) {
-                           return std::string(info.param == Path::kDecode    ? "Decode"
-                                              : info.param == Path::kPrefill ? "Prefill"
-                                                                             : "PrefillCoop");
+                           return std::string(info.param == Path::kDecode         ? "Decode"
+                                              : info.param == Path::kPrefill      ? "Prefill"
+                                              : info.param == Path::kPrefillTiled ? "PrefillTiled"
+                                                                                  : "PrefillCoop");
                          });
+
+// The register-tiled prefill kernel over many query and key tiles: ragged
+// tokens (not a multiple of its 16 rows), a sliding window, an image block,
+// keys from a ring, an F32 store, head dims that are not whole quads (the
+// scalar loads), and 256-wide heads (tiles of 16 keys where 32 do not fit
+// shared memory, as on lavapipe); and what it refuses.
+TEST(VkAttention, TiledPrefillOverManyTiles) {
+  Scenario sc = Causal(70, 139);
+  sc.cap = 160;
+  sc.window = 48;
+  sc.head_dim = 128;
+  for (int t = 30; t < 45; ++t) sc.end[t] = 45 + 70;  // positions 100..114: one image
+  RunScenario(sc, Path::kPrefillTiled);
+  RunScenario(sc, Path::kPrefillTiled, /*f16=*/false);
+  Scenario ring = Causal(37, 99);
+  ring.cap = 64;
+  ring.window = 28;  // position 63 sees 36..63: all in the ring
+  ring.first_key = 36;
+  RunScenario(ring, Path::kPrefillTiled);
+  Scenario odd = Causal(21, 52);
+  odd.head_dim = 70;
+  odd.n_kv_heads = 1;
+  RunScenario(odd, Path::kPrefillTiled);
+  RunScenario(odd, Path::kPrefillTiled, /*f16=*/false);
+  Scenario wide = Causal(33, 80);
+  wide.head_dim = 256;
+  wide.cap = 96;
+  wide.softcap = 5.0f;
+  RunScenario(wide, Path::kPrefillTiled);
+
+  UNICORN_VK_ENV(env);
+  AttnParams ap = Shape(33, 4, 2, 256, 96, 0, 0, Path::kPrefillTiled);
+  ap.kv_f16 = true;
+  // 37,248 bytes of shared memory for 32 keys, 26,880 for 16.
+  EXPECT_EQ(env.kernels->TiledAttentionKeys(ap),
+            env.device->caps().max_shared_memory >= 37248 ? 32u : 16u);
+  Buffer b = Zeros(*env.device, 1 << 16);
+  CommandBuffer cmd(*env.device);
+  cmd.Begin();
+  ap.rings = b.Sub(0, 132);  // a batch's rings take the decode kernel
+  Status s = env.kernels->Attention(cmd, b.All(), b.All(), b.All(), b.All(), b.All(), b.All(), ap);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("register-tiled"), std::string::npos) << s;
+}
 
 // The tensor-core prefill kernel over many query and key tiles: ragged
 // tokens (not a multiple of 16), a sliding window, an image block, keys
@@ -393,8 +439,10 @@ TEST(VkAttention, NewKeysNormedAndRotatedInTheDecodeKernel) {
 }
 
 // SigLIP: q, k, v side by side in one F32 [n, 3 H D] buffer, every token
-// sees every token, head_dim 72 (not a multiple of 16).
-TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
+// sees every token, head_dim 72 (not a multiple of 16); on both prefill
+// kernels.
+class VkVisionAttention : public ::testing::TestWithParam<Path> {};
+TEST_P(VkVisionAttention, BidirectionalF32FromFusedQkv) {
   UNICORN_VK_ENV(env);
   Device& d = *env.device;
   const int n = 30, H = 2, D = 72, width = 3 * H * D;
@@ -412,7 +460,7 @@ TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
       }
   }
   Buffer bqkv = Upload(d, qkv), bp = Upload(d, spans), bo = Zeros(d, n * H * D * 4);
-  AttnParams ap = Shape(n, H, H, D, n, 0.0f, 0, Path::kAuto);
+  AttnParams ap = Shape(n, H, H, D, n, 0.0f, 0, GetParam());
   ap.q_stride = width;
   ap.o_stride = H * D;
   ap.kv_f16 = false;
@@ -428,6 +476,11 @@ TEST(VkAttention, VisionBidirectionalF32FromFusedQkv) {
   std::vector<float> want = AttentionRef(q, keys, values, lo, end, H, H, D, n, ap.scale, 0.0f);
   EXPECT_LT(MaxRelError(Download<float>(d, bo, want.size()), want), kAttnTol);
 }
+INSTANTIATE_TEST_SUITE_P(Kernels, VkVisionAttention,
+                         ::testing::Values(Path::kPrefill, Path::kPrefillTiled),
+                         [](const auto& info) {
+                           return std::string(info.param == Path::kPrefill ? "Rows8" : "Tiled");
+                         });
 
 }  // namespace
 }  // namespace unicorn::vk::testing
