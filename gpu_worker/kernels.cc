@@ -320,22 +320,25 @@ Status Kernels::Attention(CommandBuffer& cmd, const SubBuffer& q, const SubBuffe
                  {CeilDiv(ap.n_tokens, 16 * (wg / 32)), ap.n_heads, 1});
     return absl::OkStatus();
   }
-  const uint32_t tiled_keys = TiledAttentionKeys(ap);
-  if (ap.path == AttnParams::Path::kPrefillTiled && tiled_keys == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("[vk] attention: the register-tiled prefill kernel for head_dim ", ap.head_dim,
-                     " (", ap.kv_f16 ? "F16" : "F32", " store) needs more shared memory than ",
-                     device_.caps().name, " has, or takes one sequence only"));
-  }
-  if (!UsesDecodePath(ap) && tiled_keys > 0 &&
-      (ap.path == AttnParams::Path::kPrefillTiled ||
-       (ap.path == AttnParams::Path::kAuto && tiled_attn_))) {
-    UNICORN_ASSIGN_OR_RETURN(
-        const Pipeline* p,
-        Get("attn_prefill_tiled", 128, {uint32_t(ap.kv_f16), CeilDiv(ap.head_dim, 4), tiled_keys}));
-    cmd.Dispatch(*p, {q, k, v, spans, out}, push,
-                 {CeilDiv(ap.n_tokens, kAttnTiledRows), ap.n_heads, 1});
-    return absl::OkStatus();
+  // The register-tiled kernel where asked for, or for kAuto prefill where
+  // it is on; only then its tile (decode never pays for the check).
+  using Path = AttnParams::Path;
+  if (ap.path == Path::kPrefillTiled ||
+      (ap.path == Path::kAuto && tiled_attn_ && !UsesDecodePath(ap))) {
+    if (const uint32_t tiled_keys = TiledAttentionKeys(ap); tiled_keys > 0) {
+      UNICORN_ASSIGN_OR_RETURN(const Pipeline* p,
+                               Get("attn_prefill_tiled", 128,
+                                   {uint32_t(ap.kv_f16), CeilDiv(ap.head_dim, 4), tiled_keys}));
+      cmd.Dispatch(*p, {q, k, v, spans, out}, push,
+                   {CeilDiv(ap.n_tokens, kAttnTiledRows), ap.n_heads, 1});
+      return absl::OkStatus();
+    }
+    if (ap.path == Path::kPrefillTiled) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[vk] attention: the register-tiled prefill kernel for head_dim ", ap.head_dim, " (",
+          ap.kv_f16 ? "F16" : "F32", " store) needs more shared memory than ", device_.caps().name,
+          " has, or takes one sequence only"));
+    }
   }
   if (!UsesDecodePath(ap)) {
     UNICORN_ASSIGN_OR_RETURN(const Pipeline* p, Get("attn_prefill", 128, {uint32_t(ap.kv_f16)}));

@@ -135,6 +135,26 @@ Scenario Causal(int n_tokens, int last_pos) {
   return sc;
 }
 
+// Prefill over many query and key tiles: 70 tokens (ragged for any tile of
+// rows), a sliding window of 48, one image block, 128-wide heads.
+Scenario ManyTilesWithAnImage() {
+  Scenario sc = Causal(70, 139);
+  sc.cap = 160;
+  sc.window = 48;
+  sc.head_dim = 128;
+  for (int t = 30; t < 45; ++t) sc.end[t] = 45 + 70;  // positions 100..114: one image
+  return sc;
+}
+
+// 37 tokens whose keys wrap around a 64-slot ring.
+Scenario RingOfManyTiles() {
+  Scenario ring = Causal(37, 99);
+  ring.cap = 64;
+  ring.window = 28;  // position 63 sees 36..63: all in the ring
+  ring.first_key = 36;
+  return ring;
+}
+
 class VkAttention : public ::testing::TestWithParam<Path> {};
 
 TEST_P(VkAttention, CausalGlobal) {
@@ -189,17 +209,10 @@ INSTANTIATE_TEST_SUITE_P(Paths, VkAttention,
 // scalar loads), and 256-wide heads (tiles of 16 keys where 32 do not fit
 // shared memory, as on lavapipe); and what it refuses.
 TEST(VkAttention, TiledPrefillOverManyTiles) {
-  Scenario sc = Causal(70, 139);
-  sc.cap = 160;
-  sc.window = 48;
-  sc.head_dim = 128;
-  for (int t = 30; t < 45; ++t) sc.end[t] = 45 + 70;  // positions 100..114: one image
+  const Scenario sc = ManyTilesWithAnImage();
   RunScenario(sc, Path::kPrefillTiled);
   RunScenario(sc, Path::kPrefillTiled, /*f16=*/false);
-  Scenario ring = Causal(37, 99);
-  ring.cap = 64;
-  ring.window = 28;  // position 63 sees 36..63: all in the ring
-  ring.first_key = 36;
+  const Scenario ring = RingOfManyTiles();
   RunScenario(ring, Path::kPrefillTiled);
   Scenario odd = Causal(21, 52);
   odd.head_dim = 70;
@@ -231,16 +244,9 @@ TEST(VkAttention, TiledPrefillOverManyTiles) {
 // tokens (not a multiple of 16), a sliding window, an image block, keys
 // from a ring, and an F32 store; and what it refuses.
 TEST(VkAttention, PrefillOnTensorCoresOverManyTiles) {
-  Scenario sc = Causal(70, 139);
-  sc.cap = 160;
-  sc.window = 48;
-  sc.head_dim = 128;
-  for (int t = 30; t < 45; ++t) sc.end[t] = 45 + 70;  // positions 100..114: one image
+  const Scenario sc = ManyTilesWithAnImage();
   RunScenario(sc, Path::kPrefillCoop);
-  Scenario ring = Causal(37, 99);
-  ring.cap = 64;
-  ring.window = 28;  // position 63 sees 36..63: all in the ring
-  ring.first_key = 36;
+  const Scenario ring = RingOfManyTiles();
   RunScenario(ring, Path::kPrefillCoop, /*f16=*/false);
 
   UNICORN_VK_ENV(env);
